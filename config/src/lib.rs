@@ -1,0 +1,309 @@
+//! The metaprobe configuration: schema, defaults and validation.
+//!
+//! A configuration is one TOML file of top-level keys. The export keys keep the names of
+//! the source product's document (`spec/ipfix-export.md`: `ipfix_udp_collectors`,
+//! `netflow_timeout`, `ajb_dns_path`, …) so its users recognise every one; the dataplane
+//! keys (`bridges`, `eal_args`, …) are ours. `docs/configuration.md` is the reference and
+//! `config/examples/metaprobe.toml` a commented example of every key.
+//!
+//! Loading never stops at the first problem: every unknown key and bad value of a file is
+//! reported, each with its line (see [`ConfigError`]).
+//!
+//! ```
+//! let cfg = metaprobe_config::Config::from_toml_str(
+//!     "bridges = [[0, 1]]\nipfix_udp_collectors = \"192.0.2.10:4739\"\n",
+//!     "metaprobe.toml",
+//! )
+//! .expect("valid");
+//! assert_eq!(cfg.all_ports().collect::<Vec<_>>(), [0, 1]);
+//! assert_eq!(cfg.ipfix_udp_template_timer, 20);
+//! ```
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod read;
+mod write;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub use error::ConfigError;
+
+/// The effective configuration of one metaprobe process.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    // ---- dataplane ----
+    /// Arguments given to the DPDK EAL before those after `--` on the command line.
+    pub eal_args: Vec<String>,
+    /// The bridges (port pairs) to forward; at least one, no port in two bridges.
+    pub bridges: Vec<Bridge>,
+    /// Directory of `fastdpi_alert.log` and `fastdpi_stat.log`.
+    pub log_dir: PathBuf,
+    /// Seconds between one-line summaries on stdout; 0 = none.
+    pub stats_interval: u64,
+    /// Descriptors per RX queue: a power of two in 64..=16384.
+    pub rx_descriptors: u16,
+    /// Descriptors per TX queue: a power of two in 64..=16384.
+    pub tx_descriptors: u16,
+    /// RX/TX queues per port; 0 = automatic, else 1..=64.
+    pub queues_per_port: u16,
+
+    // ---- export (names of the spec) ----
+    /// Network interface the export sockets are bound to; "" = not bound.
+    pub ipfix_dev: String,
+    /// Clickstream collectors over UDP.
+    pub ipfix_udp_collectors: Vec<SocketAddr>,
+    /// Clickstream collectors over TCP.
+    pub ipfix_tcp_collectors: Vec<SocketAddr>,
+    /// Meta stream collectors over UDP.
+    pub ipfix_meta_udp_collectors: Vec<SocketAddr>,
+    /// Meta stream collectors over TCP.
+    pub ipfix_meta_tcp_collectors: Vec<SocketAddr>,
+    /// DNS stream collectors over UDP.
+    pub ipfix_dns_udp_collectors: Vec<SocketAddr>,
+    /// DNS stream collectors over TCP.
+    pub ipfix_dns_tcp_collectors: Vec<SocketAddr>,
+    /// Seconds between template re-sends to UDP collectors; > 0.
+    pub ipfix_udp_template_timer: u32,
+    /// Largest IP packet of an export message, octets; 576..=9216.
+    pub ipfix_mtu: u16,
+    /// IPFIX Observation Domain ID of this exporter.
+    pub ipfix_domain_id: u32,
+    /// Export statistics period, seconds; > 0.
+    pub netflow_timeout: u32,
+    /// Export HTTP reply records.
+    pub http_parse_reply: bool,
+    /// Export TLS reply records.
+    pub ssl_parse_reply: bool,
+    /// Debug log bits; `0x80` writes the export statistics to `fastdpi_stat.log`.
+    pub dbg_log_mask: u32,
+    /// Write DNS records to the local text log.
+    pub ajb_save_dns: bool,
+    /// Path of the DNS text log being written.
+    pub ajb_dns_path: PathBuf,
+    /// Fields of one DNS text log line, in order.
+    pub ajb_save_dns_format: Vec<DnsLogField>,
+    /// Write buffer of the DNS text log, bytes; > 0.
+    pub ajb_dns_bufsize: u64,
+    /// Size at which the DNS text log switches to the next file, bytes; > 0.
+    pub ajb_dns_fsize: u64,
+    /// Minutes after which a non-empty DNS text log is closed; 0 = by size only.
+    pub ajb_dns_ftimeout: u64,
+}
+
+/// One bridge: two ports whose traffic is forwarded to each other unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Bridge {
+    /// The port facing the subscribers (written first in `bridges = [[sub, inet]]`).
+    pub subscriber: u16,
+    /// The port facing the internet.
+    pub internet: u16,
+}
+
+impl Bridge {
+    /// The two ports, subscriber first.
+    pub fn ports(&self) -> [u16; 2] {
+        [self.subscriber, self.internet]
+    }
+}
+
+/// A field of a DNS text log line (`ajb_save_dns_format`, spec §8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DnsLogField {
+    /// `ts`: time, Unix seconds.
+    Ts,
+    /// `ssid`: session id.
+    Ssid,
+    /// `login`: subscriber login.
+    Login,
+    /// `ipsrc`: source address.
+    IpSrc,
+    /// `ipdst`: destination address.
+    IpDst,
+    /// `psrc`: source port.
+    PSrc,
+    /// `pdst`: destination port.
+    PDst,
+    /// `transport`: UDP or TCP.
+    Transport,
+    /// `host`: the name asked about.
+    Host,
+    /// `rrtype`: resource record type.
+    RrType,
+    /// `rrclass`: resource record class.
+    RrClass,
+    /// `ttl`: time to live.
+    Ttl,
+    /// `rdlen`: rdata length.
+    RdLen,
+    /// `rdata`: the record data, readable.
+    Rdata,
+}
+
+impl DnsLogField {
+    /// Every field, in the spec's default order
+    /// (`ts:ssid:login:ipsrc:ipdst:psrc:pdst:transport:host:rrtype:rrclass:ttl:rdlen:rdata`).
+    pub const ALL: [DnsLogField; 14] = [
+        DnsLogField::Ts,
+        DnsLogField::Ssid,
+        DnsLogField::Login,
+        DnsLogField::IpSrc,
+        DnsLogField::IpDst,
+        DnsLogField::PSrc,
+        DnsLogField::PDst,
+        DnsLogField::Transport,
+        DnsLogField::Host,
+        DnsLogField::RrType,
+        DnsLogField::RrClass,
+        DnsLogField::Ttl,
+        DnsLogField::RdLen,
+        DnsLogField::Rdata,
+    ];
+
+    /// The spec's token for this field (`ts`, `ipsrc`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            DnsLogField::Ts => "ts",
+            DnsLogField::Ssid => "ssid",
+            DnsLogField::Login => "login",
+            DnsLogField::IpSrc => "ipsrc",
+            DnsLogField::IpDst => "ipdst",
+            DnsLogField::PSrc => "psrc",
+            DnsLogField::PDst => "pdst",
+            DnsLogField::Transport => "transport",
+            DnsLogField::Host => "host",
+            DnsLogField::RrType => "rrtype",
+            DnsLogField::RrClass => "rrclass",
+            DnsLogField::Ttl => "ttl",
+            DnsLogField::RdLen => "rdlen",
+            DnsLogField::Rdata => "rdata",
+        }
+    }
+
+    /// The field whose token is `name` (exact, lower case).
+    pub fn from_name(name: &str) -> Option<DnsLogField> {
+        DnsLogField::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl fmt::Display for DnsLogField {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Defaults of every key but `bridges` (which has none).
+pub(crate) mod defaults {
+    pub const LOG_DIR: &str = "/var/log/metaprobe";
+    pub const STATS_INTERVAL: u64 = 10;
+    pub const RX_DESCRIPTORS: u16 = 1024;
+    pub const TX_DESCRIPTORS: u16 = 1024;
+    pub const QUEUES_PER_PORT: u16 = 0;
+    pub const IPFIX_UDP_TEMPLATE_TIMER: u32 = 20;
+    pub const IPFIX_MTU: u16 = 1500;
+    pub const IPFIX_DOMAIN_ID: u32 = 0;
+    pub const NETFLOW_TIMEOUT: u32 = 30;
+    pub const DBG_LOG_MASK: u32 = 0;
+    pub const AJB_DNS_PATH: &str = "/var/log/metaprobe/dns.log";
+    pub const AJB_DNS_BUFSIZE: u64 = 1 << 20;
+    pub const AJB_DNS_FSIZE: u64 = 100 << 20;
+    pub const AJB_DNS_FTIMEOUT: u64 = 60;
+}
+
+/// Every key a configuration file may hold, in the order `to_toml` writes them.
+pub const KEYS: &[&str] = &[
+    "eal_args",
+    "bridges",
+    "log_dir",
+    "stats_interval",
+    "rx_descriptors",
+    "tx_descriptors",
+    "queues_per_port",
+    "ipfix_dev",
+    "ipfix_udp_collectors",
+    "ipfix_tcp_collectors",
+    "ipfix_meta_udp_collectors",
+    "ipfix_meta_tcp_collectors",
+    "ipfix_dns_udp_collectors",
+    "ipfix_dns_tcp_collectors",
+    "ipfix_udp_template_timer",
+    "ipfix_mtu",
+    "ipfix_domain_id",
+    "netflow_timeout",
+    "http_parse_reply",
+    "ssl_parse_reply",
+    "dbg_log_mask",
+    "ajb_save_dns",
+    "ajb_dns_path",
+    "ajb_save_dns_format",
+    "ajb_dns_bufsize",
+    "ajb_dns_fsize",
+    "ajb_dns_ftimeout",
+];
+
+impl Config {
+    /// Reads and validates the file at `path`. Messages name the file as given.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::whole_file(&origin, format!("cannot read configuration file: {e}"))
+        })?;
+        Config::from_toml_str(&text, &origin)
+    }
+
+    /// Parses and validates a configuration; `origin` (usually the file name) starts
+    /// every message.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        read::from_toml_str(text, origin)
+    }
+
+    /// The effective configuration as TOML: every key, one per line, grouped and
+    /// commented; [`Config::from_toml_str`] reads it back to an equal `Config`.
+    pub fn to_toml(&self) -> String {
+        write::to_toml(self)
+    }
+
+    /// Every port id of every bridge, subscriber port of each bridge first.
+    pub fn all_ports(&self) -> impl Iterator<Item = u16> + '_ {
+        self.bridges.iter().flat_map(Bridge::ports)
+    }
+
+    /// The configuration with every default and the given bridges (which are not
+    /// validated here; [`Config::from_toml_str`] is the validating constructor).
+    pub fn with_bridges(bridges: Vec<Bridge>) -> Config {
+        Config {
+            eal_args: Vec::new(),
+            bridges,
+            log_dir: PathBuf::from(defaults::LOG_DIR),
+            stats_interval: defaults::STATS_INTERVAL,
+            rx_descriptors: defaults::RX_DESCRIPTORS,
+            tx_descriptors: defaults::TX_DESCRIPTORS,
+            queues_per_port: defaults::QUEUES_PER_PORT,
+            ipfix_dev: String::new(),
+            ipfix_udp_collectors: Vec::new(),
+            ipfix_tcp_collectors: Vec::new(),
+            ipfix_meta_udp_collectors: Vec::new(),
+            ipfix_meta_tcp_collectors: Vec::new(),
+            ipfix_dns_udp_collectors: Vec::new(),
+            ipfix_dns_tcp_collectors: Vec::new(),
+            ipfix_udp_template_timer: defaults::IPFIX_UDP_TEMPLATE_TIMER,
+            ipfix_mtu: defaults::IPFIX_MTU,
+            ipfix_domain_id: defaults::IPFIX_DOMAIN_ID,
+            netflow_timeout: defaults::NETFLOW_TIMEOUT,
+            http_parse_reply: false,
+            ssl_parse_reply: false,
+            dbg_log_mask: defaults::DBG_LOG_MASK,
+            ajb_save_dns: false,
+            ajb_dns_path: PathBuf::from(defaults::AJB_DNS_PATH),
+            ajb_save_dns_format: DnsLogField::ALL.to_vec(),
+            ajb_dns_bufsize: defaults::AJB_DNS_BUFSIZE,
+            ajb_dns_fsize: defaults::AJB_DNS_FSIZE,
+            ajb_dns_ftimeout: defaults::AJB_DNS_FTIMEOUT,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

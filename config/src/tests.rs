@@ -1,0 +1,745 @@
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use super::*;
+
+const ORIGIN: &str = "metaprobe.toml";
+const EXAMPLE: &str = include_str!("../examples/metaprobe.toml");
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml_str(text, ORIGIN)
+}
+
+fn ok(text: &str) -> Config {
+    match parse(text) {
+        Ok(c) => c,
+        Err(e) => panic!("expected a valid configuration, got:\n{e}\n--- input:\n{text}"),
+    }
+}
+
+/// The error text for `text`, which must be refused.
+fn err(text: &str) -> String {
+    match parse(text) {
+        Ok(c) => panic!("expected an error, got {c:?}\n--- input:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn with(extra: &str) -> String {
+    format!("bridges = [[0, 1]]\n{extra}\n")
+}
+
+// ---- defaults and the example ----------------------------------------------------------
+
+#[test]
+fn every_default() {
+    let c = ok("bridges = [[0, 1]]");
+    assert_eq!(c.eal_args, Vec::<String>::new());
+    assert_eq!(
+        c.bridges,
+        [Bridge {
+            subscriber: 0,
+            internet: 1
+        }]
+    );
+    assert_eq!(c.log_dir, PathBuf::from("/var/log/metaprobe"));
+    assert_eq!(c.stats_interval, 10);
+    assert_eq!(c.rx_descriptors, 1024);
+    assert_eq!(c.tx_descriptors, 1024);
+    assert_eq!(c.queues_per_port, 0);
+    assert_eq!(c.ipfix_dev, "");
+    assert!(c.ipfix_udp_collectors.is_empty());
+    assert!(c.ipfix_tcp_collectors.is_empty());
+    assert!(c.ipfix_meta_udp_collectors.is_empty());
+    assert!(c.ipfix_meta_tcp_collectors.is_empty());
+    assert!(c.ipfix_dns_udp_collectors.is_empty());
+    assert!(c.ipfix_dns_tcp_collectors.is_empty());
+    assert_eq!(c.ipfix_udp_template_timer, 20);
+    assert_eq!(c.ipfix_mtu, 1500);
+    assert_eq!(c.ipfix_domain_id, 0);
+    assert_eq!(c.netflow_timeout, 30);
+    assert!(!c.http_parse_reply);
+    assert!(!c.ssl_parse_reply);
+    assert_eq!(c.dbg_log_mask, 0);
+    assert!(!c.ajb_save_dns);
+    assert_eq!(c.ajb_dns_path, PathBuf::from("/var/log/metaprobe/dns.log"));
+    let names: Vec<&str> = c.ajb_save_dns_format.iter().map(|f| f.name()).collect();
+    assert_eq!(
+        names.join(":"),
+        "ts:ssid:login:ipsrc:ipdst:psrc:pdst:transport:host:rrtype:rrclass:ttl:rdlen:rdata"
+    );
+    assert_eq!(c.ajb_dns_bufsize, 1024 * 1024);
+    assert_eq!(c.ajb_dns_fsize, 100 * 1024 * 1024);
+    assert_eq!(c.ajb_dns_ftimeout, 60);
+    assert_eq!(c, Config::with_bridges(c.bridges.clone()));
+}
+
+#[test]
+fn example_file_parses_and_shows_every_key_with_its_default() {
+    let c =
+        Config::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/metaprobe.toml"))
+            .unwrap();
+    for key in KEYS {
+        let lines = EXAMPLE
+            .lines()
+            .filter(|l| l.starts_with(&format!("{key} = ")))
+            .count();
+        assert_eq!(lines, 1, "example must set `{key}` exactly once");
+    }
+    // Apart from what the example sets on purpose, it shows the defaults.
+    let mut expected = Config::with_bridges(c.bridges.clone());
+    expected.eal_args = c.eal_args.clone();
+    expected.ipfix_udp_collectors = vec![addr("127.0.0.1:4739")];
+    expected.ipfix_meta_udp_collectors = vec![addr("127.0.0.1:4740")];
+    assert_eq!(c, expected);
+}
+
+#[test]
+fn reference_documents_every_key() {
+    let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+    let doc = std::fs::read_to_string(&doc).unwrap();
+    let collectors = doc.split("### Collector lists").nth(1).unwrap();
+    let collectors = collectors.split("\n### ").next().unwrap();
+    for key in KEYS {
+        assert!(
+            doc.contains(&format!("| [`{key}`](#")),
+            "docs/configuration.md: `{key}` is missing from the summary table"
+        );
+        let section = if key.ends_with("_collectors") {
+            collectors.contains(&format!("`{key}`"))
+        } else {
+            doc.contains(&format!("\n### `{key}`\n"))
+        };
+        assert!(section, "docs/configuration.md has no section for `{key}`");
+    }
+}
+
+#[test]
+fn keys_are_unique_and_match_to_toml() {
+    let mut sorted = KEYS.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    assert_eq!(sorted.len(), KEYS.len());
+    let written: Vec<String> = Config::with_bridges(vec![])
+        .to_toml()
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| l.split(" = ").next().unwrap().to_owned())
+        .collect();
+    assert_eq!(written, KEYS);
+}
+
+// ---- to_toml ---------------------------------------------------------------------------
+
+#[test]
+fn round_trip_of_defaults() {
+    let c = ok("bridges = [[0, 1]]");
+    let text = c.to_toml();
+    assert_eq!(ok(&text), c, "{text}");
+}
+
+#[test]
+fn round_trip_of_every_key_changed() {
+    let c = Config {
+        eal_args: vec!["-l".into(), "0-1".into(), "quote\"and\\back".into()],
+        bridges: vec![
+            Bridge {
+                subscriber: 3,
+                internet: 2,
+            },
+            Bridge {
+                subscriber: 0,
+                internet: 65535,
+            },
+        ],
+        log_dir: "/tmp/mp logs".into(),
+        stats_interval: 0,
+        rx_descriptors: 64,
+        tx_descriptors: 16384,
+        queues_per_port: 64,
+        ipfix_dev: "eth0".into(),
+        ipfix_udp_collectors: vec![addr("192.0.2.10:4739"), addr("[2001:db8::1]:4739")],
+        ipfix_tcp_collectors: vec![addr("192.0.2.11:4739")],
+        ipfix_meta_udp_collectors: vec![addr("10.0.0.1:1")],
+        ipfix_meta_tcp_collectors: vec![addr("[::1]:65535")],
+        ipfix_dns_udp_collectors: vec![addr("127.0.0.1:9996")],
+        ipfix_dns_tcp_collectors: vec![addr("127.0.0.2:9996"), addr("127.0.0.3:9996")],
+        ipfix_udp_template_timer: u32::MAX,
+        ipfix_mtu: 9216,
+        ipfix_domain_id: u32::MAX,
+        netflow_timeout: 1,
+        http_parse_reply: true,
+        ssl_parse_reply: true,
+        dbg_log_mask: 0xffff_ffff,
+        ajb_save_dns: true,
+        ajb_dns_path: "dns/ünïcode.log".into(),
+        ajb_save_dns_format: vec![DnsLogField::Rdata, DnsLogField::Ts, DnsLogField::Host],
+        ajb_dns_bufsize: 1000,
+        ajb_dns_fsize: 3 << 30,
+        ajb_dns_ftimeout: 0,
+    };
+    let text = c.to_toml();
+    assert_eq!(ok(&text), c, "{text}");
+    assert!(text.contains("dbg_log_mask = 0xffffffff"), "{text}");
+    assert!(text.contains("ajb_dns_fsize = \"3G\""), "{text}");
+    assert!(text.contains("ajb_dns_bufsize = 1000\n"), "{text}");
+    assert!(
+        text.contains("ajb_save_dns_format = \"rdata:ts:host\""),
+        "{text}"
+    );
+    assert!(text.contains("bridges = [[3, 2], [0, 65535]]"), "{text}");
+}
+
+#[test]
+fn round_trip_of_the_example() {
+    let c = ok(EXAMPLE);
+    assert_eq!(ok(&c.to_toml()), c);
+}
+
+// ---- bridges ---------------------------------------------------------------------------
+
+#[test]
+fn bridges_and_all_ports() {
+    let c = ok("bridges = [[0, 1], [3, 2]]");
+    assert_eq!(c.all_ports().collect::<Vec<_>>(), [0, 1, 3, 2]);
+    assert_eq!(c.bridges[1].subscriber, 3);
+    assert_eq!(c.bridges[1].internet, 2);
+    let t = ok("bridges = [{ subscriber = 0, internet = 1 }, { internet = 3, subscriber = 2 }]");
+    assert_eq!(t.bridges, ok("bridges = [[0, 1], [2, 3]]").bridges);
+}
+
+#[test]
+fn bridge_port_used_twice() {
+    let e = err("ipfix_mtu = 1500\nbridges = [\n  [0, 1],\n  [2, 1],\n]\n");
+    assert_eq!(
+        e,
+        "metaprobe.toml:4: bridges[1]: port 1 is already used by bridges[0]"
+    );
+}
+
+#[test]
+fn bridge_of_one_port_with_itself() {
+    let e = err("bridges = [[0, 1], [2, 2]]");
+    assert_eq!(
+        e,
+        "metaprobe.toml:1: bridges[1]: port 2 is bridged with itself \
+         (a bridge joins two different ports)"
+    );
+}
+
+#[test]
+fn bridges_empty_missing_or_misshapen() {
+    let e = err("bridges = []");
+    assert!(
+        e.starts_with("metaprobe.toml:1: bridges: at least one bridge"),
+        "{e}"
+    );
+    let e = err("ipfix_mtu = 1500\n");
+    assert_eq!(
+        e,
+        "metaprobe.toml: missing required key `bridges` (the port pairs to forward, \
+         subscriber port first, e.g. bridges = [[0, 1]])"
+    );
+    let e = err("bridges = [[0, 1, 2]]");
+    assert!(
+        e.contains("bridges[0]: expected a pair [subscriber port, internet port], found 3"),
+        "{e}"
+    );
+    let e = err("bridges = [0, 1]");
+    assert!(e.contains("bridges[0]: expected a pair"), "{e}");
+    let e = err("bridges = [[0, 70000]]");
+    assert!(
+        e.contains("bridges[0][1]: 70000 is not a port id (0..=65535)"),
+        "{e}"
+    );
+    let e = err("bridges = [[-1, \"eth0\"]]");
+    assert!(e.contains("bridges[0][0]: -1 is not a port id"), "{e}");
+    assert!(
+        e.contains("bridges[0][1]: expected a port id (an integer), found the string \"eth0\""),
+        "{e}"
+    );
+    let e = err("bridges = [{ subscriber = 0, internat = 1 }]");
+    assert!(e.contains("bridges[0]: unknown key `internat`"), "{e}");
+    let e = err("bridges = [{ subscriber = 0 }]");
+    assert!(e.contains("bridges[0]: missing `internet`"), "{e}");
+    let e = err("bridges = \"0,1\"");
+    assert!(
+        e.contains("bridges: expected an array of port pairs"),
+        "{e}"
+    );
+}
+
+// ---- unknown keys, syntax --------------------------------------------------------------
+
+#[test]
+fn unknown_key_is_named_with_line_and_suggestion() {
+    let e = err("# comment\nbridges = [[0, 1]]\nipfix_udp_colectors = \"1.2.3.4:1500\"\n");
+    assert_eq!(
+        e,
+        "metaprobe.toml:3: unknown key `ipfix_udp_colectors` (did you mean `ipfix_udp_collectors`?)"
+    );
+    let e = err(&with("IPFIX_MTU = 1500"));
+    assert!(
+        e.contains("metaprobe.toml:2: unknown key `IPFIX_MTU` (did you mean `ipfix_mtu`?)"),
+        "{e}"
+    );
+    let e = err(&with("colour = \"blue\""));
+    assert_eq!(
+        e,
+        "metaprobe.toml:2: unknown key `colour` (docs/configuration.md lists every key)"
+    );
+}
+
+#[test]
+fn sections_are_refused() {
+    let e = err("bridges = [[0, 1]]\n\n[export]\nipfix_mtu = 1500\n");
+    assert_eq!(
+        e,
+        "metaprobe.toml:3: unknown key `export` (there are no sections: every key is at the top level)"
+    );
+}
+
+#[test]
+fn syntax_error_has_line() {
+    let e = err("bridges = [[0, 1]]\nipfix_mtu = \n");
+    assert!(e.starts_with("metaprobe.toml:2: invalid TOML: "), "{e}");
+    assert!(e.contains("2 | ipfix_mtu = "), "{e}");
+    let e = err("bridges = [[0, 1]]\nipfix_mtu = 1500\nipfix_mtu = 1400\n");
+    assert!(
+        e.starts_with("metaprobe.toml:3: invalid TOML: duplicate key"),
+        "{e}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_in_line_order() {
+    let e = parse("ipfix_mtu = 100\nfoo = 1\nnetflow_timeout = 0\n").unwrap_err();
+    assert_eq!(e.len(), 4);
+    assert_eq!(
+        e.lines().collect::<Vec<_>>(),
+        [Some(1), Some(2), Some(3), None]
+    );
+    let text = e.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "metaprobe.toml:1: ipfix_mtu: 100 is out of range 576..=9216"
+    );
+    assert!(lines[1].starts_with("metaprobe.toml:2: unknown key `foo`"));
+    assert_eq!(
+        lines[2],
+        "metaprobe.toml:3: netflow_timeout: 0 is not allowed: must be greater than 0"
+    );
+    assert!(lines[3].starts_with("metaprobe.toml: missing required key `bridges`"));
+}
+
+#[test]
+fn missing_file_names_path_and_os_error() {
+    let path = Path::new("/nonexistent/metaprobe-config-test/metaprobe.toml");
+    let e = Config::from_file(path).unwrap_err().to_string();
+    assert!(
+        e.starts_with(
+            "/nonexistent/metaprobe-config-test/metaprobe.toml: cannot read configuration file: "
+        ),
+        "{e}"
+    );
+    assert!(e.contains("No such file or directory"), "{e}");
+}
+
+#[test]
+fn from_file_names_the_file_in_messages() {
+    let dir = std::env::temp_dir().join(format!("metaprobe-config-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "bridges = [[0, 1]]\nipfix_mtu = 10\n").unwrap();
+    let e = Config::from_file(&path).unwrap_err().to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        e,
+        format!(
+            "{}:2: ipfix_mtu: 10 is out of range 576..=9216",
+            path.display()
+        )
+    );
+}
+
+// ---- collectors ------------------------------------------------------------------------
+
+const COLLECTOR_KEYS: [&str; 6] = [
+    "ipfix_udp_collectors",
+    "ipfix_tcp_collectors",
+    "ipfix_meta_udp_collectors",
+    "ipfix_meta_tcp_collectors",
+    "ipfix_dns_udp_collectors",
+    "ipfix_dns_tcp_collectors",
+];
+
+fn collectors_of<'c>(c: &'c Config, key: &str) -> &'c [SocketAddr] {
+    match key {
+        "ipfix_udp_collectors" => &c.ipfix_udp_collectors,
+        "ipfix_tcp_collectors" => &c.ipfix_tcp_collectors,
+        "ipfix_meta_udp_collectors" => &c.ipfix_meta_udp_collectors,
+        "ipfix_meta_tcp_collectors" => &c.ipfix_meta_tcp_collectors,
+        "ipfix_dns_udp_collectors" => &c.ipfix_dns_udp_collectors,
+        "ipfix_dns_tcp_collectors" => &c.ipfix_dns_tcp_collectors,
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn comma_string_equals_array_for_every_collector_key() {
+    let want = [
+        addr("1.2.3.4:1500"),
+        addr("1.2.3.5:1501"),
+        addr("[2001:db8::1]:4739"),
+    ];
+    for key in COLLECTOR_KEYS {
+        let a = ok(&with(&format!(
+            "{key} = [\"1.2.3.4:1500\", \"1.2.3.5:1501\", \"[2001:db8::1]:4739\"]"
+        )));
+        let s = ok(&with(&format!(
+            "{key} = \"1.2.3.4:1500,1.2.3.5:1501,[2001:db8::1]:4739\""
+        )));
+        let spaced = ok(&with(&format!(
+            "{key} = \" 1.2.3.4:1500 , 1.2.3.5:1501 ,  [2001:db8::1]:4739 \""
+        )));
+        assert_eq!(collectors_of(&a, key), want, "{key}");
+        assert_eq!(a, s, "{key}");
+        assert_eq!(a, spaced, "{key}");
+        let empty = ok(&with(&format!("{key} = \"\"")));
+        assert!(collectors_of(&empty, key).is_empty(), "{key}");
+        assert_eq!(empty, ok(&with(&format!("{key} = []"))), "{key}");
+    }
+}
+
+#[test]
+fn collector_not_ip_port() {
+    let e = err("bridges = [[0, 1]]\n\n\n\nipfix_udp_collectors = \"1.2.3.4\"\n");
+    assert_eq!(
+        e,
+        "metaprobe.toml:5: ipfix_udp_collectors: `1.2.3.4` is not ip:port \
+         (expected e.g. 192.0.2.10:4739 or [2001:db8::1]:4739); the port is missing"
+    );
+}
+
+#[test]
+fn collector_errors_point_at_the_element_line() {
+    let text = "bridges = [[0, 1]]\nipfix_dns_tcp_collectors = [\n  \"192.0.2.1:4739\",\n  \"2001:db8::1:4739\",\n  \"collector.example:4739\",\n  \"192.0.2.1:99999\",\n  \"192.0.2.1:0\",\n  4739,\n]\n";
+    let e = err(text);
+    let lines: Vec<&str> = e.lines().collect();
+    assert_eq!(lines.len(), 5, "{e}");
+    assert!(
+        lines[0].starts_with(
+            "metaprobe.toml:4: ipfix_dns_tcp_collectors[1]: `2001:db8::1:4739` is not ip:port"
+        ),
+        "{e}"
+    );
+    assert!(
+        lines[0].ends_with("write an IPv6 collector in brackets: [addr]:port"),
+        "{e}"
+    );
+    assert!(
+        lines[1]
+            .starts_with("metaprobe.toml:5: ipfix_dns_tcp_collectors[2]: `collector.example:4739`"),
+        "{e}"
+    );
+    assert!(
+        lines[1].ends_with("host names are not resolved: give an IP address"),
+        "{e}"
+    );
+    assert!(
+        lines[2].starts_with("metaprobe.toml:6: ipfix_dns_tcp_collectors[3]:"),
+        "{e}"
+    );
+    assert!(
+        lines[2].ends_with("the port must be a number in 1..=65535"),
+        "{e}"
+    );
+    assert_eq!(
+        lines[3],
+        "metaprobe.toml:7: ipfix_dns_tcp_collectors[4]: `192.0.2.1:0`: port 0 is not a collector port"
+    );
+    assert_eq!(
+        lines[4],
+        "metaprobe.toml:8: ipfix_dns_tcp_collectors[5]: expected a string \"ip:port\", found the integer 4739"
+    );
+}
+
+#[test]
+fn duplicate_collector_in_one_list() {
+    let e = err(&with(
+        "ipfix_tcp_collectors = \"1.2.3.4:1500, 1.2.3.4:1500\"",
+    ));
+    assert_eq!(
+        e,
+        "metaprobe.toml:2: ipfix_tcp_collectors: 1.2.3.4:1500 is listed twice"
+    );
+    let e = err(&with(
+        "ipfix_tcp_collectors = [\"[::1]:1500\", \"[0::1]:1500\"]",
+    ));
+    assert!(
+        e.contains("ipfix_tcp_collectors[1]: [::1]:1500 is listed twice"),
+        "{e}"
+    );
+    // The same collector in two different lists is fine.
+    ok(&with(
+        "ipfix_udp_collectors = \"1.2.3.4:1500\"\nipfix_dns_udp_collectors = \"1.2.3.4:1500\"",
+    ));
+}
+
+#[test]
+fn collector_list_wrong_shapes() {
+    let e = err(&with(
+        "ipfix_udp_collectors = \"1.2.3.4:1500,,1.2.3.5:1501\"",
+    ));
+    assert!(e.contains("ipfix_udp_collectors: empty entry #2"), "{e}");
+    let e = err(&with("ipfix_udp_collectors = 4739"));
+    assert!(e.contains("ipfix_udp_collectors: expected an array of \"ip:port\" strings or one comma-separated string, found the integer 4739"), "{e}");
+}
+
+// ---- scalars ---------------------------------------------------------------------------
+
+#[test]
+fn descriptors_must_be_powers_of_two_in_range() {
+    let c = ok(&with("rx_descriptors = 64\ntx_descriptors = 16384"));
+    assert_eq!((c.rx_descriptors, c.tx_descriptors), (64, 16384));
+    for bad in ["1000", "32", "32768", "0", "-1024"] {
+        let e = err(&with(&format!("rx_descriptors = {bad}")));
+        assert_eq!(
+            e,
+            format!("metaprobe.toml:2: rx_descriptors: {bad} is not a power of two in 64..=16384")
+        );
+    }
+    let e = err(&with("tx_descriptors = 1000"));
+    assert!(
+        e.contains("tx_descriptors: 1000 is not a power of two in 64..=16384"),
+        "{e}"
+    );
+}
+
+#[test]
+fn ranges_of_integers() {
+    assert_eq!(ok(&with("ipfix_mtu = 576")).ipfix_mtu, 576);
+    assert_eq!(ok(&with("ipfix_mtu = 9216")).ipfix_mtu, 9216);
+    assert!(err(&with("ipfix_mtu = 9217")).contains("ipfix_mtu: 9217 is out of range 576..=9216"));
+    assert!(
+        err(&with("ipfix_udp_template_timer = 0"))
+            .contains("ipfix_udp_template_timer: 0 is not allowed: must be greater than 0")
+    );
+    assert!(
+        err(&with("queues_per_port = 65"))
+            .contains("queues_per_port: 65 is out of range: 0 (automatic) or 1..=64")
+    );
+    assert_eq!(ok(&with("queues_per_port = 4")).queues_per_port, 4);
+    assert!(
+        err(&with("stats_interval = -1"))
+            .contains("stats_interval: -1 is out of range: must be 0 or more")
+    );
+    assert!(
+        err(&with("ipfix_domain_id = 4294967296"))
+            .contains("ipfix_domain_id: 4294967296 is out of range 0..=4294967295")
+    );
+    assert_eq!(
+        ok(&with("ipfix_domain_id = 0x1_0000")).ipfix_domain_id,
+        65536
+    );
+    assert_eq!(ok(&with("stats_interval = 1_000")).stats_interval, 1000);
+    assert_eq!(ok(&with("ajb_dns_ftimeout = 0")).ajb_dns_ftimeout, 0);
+}
+
+#[test]
+fn wrong_types_name_key_and_found_value() {
+    let e = err(&with("netflow_timeout = \"30\""));
+    assert_eq!(
+        e,
+        "metaprobe.toml:2: netflow_timeout: expected an integer (seconds), found the string \"30\" (write numbers without quotes)"
+    );
+    let e = err(&with("ipfix_mtu = 1500.0"));
+    assert!(
+        e.contains("ipfix_mtu: expected an integer (octets), found the float 1500.0"),
+        "{e}"
+    );
+    let e = err(&with("eal_args = \"-l 0-1\""));
+    assert!(e.contains("eal_args: expected an array of strings"), "{e}");
+    let e = err(&with("eal_args = [\"-l\", 1]"));
+    assert!(
+        e.contains("eal_args[1]: expected a string, found the integer 1"),
+        "{e}"
+    );
+    let e = err(&with("log_dir = 5"));
+    assert!(
+        e.contains("log_dir: expected a path (a string), found the integer 5"),
+        "{e}"
+    );
+    let e = err(&with("log_dir = \"\""));
+    assert!(e.contains("log_dir: the path is empty"), "{e}");
+    let e = err(&with("ajb_dns_path = \"/var/log/\""));
+    assert!(
+        e.contains("ajb_dns_path: \"/var/log/\" names a directory"),
+        "{e}"
+    );
+}
+
+#[test]
+fn flags_accept_0_1_true_false_only() {
+    for (text, want) in [("0", false), ("1", true), ("false", false), ("true", true)] {
+        let c = ok(&with(&format!(
+            "http_parse_reply = {text}\nssl_parse_reply = {text}\najb_save_dns = {text}"
+        )));
+        assert_eq!(
+            (c.http_parse_reply, c.ssl_parse_reply, c.ajb_save_dns),
+            (want, want, want)
+        );
+    }
+    let e = err(&with("http_parse_reply = 2"));
+    assert_eq!(
+        e,
+        "metaprobe.toml:2: http_parse_reply: expected 0, 1, true or false, found the integer 2"
+    );
+    let e = err(&with("ssl_parse_reply = \"1\""));
+    assert!(e.contains("ssl_parse_reply: expected 0, 1, true or false, found the string \"1\" (write it without quotes)"), "{e}");
+    let e = err(&with("ajb_save_dns = \"yes\""));
+    assert!(
+        e.contains("ajb_save_dns: expected 0, 1, true or false"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dbg_log_mask_integer_or_string() {
+    for text in [
+        "0x80",
+        "128",
+        "\"0x80\"",
+        "\"128\"",
+        "\"0X80\"",
+        "0b1000_0000",
+        "\"0o200\"",
+    ] {
+        assert_eq!(
+            ok(&with(&format!("dbg_log_mask = {text}"))).dbg_log_mask,
+            0x80,
+            "{text}"
+        );
+    }
+    assert_eq!(
+        ok(&with("dbg_log_mask = 0xffffffff")).dbg_log_mask,
+        u32::MAX
+    );
+    let e = err(&with("dbg_log_mask = \"0xzz\""));
+    assert!(
+        e.contains("dbg_log_mask: \"0xzz\" is not a number (expected e.g. 0x80 or 128)"),
+        "{e}"
+    );
+    let e = err(&with("dbg_log_mask = 0x1_0000_0000"));
+    assert!(
+        e.contains("dbg_log_mask: 4294967296 does not fit in 32 bits"),
+        "{e}"
+    );
+    let e = err(&with("dbg_log_mask = -1"));
+    assert!(
+        e.contains("dbg_log_mask: -1 does not fit in 32 bits"),
+        "{e}"
+    );
+    let e = err(&with("dbg_log_mask = true"));
+    assert!(
+        e.contains("dbg_log_mask: expected an integer bit mask (e.g. 0x80), found `true`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn byte_sizes() {
+    for (text, want) in [
+        ("1048576", 1 << 20),
+        ("\"4096\"", 4096),
+        ("\"64K\"", 64 << 10),
+        ("\"64k\"", 64 << 10),
+        ("\"64M\"", 64 << 20),
+        ("\"64 MiB\"", 64 << 20),
+        ("\"2G\"", 2 << 30),
+        ("\"1gib\"", 1 << 30),
+    ] {
+        let c = ok(&with(&format!(
+            "ajb_dns_bufsize = {text}\najb_dns_fsize = {text}"
+        )));
+        assert_eq!((c.ajb_dns_bufsize, c.ajb_dns_fsize), (want, want), "{text}");
+    }
+    let e = err(&with("ajb_dns_fsize = \"64X\""));
+    assert!(e.contains("ajb_dns_fsize: \"64X\" is not a size (expected bytes, or a number with K, M or G, e.g. \"64M\")"), "{e}");
+    let e = err(&with("ajb_dns_fsize = 0"));
+    assert!(
+        e.contains("ajb_dns_fsize: 0 is not allowed: must be greater than 0"),
+        "{e}"
+    );
+    let e = err(&with("ajb_dns_bufsize = \"0M\""));
+    assert!(e.contains("ajb_dns_bufsize: 0 is not allowed"), "{e}");
+    let e = err(&with("ajb_dns_bufsize = -5"));
+    assert!(
+        e.contains("ajb_dns_bufsize: a size cannot be negative"),
+        "{e}"
+    );
+    let e = err(&with("ajb_dns_bufsize = \"99999999999G\""));
+    assert!(e.contains("is not a size"), "{e}");
+    let e = err(&with("ajb_dns_bufsize = 1.5"));
+    assert!(e.contains("ajb_dns_bufsize: expected a size"), "{e}");
+}
+
+#[test]
+fn dns_log_format() {
+    let c = ok(&with("ajb_save_dns_format = \"ts:host:rdata\""));
+    assert_eq!(
+        c.ajb_save_dns_format,
+        [DnsLogField::Ts, DnsLogField::Host, DnsLogField::Rdata]
+    );
+    let a = ok(&with("ajb_save_dns_format = [\"ts\", \"host\", \"rdata\"]"));
+    assert_eq!(a, c);
+    let e = err(&with("ajb_save_dns_format = \"ts:hots:rdata\""));
+    assert_eq!(
+        e,
+        "metaprobe.toml:2: ajb_save_dns_format: unknown field `hots` (did you mean `host`?); \
+         valid fields: ts, ssid, login, ipsrc, ipdst, psrc, pdst, transport, host, rrtype, \
+         rrclass, ttl, rdlen, rdata"
+    );
+    let e = err(&with("ajb_save_dns_format = \"ts:color\""));
+    assert!(
+        e.contains("unknown field `color`; valid fields: ts, ssid"),
+        "{e}"
+    );
+    let e = err(&with("ajb_save_dns_format = \"ts::host\""));
+    assert!(e.contains("empty field name"), "{e}");
+    let e = err(&with("ajb_save_dns_format = \"ts:host:ts\""));
+    assert!(
+        e.contains("ajb_save_dns_format: field `ts` is listed twice"),
+        "{e}"
+    );
+    let e = err(&with("ajb_save_dns_format = \"\""));
+    assert!(
+        e.contains("ajb_save_dns_format: the list of fields is empty"),
+        "{e}"
+    );
+}
+
+#[test]
+fn dns_log_field_names() {
+    for f in DnsLogField::ALL {
+        assert_eq!(DnsLogField::from_name(f.name()), Some(f));
+        assert_eq!(f.to_string(), f.name());
+    }
+    assert_eq!(DnsLogField::from_name("TS"), None);
+}
+
+#[test]
+fn ipfix_dev() {
+    assert_eq!(ok(&with("ipfix_dev = \"enp3s0f1\"")).ipfix_dev, "enp3s0f1");
+    for bad in ["\"eth 0\"", "\"a/b\"", "\"abcdefghijklmnop\""] {
+        let e = err(&with(&format!("ipfix_dev = {bad}")));
+        assert!(e.contains("is not a network interface name"), "{e}");
+    }
+}

@@ -1,0 +1,136 @@
+//! Counters a worker publishes and the main lcore reads.
+//!
+//! Each worker is the only writer of its counters, so an increment is a relaxed
+//! load and store (no locked read-modify-write on the fast path); readers see
+//! values at most one burst old. Each worker's block is cache-line aligned so
+//! workers never share a line.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Port ids above this are refused at start (DPDK's `RTE_MAX_ETHPORTS` on Debian 12).
+pub const MAX_PORTS: usize = 32;
+
+/// A counter with a single writer.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`. Only the owning worker may call this.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// What one worker did on one port.
+#[derive(Debug, Default)]
+pub struct PortCounters {
+    /// Packets received from this port.
+    pub rx: Counter,
+    /// Packets transmitted on this port.
+    pub tx: Counter,
+    /// Packets meant for this port that `tx_burst` did not take after the retries, freed.
+    pub tx_dropped: Counter,
+}
+
+/// Everything one worker counts; written by that worker only.
+#[derive(Debug)]
+#[repr(align(64))]
+pub struct WorkerCounters {
+    pub ports: [PortCounters; MAX_PORTS],
+    /// TSC cycles spent in loop iterations that received at least one packet.
+    pub busy_cycles: Counter,
+    /// Loop iterations, busy or idle.
+    pub polls: Counter,
+}
+
+impl Default for WorkerCounters {
+    fn default() -> Self {
+        Self { ports: std::array::from_fn(|_| PortCounters::default()), busy_cycles: Counter::default(), polls: Counter::default() }
+    }
+}
+
+/// A point-in-time copy of a worker's totals, for statistics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerTotals {
+    pub rx: u64,
+    pub tx: u64,
+    pub tx_dropped: u64,
+    pub busy_cycles: u64,
+}
+
+impl WorkerTotals {
+    /// Mean TSC cycles per received packet, over the busy iterations.
+    pub fn cycles_per_packet(&self) -> f64 {
+        if self.rx == 0 { 0.0 } else { self.busy_cycles as f64 / self.rx as f64 }
+    }
+
+    /// What happened between `earlier` and `self`.
+    pub fn since(&self, earlier: &WorkerTotals) -> WorkerTotals {
+        WorkerTotals {
+            rx: self.rx.wrapping_sub(earlier.rx),
+            tx: self.tx.wrapping_sub(earlier.tx),
+            tx_dropped: self.tx_dropped.wrapping_sub(earlier.tx_dropped),
+            busy_cycles: self.busy_cycles.wrapping_sub(earlier.busy_cycles),
+        }
+    }
+}
+
+impl WorkerCounters {
+    pub fn port(&self, port: u16) -> Option<&PortCounters> {
+        self.ports.get(usize::from(port))
+    }
+
+    pub fn totals(&self) -> WorkerTotals {
+        let mut t = WorkerTotals { busy_cycles: self.busy_cycles.get(), ..WorkerTotals::default() };
+        for p in &self.ports {
+            t.rx += p.rx.get();
+            t.tx += p.tx.get();
+            t.tx_dropped += p.tx_dropped.get();
+        }
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn totals_sum_every_port() {
+        let c = WorkerCounters::default();
+        c.ports[0].rx.add(3);
+        c.ports[1].rx.add(4);
+        c.ports[1].tx.add(3);
+        c.ports[0].tx.add(2);
+        c.ports[0].tx_dropped.add(2);
+        c.busy_cycles.add(700);
+        let t = c.totals();
+        assert_eq!(t, WorkerTotals { rx: 7, tx: 5, tx_dropped: 2, busy_cycles: 700 });
+        assert_eq!(t.cycles_per_packet(), 100.0);
+    }
+
+    #[test]
+    fn since_gives_the_difference() {
+        let a = WorkerTotals { rx: 10, tx: 9, tx_dropped: 1, busy_cycles: 1000 };
+        let b = WorkerTotals { rx: 30, tx: 28, tx_dropped: 2, busy_cycles: 3000 };
+        assert_eq!(b.since(&a), WorkerTotals { rx: 20, tx: 19, tx_dropped: 1, busy_cycles: 2000 });
+        assert_eq!(WorkerTotals::default().cycles_per_packet(), 0.0);
+    }
+
+    #[test]
+    fn worker_blocks_do_not_share_a_cache_line() {
+        assert_eq!(std::mem::align_of::<WorkerCounters>(), 64);
+    }
+
+    #[test]
+    fn ports_beyond_the_dpdk_limit_have_no_counters() {
+        let c = WorkerCounters::default();
+        assert!(c.port(MAX_PORTS as u16 - 1).is_some());
+        assert!(c.port(MAX_PORTS as u16).is_none());
+    }
+}

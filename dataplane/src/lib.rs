@@ -1,0 +1,10 @@
+//! The DPDK-free part of metaprobe's dataplane.
+//!
+//! Everything here works on traits and plain numbers, so it builds, tests and
+//! benchmarks without DPDK: the binary plugs DPDK queues in through
+//! [`forward::PacketQueue`], the tests plug in queues made of vectors.
+#![forbid(unsafe_code)]
+
+pub mod counters;
+pub mod forward;
+pub mod plan;

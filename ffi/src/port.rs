@@ -1,0 +1,313 @@
+//! Ethernet ports: configuration, queues, start/stop/close, statistics.
+
+use std::cell::Cell;
+use std::ffi::{CStr, c_char};
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::burst::MbufBurst;
+use crate::eal::Eal;
+use crate::error::DpdkError;
+use crate::mempool::Mempool;
+use crate::sys;
+
+// DPDK's RTE_BIT64 flag macros, which bindgen does not see.
+const RSS_IPV4: u64 = 1 << 2;
+const RSS_FRAG_IPV4: u64 = 1 << 3;
+const RSS_NONFRAG_IPV4_TCP: u64 = 1 << 4;
+const RSS_NONFRAG_IPV4_UDP: u64 = 1 << 5;
+const RSS_NONFRAG_IPV4_OTHER: u64 = 1 << 7;
+const RSS_IPV6: u64 = 1 << 8;
+const RSS_FRAG_IPV6: u64 = 1 << 9;
+const RSS_NONFRAG_IPV6_TCP: u64 = 1 << 10;
+const RSS_NONFRAG_IPV6_UDP: u64 = 1 << 11;
+const RSS_NONFRAG_IPV6_OTHER: u64 = 1 << 13;
+const RSS_IPV6_EX: u64 = 1 << 15;
+const RSS_IPV6_TCP_EX: u64 = 1 << 16;
+const RSS_IPV6_UDP_EX: u64 = 1 << 17;
+/// `RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP`.
+const RSS_IP_TCP_UDP: u64 = RSS_IPV4
+    | RSS_FRAG_IPV4
+    | RSS_NONFRAG_IPV4_OTHER
+    | RSS_IPV6
+    | RSS_FRAG_IPV6
+    | RSS_NONFRAG_IPV6_OTHER
+    | RSS_IPV6_EX
+    | RSS_NONFRAG_IPV4_TCP
+    | RSS_NONFRAG_IPV6_TCP
+    | RSS_IPV6_TCP_EX
+    | RSS_NONFRAG_IPV4_UDP
+    | RSS_NONFRAG_IPV6_UDP
+    | RSS_IPV6_UDP_EX;
+const RX_OFFLOAD_SCATTER: u64 = 1 << 13;
+const TX_OFFLOAD_MULTI_SEGS: u64 = 1 << 15;
+
+/// A Toeplitz key of repeated 0x6d5a hashes (a, b) and (b, a) alike, so both
+/// directions of a flow reach the same queue and worker ("symmetric RSS",
+/// Woo and Park, 2012). Long enough for every driver's key size.
+static SYMMETRIC_RSS_KEY: [u8; 64] = {
+    let mut key = [0u8; 64];
+    let mut i = 0;
+    while i < key.len() {
+        key[i] = if i % 2 == 0 { 0x6d } else { 0x5a };
+        i += 1;
+    }
+    key
+};
+
+/// The largest frame a bridge carries when the driver can chain mbufs.
+const JUMBO_MTU: u32 = 9600;
+
+/// What the driver of a port offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortInfo {
+    pub port: u16,
+    /// Device name, e.g. `net_pcap0` or `0000:3b:00.0`.
+    pub name: String,
+    pub driver: String,
+    pub max_rx_queues: u16,
+    pub max_tx_queues: u16,
+    /// RSS hash functions the driver supports (0: no RSS).
+    pub rss_offloads: u64,
+    pub socket: i32,
+}
+
+impl PortInfo {
+    pub fn query(_eal: &Eal, port: u16) -> Result<PortInfo, DpdkError> {
+        let mut info = sys::rte_eth_dev_info::default();
+        // SAFETY: EAL is initialised; info is a valid out-parameter.
+        let ret = unsafe { sys::rte_eth_dev_info_get(port, &mut info) };
+        DpdkError::check(ret, || format!("rte_eth_dev_info_get(port {port})"))?;
+        let mut name = [0 as c_char; sys::RTE_ETH_NAME_MAX_LEN as usize];
+        // SAFETY: the buffer has RTE_ETH_NAME_MAX_LEN bytes, as the call requires.
+        let ret = unsafe { sys::rte_eth_dev_get_name_by_port(port, name.as_mut_ptr()) };
+        DpdkError::check(ret, || format!("rte_eth_dev_get_name_by_port(port {port})"))?;
+        Ok(PortInfo {
+            port,
+            // SAFETY: DPDK NUL-terminated the name within the buffer.
+            name: unsafe { CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned(),
+            driver: c_str_or_empty(info.driver_name),
+            max_rx_queues: info.max_rx_queues,
+            max_tx_queues: info.max_tx_queues,
+            rss_offloads: info.flow_type_rss_offloads & RSS_IP_TCP_UDP,
+            // SAFETY: any valid port id may be asked about.
+            socket: unsafe { sys::rte_eth_dev_socket_id(port) },
+        })
+    }
+}
+
+fn c_str_or_empty(p: *const c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: DPDK's strings in dev_info are static NUL-terminated strings.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+/// How to set a port up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortSetup {
+    /// RX and TX queue pairs; above 1 the port spreads flows with symmetric RSS.
+    pub queues: u16,
+    pub rx_descriptors: u16,
+    pub tx_descriptors: u16,
+}
+
+/// Counters of a port, as its driver keeps them.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PortStats {
+    pub rx: u64,
+    pub tx: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// Packets the NIC dropped because the RX ring was full.
+    pub rx_missed: u64,
+    pub rx_errors: u64,
+    pub tx_errors: u64,
+    /// RX allocation failures: the mempool was empty.
+    pub rx_nombuf: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    pub up: bool,
+    /// Mbit/s; 0 when unknown.
+    pub speed_mbps: u32,
+    pub full_duplex: bool,
+}
+
+#[derive(Debug)]
+struct PortShared {
+    port: u16,
+    _pool: Arc<Mempool>,
+    _eal: Eal,
+}
+
+impl Drop for PortShared {
+    fn drop(&mut self) {
+        // SAFETY: the last handle of the port is gone, so no lcore polls it any more.
+        // Stopping and closing also makes net_pcap flush and close its tx file.
+        unsafe {
+            sys::rte_eth_dev_stop(self.port);
+            sys::rte_eth_dev_close(self.port);
+        }
+    }
+}
+
+/// A started port. Stopped and closed when it and every [`PortQueue`] of it are dropped.
+#[derive(Debug)]
+pub struct Port {
+    shared: Arc<PortShared>,
+    info: PortInfo,
+    setup: PortSetup,
+}
+
+impl Port {
+    /// Configures `info.port` with `setup`, receiving into `pool`, starts it,
+    /// and returns it with one [`PortQueue`] per queue index.
+    pub fn start(eal: &Eal, info: PortInfo, setup: PortSetup, pool: &Arc<Mempool>) -> Result<(Port, Vec<PortQueue>), DpdkError> {
+        let port = info.port;
+        let mut dev_info = sys::rte_eth_dev_info::default();
+        // SAFETY: EAL is initialised; dev_info is a valid out-parameter.
+        let ret = unsafe { sys::rte_eth_dev_info_get(port, &mut dev_info) };
+        DpdkError::check(ret, || format!("rte_eth_dev_info_get(port {port})"))?;
+
+        let mut conf = sys::rte_eth_conf::default();
+        if setup.queues > 1 {
+            conf.rxmode.mq_mode = sys::rte_eth_rx_mq_mode_RTE_ETH_MQ_RX_RSS;
+            let key_len = match dev_info.hash_key_size {
+                0 => 40,
+                n => n.min(SYMMETRIC_RSS_KEY.len() as u8),
+            };
+            conf.rx_adv_conf.rss_conf.rss_key = SYMMETRIC_RSS_KEY.as_ptr().cast_mut();
+            conf.rx_adv_conf.rss_conf.rss_key_len = key_len;
+            conf.rx_adv_conf.rss_conf.rss_hf = info.rss_offloads;
+        }
+        // Frames larger than one mbuf are carried as mbuf chains where the driver can.
+        if dev_info.rx_offload_capa & RX_OFFLOAD_SCATTER != 0 && dev_info.tx_offload_capa & TX_OFFLOAD_MULTI_SEGS != 0 {
+            conf.rxmode.offloads |= RX_OFFLOAD_SCATTER;
+            conf.txmode.offloads |= TX_OFFLOAD_MULTI_SEGS;
+            conf.rxmode.mtu = JUMBO_MTU.min(u32::from(dev_info.max_mtu));
+        }
+        // SAFETY: conf is fully initialised and the RSS key is 'static.
+        let ret = unsafe { sys::rte_eth_dev_configure(port, setup.queues, setup.queues, &conf) };
+        DpdkError::check(ret, || format!("rte_eth_dev_configure(port {port}, {} queues)", setup.queues))?;
+
+        let (mut rxd, mut txd) = (setup.rx_descriptors, setup.tx_descriptors);
+        // SAFETY: valid out-parameters.
+        let ret = unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(port, &mut rxd, &mut txd) };
+        DpdkError::check(ret, || format!("rte_eth_dev_adjust_nb_rx_tx_desc(port {port})"))?;
+
+        // A negative socket (SOCKET_ID_ANY, -1) reaches DPDK as the unsigned value it expects.
+        let socket = info.socket as u32;
+        for q in 0..setup.queues {
+            // SAFETY: the port is configured with `setup.queues` queues; the pool outlives the port.
+            let ret = unsafe { sys::rte_eth_rx_queue_setup(port, q, rxd, socket, std::ptr::null(), pool.as_ptr()) };
+            DpdkError::check(ret, || format!("rte_eth_rx_queue_setup(port {port}, queue {q}, {rxd} descriptors)"))?;
+            // SAFETY: as above.
+            let ret = unsafe { sys::rte_eth_tx_queue_setup(port, q, txd, socket, std::ptr::null()) };
+            DpdkError::check(ret, || format!("rte_eth_tx_queue_setup(port {port}, queue {q}, {txd} descriptors)"))?;
+        }
+        // SAFETY: queues are set up.
+        let ret = unsafe { sys::rte_eth_dev_start(port) };
+        DpdkError::check(ret, || format!("rte_eth_dev_start(port {port})"))?;
+        // A bridge must see every frame, whatever its destination MAC. Virtual
+        // devices that cannot switch it on receive everything anyway.
+        // SAFETY: the port is started.
+        unsafe { sys::rte_eth_promiscuous_enable(port) };
+
+        let shared = Arc::new(PortShared { port, _pool: Arc::clone(pool), _eal: eal.clone() });
+        let queues = (0..setup.queues)
+            .map(|queue| PortQueue { shared: Arc::clone(&shared), port, queue, _not_sync: PhantomData })
+            .collect();
+        let setup = PortSetup { rx_descriptors: rxd, tx_descriptors: txd, ..setup };
+        Ok((Port { shared, info, setup }, queues))
+    }
+
+    pub fn id(&self) -> u16 {
+        self.shared.port
+    }
+
+    pub fn info(&self) -> &PortInfo {
+        &self.info
+    }
+
+    /// The setup in effect (descriptor counts as the driver adjusted them).
+    pub fn setup(&self) -> PortSetup {
+        self.setup
+    }
+
+    pub fn stats(&self) -> Result<PortStats, DpdkError> {
+        let mut s = sys::rte_eth_stats::default();
+        // SAFETY: the port is alive; s is a valid out-parameter.
+        let ret = unsafe { sys::rte_eth_stats_get(self.id(), &mut s) };
+        DpdkError::check(ret, || format!("rte_eth_stats_get(port {})", self.id()))?;
+        Ok(PortStats {
+            rx: s.ipackets,
+            tx: s.opackets,
+            rx_bytes: s.ibytes,
+            tx_bytes: s.obytes,
+            rx_missed: s.imissed,
+            rx_errors: s.ierrors,
+            tx_errors: s.oerrors,
+            rx_nombuf: s.rx_nombuf,
+        })
+    }
+
+    pub fn mac(&self) -> Result<[u8; 6], DpdkError> {
+        let mut mac = sys::rte_ether_addr::default();
+        // SAFETY: the port is alive; mac is a valid out-parameter.
+        let ret = unsafe { sys::rte_eth_macaddr_get(self.id(), &mut mac) };
+        DpdkError::check(ret, || format!("rte_eth_macaddr_get(port {})", self.id()))?;
+        Ok(mac.addr_bytes)
+    }
+
+    pub fn link(&self) -> Result<Link, DpdkError> {
+        let mut link = sys::rte_eth_link::default();
+        // SAFETY: the port is alive; link is a valid out-parameter.
+        let ret = unsafe { sys::rte_eth_link_get_nowait(self.id(), &mut link) };
+        DpdkError::check(ret, || format!("rte_eth_link_get_nowait(port {})", self.id()))?;
+        let speed = link.link_speed;
+        Ok(Link {
+            up: link.link_status() == 1,
+            speed_mbps: if speed == u32::MAX { 0 } else { speed },
+            full_duplex: link.link_duplex() == 1,
+        })
+    }
+}
+
+/// One RX/TX queue pair of a started port, for exactly one lcore: it may be
+/// moved to the lcore that polls it (`Send`) but not shared (`!Sync`), because
+/// DPDK's burst functions are not thread-safe on one queue.
+#[derive(Debug)]
+pub struct PortQueue {
+    shared: Arc<PortShared>,
+    port: u16,
+    queue: u16,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+impl PortQueue {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn queue(&self) -> u16 {
+        self.queue
+    }
+
+    /// Receives into an empty `burst` (up to its capacity); returns how many arrived.
+    /// The received mbufs are owned by `burst`.
+    #[inline]
+    pub fn rx_burst(&mut self, burst: &mut MbufBurst) -> usize {
+        debug_assert!(Arc::strong_count(&self.shared) > 0);
+        burst.receive(self.port, self.queue)
+    }
+
+    /// Transmits from the front of `burst`; the mbufs the driver accepted leave
+    /// the burst (the driver frees them once sent). Returns how many.
+    #[inline]
+    pub fn tx_burst(&mut self, burst: &mut MbufBurst) -> usize {
+        burst.transmit(self.port, self.queue)
+    }
+}

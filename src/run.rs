@@ -1,0 +1,215 @@
+//! `metaprobe run`: EAL, ports, workers, statistics and a clean stop.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use metaprobe_config::Config;
+use metaprobe_dataplane::counters::{MAX_PORTS, WorkerCounters};
+use metaprobe_dataplane::forward::{QueueSet, run_worker};
+use metaprobe_dataplane::plan::{self, PortCaps};
+use metaprobe_ffi::{Eal, Launched, MbufBurst, Mempool, Port, PortInfo, PortQueue, PortSetup};
+
+use crate::io::{DpdkBurst, DpdkQueue};
+use crate::signals;
+use crate::stats::{self, PortSnapshot, Snapshot};
+
+/// Mbufs each lcore keeps in its mempool cache.
+const MEMPOOL_CACHE: u32 = 256;
+/// How often the main lcore looks at signals, idleness and the statistics clock.
+const MAIN_TICK: Duration = Duration::from_millis(50);
+
+struct Worker {
+    lcore: u32,
+    counters: Arc<WorkerCounters>,
+    launched: Launched,
+}
+
+pub fn run(cfg: &Config, cli_eal_args: &[String], idle_exit: Option<Duration>) -> Result<(), String> {
+    std::fs::create_dir_all(&cfg.log_dir)
+        .map_err(|e| format!("log_dir: cannot create {}: {e}", cfg.log_dir.display()))?;
+    signals::install().map_err(|e| format!("cannot install SIGINT/SIGTERM handlers: {e}"))?;
+
+    let eal_args: Vec<String> = cfg.eal_args.iter().chain(cli_eal_args).cloned().collect();
+    let eal = Eal::init(&eal_args).map_err(|e| format!("EAL: {e}"))?;
+    println!("metaprobe {}: {}", env!("CARGO_PKG_VERSION"), Eal::version());
+
+    let infos = bridge_port_infos(&eal, cfg)?;
+    let lcores = metaprobe_ffi::worker_lcores(&eal);
+    let caps: Vec<PortCaps> = infos
+        .iter()
+        .map(|i| PortCaps { port: i.port, max_rx_queues: i.max_rx_queues, max_tx_queues: i.max_tx_queues, rss: i.rss_offloads != 0 })
+        .collect();
+    let queues = plan::queues_per_port(cfg.queues_per_port, lcores.len(), cfg.bridges.len(), &caps).map_err(|e| e.to_string())?;
+    let assignment = plan::assign_queue_sets(cfg.bridges.len(), queues, lcores.len());
+
+    let pool_size = plan::mempool_size(infos.len(), queues, cfg.rx_descriptors, cfg.tx_descriptors, assignment.len() + 1, MEMPOOL_CACHE);
+    let socket = infos.first().map_or(-1, |i| i.socket);
+    let pool = Arc::new(
+        Mempool::create_pktmbuf(&eal, "metaprobe_mbufs", pool_size, MEMPOOL_CACHE, socket)
+            .map_err(|e| format!("mbuf pool: {e} (give EAL more memory with -m, or lower rx_descriptors/tx_descriptors)"))?,
+    );
+    println!("mbuf pool: {pool_size} mbufs of {} bytes", metaprobe_ffi::sys::RTE_MBUF_DEFAULT_BUF_SIZE);
+
+    let setup = PortSetup { queues, rx_descriptors: cfg.rx_descriptors, tx_descriptors: cfg.tx_descriptors };
+    let mut ports = Vec::with_capacity(infos.len());
+    let mut port_queues: HashMap<(u16, u16), PortQueue> = HashMap::new();
+    for info in infos {
+        let (port, qs) = Port::start(&eal, info, setup, &pool).map_err(|e| format!("port setup: {e}"))?;
+        describe_port(&port);
+        port_queues.extend(qs.into_iter().map(|q| ((q.port(), q.queue()), q)));
+        ports.push(port);
+    }
+    for (i, b) in cfg.bridges.iter().enumerate() {
+        println!("bridge {i}: port {} (subscriber side) <-> port {} (internet side)", b.subscriber, b.internet);
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut workers = Vec::with_capacity(assignment.len());
+    for (lcore, sets) in lcores.iter().zip(assignment) {
+        let mut queue_sets = Vec::with_capacity(sets.len());
+        let mut described = Vec::new();
+        for id in sets {
+            let bridge = cfg.bridges.get(id.bridge).ok_or("queue plan names a bridge that does not exist")?;
+            let mut take = |port: u16| {
+                port_queues.remove(&(port, id.queue)).map(DpdkQueue).ok_or_else(|| format!("port {port} has no queue {}", id.queue))
+            };
+            queue_sets.push(QueueSet {
+                subscriber: take(bridge.subscriber)?,
+                internet: take(bridge.internet)?,
+                subscriber_port: bridge.subscriber,
+                internet_port: bridge.internet,
+            });
+            described.push(format!("bridge {} queue {}", id.bridge, id.queue));
+        }
+        println!("worker {} on lcore {lcore}: {}", workers.len(), described.join(", "));
+        let counters = Arc::new(WorkerCounters::default());
+        let (c, s) = (Arc::clone(&counters), Arc::clone(&stop));
+        let job = move || {
+            let mut burst = DpdkBurst(MbufBurst::default());
+            run_worker(&mut queue_sets, &mut burst, &c, &s, metaprobe_ffi::tsc);
+            0
+        };
+        let launched = metaprobe_ffi::launch(&eal, *lcore, job).map_err(|e| {
+            stop.store(true, Ordering::SeqCst);
+            format!("worker launch: {e}")
+        })?;
+        workers.push(Worker { lcore: *lcore, counters, launched });
+    }
+    if workers.len() < lcores.len() {
+        println!("{} lcore(s) left idle: there are only {} queue sets to poll", lcores.len() - workers.len(), workers.len());
+    }
+
+    let counters: Vec<(u32, Arc<WorkerCounters>)> = workers.iter().map(|w| (w.lcore, Arc::clone(&w.counters))).collect();
+    let reason = supervise(cfg, &ports, &counters, idle_exit);
+    println!("stopping: {reason}");
+    stop.store(true, Ordering::SeqCst);
+    let mut failed = Vec::new();
+    for (i, w) in workers.into_iter().enumerate() {
+        let ret = w.launched.wait();
+        if ret != 0 {
+            failed.push(format!("worker {i} (lcore {}) ended with {ret}", w.lcore));
+        }
+    }
+    let last = snapshot(&ports, &counters);
+    drop(ports); // stops and closes every port: net_pcap flushes its tx files
+    print!("{}", stats::final_summary(&last));
+    if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }
+}
+
+/// Checks that every port of `bridges` exists and describes it.
+fn bridge_port_infos(eal: &Eal, cfg: &Config) -> Result<Vec<PortInfo>, String> {
+    let mut infos = Vec::new();
+    for (i, b) in cfg.bridges.iter().enumerate() {
+        for (side, port) in [("subscriber", b.subscriber), ("internet", b.internet)] {
+            if usize::from(port) >= MAX_PORTS || !eal.is_valid_port(port) {
+                return Err(format!(
+                    "bridges[{i}]: {side} port {port} does not exist; {}",
+                    available_ports(eal)
+                ));
+            }
+            infos.push(PortInfo::query(eal, port).map_err(|e| format!("bridges[{i}]: {e}"))?);
+        }
+    }
+    Ok(infos)
+}
+
+fn available_ports(eal: &Eal) -> String {
+    let found: Vec<String> = (0..MAX_PORTS as u16)
+        .filter(|&p| eal.is_valid_port(p))
+        .map(|p| match PortInfo::query(eal, p) {
+            Ok(info) => format!("{p} ({})", info.name),
+            Err(_) => p.to_string(),
+        })
+        .collect();
+    if found.is_empty() {
+        "EAL found no port (give --vdev=... or bind a NIC to vfio-pci)".to_owned()
+    } else {
+        format!("EAL found {}: {}", found.len(), found.join(", "))
+    }
+}
+
+fn describe_port(port: &Port) {
+    let info = port.info();
+    let setup = port.setup();
+    let mac = port.mac().map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")).unwrap_or_else(|e| e.to_string());
+    let link = match port.link() {
+        Ok(l) if l.up => format!("link up {} Mbit/s {}", l.speed_mbps, if l.full_duplex { "full-duplex" } else { "half-duplex" }),
+        Ok(_) => "link down".to_owned(),
+        Err(e) => e.to_string(),
+    };
+    println!(
+        "port {} ({}, driver {}): mac {mac}, {link}, {} queue(s){}, {}/{} rx/tx descriptors",
+        info.port,
+        info.name,
+        info.driver,
+        setup.queues,
+        if setup.queues > 1 { " with symmetric RSS" } else { "" },
+        setup.rx_descriptors,
+        setup.tx_descriptors
+    );
+}
+
+/// Runs the main lcore's loop until a signal or idleness; returns why it stopped.
+fn supervise(cfg: &Config, ports: &[Port], counters: &[(u32, Arc<WorkerCounters>)], idle_exit: Option<Duration>) -> String {
+    let period = Duration::from_secs(cfg.stats_interval);
+    let mut last = snapshot(ports, counters);
+    let mut last_at = Instant::now();
+    let mut last_rx = last.total_rx();
+    let mut last_rx_at = Instant::now();
+    loop {
+        std::thread::sleep(MAIN_TICK);
+        if signals::stop_requested() {
+            return "signal received".to_owned();
+        }
+        let rx = counters.iter().map(|(_, w)| w.totals().rx).sum::<u64>();
+        if rx != last_rx {
+            last_rx = rx;
+            last_rx_at = Instant::now();
+        } else if let Some(idle) = idle_exit
+            && last_rx_at.elapsed() >= idle
+        {
+            return format!("no packet received for {}s (--idle-exit)", idle.as_secs());
+        }
+        if !period.is_zero() && last_at.elapsed() >= period {
+            let now = snapshot(ports, counters);
+            println!("{}", stats::period_line(&last, &now, last_at.elapsed()));
+            last = now;
+            last_at = Instant::now();
+        }
+    }
+}
+
+fn snapshot(ports: &[Port], workers: &[(u32, Arc<WorkerCounters>)]) -> Snapshot {
+    Snapshot {
+        ports: ports
+            .iter()
+            .map(|p| {
+                let tx_dropped = workers.iter().filter_map(|(_, w)| w.port(p.id())).map(|c| c.tx_dropped.get()).sum();
+                (p.id(), p.info().name.clone(), PortSnapshot { driver: p.stats().unwrap_or_default(), tx_dropped })
+            })
+            .collect(),
+        workers: workers.iter().map(|(lcore, w)| (*lcore, w.totals())).collect(),
+    }
+}
