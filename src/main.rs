@@ -54,8 +54,16 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, idle_exit, eal_args } => load(&config).and_then(|cfg| {
-            run::run(&cfg, &eal_args, idle_exit.map(std::time::Duration::from_secs))
+        Command::Run {
+            config,
+            idle_exit,
+            eal_args,
+        } => load(&config).and_then(|cfg| {
+            run::run(
+                &cfg,
+                &eal_args,
+                idle_exit.map(std::time::Duration::from_secs),
+            )
         }),
         Command::CheckConfig { config } => load(&config).map(|cfg| print!("{}", cfg.to_toml())),
     };

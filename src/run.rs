@@ -26,43 +26,75 @@ struct Worker {
     launched: Launched,
 }
 
-pub fn run(cfg: &Config, cli_eal_args: &[String], idle_exit: Option<Duration>) -> Result<(), String> {
+pub fn run(
+    cfg: &Config,
+    cli_eal_args: &[String],
+    idle_exit: Option<Duration>,
+) -> Result<(), String> {
     std::fs::create_dir_all(&cfg.log_dir)
         .map_err(|e| format!("log_dir: cannot create {}: {e}", cfg.log_dir.display()))?;
     signals::install().map_err(|e| format!("cannot install SIGINT/SIGTERM handlers: {e}"))?;
 
     let eal_args: Vec<String> = cfg.eal_args.iter().chain(cli_eal_args).cloned().collect();
     let eal = Eal::init(&eal_args).map_err(|e| format!("EAL: {e}"))?;
-    println!("metaprobe {}: {}", env!("CARGO_PKG_VERSION"), Eal::version());
+    println!(
+        "metaprobe {}: {}",
+        env!("CARGO_PKG_VERSION"),
+        Eal::version()
+    );
 
     let infos = bridge_port_infos(&eal, cfg)?;
     let lcores = metaprobe_ffi::worker_lcores(&eal);
     let caps: Vec<PortCaps> = infos
         .iter()
-        .map(|i| PortCaps { port: i.port, max_rx_queues: i.max_rx_queues, max_tx_queues: i.max_tx_queues, rss: i.rss_offloads != 0 })
+        .map(|i| PortCaps {
+            port: i.port,
+            max_rx_queues: i.max_rx_queues,
+            max_tx_queues: i.max_tx_queues,
+            rss: i.rss_offloads != 0,
+        })
         .collect();
-    let queues = plan::queues_per_port(cfg.queues_per_port, lcores.len(), cfg.bridges.len(), &caps).map_err(|e| e.to_string())?;
+    let queues = plan::queues_per_port(cfg.queues_per_port, lcores.len(), cfg.bridges.len(), &caps)
+        .map_err(|e| e.to_string())?;
     let assignment = plan::assign_queue_sets(cfg.bridges.len(), queues, lcores.len());
 
-    let pool_size = plan::mempool_size(infos.len(), queues, cfg.rx_descriptors, cfg.tx_descriptors, assignment.len() + 1, MEMPOOL_CACHE);
+    let pool_size = plan::mempool_size(
+        infos.len(),
+        queues,
+        cfg.rx_descriptors,
+        cfg.tx_descriptors,
+        assignment.len() + 1,
+        MEMPOOL_CACHE,
+    );
     let socket = infos.first().map_or(-1, |i| i.socket);
     let pool = Arc::new(
         Mempool::create_pktmbuf(&eal, "metaprobe_mbufs", pool_size, MEMPOOL_CACHE, socket)
             .map_err(|e| format!("mbuf pool: {e} (give EAL more memory with -m, or lower rx_descriptors/tx_descriptors)"))?,
     );
-    println!("mbuf pool: {pool_size} mbufs of {} bytes", metaprobe_ffi::sys::RTE_MBUF_DEFAULT_BUF_SIZE);
+    println!(
+        "mbuf pool: {pool_size} mbufs of {} bytes",
+        metaprobe_ffi::sys::RTE_MBUF_DEFAULT_BUF_SIZE
+    );
 
-    let setup = PortSetup { queues, rx_descriptors: cfg.rx_descriptors, tx_descriptors: cfg.tx_descriptors };
+    let setup = PortSetup {
+        queues,
+        rx_descriptors: cfg.rx_descriptors,
+        tx_descriptors: cfg.tx_descriptors,
+    };
     let mut ports = Vec::with_capacity(infos.len());
     let mut port_queues: HashMap<(u16, u16), PortQueue> = HashMap::new();
     for info in infos {
-        let (port, qs) = Port::start(&eal, info, setup, &pool).map_err(|e| format!("port setup: {e}"))?;
+        let (port, qs) =
+            Port::start(&eal, info, setup, &pool).map_err(|e| format!("port setup: {e}"))?;
         describe_port(&port);
         port_queues.extend(qs.into_iter().map(|q| ((q.port(), q.queue()), q)));
         ports.push(port);
     }
     for (i, b) in cfg.bridges.iter().enumerate() {
-        println!("bridge {i}: port {} (subscriber side) <-> port {} (internet side)", b.subscriber, b.internet);
+        println!(
+            "bridge {i}: port {} (subscriber side) <-> port {} (internet side)",
+            b.subscriber, b.internet
+        );
     }
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -71,9 +103,15 @@ pub fn run(cfg: &Config, cli_eal_args: &[String], idle_exit: Option<Duration>) -
         let mut queue_sets = Vec::with_capacity(sets.len());
         let mut described = Vec::new();
         for id in sets {
-            let bridge = cfg.bridges.get(id.bridge).ok_or("queue plan names a bridge that does not exist")?;
+            let bridge = cfg
+                .bridges
+                .get(id.bridge)
+                .ok_or("queue plan names a bridge that does not exist")?;
             let mut take = |port: u16| {
-                port_queues.remove(&(port, id.queue)).map(DpdkQueue).ok_or_else(|| format!("port {port} has no queue {}", id.queue))
+                port_queues
+                    .remove(&(port, id.queue))
+                    .map(DpdkQueue)
+                    .ok_or_else(|| format!("port {port} has no queue {}", id.queue))
             };
             queue_sets.push(QueueSet {
                 subscriber: take(bridge.subscriber)?,
@@ -83,7 +121,11 @@ pub fn run(cfg: &Config, cli_eal_args: &[String], idle_exit: Option<Duration>) -
             });
             described.push(format!("bridge {} queue {}", id.bridge, id.queue));
         }
-        println!("worker {} on lcore {lcore}: {}", workers.len(), described.join(", "));
+        println!(
+            "worker {} on lcore {lcore}: {}",
+            workers.len(),
+            described.join(", ")
+        );
         let counters = Arc::new(WorkerCounters::default());
         let (c, s) = (Arc::clone(&counters), Arc::clone(&stop));
         let job = move || {
@@ -95,13 +137,24 @@ pub fn run(cfg: &Config, cli_eal_args: &[String], idle_exit: Option<Duration>) -
             stop.store(true, Ordering::SeqCst);
             format!("worker launch: {e}")
         })?;
-        workers.push(Worker { lcore: *lcore, counters, launched });
+        workers.push(Worker {
+            lcore: *lcore,
+            counters,
+            launched,
+        });
     }
     if workers.len() < lcores.len() {
-        println!("{} lcore(s) left idle: there are only {} queue sets to poll", lcores.len() - workers.len(), workers.len());
+        println!(
+            "{} lcore(s) left idle: there are only {} queue sets to poll",
+            lcores.len() - workers.len(),
+            workers.len()
+        );
     }
 
-    let counters: Vec<(u32, Arc<WorkerCounters>)> = workers.iter().map(|w| (w.lcore, Arc::clone(&w.counters))).collect();
+    let counters: Vec<(u32, Arc<WorkerCounters>)> = workers
+        .iter()
+        .map(|w| (w.lcore, Arc::clone(&w.counters)))
+        .collect();
     let reason = supervise(cfg, &ports, &counters, idle_exit);
     println!("stopping: {reason}");
     stop.store(true, Ordering::SeqCst);
@@ -115,7 +168,11 @@ pub fn run(cfg: &Config, cli_eal_args: &[String], idle_exit: Option<Duration>) -
     let last = snapshot(&ports, &counters);
     drop(ports); // stops and closes every port: net_pcap flushes its tx files
     print!("{}", stats::final_summary(&last));
-    if failed.is_empty() { Ok(()) } else { Err(failed.join("; ")) }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(failed.join("; "))
+    }
 }
 
 /// Checks that every port of `bridges` exists and describes it.
@@ -153,9 +210,25 @@ fn available_ports(eal: &Eal) -> String {
 fn describe_port(port: &Port) {
     let info = port.info();
     let setup = port.setup();
-    let mac = port.mac().map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")).unwrap_or_else(|e| e.to_string());
+    let mac = port
+        .mac()
+        .map(|m| {
+            m.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .unwrap_or_else(|e| e.to_string());
     let link = match port.link() {
-        Ok(l) if l.up => format!("link up {} Mbit/s {}", l.speed_mbps, if l.full_duplex { "full-duplex" } else { "half-duplex" }),
+        Ok(l) if l.up => format!(
+            "link up {} Mbit/s {}",
+            l.speed_mbps,
+            if l.full_duplex {
+                "full-duplex"
+            } else {
+                "half-duplex"
+            }
+        ),
         Ok(_) => "link down".to_owned(),
         Err(e) => e.to_string(),
     };
@@ -165,14 +238,23 @@ fn describe_port(port: &Port) {
         info.name,
         info.driver,
         setup.queues,
-        if setup.queues > 1 { " with symmetric RSS" } else { "" },
+        if setup.queues > 1 {
+            " with symmetric RSS"
+        } else {
+            ""
+        },
         setup.rx_descriptors,
         setup.tx_descriptors
     );
 }
 
 /// Runs the main lcore's loop until a signal or idleness; returns why it stopped.
-fn supervise(cfg: &Config, ports: &[Port], counters: &[(u32, Arc<WorkerCounters>)], idle_exit: Option<Duration>) -> String {
+fn supervise(
+    cfg: &Config,
+    ports: &[Port],
+    counters: &[(u32, Arc<WorkerCounters>)],
+    idle_exit: Option<Duration>,
+) -> String {
     let period = Duration::from_secs(cfg.stats_interval);
     let mut last = snapshot(ports, counters);
     let mut last_at = Instant::now();
@@ -206,10 +288,24 @@ fn snapshot(ports: &[Port], workers: &[(u32, Arc<WorkerCounters>)]) -> Snapshot 
         ports: ports
             .iter()
             .map(|p| {
-                let tx_dropped = workers.iter().filter_map(|(_, w)| w.port(p.id())).map(|c| c.tx_dropped.get()).sum();
-                (p.id(), p.info().name.clone(), PortSnapshot { driver: p.stats().unwrap_or_default(), tx_dropped })
+                let tx_dropped = workers
+                    .iter()
+                    .filter_map(|(_, w)| w.port(p.id()))
+                    .map(|c| c.tx_dropped.get())
+                    .sum();
+                (
+                    p.id(),
+                    p.info().name.clone(),
+                    PortSnapshot {
+                        driver: p.stats().unwrap_or_default(),
+                        tx_dropped,
+                    },
+                )
             })
             .collect(),
-        workers: workers.iter().map(|(lcore, w)| (*lcore, w.totals())).collect(),
+        workers: workers
+            .iter()
+            .map(|(lcore, w)| (*lcore, w.totals()))
+            .collect(),
     }
 }

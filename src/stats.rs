@@ -57,29 +57,54 @@ pub fn final_summary(s: &Snapshot) -> String {
 }
 
 /// One line for the period between `before` and `now`:
-/// `stats 10.0s | port 0 rx 1.20 Mpps 0.98 Gbit/s tx 1.20 Mpps drops 0 | … | worker 0 85.3 cycles/pkt`.
-/// Drops are everything lost in the period: rx-missed, rx-nombuf, rx/tx errors and tx-dropped.
+/// `stats 10.0s | port 0 rx 12000000 (1.20 Mpps 0.98 Gbit/s) tx 12000000 (1.20 Mpps) drops 0 | … | worker 0 85.3 cycles/pkt`.
+/// Packet counts are of the period; drops are everything lost in it:
+/// rx-missed, rx-nombuf, rx/tx errors and tx-dropped.
 pub fn period_line(before: &Snapshot, now: &Snapshot, period: Duration) -> String {
     let secs = period.as_secs_f64().max(1e-9);
     let mut out = format!("stats {:.1}s", period.as_secs_f64());
     for (port, _, p) in &now.ports {
-        let old = before.ports.iter().find(|(id, _, _)| id == port).map(|(_, _, o)| *o).unwrap_or_default();
+        let old = before
+            .ports
+            .iter()
+            .find(|(id, _, _)| id == port)
+            .map(|(_, _, o)| *o)
+            .unwrap_or_default();
         let (d, o) = (&p.driver, &old.driver);
-        let drops = (d.rx_missed + d.rx_nombuf + d.rx_errors + d.tx_errors + p.tx_dropped)
-            .saturating_sub(o.rx_missed + o.rx_nombuf + o.rx_errors + o.tx_errors + old.tx_dropped);
+        let lost = |s: &PortStats, dropped: u64| {
+            s.rx_missed + s.rx_nombuf + s.rx_errors + s.tx_errors + dropped
+        };
+        let drops = lost(d, p.tx_dropped).saturating_sub(lost(o, old.tx_dropped));
+        let rx = d.rx.saturating_sub(o.rx);
+        let tx = d.tx.saturating_sub(o.tx);
         let _ = write!(
             out,
-            " | port {port} rx {:.2} Mpps {:.2} Gbit/s tx {:.2} Mpps drops {drops}",
-            d.rx.saturating_sub(o.rx) as f64 / secs / 1e6,
+            " | port {port} rx {rx} ({} {:.2} Gbit/s) tx {tx} ({}) drops {drops}",
+            packet_rate(rx as f64 / secs),
             d.rx_bytes.saturating_sub(o.rx_bytes) as f64 * 8.0 / secs / 1e9,
-            d.tx.saturating_sub(o.tx) as f64 / secs / 1e6,
+            packet_rate(tx as f64 / secs),
         );
     }
     for (i, (_, w)) in now.workers.iter().enumerate() {
         let old = before.workers.get(i).map(|(_, o)| *o).unwrap_or_default();
-        let _ = write!(out, " | worker {i} {:.1} cycles/pkt", w.since(&old).cycles_per_packet());
+        let _ = write!(
+            out,
+            " | worker {i} {:.1} cycles/pkt",
+            w.since(&old).cycles_per_packet()
+        );
     }
     out
+}
+
+/// `1.20 Mpps`, `45.0 kpps`, `35 pps`.
+fn packet_rate(pps: f64) -> String {
+    if pps >= 1e6 {
+        format!("{:.2} Mpps", pps / 1e6)
+    } else if pps >= 1e3 {
+        format!("{:.1} kpps", pps / 1e3)
+    } else {
+        format!("{pps:.0} pps")
+    }
 }
 
 #[cfg(test)]
@@ -87,10 +112,30 @@ mod tests {
     use super::*;
 
     fn snapshot(rx: u64, tx: u64, dropped: u64, cycles: u64) -> Snapshot {
-        let driver = PortStats { rx, tx, rx_bytes: rx * 100, ..PortStats::default() };
+        let driver = PortStats {
+            rx,
+            tx,
+            rx_bytes: rx * 100,
+            ..PortStats::default()
+        };
         Snapshot {
-            ports: vec![(0, "net_pcap0".into(), PortSnapshot { driver, tx_dropped: dropped })],
-            workers: vec![(1, WorkerTotals { rx, tx, tx_dropped: dropped, busy_cycles: cycles })],
+            ports: vec![(
+                0,
+                "net_pcap0".into(),
+                PortSnapshot {
+                    driver,
+                    tx_dropped: dropped,
+                },
+            )],
+            workers: vec![(
+                1,
+                WorkerTotals {
+                    rx,
+                    tx,
+                    tx_dropped: dropped,
+                    busy_cycles: cycles,
+                },
+            )],
         }
     }
 
@@ -105,11 +150,22 @@ mod tests {
     }
 
     #[test]
+    fn rates_use_a_readable_unit() {
+        assert_eq!(packet_rate(35.0), "35 pps");
+        assert_eq!(packet_rate(45_000.0), "45.0 kpps");
+        assert_eq!(packet_rate(12_345_678.0), "12.35 Mpps");
+    }
+
+    #[test]
     fn the_period_line_gives_rates_and_drops_of_the_period() {
-        let line = period_line(&snapshot(1_000_000, 1_000_000, 5, 0), &snapshot(3_000_000, 2_999_990, 15, 200_000_000), Duration::from_secs(2));
+        let line = period_line(
+            &snapshot(1_000_000, 1_000_000, 5, 0),
+            &snapshot(3_000_000, 2_999_990, 15, 200_000_000),
+            Duration::from_secs(2),
+        );
         assert_eq!(
             line,
-            "stats 2.0s | port 0 rx 1.00 Mpps 0.80 Gbit/s tx 1.00 Mpps drops 10 | worker 0 100.0 cycles/pkt"
+            "stats 2.0s | port 0 rx 2000000 (1.00 Mpps 0.80 Gbit/s) tx 1999990 (1000.0 kpps) drops 10 | worker 0 100.0 cycles/pkt"
         );
     }
 }

@@ -18,7 +18,10 @@ impl Counter {
     /// Adds `n`. Only the owning worker may call this.
     #[inline]
     pub fn add(&self, n: u64) {
-        self.0.store(self.0.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+        self.0.store(
+            self.0.load(Ordering::Relaxed).wrapping_add(n),
+            Ordering::Relaxed,
+        );
     }
 
     pub fn get(&self) -> u64 {
@@ -50,7 +53,11 @@ pub struct WorkerCounters {
 
 impl Default for WorkerCounters {
     fn default() -> Self {
-        Self { ports: std::array::from_fn(|_| PortCounters::default()), busy_cycles: Counter::default(), polls: Counter::default() }
+        Self {
+            ports: std::array::from_fn(|_| PortCounters::default()),
+            busy_cycles: Counter::default(),
+            polls: Counter::default(),
+        }
     }
 }
 
@@ -66,7 +73,11 @@ pub struct WorkerTotals {
 impl WorkerTotals {
     /// Mean TSC cycles per received packet, over the busy iterations.
     pub fn cycles_per_packet(&self) -> f64 {
-        if self.rx == 0 { 0.0 } else { self.busy_cycles as f64 / self.rx as f64 }
+        if self.rx == 0 {
+            0.0
+        } else {
+            self.busy_cycles as f64 / self.rx as f64
+        }
     }
 
     /// What happened between `earlier` and `self`.
@@ -86,7 +97,10 @@ impl WorkerCounters {
     }
 
     pub fn totals(&self) -> WorkerTotals {
-        let mut t = WorkerTotals { busy_cycles: self.busy_cycles.get(), ..WorkerTotals::default() };
+        let mut t = WorkerTotals {
+            busy_cycles: self.busy_cycles.get(),
+            ..WorkerTotals::default()
+        };
         for p in &self.ports {
             t.rx += p.rx.get();
             t.tx += p.tx.get();
@@ -110,15 +124,41 @@ mod tests {
         c.ports[0].tx_dropped.add(2);
         c.busy_cycles.add(700);
         let t = c.totals();
-        assert_eq!(t, WorkerTotals { rx: 7, tx: 5, tx_dropped: 2, busy_cycles: 700 });
+        assert_eq!(
+            t,
+            WorkerTotals {
+                rx: 7,
+                tx: 5,
+                tx_dropped: 2,
+                busy_cycles: 700
+            }
+        );
         assert_eq!(t.cycles_per_packet(), 100.0);
     }
 
     #[test]
     fn since_gives_the_difference() {
-        let a = WorkerTotals { rx: 10, tx: 9, tx_dropped: 1, busy_cycles: 1000 };
-        let b = WorkerTotals { rx: 30, tx: 28, tx_dropped: 2, busy_cycles: 3000 };
-        assert_eq!(b.since(&a), WorkerTotals { rx: 20, tx: 19, tx_dropped: 1, busy_cycles: 2000 });
+        let a = WorkerTotals {
+            rx: 10,
+            tx: 9,
+            tx_dropped: 1,
+            busy_cycles: 1000,
+        };
+        let b = WorkerTotals {
+            rx: 30,
+            tx: 28,
+            tx_dropped: 2,
+            busy_cycles: 3000,
+        };
+        assert_eq!(
+            b.since(&a),
+            WorkerTotals {
+                rx: 20,
+                tx: 19,
+                tx_dropped: 1,
+                busy_cycles: 2000
+            }
+        );
         assert_eq!(WorkerTotals::default().cycles_per_packet(), 0.0);
     }
 

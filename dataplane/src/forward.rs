@@ -77,7 +77,11 @@ pub fn forward_burst<Q: PacketQueue>(
             break;
         }
     }
-    let dropped = if burst.is_empty() { 0 } else { tx_failed(burst) };
+    let dropped = if burst.is_empty() {
+        0
+    } else {
+        tx_failed(burst)
+    };
     if let Some(c) = counters.port(to_port) {
         c.tx.add(sent as u64);
         c.tx_dropped.add(dropped as u64);
@@ -167,7 +171,12 @@ mod tests {
 
     impl VecQueue {
         fn new(input: Vec<Vec<u8>>) -> Self {
-            Self { input: input.into(), output: Vec::new(), accept: usize::MAX, accept_calls: usize::MAX }
+            Self {
+                input: input.into(),
+                output: Vec::new(),
+                accept: usize::MAX,
+                accept_calls: usize::MAX,
+            }
         }
     }
 
@@ -191,7 +200,9 @@ mod tests {
     }
 
     fn packets(tag: u8, n: usize) -> Vec<Vec<u8>> {
-        (0..n).map(|i| vec![tag, (i % 251) as u8, (i / 251) as u8]).collect()
+        (0..n)
+            .map(|i| vec![tag, (i % 251) as u8, (i / 251) as u8])
+            .collect()
     }
 
     #[test]
@@ -208,14 +219,34 @@ mod tests {
         let mut burst = VecBurst::default();
         for _ in 0..10 {
             let [set] = &mut sets;
-            forward_burst(&mut set.subscriber, 0, &mut set.internet, 1, &mut burst, &counters);
-            forward_burst(&mut set.internet, 1, &mut set.subscriber, 0, &mut burst, &counters);
+            forward_burst(
+                &mut set.subscriber,
+                0,
+                &mut set.internet,
+                1,
+                &mut burst,
+                &counters,
+            );
+            forward_burst(
+                &mut set.internet,
+                1,
+                &mut set.subscriber,
+                0,
+                &mut burst,
+                &counters,
+            );
         }
         let [set] = sets;
         assert_eq!(set.internet.output, a);
         assert_eq!(set.subscriber.output, b);
-        assert_eq!((counters.ports[0].rx.get(), counters.ports[1].tx.get()), (100, 100));
-        assert_eq!((counters.ports[1].rx.get(), counters.ports[0].tx.get()), (70, 70));
+        assert_eq!(
+            (counters.ports[0].rx.get(), counters.ports[1].tx.get()),
+            (100, 100)
+        );
+        assert_eq!(
+            (counters.ports[1].rx.get(), counters.ports[0].tx.get()),
+            (70, 70)
+        );
         assert_eq!(counters.totals().tx_dropped, 0);
     }
 
@@ -226,7 +257,10 @@ mod tests {
         to.accept = 5; // 32 packets need 7 calls, within TX_ATTEMPTS
         let counters = WorkerCounters::default();
         let mut burst = VecBurst::default();
-        assert_eq!(forward_burst(&mut from, 0, &mut to, 1, &mut burst, &counters), BURST_SIZE);
+        assert_eq!(
+            forward_burst(&mut from, 0, &mut to, 1, &mut burst, &counters),
+            BURST_SIZE
+        );
         assert_eq!(to.output, packets(1, BURST_SIZE));
         assert_eq!(counters.ports[1].tx.get(), BURST_SIZE as u64);
         assert_eq!(counters.ports[1].tx_dropped.get(), 0);

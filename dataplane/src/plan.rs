@@ -17,16 +17,27 @@ pub struct PortCaps {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlanError {
     /// `queues_per_port` asks for more queues than `port` has.
-    TooManyQueues { port: u16, requested: u16, available: u16 },
+    TooManyQueues {
+        port: u16,
+        requested: u16,
+        available: u16,
+    },
     /// Several queues were asked for, but `port` cannot spread flows over them.
-    NoRss { port: u16, requested: u16 },
+    NoRss {
+        port: u16,
+        requested: u16,
+    },
     NoWorkers,
 }
 
 impl std::fmt::Display for PlanError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            PlanError::TooManyQueues { port, requested, available } => write!(
+            PlanError::TooManyQueues {
+                port,
+                requested,
+                available,
+            } => write!(
                 f,
                 "queues_per_port = {requested}, but port {port} has only {available} RX/TX queue pairs"
             ),
@@ -35,7 +46,10 @@ impl std::fmt::Display for PlanError {
                 "queues_per_port = {requested}, but port {port} does not support RSS, so only one queue would receive; use 1 (or 0 = automatic)"
             ),
             PlanError::NoWorkers => {
-                write!(f, "no worker lcore: give EAL at least two lcores (e.g. -l 0-1); the first one is the main lcore")
+                write!(
+                    f,
+                    "no worker lcore: give EAL at least two lcores (e.g. -l 0-1); the first one is the main lcore"
+                )
             }
         }
     }
@@ -47,7 +61,12 @@ impl std::error::Error for PlanError {}
 ///
 /// `requested` 0 means automatic: one queue per worker share of a bridge where
 /// every port supports RSS and has the queues, else one queue.
-pub fn queues_per_port(requested: u16, workers: usize, bridges: usize, caps: &[PortCaps]) -> Result<u16, PlanError> {
+pub fn queues_per_port(
+    requested: u16,
+    workers: usize,
+    bridges: usize,
+    caps: &[PortCaps],
+) -> Result<u16, PlanError> {
     if workers == 0 {
         return Err(PlanError::NoWorkers);
     }
@@ -62,10 +81,17 @@ pub fn queues_per_port(requested: u16, workers: usize, bridges: usize, caps: &[P
     }
     for c in caps {
         if requested > port_limit(c) {
-            return Err(PlanError::TooManyQueues { port: c.port, requested, available: port_limit(c) });
+            return Err(PlanError::TooManyQueues {
+                port: c.port,
+                requested,
+                available: port_limit(c),
+            });
         }
         if requested > 1 && !c.rss {
-            return Err(PlanError::NoRss { port: c.port, requested });
+            return Err(PlanError::NoRss {
+                port: c.port,
+                requested,
+            });
         }
     }
     Ok(requested)
@@ -82,8 +108,9 @@ pub struct QueueSetId {
 /// Deals the queue sets of all bridges round-robin to at most `workers` workers.
 /// Workers that would get nothing are left out of the result.
 pub fn assign_queue_sets(bridges: usize, queues: u16, workers: usize) -> Vec<Vec<QueueSetId>> {
-    let sets: Vec<QueueSetId> =
-        (0..bridges).flat_map(|bridge| (0..queues).map(move |queue| QueueSetId { bridge, queue })).collect();
+    let sets: Vec<QueueSetId> = (0..bridges)
+        .flat_map(|bridge| (0..queues).map(move |queue| QueueSetId { bridge, queue }))
+        .collect();
     let used = workers.min(sets.len());
     let mut plan = vec![Vec::new(); used];
     for (i, set) in sets.into_iter().enumerate() {
@@ -98,8 +125,16 @@ pub fn assign_queue_sets(bridges: usize, queues: u16, workers: usize) -> Vec<Vec
 /// of all rings (RX rings full while as many packets wait in TX rings), plus a
 /// burst in flight per worker and every lcore's mempool cache; rounded up to
 /// 2^k - 1, the size DPDK's ring-backed pools use best.
-pub fn mempool_size(ports: usize, queues: u16, rx_descriptors: u16, tx_descriptors: u16, lcores: usize, cache: u32) -> u32 {
-    let descriptors = ports as u64 * u64::from(queues) * (u64::from(rx_descriptors) + u64::from(tx_descriptors));
+pub fn mempool_size(
+    ports: usize,
+    queues: u16,
+    rx_descriptors: u16,
+    tx_descriptors: u16,
+    lcores: usize,
+    cache: u32,
+) -> u32 {
+    let descriptors =
+        ports as u64 * u64::from(queues) * (u64::from(rx_descriptors) + u64::from(tx_descriptors));
     let in_flight = lcores as u64 * BURST_SIZE as u64;
     let caches = lcores as u64 * u64::from(cache);
     let needed = 2 * descriptors + in_flight + caches;
@@ -112,23 +147,39 @@ mod tests {
     use super::*;
 
     fn caps(port: u16, queues: u16, rss: bool) -> PortCaps {
-        PortCaps { port, max_rx_queues: queues, max_tx_queues: queues, rss }
+        PortCaps {
+            port,
+            max_rx_queues: queues,
+            max_tx_queues: queues,
+            rss,
+        }
     }
 
     #[test]
     fn single_queue_virtual_devices_get_one_queue() {
         // net_pcap: 16 queues but no RSS.
-        assert_eq!(queues_per_port(0, 4, 1, &[caps(0, 16, false), caps(1, 16, false)]), Ok(1));
+        assert_eq!(
+            queues_per_port(0, 4, 1, &[caps(0, 16, false), caps(1, 16, false)]),
+            Ok(1)
+        );
     }
 
     #[test]
     fn rss_ports_get_a_queue_per_worker_of_their_bridge() {
-        let c = [caps(0, 8, true), caps(1, 8, true), caps(2, 8, true), caps(3, 8, true)];
+        let c = [
+            caps(0, 8, true),
+            caps(1, 8, true),
+            caps(2, 8, true),
+            caps(3, 8, true),
+        ];
         assert_eq!(queues_per_port(0, 4, 1, &c[..2]), Ok(4));
         assert_eq!(queues_per_port(0, 4, 2, &c), Ok(2));
         assert_eq!(queues_per_port(0, 1, 2, &c), Ok(1));
         // Limited by the port with the fewest queues.
-        assert_eq!(queues_per_port(0, 16, 1, &[caps(0, 8, true), caps(1, 2, true)]), Ok(2));
+        assert_eq!(
+            queues_per_port(0, 16, 1, &[caps(0, 8, true), caps(1, 2, true)]),
+            Ok(2)
+        );
     }
 
     #[test]
@@ -137,21 +188,42 @@ mod tests {
         assert_eq!(queues_per_port(2, 2, 1, &c), Ok(2));
         assert_eq!(
             queues_per_port(4, 4, 1, &c),
-            Err(PlanError::TooManyQueues { port: 1, requested: 4, available: 2 })
+            Err(PlanError::TooManyQueues {
+                port: 1,
+                requested: 4,
+                available: 2
+            })
         );
         assert_eq!(
             queues_per_port(2, 2, 1, &[caps(0, 4, true), caps(1, 4, false)]),
-            Err(PlanError::NoRss { port: 1, requested: 2 })
+            Err(PlanError::NoRss {
+                port: 1,
+                requested: 2
+            })
         );
         assert_eq!(queues_per_port(1, 0, 1, &c), Err(PlanError::NoWorkers));
-        assert!(PlanError::NoRss { port: 1, requested: 2 }.to_string().contains("port 1"));
+        assert!(
+            PlanError::NoRss {
+                port: 1,
+                requested: 2
+            }
+            .to_string()
+            .contains("port 1")
+        );
     }
 
     #[test]
     fn queue_sets_are_dealt_round_robin() {
         let plan = assign_queue_sets(2, 2, 3);
-        let ids = |v: &[(usize, u16)]| v.iter().map(|&(bridge, queue)| QueueSetId { bridge, queue }).collect::<Vec<_>>();
-        assert_eq!(plan, vec![ids(&[(0, 0), (1, 1)]), ids(&[(0, 1)]), ids(&[(1, 0)])]);
+        let ids = |v: &[(usize, u16)]| {
+            v.iter()
+                .map(|&(bridge, queue)| QueueSetId { bridge, queue })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            plan,
+            vec![ids(&[(0, 0), (1, 1)]), ids(&[(0, 1)]), ids(&[(1, 0)])]
+        );
     }
 
     #[test]

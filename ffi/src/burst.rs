@@ -23,7 +23,11 @@ pub struct MbufBurst {
 
 impl Default for MbufBurst {
     fn default() -> Self {
-        Self { mbufs: [std::ptr::null_mut(); BURST_SIZE], head: 0, len: 0 }
+        Self {
+            mbufs: [std::ptr::null_mut(); BURST_SIZE],
+            head: 0,
+            len: 0,
+        }
     }
 }
 
@@ -58,7 +62,9 @@ impl MbufBurst {
         let n = self.len;
         if n > 0 {
             // SAFETY: the pointers head..head+len are owned mbufs; after the call they are forgotten.
-            unsafe { sys::shim_pktmbuf_free_bulk(self.mbufs.as_mut_ptr().add(self.head), n as u32) };
+            unsafe {
+                sys::shim_pktmbuf_free_bulk(self.mbufs.as_mut_ptr().add(self.head), n as u32)
+            };
         }
         self.head = 0;
         self.len = 0;
@@ -70,7 +76,8 @@ impl MbufBurst {
             return 0;
         }
         // SAFETY: the array has BURST_SIZE slots; the caller owns (port, queue) on this lcore.
-        let n = unsafe { sys::shim_rx_burst(port, queue, self.mbufs.as_mut_ptr(), BURST_SIZE as u16) };
+        let n =
+            unsafe { sys::shim_rx_burst(port, queue, self.mbufs.as_mut_ptr(), BURST_SIZE as u16) };
         self.head = 0;
         self.len = usize::from(n).min(BURST_SIZE);
         self.len
@@ -82,7 +89,14 @@ impl MbufBurst {
         }
         // SAFETY: head..head+len are owned mbufs (len <= BURST_SIZE fits u16); the
         // driver takes ownership of the first `sent` of them.
-        let sent = unsafe { sys::shim_tx_burst(port, queue, self.mbufs.as_mut_ptr().add(self.head), self.len as u16) };
+        let sent = unsafe {
+            sys::shim_tx_burst(
+                port,
+                queue,
+                self.mbufs.as_mut_ptr().add(self.head),
+                self.len as u16,
+            )
+        };
         let sent = usize::from(sent).min(self.len);
         self.head += sent;
         self.len -= sent;

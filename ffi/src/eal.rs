@@ -34,31 +34,44 @@ impl Eal {
     /// inherit that CPU.
     pub fn init(args: &[String]) -> Result<Eal, DpdkError> {
         if INITIALISED.swap(true, Ordering::SeqCst) {
-            return Err(DpdkError::new("rte_eal_init (second call in one process)", -libc::EALREADY));
+            return Err(DpdkError::new(
+                "rte_eal_init (second call in one process)",
+                -libc::EALREADY,
+            ));
         }
         let mut owned = Vec::with_capacity(args.len() + 1);
         owned.push(CString::from(c"metaprobe"));
         for a in args {
-            owned.push(CString::new(a.as_str()).map_err(|_| DpdkError::new(format!("EAL argument {a:?} contains NUL"), -libc::EINVAL))?);
+            owned.push(CString::new(a.as_str()).map_err(|_| {
+                DpdkError::new(format!("EAL argument {a:?} contains NUL"), -libc::EINVAL)
+            })?);
         }
         // EAL keeps pointers into argv (and permutes it), so both live for the process.
         let owned: &'static [CString] = Vec::leak(owned);
         let mut argv: Vec<*mut c_char> = owned.iter().map(|s| s.as_ptr().cast_mut()).collect();
         argv.push(std::ptr::null_mut());
         let argv: &'static mut [*mut c_char] = Vec::leak(argv);
-        let argc = c_int::try_from(owned.len()).map_err(|_| DpdkError::new("rte_eal_init: too many arguments", -libc::E2BIG))?;
+        let argc = c_int::try_from(owned.len())
+            .map_err(|_| DpdkError::new("rte_eal_init: too many arguments", -libc::E2BIG))?;
         // SAFETY: argv holds argc valid NUL-terminated strings and a final NULL, all 'static.
         let ret = unsafe { sys::rte_eal_init(argc, argv.as_mut_ptr()) };
         if ret < 0 {
-            return Err(DpdkError::from_rte_errno(format!("rte_eal_init({})", args.join(" "))));
+            return Err(DpdkError::from_rte_errno(format!(
+                "rte_eal_init({})",
+                args.join(" ")
+            )));
         }
-        Ok(Eal { _guard: Arc::new(CleanupOnDrop) })
+        Ok(Eal {
+            _guard: Arc::new(CleanupOnDrop),
+        })
     }
 
     /// The DPDK library version, e.g. `DPDK 22.11.11`.
     pub fn version() -> String {
         // SAFETY: rte_version returns a static string.
-        unsafe { CStr::from_ptr(sys::rte_version()) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(sys::rte_version()) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// TSC ticks per second, as measured by EAL.

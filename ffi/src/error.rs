@@ -14,7 +14,10 @@ pub struct DpdkError {
 
 impl DpdkError {
     pub(crate) fn new(call: impl Into<String>, code: i32) -> Self {
-        Self { call: call.into(), code: if code > 0 { -code } else { code } }
+        Self {
+            call: call.into(),
+            code: if code > 0 { -code } else { code },
+        }
     }
 
     /// A failure that DPDK reports through `rte_errno`.
@@ -26,7 +29,11 @@ impl DpdkError {
 
     /// Turns a DPDK return value (negative errno on failure) into a result.
     pub(crate) fn check(ret: i32, call: impl FnOnce() -> String) -> Result<i32, DpdkError> {
-        if ret < 0 { Err(Self::new(call(), ret)) } else { Ok(ret) }
+        if ret < 0 {
+            Err(Self::new(call(), ret))
+        } else {
+            Ok(ret)
+        }
     }
 }
 

@@ -48,7 +48,11 @@ impl Launched {
 }
 
 /// Runs `job` on worker `lcore`.
-pub fn launch(_eal: &Eal, lcore: u32, job: impl FnOnce() -> i32 + Send + 'static) -> Result<Launched, DpdkError> {
+pub fn launch(
+    _eal: &Eal,
+    lcore: u32,
+    job: impl FnOnce() -> i32 + Send + 'static,
+) -> Result<Launched, DpdkError> {
     let job: Box<Job> = Box::new(Box::new(job));
     let arg = Box::into_raw(job).cast::<c_void>();
     // SAFETY: trampoline takes back ownership of arg exactly once, on the lcore.
@@ -56,7 +60,10 @@ pub fn launch(_eal: &Eal, lcore: u32, job: impl FnOnce() -> i32 + Send + 'static
     if ret < 0 {
         // SAFETY: the launch failed, so the job was not handed over; reclaim and drop it.
         drop(unsafe { Box::from_raw(arg.cast::<Job>()) });
-        return Err(DpdkError::new(format!("rte_eal_remote_launch(lcore {lcore})"), ret));
+        return Err(DpdkError::new(
+            format!("rte_eal_remote_launch(lcore {lcore})"),
+            ret,
+        ));
     }
     Ok(Launched { lcore })
 }

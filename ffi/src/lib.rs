@@ -5,7 +5,12 @@
 //! modules are thin safe wrappers; they are the only place of the project
 //! where DPDK is called through `unsafe`.
 pub mod sys {
-    #![allow(non_upper_case_globals, non_camel_case_types, non_snake_case, dead_code)]
+    #![allow(
+        non_upper_case_globals,
+        non_camel_case_types,
+        non_snake_case,
+        dead_code
+    )]
     #![allow(clippy::all, clippy::indexing_slicing, clippy::unwrap_used)]
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }

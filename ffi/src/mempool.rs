@@ -21,16 +21,36 @@ unsafe impl Sync for Mempool {}
 impl Mempool {
     /// Creates a pool of `size` mbufs with the default data room (2 KiB + headroom),
     /// `cache` of them cached per lcore.
-    pub fn create_pktmbuf(eal: &Eal, name: &str, size: u32, cache: u32, socket: i32) -> Result<Mempool, DpdkError> {
-        let cname = CString::new(name).map_err(|_| DpdkError::new("mempool name contains NUL", -libc::EINVAL))?;
+    pub fn create_pktmbuf(
+        eal: &Eal,
+        name: &str,
+        size: u32,
+        cache: u32,
+        socket: i32,
+    ) -> Result<Mempool, DpdkError> {
+        let cname = CString::new(name)
+            .map_err(|_| DpdkError::new("mempool name contains NUL", -libc::EINVAL))?;
         // SAFETY: EAL is initialised (`eal` proves it); name is a valid C string.
         let raw = unsafe {
-            sys::rte_pktmbuf_pool_create(cname.as_ptr(), size, cache, 0, sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16, socket)
+            sys::rte_pktmbuf_pool_create(
+                cname.as_ptr(),
+                size,
+                cache,
+                0,
+                sys::RTE_MBUF_DEFAULT_BUF_SIZE as u16,
+                socket,
+            )
         };
         if raw.is_null() {
-            return Err(DpdkError::from_rte_errno(format!("rte_pktmbuf_pool_create({name}, {size} mbufs)")));
+            return Err(DpdkError::from_rte_errno(format!(
+                "rte_pktmbuf_pool_create({name}, {size} mbufs)"
+            )));
         }
-        Ok(Mempool { raw, size, _eal: eal.clone() })
+        Ok(Mempool {
+            raw,
+            size,
+            _eal: eal.clone(),
+        })
     }
 
     pub fn size(&self) -> u32 {

@@ -45,6 +45,7 @@ const TX_OFFLOAD_MULTI_SEGS: u64 = 1 << 15;
 /// A Toeplitz key of repeated 0x6d5a hashes (a, b) and (b, a) alike, so both
 /// directions of a flow reach the same queue and worker ("symmetric RSS",
 /// Woo and Park, 2012). Long enough for every driver's key size.
+#[allow(clippy::indexing_slicing)] // a const loop bounded by the array length
 static SYMMETRIC_RSS_KEY: [u8; 64] = {
     let mut key = [0u8; 64];
     let mut i = 0;
@@ -85,7 +86,9 @@ impl PortInfo {
         Ok(PortInfo {
             port,
             // SAFETY: DPDK NUL-terminated the name within the buffer.
-            name: unsafe { CStr::from_ptr(name.as_ptr()) }.to_string_lossy().into_owned(),
+            name: unsafe { CStr::from_ptr(name.as_ptr()) }
+                .to_string_lossy()
+                .into_owned(),
             driver: c_str_or_empty(info.driver_name),
             max_rx_queues: info.max_rx_queues,
             max_tx_queues: info.max_tx_queues,
@@ -165,7 +168,12 @@ pub struct Port {
 impl Port {
     /// Configures `info.port` with `setup`, receiving into `pool`, starts it,
     /// and returns it with one [`PortQueue`] per queue index.
-    pub fn start(eal: &Eal, info: PortInfo, setup: PortSetup, pool: &Arc<Mempool>) -> Result<(Port, Vec<PortQueue>), DpdkError> {
+    pub fn start(
+        eal: &Eal,
+        info: PortInfo,
+        setup: PortSetup,
+        pool: &Arc<Mempool>,
+    ) -> Result<(Port, Vec<PortQueue>), DpdkError> {
         let port = info.port;
         let mut dev_info = sys::rte_eth_dev_info::default();
         // SAFETY: EAL is initialised; dev_info is a valid out-parameter.
@@ -184,29 +192,45 @@ impl Port {
             conf.rx_adv_conf.rss_conf.rss_hf = info.rss_offloads;
         }
         // Frames larger than one mbuf are carried as mbuf chains where the driver can.
-        if dev_info.rx_offload_capa & RX_OFFLOAD_SCATTER != 0 && dev_info.tx_offload_capa & TX_OFFLOAD_MULTI_SEGS != 0 {
+        if dev_info.rx_offload_capa & RX_OFFLOAD_SCATTER != 0
+            && dev_info.tx_offload_capa & TX_OFFLOAD_MULTI_SEGS != 0
+        {
             conf.rxmode.offloads |= RX_OFFLOAD_SCATTER;
             conf.txmode.offloads |= TX_OFFLOAD_MULTI_SEGS;
             conf.rxmode.mtu = JUMBO_MTU.min(u32::from(dev_info.max_mtu));
         }
         // SAFETY: conf is fully initialised and the RSS key is 'static.
         let ret = unsafe { sys::rte_eth_dev_configure(port, setup.queues, setup.queues, &conf) };
-        DpdkError::check(ret, || format!("rte_eth_dev_configure(port {port}, {} queues)", setup.queues))?;
+        DpdkError::check(ret, || {
+            format!(
+                "rte_eth_dev_configure(port {port}, {} queues)",
+                setup.queues
+            )
+        })?;
 
         let (mut rxd, mut txd) = (setup.rx_descriptors, setup.tx_descriptors);
         // SAFETY: valid out-parameters.
         let ret = unsafe { sys::rte_eth_dev_adjust_nb_rx_tx_desc(port, &mut rxd, &mut txd) };
-        DpdkError::check(ret, || format!("rte_eth_dev_adjust_nb_rx_tx_desc(port {port})"))?;
+        DpdkError::check(ret, || {
+            format!("rte_eth_dev_adjust_nb_rx_tx_desc(port {port})")
+        })?;
 
         // A negative socket (SOCKET_ID_ANY, -1) reaches DPDK as the unsigned value it expects.
         let socket = info.socket as u32;
         for q in 0..setup.queues {
             // SAFETY: the port is configured with `setup.queues` queues; the pool outlives the port.
-            let ret = unsafe { sys::rte_eth_rx_queue_setup(port, q, rxd, socket, std::ptr::null(), pool.as_ptr()) };
-            DpdkError::check(ret, || format!("rte_eth_rx_queue_setup(port {port}, queue {q}, {rxd} descriptors)"))?;
+            let ret = unsafe {
+                sys::rte_eth_rx_queue_setup(port, q, rxd, socket, std::ptr::null(), pool.as_ptr())
+            };
+            DpdkError::check(ret, || {
+                format!("rte_eth_rx_queue_setup(port {port}, queue {q}, {rxd} descriptors)")
+            })?;
             // SAFETY: as above.
-            let ret = unsafe { sys::rte_eth_tx_queue_setup(port, q, txd, socket, std::ptr::null()) };
-            DpdkError::check(ret, || format!("rte_eth_tx_queue_setup(port {port}, queue {q}, {txd} descriptors)"))?;
+            let ret =
+                unsafe { sys::rte_eth_tx_queue_setup(port, q, txd, socket, std::ptr::null()) };
+            DpdkError::check(ret, || {
+                format!("rte_eth_tx_queue_setup(port {port}, queue {q}, {txd} descriptors)")
+            })?;
         }
         // SAFETY: queues are set up.
         let ret = unsafe { sys::rte_eth_dev_start(port) };
@@ -216,12 +240,32 @@ impl Port {
         // SAFETY: the port is started.
         unsafe { sys::rte_eth_promiscuous_enable(port) };
 
-        let shared = Arc::new(PortShared { port, _pool: Arc::clone(pool), _eal: eal.clone() });
+        let shared = Arc::new(PortShared {
+            port,
+            _pool: Arc::clone(pool),
+            _eal: eal.clone(),
+        });
         let queues = (0..setup.queues)
-            .map(|queue| PortQueue { shared: Arc::clone(&shared), port, queue, _not_sync: PhantomData })
+            .map(|queue| PortQueue {
+                shared: Arc::clone(&shared),
+                port,
+                queue,
+                _not_sync: PhantomData,
+            })
             .collect();
-        let setup = PortSetup { rx_descriptors: rxd, tx_descriptors: txd, ..setup };
-        Ok((Port { shared, info, setup }, queues))
+        let setup = PortSetup {
+            rx_descriptors: rxd,
+            tx_descriptors: txd,
+            ..setup
+        };
+        Ok((
+            Port {
+                shared,
+                info,
+                setup,
+            },
+            queues,
+        ))
     }
 
     pub fn id(&self) -> u16 {
@@ -266,7 +310,9 @@ impl Port {
         let mut link = sys::rte_eth_link::default();
         // SAFETY: the port is alive; link is a valid out-parameter.
         let ret = unsafe { sys::rte_eth_link_get_nowait(self.id(), &mut link) };
-        DpdkError::check(ret, || format!("rte_eth_link_get_nowait(port {})", self.id()))?;
+        DpdkError::check(ret, || {
+            format!("rte_eth_link_get_nowait(port {})", self.id())
+        })?;
         let speed = link.link_speed;
         Ok(Link {
             up: link.link_status() == 1,

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what metaprobe needs to build, run and test on Debian 12, if missing.
+# Idempotent: does nothing when everything is there. Needs root for apt.
+set -euo pipefail
+
+packages=(
+  dpdk libdpdk-dev dpdk-dev
+  libclang-dev clang pkg-config
+  libpcap-dev
+  tshark
+  iproute2 ethtool
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  [[ $p == \#* ]] && continue
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "setup: run as root (apt-get install needs it)" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null; then
+  # rustup's default location, for shells that did not source its profile.
+  [[ -x $HOME/.cargo/bin/cargo ]] && export PATH="$HOME/.cargo/bin:$PATH"
+fi
+command -v cargo >/dev/null || { echo "setup: cargo not found; install Rust (https://rustup.rs)" >&2; exit 1; }
+pkg-config --atleast-version=22.11 libdpdk || { echo "setup: DPDK >= 22.11 not found by pkg-config" >&2; exit 1; }

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: unit tests of every crate and the end-to-end tests
+# that run the real EAL with net_pcap virtual ports. Installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo fmt --all --check
+cargo clippy -j2 --workspace --all-targets -- -D warnings
+cargo test -j2 --workspace
