@@ -1,0 +1,1268 @@
+//! Shared harness of the end-to-end tests: temporary directories, running the `metaprobe`
+//! binary with a timeout, reading and writing captures, deterministic packet generators,
+//! and a parser for the final summary the binary prints at exit.
+//!
+//! Every DPDK run is its own process (EAL initialises once per process) with its own
+//! `--file-prefix`; runs are serialised through [`dpdk_lock`] because the machine has two
+//! cores and every run busy-polls one of them.
+
+// Each test crate (`tests/*.rs`) uses a different subset of these helpers.
+#![allow(dead_code)]
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::{BufReader, BufWriter, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pcap_file::DataLink;
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
+use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::{Endianness, TsResolution};
+
+/// The binary under test.
+pub const METAPROBE: &str = env!("CARGO_BIN_EXE_metaprobe");
+
+/// `--idle-exit` given to every forwarding run: the run ends this many seconds after the
+/// last packet was received on any port.
+pub const IDLE_EXIT_SECS: u32 = 2;
+
+/// A run that has not ended after this long is killed and the test fails.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// Folder of the committed captures.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
+}
+
+// ---------------------------------------------------------------------------------------
+// Serialisation of DPDK runs
+// ---------------------------------------------------------------------------------------
+
+static DPDK_LOCK: Mutex<()> = Mutex::new(());
+
+/// Held while a test runs the binary with EAL. Tests run in parallel threads; two busy-polling
+/// workers on a two-core machine would starve each other (and the `--idle-exit` clock), so
+/// one EAL run at a time. A panicking test must not block the others: poisoning is ignored.
+pub fn dpdk_lock() -> MutexGuard<'static, ()> {
+    DPDK_LOCK
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ---------------------------------------------------------------------------------------
+// Temporary directories
+// ---------------------------------------------------------------------------------------
+
+static DIR_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A directory of its own for one test, under the system temp dir. Removed when dropped,
+/// unless the test is failing (then it is kept for inspection and its path printed).
+pub struct TestDir {
+    path: PathBuf,
+    name: String,
+}
+
+impl TestDir {
+    /// `name` must be unique among the tests of the whole suite; it also becomes part of the
+    /// DPDK `--file-prefix`.
+    pub fn new(name: &str) -> TestDir {
+        let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let unique = format!("mp-e2e-{}-{}-{}", std::process::id(), name, n);
+        let path = std::env::temp_dir().join(&unique);
+        if path.exists() {
+            fs::remove_dir_all(&path).expect("remove stale test dir");
+        }
+        fs::create_dir_all(&path).expect("create test dir");
+        TestDir { path, name: unique }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn join(&self, file: &str) -> PathBuf {
+        self.path.join(file)
+    }
+
+    /// Unique per test and per process: use as EAL `--file-prefix`.
+    pub fn file_prefix(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        // EAL's runtime directory of this test's `--file-prefix` (config, fbarrays: a few MB
+        // that EAL leaves behind). Ours alone: the prefix is unique to this test and process.
+        for base in dpdk_runtime_dirs() {
+            let _ = fs::remove_dir_all(base.join(&self.name));
+        }
+        if thread::panicking() {
+            eprintln!("test failed; its files are kept in {}", self.path.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Where EAL puts the runtime directories of its file prefixes: `/var/run/dpdk` for root,
+/// else `$XDG_RUNTIME_DIR/dpdk` or `/tmp/dpdk`.
+fn dpdk_runtime_dirs() -> Vec<PathBuf> {
+    let mut dirs = vec![PathBuf::from("/var/run/dpdk"), PathBuf::from("/tmp/dpdk")];
+    if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR") {
+        dirs.push(PathBuf::from(xdg).join("dpdk"));
+    }
+    dirs
+}
+
+// ---------------------------------------------------------------------------------------
+// Running the binary
+// ---------------------------------------------------------------------------------------
+
+/// What one run of the binary produced.
+pub struct RunOutput {
+    pub args: Vec<OsString>,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl RunOutput {
+    /// Command line, exit status and both outputs, for assertion messages.
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        let _ = write!(s, "command: {}", METAPROBE);
+        for a in &self.args {
+            let _ = write!(s, " {}", a.to_string_lossy());
+        }
+        let _ = write!(
+            s,
+            "\nstatus: {} (after {:.1} s)\n--- stdout ---\n{}\n--- stderr ---\n{}\n---",
+            self.status,
+            self.elapsed.as_secs_f64(),
+            self.stdout,
+            self.stderr
+        );
+        s
+    }
+
+    /// Exited by itself with status 0.
+    pub fn assert_success(&self) {
+        assert_eq!(
+            self.status.code(),
+            Some(0),
+            "metaprobe should exit with status 0\n{}",
+            self.describe()
+        );
+    }
+
+    /// Exited by itself (not killed by a signal, e.g. the SIGABRT of a panic) with a status
+    /// other than 0.
+    pub fn assert_clean_failure(&self) {
+        match self.status.code() {
+            Some(0) => panic!("metaprobe should fail, but exited 0\n{}", self.describe()),
+            Some(_) => {}
+            None => panic!(
+                "metaprobe should exit with an error status, but was killed by a signal \
+                 (a panic or crash is not a clean error)\n{}",
+                self.describe()
+            ),
+        }
+    }
+}
+
+/// Runs the binary with `args`, no stdin, capturing both outputs. Kills it after `timeout`
+/// and fails the test.
+pub fn run_metaprobe(args: &[OsString], timeout: Duration) -> RunOutput {
+    let start = Instant::now();
+    let mut child = Command::new(METAPROBE)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {METAPROBE}: {e}"));
+    let out_pipe = child.stdout.take().expect("stdout is piped");
+    let err_pipe = child.stderr.take().expect("stderr is piped");
+    let out_reader = thread::spawn(move || read_all(out_pipe));
+    let err_reader = thread::spawn(move || read_all(err_pipe));
+
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for metaprobe") {
+            break status;
+        }
+        if start.elapsed() > timeout {
+            // Our own child, by its handle.
+            let _ = child.kill();
+            let status = child.wait().expect("wait for killed metaprobe");
+            let stdout = out_reader.join().unwrap_or_default();
+            let stderr = err_reader.join().unwrap_or_default();
+            let out = RunOutput {
+                args: args.to_vec(),
+                status,
+                stdout,
+                stderr,
+                elapsed: start.elapsed(),
+            };
+            panic!(
+                "metaprobe did not exit within {} s and was killed\n{}",
+                timeout.as_secs(),
+                out.describe()
+            );
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    RunOutput {
+        args: args.to_vec(),
+        status,
+        stdout,
+        stderr,
+        elapsed: start.elapsed(),
+    }
+}
+
+fn read_all(mut r: impl Read) -> String {
+    let mut buf = Vec::new();
+    let _ = r.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// `s` as a TOML basic string, quotes included.
+pub fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04X}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The minimal configuration of a test: one bridge of ports `a` and `b`, logs in the test's
+/// directory, no periodic statistics. `extra` is appended verbatim (more TOML lines).
+pub fn write_config(dir: &TestDir, a: u16, b: u16, extra: &str) -> PathBuf {
+    let log_dir = dir.join("log");
+    fs::create_dir_all(&log_dir).expect("create log dir");
+    let text = format!(
+        "bridges = [[{a}, {b}]]\nlog_dir = {}\nstats_interval = 0\n{extra}",
+        toml_string(&log_dir.to_string_lossy())
+    );
+    let path = dir.join("metaprobe.toml");
+    fs::write(&path, text).expect("write config");
+    path
+}
+
+/// EAL arguments of a test: no hugepages, no PCI, two `net_pcap` ports (port 0 = subscriber
+/// side reads `in0` and writes `out0`, port 1 = internet side reads `in1`, writes `out1`).
+pub fn eal_args(dir: &TestDir, in0: &Path, out0: &Path, in1: &Path, out1: &Path) -> Vec<OsString> {
+    for p in [in0, out0, in1, out1] {
+        let s = p.to_string_lossy();
+        assert!(
+            !s.contains(',') && !s.contains('='),
+            "a path given to net_pcap must not contain ',' or '=': {s}"
+        );
+    }
+    let vdev = |n: u32, rx: &Path, tx: &Path| -> OsString {
+        format!(
+            "--vdev=net_pcap{n},rx_pcap={},tx_pcap={}",
+            rx.display(),
+            tx.display()
+        )
+        .into()
+    };
+    vec![
+        "--no-huge".into(),
+        "--no-pci".into(),
+        "-l".into(),
+        "0-1".into(),
+        "-m".into(),
+        "512".into(),
+        "--file-prefix".into(),
+        dir.file_prefix().into(),
+        "--log-level=lib.eal:warning".into(),
+        vdev(0, in0, out0),
+        vdev(1, in1, out1),
+    ]
+}
+
+/// `metaprobe run -c CONFIG --idle-exit SECS -- EAL...`
+pub fn run_args(config: &Path, eal: Vec<OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec![
+        "run".into(),
+        "-c".into(),
+        config.into(),
+        "--idle-exit".into(),
+        IDLE_EXIT_SECS.to_string().into(),
+        "--".into(),
+    ];
+    args.extend(eal);
+    args
+}
+
+/// One finished bridge run over two `net_pcap` ports.
+pub struct BridgeRun {
+    pub out: RunOutput,
+    pub out0: PathBuf,
+    pub out1: PathBuf,
+}
+
+/// Runs a bridge of ports 0 and 1 with the given captures as the two receive sides, waits
+/// until it exits by `--idle-exit`, and asserts that it exited with status 0.
+pub fn run_bridge(dir: &TestDir, in0: &Path, in1: &Path) -> BridgeRun {
+    let config = write_config(dir, 0, 1, "");
+    let out0 = dir.join("out0.pcap");
+    let out1 = dir.join("out1.pcap");
+    let args = run_args(&config, eal_args(dir, in0, &out0, in1, &out1));
+    let out = {
+        let _guard = dpdk_lock();
+        run_metaprobe(&args, RUN_TIMEOUT)
+    };
+    out.assert_success();
+    BridgeRun { out, out0, out1 }
+}
+
+/// The checks every bridge test makes: each side's input came out of the other side
+/// byte-identical, packet for packet, in order, and the final counters equal the packet
+/// counts, with nothing dropped or in error.
+pub fn assert_bridge_forwarded(run: &BridgeRun, sent0: &[Packet], sent1: &[Packet]) {
+    let got1 = read_capture(&run.out1);
+    let got0 = read_capture(&run.out0);
+    assert_same_packets("port 0 -> port 1 (out1 vs in0)", sent0, &got1, &run.out);
+    assert_same_packets("port 1 -> port 0 (out0 vs in1)", sent1, &got0, &run.out);
+    let summary = FinalSummary::parse(&run.out.stdout)
+        .unwrap_or_else(|e| panic!("final summary: {e}\n{}", run.out.describe()));
+    summary.assert_bridge_counts(sent0.len() as u64, sent1.len() as u64, &run.out);
+}
+
+// ---------------------------------------------------------------------------------------
+// Captures
+// ---------------------------------------------------------------------------------------
+
+/// One packet of a capture: the captured bytes and the length on the wire.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Packet {
+    pub data: Vec<u8>,
+    pub orig_len: u32,
+}
+
+impl Packet {
+    /// A whole frame (caplen == len).
+    pub fn whole(data: Vec<u8>) -> Packet {
+        let orig_len = u32::try_from(data.len()).expect("frame length fits u32");
+        Packet { data, orig_len }
+    }
+}
+
+impl std::fmt::Debug for Packet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Packet {{ len {}, caplen {}, {} }}",
+            self.orig_len,
+            self.data.len(),
+            hex_head(&self.data, 64)
+        )
+    }
+}
+
+/// Up to `max` bytes as hex, with an ellipsis when cut.
+pub fn hex_head(data: &[u8], max: usize) -> String {
+    let mut s = String::new();
+    for b in data.iter().take(max) {
+        let _ = write!(s, "{b:02x}");
+    }
+    if data.len() > max {
+        s.push('…');
+    }
+    s
+}
+
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// Reads every packet of a classic pcap (any byte order, µs or ns) or pcapng file, in file
+/// order. Link type must be Ethernet. Packet headers are read raw (timestamps are not
+/// interpreted: net_pcap writes its own).
+pub fn read_capture(path: &Path) -> Vec<Packet> {
+    let mut file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut magic = [0u8; 4];
+    file.read_exact(&mut magic)
+        .unwrap_or_else(|e| panic!("{} is not a capture: {e}", path.display()));
+    let file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let reader = BufReader::new(file);
+    if magic == PCAPNG_MAGIC {
+        read_pcapng(path, reader)
+    } else {
+        read_pcap(path, reader)
+    }
+}
+
+fn read_pcap(path: &Path, reader: impl Read) -> Vec<Packet> {
+    let mut r = PcapReader::new(reader).unwrap_or_else(|e| panic!("pcap {}: {e}", path.display()));
+    assert_eq!(
+        r.header().datalink,
+        DataLink::ETHERNET,
+        "{}: link type",
+        path.display()
+    );
+    let mut packets = Vec::new();
+    while let Some(raw) = r.next_raw_packet() {
+        let raw = raw.unwrap_or_else(|e| {
+            panic!(
+                "{}: packet {} unreadable: {e}",
+                path.display(),
+                packets.len()
+            )
+        });
+        assert_eq!(
+            raw.incl_len as usize,
+            raw.data.len(),
+            "{}: packet {}",
+            path.display(),
+            packets.len()
+        );
+        packets.push(Packet {
+            data: raw.data.into_owned(),
+            orig_len: raw.orig_len,
+        });
+    }
+    packets
+}
+
+fn read_pcapng(path: &Path, reader: impl Read) -> Vec<Packet> {
+    let mut r =
+        PcapNgReader::new(reader).unwrap_or_else(|e| panic!("pcapng {}: {e}", path.display()));
+    let mut packets = Vec::new();
+    while let Some(block) = r.next_block() {
+        let block = block.unwrap_or_else(|e| panic!("{}: bad block: {e}", path.display()));
+        let (data, orig_len): (Cow<'_, [u8]>, u32) = match block {
+            Block::InterfaceDescription(idb) => {
+                assert_eq!(
+                    idb.linktype,
+                    DataLink::ETHERNET,
+                    "{}: link type",
+                    path.display()
+                );
+                continue;
+            }
+            Block::EnhancedPacket(epb) => (epb.data, epb.original_len),
+            Block::SimplePacket(spb) => (spb.data, spb.original_len),
+            Block::Packet(pb) => (pb.data, pb.original_len),
+            _ => continue,
+        };
+        packets.push(Packet {
+            data: data.into_owned(),
+            orig_len,
+        });
+    }
+    packets
+}
+
+/// Writes whole frames as a classic little-endian µs pcap, link type Ethernet (1), with
+/// deterministic timestamps 1 ms apart.
+pub fn write_pcap(path: &Path, packets: &[Packet]) {
+    let file = File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    let header = PcapHeader {
+        version_major: 2,
+        version_minor: 4,
+        ts_correction: 0,
+        ts_accuracy: 0,
+        snaplen: 65535,
+        datalink: DataLink::ETHERNET,
+        ts_resolution: TsResolution::MicroSecond,
+        endianness: Endianness::Little,
+    };
+    let mut w = PcapWriter::with_header(BufWriter::new(file), header)
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    let base = Duration::from_secs(1_700_000_000);
+    for (i, p) in packets.iter().enumerate() {
+        let ts = base + Duration::from_millis(i as u64);
+        w.write_packet(&PcapPacket::new(ts, p.orig_len, &p.data))
+            .unwrap_or_else(|e| panic!("write {} packet {i}: {e}", path.display()));
+    }
+    let mut inner = w.into_writer();
+    std::io::Write::flush(&mut inner).expect("flush pcap");
+}
+
+/// `Ok` when `got` is exactly `sent`: same count, same bytes, same wire length, same order.
+/// Otherwise says which packet differs and how.
+pub fn compare_packets(sent: &[Packet], got: &[Packet]) -> Result<(), String> {
+    let first_diff = sent.iter().zip(got.iter()).position(|(a, b)| a != b);
+    if let Some(i) = first_diff {
+        let (Some(a), Some(b)) = (sent.get(i), got.get(i)) else {
+            return Err(format!("packet {i} differs"));
+        };
+        let offset = a.data.iter().zip(&b.data).position(|(x, y)| x != y);
+        // Is the sent packet somewhere else (reordering) or missing?
+        let elsewhere = got.iter().position(|p| p == a);
+        return Err(format!(
+            "packet {i} differs (sent {} packets, got {}).\n sent {a:?}\n got  {b:?}\n \
+             first differing byte offset: {offset:?}; sent packet {i} found in output at {elsewhere:?}",
+            sent.len(),
+            got.len(),
+        ));
+    }
+    if got.len() != sent.len() {
+        return Err(format!(
+            "{} packets sent, {} came out (the first {} are identical)",
+            sent.len(),
+            got.len(),
+            sent.len().min(got.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Asserts [`compare_packets`]; `what` names the direction in the failure message.
+pub fn assert_same_packets(what: &str, sent: &[Packet], got: &[Packet], run: &RunOutput) {
+    if let Err(e) = compare_packets(sent, got) {
+        panic!("{what}: {e}\n{}", run.describe_short());
+    }
+}
+
+impl RunOutput {
+    /// Like [`RunOutput::describe`] but cuts long outputs.
+    pub fn describe_short(&self) -> String {
+        let d = self.describe();
+        if d.len() > 8000 {
+            let mut cut = 8000;
+            while !d.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}… (cut)", d.get(..cut).unwrap_or_default())
+        } else {
+            d
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Final summary
+// ---------------------------------------------------------------------------------------
+
+/// One `final …` line: `final port 0 (net_pcap0): rx 1000 tx 400 …`.
+#[derive(Debug, Clone)]
+pub struct SummaryLine {
+    /// `port` or `worker`.
+    pub kind: String,
+    pub id: u32,
+    /// What is in the parentheses: the device name of a port, `lcore N` of a worker.
+    pub label: String,
+    pub values: BTreeMap<String, String>,
+    pub line: String,
+}
+
+impl SummaryLine {
+    /// Parses one line; `None` when it is not a `final port|worker` line at all.
+    pub fn parse(line: &str) -> Option<Result<SummaryLine, String>> {
+        let rest = line.trim().strip_prefix("final ")?;
+        let (kind, rest) = rest.split_once(' ')?;
+        if kind != "port" && kind != "worker" {
+            return None;
+        }
+        Some(Self::parse_body(kind, rest, line))
+    }
+
+    fn parse_body(kind: &str, rest: &str, line: &str) -> Result<SummaryLine, String> {
+        let bad = |why: &str| format!("malformed summary line ({why}): {line:?}");
+        let (head, body) = rest.split_once(':').ok_or_else(|| bad("no ':'"))?;
+        let (id, label) = head.split_once(' ').ok_or_else(|| bad("no label"))?;
+        let id: u32 = id.parse().map_err(|_| bad("id is not a number"))?;
+        let label = label
+            .trim()
+            .strip_prefix('(')
+            .and_then(|l| l.strip_suffix(')'))
+            .ok_or_else(|| bad("label not in parentheses"))?
+            .to_string();
+        let words: Vec<&str> = body.split_whitespace().collect();
+        if words.len() % 2 != 0 {
+            return Err(bad("odd number of words after ':'"));
+        }
+        let mut values = BTreeMap::new();
+        for pair in words.chunks_exact(2) {
+            if let [k, v] = pair {
+                if values.insert((*k).to_string(), (*v).to_string()).is_some() {
+                    return Err(bad("key repeated"));
+                }
+            }
+        }
+        Ok(SummaryLine {
+            kind: kind.to_string(),
+            id,
+            label,
+            values,
+            line: line.to_string(),
+        })
+    }
+
+    /// The value of `key` as an unsigned decimal.
+    pub fn u64(&self, key: &str) -> Result<u64, String> {
+        let v = self
+            .values
+            .get(key)
+            .ok_or_else(|| format!("no '{key}' in {:?}", self.line))?;
+        v.parse()
+            .map_err(|_| format!("'{key}' is not an unsigned number in {:?}", self.line))
+    }
+
+    /// The value of `key` as a decimal number (e.g. `cycles/pkt 123.4`).
+    pub fn f64(&self, key: &str) -> Result<f64, String> {
+        let v = self
+            .values
+            .get(key)
+            .ok_or_else(|| format!("no '{key}' in {:?}", self.line))?;
+        v.parse()
+            .map_err(|_| format!("'{key}' is not a number in {:?}", self.line))
+    }
+}
+
+/// The final summary printed at exit: every `final port …` and `final worker …` line.
+#[derive(Debug)]
+pub struct FinalSummary {
+    pub ports: BTreeMap<u32, SummaryLine>,
+    pub workers: BTreeMap<u32, SummaryLine>,
+}
+
+pub const PORT_KEYS: [&str; 7] = [
+    "rx",
+    "tx",
+    "tx-dropped",
+    "rx-missed",
+    "rx-nombuf",
+    "rx-errors",
+    "tx-errors",
+];
+pub const WORKER_KEYS: [&str; 4] = ["rx", "tx", "tx-dropped", "cycles/pkt"];
+
+impl FinalSummary {
+    pub fn parse(stdout: &str) -> Result<FinalSummary, String> {
+        let mut ports = BTreeMap::new();
+        let mut workers = BTreeMap::new();
+        for line in stdout.lines() {
+            let Some(parsed) = SummaryLine::parse(line) else {
+                continue;
+            };
+            let parsed = parsed?;
+            let keys: &[&str] = if parsed.kind == "port" {
+                &PORT_KEYS
+            } else {
+                &WORKER_KEYS
+            };
+            for k in keys {
+                if !parsed.values.contains_key(*k) {
+                    return Err(format!("'{k}' missing in {:?}", parsed.line));
+                }
+            }
+            let map = if parsed.kind == "port" {
+                &mut ports
+            } else {
+                &mut workers
+            };
+            let id = parsed.id;
+            if map.insert(id, parsed).is_some() {
+                return Err(format!("two final lines for the same {id}"));
+            }
+        }
+        if ports.is_empty() {
+            return Err("no 'final port' line on stdout".into());
+        }
+        if workers.is_empty() {
+            return Err("no 'final worker' line on stdout".into());
+        }
+        Ok(FinalSummary { ports, workers })
+    }
+
+    /// `Ok` when port 0 received `n0` and sent `n1`, port 1 the reverse, the workers together
+    /// received and sent `n0 + n1`, and nothing was dropped, missed or in error anywhere.
+    pub fn check_bridge_counts(&self, n0: u64, n1: u64) -> Result<(), String> {
+        let ids: Vec<u32> = self.ports.keys().copied().collect();
+        if ids != [0, 1] {
+            return Err(format!(
+                "final summary should have exactly ports 0 and 1, has {ids:?}"
+            ));
+        }
+        let expect = |line: &SummaryLine, key: &str, want: u64| -> Result<(), String> {
+            let got = line.u64(key)?;
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!("{key} is {got}, expected {want}: {}", line.line))
+            }
+        };
+        for (id, rx, tx) in [(0u32, n0, n1), (1u32, n1, n0)] {
+            let p = self.ports.get(&id).ok_or("port line vanished")?;
+            if p.label != format!("net_pcap{id}") {
+                return Err(format!("port {id} should be net_pcap{id}: {}", p.line));
+            }
+            expect(p, "rx", rx)?;
+            expect(p, "tx", tx)?;
+            for k in [
+                "tx-dropped",
+                "rx-missed",
+                "rx-nombuf",
+                "rx-errors",
+                "tx-errors",
+            ] {
+                expect(p, k, 0)?;
+            }
+        }
+        let mut rx = 0;
+        let mut tx = 0;
+        for w in self.workers.values() {
+            rx += w.u64("rx")?;
+            tx += w.u64("tx")?;
+            expect(w, "tx-dropped", 0)?;
+            let cycles = w.f64("cycles/pkt")?;
+            if !(cycles.is_finite() && cycles >= 0.0) {
+                return Err(format!("worker cycles/pkt is not a count: {}", w.line));
+            }
+        }
+        if rx != n0 + n1 || tx != n0 + n1 {
+            return Err(format!(
+                "the workers together received {rx} and sent {tx}, expected {} each",
+                n0 + n1
+            ));
+        }
+        Ok(())
+    }
+
+    /// Asserts [`FinalSummary::check_bridge_counts`].
+    pub fn assert_bridge_counts(&self, n0: u64, n1: u64, run: &RunOutput) {
+        if let Err(e) = self.check_bridge_counts(n0, n1) {
+            panic!("final counters: {e}\n{}", run.describe_short());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Packet generators (deterministic)
+// ---------------------------------------------------------------------------------------
+
+/// SplitMix64: a tiny deterministic generator, so generated captures are the same on every
+/// run and machine.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
+        let span = (hi - lo + 1) as u64;
+        lo + (self.next_u64() % span) as usize
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let r = self.next_u64().to_le_bytes();
+            for (d, s) in chunk.iter_mut().zip(r) {
+                *d = s;
+            }
+        }
+    }
+}
+
+pub const MAC_SUB: [u8; 6] = [0x02, 0x00, 0x5e, 0x10, 0x00, 0x01];
+pub const MAC_NET: [u8; 6] = [0x02, 0x00, 0x5e, 0x20, 0x00, 0x02];
+
+/// Ethernet header: destination, source, ethertype.
+pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16) -> Vec<u8> {
+    let mut f = Vec::with_capacity(64);
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&ethertype.to_be_bytes());
+    f
+}
+
+/// RFC 1071 checksum of `data`.
+pub fn inet_checksum(data: &[u8]) -> u16 {
+    let mut sum: u32 = 0;
+    let mut chunks = data.chunks_exact(2);
+    for c in &mut chunks {
+        if let [a, b] = c {
+            sum += u32::from(u16::from_be_bytes([*a, *b]));
+        }
+    }
+    if let [last] = chunks.remainder() {
+        sum += u32::from(*last) << 8;
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// A 20-byte IPv4 header with a correct checksum.
+pub fn ipv4_header(src: [u8; 4], dst: [u8; 4], proto: u8, total_len: u16, id: u16) -> Vec<u8> {
+    let mut h = vec![0x45, 0x00];
+    h.extend_from_slice(&total_len.to_be_bytes());
+    h.extend_from_slice(&id.to_be_bytes());
+    h.extend_from_slice(&[0x40, 0x00, 64, proto, 0, 0]); // DF, TTL 64, checksum 0 for now
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    let ck = inet_checksum(&h).to_be_bytes();
+    if let Some(slot) = h.get_mut(10..12) {
+        slot.copy_from_slice(&ck);
+    }
+    h
+}
+
+/// A 40-byte IPv6 header.
+pub fn ipv6_header(src: [u8; 16], dst: [u8; 16], next: u8, payload_len: u16) -> Vec<u8> {
+    let mut h = vec![0x60, 0x00, 0x00, 0x00];
+    h.extend_from_slice(&payload_len.to_be_bytes());
+    h.push(next);
+    h.push(64);
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    h
+}
+
+/// A 20-byte TCP header (checksum left 0: nothing on the path verifies it).
+pub fn tcp_header(sport: u16, dport: u16, seq: u32, flags: u8) -> Vec<u8> {
+    let mut h = Vec::with_capacity(20);
+    h.extend_from_slice(&sport.to_be_bytes());
+    h.extend_from_slice(&dport.to_be_bytes());
+    h.extend_from_slice(&seq.to_be_bytes());
+    h.extend_from_slice(&0u32.to_be_bytes());
+    h.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    h
+}
+
+/// An 8-byte UDP header.
+pub fn udp_header(sport: u16, dport: u16, len: u16) -> Vec<u8> {
+    let mut h = Vec::with_capacity(8);
+    h.extend_from_slice(&sport.to_be_bytes());
+    h.extend_from_slice(&dport.to_be_bytes());
+    h.extend_from_slice(&len.to_be_bytes());
+    h.extend_from_slice(&[0, 0]);
+    h
+}
+
+fn v6(last: u16) -> [u8; 16] {
+    let [a, b] = last.to_be_bytes();
+    [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, a, b]
+}
+
+/// `n` well-formed frames of mixed kinds and sizes (60..=1514 bytes): IPv4 and IPv6 with TCP
+/// and UDP, 802.1Q-tagged IPv4, ARP. Every frame carries `side` and its sequence number in
+/// its payload (in the padding of ARP), so any loss, duplication, reordering or crossing of sides shows.
+/// Addresses are from 198.18.0.0/15 and 2001:db8::/32 (benchmarking and documentation
+/// ranges). Deterministic for a given `seed`.
+pub fn gen_bulk(n: usize, side: u8, seed: u64) -> Vec<Packet> {
+    let mut rng = Rng::new(seed);
+    let (src_mac, dst_mac) = if side == 0 {
+        (MAC_SUB, MAC_NET)
+    } else {
+        (MAC_NET, MAC_SUB)
+    };
+    let mut out = Vec::with_capacity(n);
+    for seq in 0..n {
+        // Size: mostly small, like real traffic, some full-size.
+        let wanted = match rng.range(0, 9) {
+            0..=4 => rng.range(60, 128),
+            5..=7 => rng.range(129, 600),
+            _ => rng.range(601, 1514),
+        };
+        let host = (rng.next_u64() & 0xffff) as u16;
+        let [h0, h1] = host.to_be_bytes();
+        let sport = 1024 + (rng.next_u64() % 60000) as u16;
+        let kind = rng.range(0, 9);
+        // (ethernet + tags, L3 + L4 header length) of each kind; 9 payload bytes at least.
+        let (l2_len, l34_len) = match kind {
+            0..=3 => (14, 40),
+            4..=5 => (14, 28),
+            6 => (14, 60),
+            7 => (14, 48),
+            8 => (18, 28),
+            _ => (14, 28),
+        };
+        let size = wanted.max(l2_len + l34_len + 9);
+        let l3_len = (size - l2_len) as u16;
+        let mut f = match kind {
+            // IPv4/TCP
+            0..=3 => {
+                let mut f = eth(dst_mac, src_mac, 0x0800);
+                f.extend(ipv4_header(
+                    [198, 18, h0, h1],
+                    [198, 19, 0, 1],
+                    6,
+                    l3_len,
+                    seq as u16,
+                ));
+                f.extend(tcp_header(sport, 443, seq as u32, 0x18));
+                f
+            }
+            // IPv4/UDP
+            4..=5 => {
+                let mut f = eth(dst_mac, src_mac, 0x0800);
+                f.extend(ipv4_header(
+                    [198, 18, h0, h1],
+                    [198, 19, 0, 2],
+                    17,
+                    l3_len,
+                    seq as u16,
+                ));
+                f.extend(udp_header(sport, 53, l3_len - 20));
+                f
+            }
+            // IPv6/TCP
+            6 => {
+                let mut f = eth(dst_mac, src_mac, 0x86dd);
+                f.extend(ipv6_header(v6(host), v6(1), 6, l3_len - 40));
+                f.extend(tcp_header(sport, 80, seq as u32, 0x10));
+                f
+            }
+            // IPv6/UDP
+            7 => {
+                let mut f = eth(dst_mac, src_mac, 0x86dd);
+                f.extend(ipv6_header(v6(host), v6(2), 17, l3_len - 40));
+                f.extend(udp_header(sport, 443, l3_len - 40));
+                f
+            }
+            // 802.1Q VLAN 100, IPv4/UDP
+            8 => {
+                let mut f = eth(dst_mac, src_mac, 0x8100);
+                f.extend_from_slice(&[0x00, 0x64, 0x08, 0x00]);
+                f.extend(ipv4_header(
+                    [198, 18, h0, h1],
+                    [198, 19, 0, 3],
+                    17,
+                    l3_len,
+                    seq as u16,
+                ));
+                f.extend(udp_header(sport, 4500, l3_len - 20));
+                f
+            }
+            // ARP request, padded to the 60-byte minimum
+            _ => {
+                let mut f = eth([0xff; 6], src_mac, 0x0806);
+                f.extend_from_slice(&[0, 1, 0x08, 0, 6, 4, 0, 1]);
+                f.extend_from_slice(&src_mac);
+                f.extend_from_slice(&[198, 18, h0, h1]);
+                f.extend_from_slice(&[0; 6]);
+                f.extend_from_slice(&[198, 19, 0, 1]);
+                // In the padding: side and sequence number, like the payload of the others.
+                f.push(side);
+                f.extend_from_slice(&(seq as u64).to_be_bytes());
+                f.resize(60, 0);
+                out.push(Packet::whole(f));
+                continue;
+            }
+        };
+        debug_assert_eq!(f.len(), l2_len + l34_len);
+        // Payload: side, sequence number, then random bytes.
+        f.push(side);
+        f.extend_from_slice(&(seq as u64).to_be_bytes());
+        let start = f.len();
+        f.resize(size, 0);
+        if let Some(rest) = f.get_mut(start..) {
+            rng.fill(rest);
+        }
+        out.push(Packet::whole(f));
+    }
+    out
+}
+
+/// A frame of exactly `len` bytes: `head`, then a deterministic filler.
+fn frame_of(head: &[u8], len: usize) -> Vec<u8> {
+    let mut f = head.to_vec();
+    let mut i: u8 = 0;
+    while f.len() < len {
+        f.push(i);
+        i = i.wrapping_add(37);
+    }
+    f.truncate(len);
+    f
+}
+
+/// IPv4 header of [`ipv4_header`] with some bytes overwritten afterwards (the checksum is
+/// not recomputed: bogus headers are the point).
+fn ipv4_patched(proto: u8, total_len: u16, patch: &[(usize, u8)]) -> Vec<u8> {
+    let mut h = ipv4_header([198, 18, 0, 9], [198, 19, 0, 9], proto, total_len, 0x4242);
+    for &(at, v) in patch {
+        if let Some(b) = h.get_mut(at) {
+            *b = v;
+        }
+    }
+    h
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+/// Well-formed IPv4/UDP frame of `size` bytes (lengths consistent), for jumbo frames.
+fn ipv4_udp_frame(size: usize, dport: u16) -> Vec<u8> {
+    let l3 = (size - 14) as u16;
+    let head = cat(&[
+        &eth(MAC_NET, MAC_SUB, 0x0800),
+        &ipv4_header([198, 18, 1, 1], [198, 19, 1, 1], 17, l3, 7),
+        &udp_header(40000, dport, l3 - 20),
+    ]);
+    frame_of(&head, size)
+}
+
+/// Frames a probe must forward unchanged although it cannot (fully) decode them: runts,
+/// truncated headers, bogus length fields, odd tag stacks, non-IP ethertypes, garbage
+/// application payloads on well-known ports, and jumbo frames (~9000 bytes). Every frame is
+/// whole (caplen == len). Deterministic. The comment of each names what is wrong with it.
+pub fn gen_malformed() -> Vec<Packet> {
+    let e4 = eth(MAC_NET, MAC_SUB, 0x0800);
+    let e6 = eth(MAC_NET, MAC_SUB, 0x86dd);
+    let v4 = |proto, total| ipv4_header([198, 18, 0, 9], [198, 19, 0, 9], proto, total, 0x4242);
+    let a6 = v6(9);
+    let b6 = v6(10);
+    let mut frames: Vec<Vec<u8>> = vec![
+        // --- runts and truncated Ethernet headers ---
+        Vec::new(),                              // 0 bytes (net_pcap carries it)
+        vec![0x5a],                              // 1 byte
+        MAC_NET.to_vec(),                        // destination MAC only
+        frame_of(&MAC_NET, 13),                  // ethertype cut in half
+        eth(MAC_NET, MAC_SUB, 0x0800),           // header only, IPv4, no IP header
+        eth(MAC_NET, MAC_SUB, 0x86dd),           // header only, IPv6, no IP header
+        frame_of(&cat(&[&e4, &v4(17, 60)]), 59), // 59 B: below the 60 B minimum
+        // --- IPv4 headers ---
+        frame_of(&e4, 14 + 10), // IPv4 header cut at 10 bytes
+        frame_of(&cat(&[&e4, &ipv4_patched(6, 46, &[(0, 0x43)])]), 60), // IHL 3 (< 5)
+        frame_of(&cat(&[&e4, &ipv4_patched(6, 46, &[(0, 0x4f)])]), 60), // IHL 15: 60 B header, 46 B there
+        frame_of(&cat(&[&e4, &v4(17, 0xffff)]), 60), // total length 65535 > frame
+        frame_of(&cat(&[&e4, &v4(17, 8)]), 60),      // total length 8 < header
+        frame_of(&cat(&[&e4, &v4(17, 0)]), 60),      // total length 0
+        frame_of(&cat(&[&e4, &ipv4_patched(17, 46, &[(0, 0x75)])]), 60), // version 7 under 0x0800
+        frame_of(
+            &cat(&[&e4, &ipv4_patched(17, 46, &[(10, 0xde), (11, 0xad)])]),
+            60,
+        ), // bad checksum
+        cat(&[&e4, &v4(6, 40)]),                     // TCP announced, no TCP header
+        frame_of(&cat(&[&e4, &v4(6, 40), &[0x13, 0x88]]), 14 + 20 + 6), // TCP header cut at 6 bytes
+        // TCP data offset 15 (60 B header) in a 20-byte segment
+        cat(&[&e4, &v4(6, 40), &{
+            let mut t = tcp_header(40001, 80, 1, 0x18);
+            if let Some(b) = t.get_mut(12) {
+                *b = 0xf0;
+            }
+            t
+        }]),
+        // TCP data offset 2 (< 5)
+        cat(&[&e4, &v4(6, 40), &{
+            let mut t = tcp_header(40002, 80, 1, 0x02);
+            if let Some(b) = t.get_mut(12) {
+                *b = 0x20;
+            }
+            t
+        }]),
+        // TCP with every flag set, offset 5
+        frame_of(
+            &cat(&[&e4, &v4(6, 46), &tcp_header(40003, 443, 7, 0xff)]),
+            60,
+        ),
+        frame_of(&cat(&[&e4, &v4(17, 46), &udp_header(40004, 53, 0)]), 60), // UDP length 0
+        frame_of(&cat(&[&e4, &v4(17, 46), &udp_header(40005, 53, 3)]), 60), // UDP length 3 (< 8)
+        frame_of(
+            &cat(&[&e4, &v4(17, 46), &udp_header(40006, 53, 0xffff)]),
+            60,
+        ), // UDP length 65535
+        // IPv4 fragment: MF set and the largest offset, UDP/53
+        frame_of(
+            &cat(&[&e4, &ipv4_patched(17, 46, &[(6, 0x3f), (7, 0xff)])]),
+            60,
+        ),
+        // IPv4 with options (IHL 6, one NOP-padded option word) and UDP
+        frame_of(
+            &cat(&[
+                &e4,
+                &ipv4_patched(17, 50, &[(0, 0x46)]),
+                &[1, 1, 1, 0],
+                &udp_header(40007, 123, 30),
+            ]),
+            64,
+        ),
+        // --- IPv6 headers ---
+        frame_of(&e6, 14 + 20), // IPv6 header cut at 20 bytes
+        frame_of(&cat(&[&e6, &ipv6_header(a6, b6, 17, 0xffff)]), 70), // payload length 65535
+        frame_of(&cat(&[&e6, &ipv6_header(a6, b6, 17, 0)]), 70), // payload length 0, data follows
+        // hop-by-hop extension header claiming 255 * 8 + 8 bytes
+        frame_of(
+            &cat(&[
+                &e6,
+                &ipv6_header(a6, b6, 0, 16),
+                &[17, 255, 0, 0, 0, 0, 0, 0],
+            ]),
+            70,
+        ),
+        // chain of extension headers: hop-by-hop, destination options, routing, fragment, none
+        frame_of(
+            &cat(&[
+                &e6,
+                &ipv6_header(a6, b6, 0, 40),
+                &[60, 0, 0, 0, 0, 0, 0, 0],
+                &[43, 0, 0, 0, 0, 0, 0, 0],
+                &[44, 0, 0, 0, 0, 0, 0, 0],
+                &[59, 0, 0, 1, 0, 0, 0, 1],
+            ]),
+            94,
+        ),
+        // fragment header with a non-first fragment of UDP
+        frame_of(
+            &cat(&[
+                &e6,
+                &ipv6_header(a6, b6, 44, 24),
+                &[17, 0, 0x05, 0x01, 0, 0, 0, 9],
+            ]),
+            78,
+        ),
+        // --- VLAN, QinQ, MPLS, PPPoE ---
+        frame_of(&eth(MAC_NET, MAC_SUB, 0x8100), 16), // 802.1Q tag cut after the TCI
+        // ten stacked 802.1Q tags, then IPv4/UDP
+        {
+            let mut f = eth(MAC_NET, MAC_SUB, 0x8100);
+            for i in 0..10u8 {
+                let next: u16 = if i == 9 { 0x0800 } else { 0x8100 };
+                f.extend_from_slice(&[0x00, i + 1]);
+                f.extend_from_slice(&next.to_be_bytes());
+            }
+            f.extend(v4(17, 28));
+            f.extend(udp_header(40008, 53, 8));
+            f
+        },
+        // 802.1ad S-tag, 802.1Q C-tag, then nothing
+        cat(&[
+            &eth(MAC_NET, MAC_SUB, 0x88a8),
+            &[0x00, 0xc8, 0x81, 0x00, 0x07, 0xd1, 0x08, 0x00],
+        ]),
+        // MPLS: 20 labels, none with bottom-of-stack, frame ends
+        {
+            let mut f = eth(MAC_NET, MAC_SUB, 0x8847);
+            for i in 0..20u8 {
+                f.extend_from_slice(&[0x00, i, 0x10, 0x40]);
+            }
+            f
+        },
+        // MPLS bottom-of-stack, then a nibble 0xf "IP" packet
+        frame_of(
+            &cat(&[
+                &eth(MAC_NET, MAC_SUB, 0x8847),
+                &[0x00, 0x01, 0xd1, 0x40, 0xf5, 0x00],
+            ]),
+            60,
+        ),
+        // PPPoE session, length 65535, PPP IPv4, IPv4 header cut
+        frame_of(
+            &cat(&[
+                &eth(MAC_NET, MAC_SUB, 0x8864),
+                &[0x11, 0x00, 0x00, 0x2d, 0xff, 0xff, 0x00, 0x21, 0x45],
+            ]),
+            40,
+        ),
+        // PPPoE discovery (PADI), length 0
+        frame_of(
+            &cat(&[
+                &eth([0xff; 6], MAC_SUB, 0x8863),
+                &[0x11, 0x09, 0x00, 0x00, 0x00, 0x00],
+            ]),
+            60,
+        ),
+        // --- non-IP ethertypes ---
+        frame_of(&eth(MAC_NET, MAC_SUB, 0x0806), 24), // ARP cut at 10 bytes
+        frame_of(&eth([0x01, 0x80, 0xc2, 0, 0, 0x0e], MAC_SUB, 0x88cc), 60), // LLDP
+        // IEEE 802.3 length field + LLC (STP BPDU)
+        frame_of(
+            &cat(&[
+                &eth([0x01, 0x80, 0xc2, 0, 0, 0], MAC_SUB, 0x0026),
+                &[0x42, 0x42, 0x03],
+            ]),
+            60,
+        ),
+        frame_of(&eth(MAC_NET, MAC_SUB, 0x05dc), 60), // 802.3 length 1500 in a 60 B frame
+        frame_of(&eth(MAC_NET, MAC_SUB, 0x0600), 60), // first ethertype value
+        frame_of(&eth(MAC_NET, MAC_SUB, 0x8137), 60), // IPX
+        frame_of(&eth(MAC_NET, MAC_SUB, 0x88b5), 60), // local experimental
+        frame_of(&eth(MAC_NET, MAC_SUB, 0x0000), 60),
+        frame_of(&eth(MAC_NET, MAC_SUB, 0xffff), 60),
+        vec![0u8; 60],    // all zero
+        vec![0xffu8; 60], // all ones (broadcast, ethertype 0xffff)
+        // --- garbage application payloads on well-known ports ---
+        // DNS: 65535 questions, the first name a compression pointer to itself
+        {
+            let dns: &[u8] = &[
+                0x12, 0x34, 0x01, 0x00, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0xc0, 0x0c, 0, 1, 0, 1,
+            ];
+            let ulen = (8 + dns.len()) as u16;
+            cat(&[&e4, &v4(17, 20 + ulen), &udp_header(40009, 53, ulen), dns])
+        },
+        // HTTP request cut inside the headers, negative Content-Length
+        {
+            let http: &[u8] = b"GET /a HTTP/1.1\r\nContent-Length: -1\r\nHost: exa";
+            let l3 = (20 + 20 + http.len()) as u16;
+            cat(&[&e4, &v4(6, l3), &tcp_header(40010, 80, 1, 0x18), http])
+        },
+        // TLS handshake record claiming a 16 MiB ClientHello
+        {
+            let tls: &[u8] = &[
+                0x16, 0x03, 0x01, 0xff, 0xff, 0x01, 0xff, 0xff, 0xff, 0x03, 0x03,
+            ];
+            let l3 = (20 + 20 + tls.len()) as u16;
+            cat(&[&e4, &v4(6, l3), &tcp_header(40011, 443, 1, 0x18), tls])
+        },
+        // QUIC v1 long header with a 255-byte connection id (max is 20)
+        {
+            let quic: &[u8] = &[0xc3, 0x00, 0x00, 0x00, 0x01, 0xff, 0xaa, 0xbb];
+            let ulen = (8 + quic.len()) as u16;
+            frame_of(
+                &cat(&[&e4, &v4(17, 20 + ulen), &udp_header(40012, 443, ulen), quic]),
+                60,
+            )
+        },
+        // --- sizes around the standard maximum ---
+        ipv4_udp_frame(1514, 9),
+        ipv4_udp_frame(1515, 9),
+        ipv4_udp_frame(1518, 9),
+        // --- jumbo frames ---
+        ipv4_udp_frame(9000, 9),
+        ipv4_udp_frame(9014, 9),
+        {
+            let pl = 9000 - 14 - 40;
+            let head = cat(&[
+                &e6,
+                &ipv6_header(a6, b6, 17, pl as u16),
+                &udp_header(40013, 9, pl as u16),
+            ]);
+            frame_of(&head, 9000)
+        },
+    ];
+    // A jumbo frame whose IPv4 total length says 1500.
+    frames.push({
+        let head = cat(&[&e4, &v4(17, 1500), &udp_header(40014, 9, 1480)]);
+        frame_of(&head, 9000)
+    });
+    frames.into_iter().map(Packet::whole).collect()
+}
