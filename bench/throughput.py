@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Throughput of metaprobe against dpdk-testpmd --forward-mode=io, side by side.
+
+Both forward between two net_pcap ports that replay one capture from memory
+(infinite_rx=1) and drop on transmit (no tx file), with the same lcores
+(main 0, one forwarding lcore 1), burst 32, hugepages. net_pcap replays real
+packets, so metaprobe parses what it would parse in the field; its per-packet
+copy from the preloaded buffer costs both contenders the same (net_null would
+be cheaper but carries no real packets; net_ring needs seeding and carries
+whatever was seeded). Runs alternate A (testpmd) and B (metaprobe) so that
+the noise of this shared machine hits both alike; the medians and their ratio
+are printed, the ratio last.
+
+Usage: bench/throughput.py [--rounds N] [--seconds S] [--traffic mix|small|both]
+Needs root (hugepages), a release build (cargo build --release), dpdk-testpmd.
+"""
+import argparse
+import os
+import re
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+METAPROBE = ROOT / "target" / "release" / "metaprobe"
+MKPCAP = ROOT.parent / "shared" / "tools" / "mkpcap.py"
+WARMUP_S = 2
+# net_pcap's infinite_rx preloads the whole capture into mbufs of the port's pool
+# for good, so the pools must hold both ports' copies besides the rings: captures
+# stay near 10 000 packets, rings are 4096 deep, pools 65 535 mbufs on both sides.
+DESCRIPTORS = 4096
+POOL_MBUFS = 65535
+
+
+def ensure_hugepages(pages: int = 512) -> None:
+    nr = Path("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")
+    if int(nr.read_text()) < pages:
+        nr.write_text(str(pages))
+    if subprocess.run(["mountpoint", "-q", "/dev/hugepages"]).returncode != 0:
+        os.makedirs("/dev/hugepages", exist_ok=True)
+        subprocess.run(["mount", "-t", "hugetlbfs", "nodev", "/dev/hugepages"], check=True)
+
+
+def mean_frame_bytes(pcap: Path) -> float:
+    data = pcap.read_bytes()
+    off, n, total = 24, 0, 0
+    while off + 16 <= len(data):
+        caplen = struct.unpack_from("<I", data, off + 8)[0]
+        total += caplen
+        n += 1
+        off += 16 + caplen
+    return total / max(n, 1)
+
+
+def make_traffic(kind: str, workdir: Path) -> Path:
+    out = workdir / f"{kind}.pcap"
+    if kind == "small":
+        subprocess.run([sys.executable, str(ROOT / "bench" / "gen_small_frames.py"), str(out), "4096"], check=True)
+    else:
+        # A realistic mix: HTTP, TLS (some ClientHellos split), DNS over UDP/TCP, SIP, FTP,
+        # SMTP, inside plain/VLAN/QinQ/MPLS/PPPoE, 30 % IPv6, 64 flows interleaved.
+        subprocess.run(
+            [sys.executable, str(MKPCAP), "-o", str(out), "-q", "--seed", "7", "--scale", "1000",
+             "--mix", "http=3,http_split=1,tls=3,tls_split=1,dns=4,dns_tcp=1,sip=1,ftp=1,smtp=1",
+             "--encap", "plain,plain,plain,vlan,qinq,mpls2,pppoe", "--ipv6", "0.3"],
+            check=True,
+        )
+    return out
+
+
+def eal_args(prefix: str, pcap: Path) -> list[str]:
+    return ["-l", "0-1", "-m", "512", "--huge-unlink", "--no-pci", "--file-prefix", prefix,
+            "--log-level=lib.eal:error",
+            f"--vdev=net_pcap0,rx_pcap={pcap},infinite_rx=1",
+            f"--vdev=net_pcap1,rx_pcap={pcap},infinite_rx=1"]
+
+
+def run_testpmd(pcap: Path, seconds: int) -> list[float]:
+    """Forwarded packets per second (both ports' Tx-pps summed), one value a second."""
+    script = f"sleep {WARMUP_S}\n" + "".join("show port stats all\nsleep 1\n" for _ in range(seconds)) + "echo quit\n"
+    feeder = subprocess.Popen(["bash", "-c", script.replace("show port stats all", "echo 'show port stats all'")],
+                              stdout=subprocess.PIPE)
+    out = subprocess.run(
+        ["dpdk-testpmd", *eal_args("bench-testpmd", pcap), "--", "-i", "--forward-mode=io", "--nb-cores=1",
+         "--burst=32", f"--rxd={DESCRIPTORS}", f"--txd={DESCRIPTORS}", f"--total-num-mbufs={POOL_MBUFS}",
+         "--no-flush-rx", "--auto-start"],
+        stdin=feeder.stdout, capture_output=True, text=True, timeout=seconds + 60,
+    ).stdout
+    feeder.wait()
+    tx = [int(v) for v in re.findall(r"Tx-pps:\s+(\d+)", out)]
+    samples = [a + b for a, b in zip(tx[0::2], tx[1::2])]
+    if len(samples) < 2:
+        sys.exit(f"dpdk-testpmd gave no statistics:\n{out}")
+    return samples[1:]
+
+
+def run_metaprobe(pcap: Path, seconds: int, workdir: Path) -> tuple[list[float], dict]:
+    """Forwarded packets per second from metaprobe's period lines, and its memory."""
+    cfg = workdir / "bench.toml"
+    cfg.write_text(f'bridges = [[0, 1]]\nlog_dir = "{workdir}/log"\nstats_interval = 1\n'
+                   f"rx_descriptors = {DESCRIPTORS}\ntx_descriptors = {DESCRIPTORS}\n")
+    proc = subprocess.Popen([str(METAPROBE), "run", "-c", str(cfg), "--", *eal_args("bench-metaprobe", pcap)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(WARMUP_S)
+    rss_start = vm_rss_kib(proc.pid)
+    time.sleep(seconds)
+    rss_end = vm_rss_kib(proc.pid)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    if proc.returncode != 0:
+        sys.exit(f"metaprobe failed ({proc.returncode}):\n{out}\n{err}")
+    pool = re.search(r"mbuf pool: (\d+) mbufs", out)
+    assert pool and int(pool.group(1)) == POOL_MBUFS, f"metaprobe's pool is not {POOL_MBUFS} mbufs: {out}"
+    samples = []
+    for line in out.splitlines():
+        m = re.match(r"stats ([\d.]+)s", line)
+        if m:
+            tx = sum(int(v) for v in re.findall(r"tx (\d+) \(", line))
+            samples.append(tx / float(m.group(1)))
+    cycles = re.findall(r"final worker \d+ \(lcore \d+\): .* cycles/pkt ([\d.]+)", out)
+    drops = re.findall(r"final port \d+ .* tx-dropped (\d+) rx-missed (\d+) rx-nombuf (\d+)", out)
+    return samples[WARMUP_S:], {"rss_start_kib": rss_start, "rss_end_kib": rss_end,
+                                "cycles_per_pkt": cycles, "drops": drops}
+
+
+def vm_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--seconds", type=int, default=8)
+    ap.add_argument("--traffic", choices=["mix", "small", "both"], default="both")
+    args = ap.parse_args()
+    if not METAPROBE.exists():
+        sys.exit(f"{METAPROBE} missing: run cargo build --release first")
+    ensure_hugepages()
+    kinds = ["mix", "small"] if args.traffic == "both" else [args.traffic]
+    with tempfile.TemporaryDirectory(prefix="metaprobe-bench-") as tmp:
+        workdir = Path(tmp)
+        ratios = []
+        for kind in kinds:
+            pcap = make_traffic(kind, workdir)
+            size = mean_frame_bytes(pcap)
+            print(f"traffic {kind}: {pcap.stat().st_size} bytes of capture, mean frame {size:.0f} B", flush=True)
+            a_all, b_all = [], []
+            for r in range(1, args.rounds + 1):
+                a = statistics.median(run_testpmd(pcap, args.seconds))
+                b_samples, info = run_metaprobe(pcap, args.seconds, workdir)
+                b = statistics.median(b_samples)
+                a_all.append(a)
+                b_all.append(b)
+                for name, pps in (("A testpmd  ", a), ("B metaprobe", b)):
+                    print(f"round {r} {name} {kind}: {pps / 1e6:7.2f} Mpps {pps * size * 8 / 1e9:6.2f} Gbit/s", flush=True)
+                print(f"round {r} metaprobe: cycles/pkt {info['cycles_per_pkt']}, drops (tx-dropped, rx-missed, "
+                      f"rx-nombuf) per port {info['drops']}, VmRSS {info['rss_start_kib']} -> {info['rss_end_kib']} KiB",
+                      flush=True)
+            a_med, b_med = statistics.median(a_all), statistics.median(b_all)
+            ratios.append(b_med / a_med)
+            print(f"median {kind}: testpmd {a_med / 1e6:.2f} Mpps, metaprobe {b_med / 1e6:.2f} Mpps, "
+                  f"ratio {b_med / a_med:.2f}; records/s exported: none yet (no export)", flush=True)
+        print(f"ratio metaprobe/testpmd = {statistics.median(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
