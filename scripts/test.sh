@@ -7,3 +7,11 @@ bash scripts/setup.sh
 cargo fmt --all --check
 cargo clippy -j2 --workspace --all-targets -- -D warnings
 cargo test -j2 --workspace
+
+# Cross-checks against the independent tools kept beside the repository
+# (../shared/tools: a strict IPFIX collector), when they are there.
+if [[ -d ../shared/tools ]]; then
+  cargo test -j2 -p metaprobe-export --test independent -- --ignored
+else
+  echo "test.sh: ../shared/tools not found: the strict-collector cross-check did not run" >&2
+fi
