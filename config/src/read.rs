@@ -164,10 +164,11 @@ impl Reader<'_> {
 
     fn wrong_type(&mut self, key: &str, v: &Value<'_>, expected: &str) {
         let mut why = format!("expected {expected}, found {}", Found(v.get_ref()));
-        if let DeValue::String(s) = v.get_ref() {
-            if integer_in_string(s).is_some() && expected.contains("integer") {
-                why.push_str(" (write numbers without quotes)");
-            }
+        if let DeValue::String(s) = v.get_ref()
+            && integer_in_string(s).is_some()
+            && expected.contains("integer")
+        {
+            why.push_str(" (write numbers without quotes)");
         }
         self.p.at(&v.span(), key, why);
     }
@@ -246,10 +247,10 @@ impl Reader<'_> {
                 Some(1) => Some(true),
                 _ => {
                     let mut why = format!("expected 0, 1, true or false, found {}", Found(other));
-                    if let DeValue::String(s) = other {
-                        if matches!(s.trim(), "0" | "1" | "true" | "false") {
-                            why.push_str(" (write it without quotes)");
-                        }
+                    if let DeValue::String(s) = other
+                        && matches!(s.trim(), "0" | "1" | "true" | "false")
+                    {
+                        why.push_str(" (write it without quotes)");
                     }
                     self.p.at(&v.span(), key, why);
                     None

@@ -28,7 +28,7 @@ fn collectors(list: &[SocketAddr]) -> String {
 /// Bytes with the largest binary suffix that divides them exactly (`"64M"`).
 fn size(n: u64) -> String {
     for (shift, unit) in [(30, "G"), (20, "M"), (10, "K")] {
-        if n != 0 && n % (1u64 << shift) == 0 {
+        if n != 0 && n.is_multiple_of(1u64 << shift) {
             return quote(&format!("{}{unit}", n >> shift));
         }
     }

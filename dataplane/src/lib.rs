@@ -6,5 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod counters;
+pub mod flow;
 pub mod forward;
 pub mod plan;
+pub mod wire;
