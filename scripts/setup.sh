@@ -8,7 +8,7 @@ packages=(
   libclang-dev clang pkg-config
   libpcap-dev
   tshark
-  iproute2 ethtool
+  iproute2 ethtool iputils-ping
 )
 
 missing=()

@@ -49,6 +49,16 @@ pub struct Config {
     pub tx_descriptors: u16,
     /// RX/TX queues per port; 0 = automatic, else 1..=64.
     pub queues_per_port: u16,
+    /// Flow table entries per worker lcore (memory is fixed at start).
+    pub flow_table_size: u32,
+    /// Idle timeout of an open TCP flow, seconds.
+    pub flow_tcp_timeout: u32,
+    /// Seconds a TCP flow is kept after RST or FIN from both ends.
+    pub flow_tcp_closed_timeout: u32,
+    /// Idle timeout of a UDP flow, seconds.
+    pub flow_udp_timeout: u32,
+    /// Idle timeout of a flow of another IP protocol, seconds.
+    pub flow_other_timeout: u32,
 
     // ---- export (names of the spec) ----
     /// Network interface the export sockets are bound to; "" = not bound.
@@ -207,6 +217,11 @@ pub(crate) mod defaults {
     pub const NETFLOW_TIMEOUT: u32 = 30;
     pub const DBG_LOG_MASK: u32 = 0;
     pub const AJB_DNS_PATH: &str = "/var/log/metaprobe/dns.log";
+    pub const FLOW_TABLE_SIZE: u32 = 262_144;
+    pub const FLOW_TCP_TIMEOUT: u32 = 300;
+    pub const FLOW_TCP_CLOSED_TIMEOUT: u32 = 5;
+    pub const FLOW_UDP_TIMEOUT: u32 = 60;
+    pub const FLOW_OTHER_TIMEOUT: u32 = 30;
     pub const AJB_DNS_BUFSIZE: u64 = 1 << 20;
     pub const AJB_DNS_FSIZE: u64 = 100 << 20;
     pub const AJB_DNS_FTIMEOUT: u64 = 60;
@@ -221,6 +236,11 @@ pub const KEYS: &[&str] = &[
     "rx_descriptors",
     "tx_descriptors",
     "queues_per_port",
+    "flow_table_size",
+    "flow_tcp_timeout",
+    "flow_tcp_closed_timeout",
+    "flow_udp_timeout",
+    "flow_other_timeout",
     "ipfix_dev",
     "ipfix_udp_collectors",
     "ipfix_tcp_collectors",
@@ -281,6 +301,11 @@ impl Config {
             rx_descriptors: defaults::RX_DESCRIPTORS,
             tx_descriptors: defaults::TX_DESCRIPTORS,
             queues_per_port: defaults::QUEUES_PER_PORT,
+            flow_table_size: defaults::FLOW_TABLE_SIZE,
+            flow_tcp_timeout: defaults::FLOW_TCP_TIMEOUT,
+            flow_tcp_closed_timeout: defaults::FLOW_TCP_CLOSED_TIMEOUT,
+            flow_udp_timeout: defaults::FLOW_UDP_TIMEOUT,
+            flow_other_timeout: defaults::FLOW_OTHER_TIMEOUT,
             ipfix_dev: String::new(),
             ipfix_udp_collectors: Vec::new(),
             ipfix_tcp_collectors: Vec::new(),

@@ -46,6 +46,21 @@ pub(crate) fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigEr
             "rx_descriptors" => r.descriptors(name, value).map(|v| c.rx_descriptors = v),
             "tx_descriptors" => r.descriptors(name, value).map(|v| c.tx_descriptors = v),
             "queues_per_port" => r.queues(name, value).map(|v| c.queues_per_port = v),
+            "flow_table_size" => r
+                .uint(name, value, "entries", 1024..=(1 << 30))
+                .map(|v| c.flow_table_size = v),
+            "flow_tcp_timeout" => r
+                .uint(name, value, "seconds", 1..=86_400)
+                .map(|v| c.flow_tcp_timeout = v),
+            "flow_tcp_closed_timeout" => r
+                .uint(name, value, "seconds", 1..=86_400)
+                .map(|v| c.flow_tcp_closed_timeout = v),
+            "flow_udp_timeout" => r
+                .uint(name, value, "seconds", 1..=86_400)
+                .map(|v| c.flow_udp_timeout = v),
+            "flow_other_timeout" => r
+                .uint(name, value, "seconds", 1..=86_400)
+                .map(|v| c.flow_other_timeout = v),
             "ipfix_dev" => r.device(name, value).map(|v| c.ipfix_dev = v),
             "ipfix_udp_collectors" => r
                 .collectors(name, value)

@@ -1,6 +1,8 @@
 //! Shared harness of the end-to-end tests: temporary directories, running the `metaprobe`
-//! binary with a timeout, reading and writing captures, deterministic packet generators,
-//! and a parser for the final summary the binary prints at exit.
+//! binary with a timeout (to its end, or started, signalled and then waited for), reading
+//! and writing captures, deterministic packet generators, parsers for the start-up worker
+//! lines and the final summary the binary prints, and network namespaces for kernel
+//! interfaces (`net_af_packet` on veth pairs).
 //!
 //! Every DPDK run is its own process (EAL initialises once per process) with its own
 //! `--file-prefix`; runs are serialised through [`dpdk_lock`] because the machine has two
@@ -14,11 +16,11 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Read};
+use std::io::{BufRead, BufReader, BufWriter, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -131,6 +133,9 @@ fn dpdk_runtime_dirs() -> Vec<PathBuf> {
 
 /// What one run of the binary produced.
 pub struct RunOutput {
+    /// The command that started the binary and `exec`s it (e.g. `ip netns exec NS`); empty
+    /// when the binary was started directly.
+    pub prefix: Vec<OsString>,
     pub args: Vec<OsString>,
     pub status: ExitStatus,
     pub stdout: String,
@@ -141,20 +146,14 @@ pub struct RunOutput {
 impl RunOutput {
     /// Command line, exit status and both outputs, for assertion messages.
     pub fn describe(&self) -> String {
-        let mut s = String::new();
-        let _ = write!(s, "command: {}", METAPROBE);
-        for a in &self.args {
-            let _ = write!(s, " {}", a.to_string_lossy());
-        }
-        let _ = write!(
-            s,
-            "\nstatus: {} (after {:.1} s)\n--- stdout ---\n{}\n--- stderr ---\n{}\n---",
-            self.status,
-            self.elapsed.as_secs_f64(),
-            self.stdout,
-            self.stderr
-        );
-        s
+        describe_run(
+            &self.prefix,
+            &self.args,
+            &self.status.to_string(),
+            self.elapsed,
+            &self.stdout,
+            &self.stderr,
+        )
     }
 
     /// Exited by itself with status 0.
@@ -180,64 +179,282 @@ impl RunOutput {
             ),
         }
     }
+
+    /// `line` is one of the lines of stdout, exactly (surrounding whitespace aside).
+    pub fn assert_stdout_line(&self, line: &str) {
+        assert!(
+            self.stdout.lines().any(|l| l.trim() == line),
+            "stdout should have the line {line:?}\n{}",
+            self.describe_short()
+        );
+    }
 }
 
 /// Runs the binary with `args`, no stdin, capturing both outputs. Kills it after `timeout`
 /// and fails the test.
 pub fn run_metaprobe(args: &[OsString], timeout: Duration) -> RunOutput {
-    let start = Instant::now();
-    let mut child = Command::new(METAPROBE)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {METAPROBE}: {e}"));
-    let out_pipe = child.stdout.take().expect("stdout is piped");
-    let err_pipe = child.stderr.take().expect("stderr is piped");
-    let out_reader = thread::spawn(move || read_all(out_pipe));
-    let err_reader = thread::spawn(move || read_all(err_pipe));
+    Running::spawn(args).wait(timeout)
+}
 
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for metaprobe") {
-            break status;
+/// A run of the binary that is still going: its outputs are collected as they come, so a
+/// test can wait for a line, send a signal, then wait for the end.
+///
+/// Dropping it while the process still runs (a failing test) kills the process, so no
+/// busy-polling run outlives its test.
+pub struct Running {
+    prefix: Vec<OsString>,
+    args: Vec<OsString>,
+    child: Child,
+    start: Instant,
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+    readers: Vec<thread::JoinHandle<()>>,
+    status: Option<ExitStatus>,
+}
+
+impl Running {
+    /// Starts the binary with `args`, no stdin.
+    pub fn spawn(args: &[OsString]) -> Running {
+        Running::spawn_with_prefix(&[], args)
+    }
+
+    /// Starts `PREFIX… METAPROBE ARGS…`: `prefix` is a command that `exec`s the rest
+    /// (e.g. `ip netns exec NS`), so the child's pid is the binary's and a signal sent to it
+    /// reaches the binary. With an empty prefix, the binary itself.
+    pub fn spawn_with_prefix(prefix: &[OsString], args: &[OsString]) -> Running {
+        let mut cmd = match prefix.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(METAPROBE);
+                c
+            }
+            None => Command::new(METAPROBE),
+        };
+        let start = Instant::now();
+        let mut child = cmd
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {METAPROBE} (prefix {prefix:?}): {e}"));
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let out_pipe = child.stdout.take().expect("stdout is piped");
+        let err_pipe = child.stderr.take().expect("stderr is piped");
+        let readers = vec![
+            collect_lines(out_pipe, Arc::clone(&stdout)),
+            collect_lines(err_pipe, Arc::clone(&stderr)),
+        ];
+        Running {
+            prefix: prefix.to_vec(),
+            args: args.to_vec(),
+            child,
+            start,
+            stdout,
+            stderr,
+            readers,
+            status: None,
         }
-        if start.elapsed() > timeout {
-            // Our own child, by its handle.
-            let _ = child.kill();
-            let status = child.wait().expect("wait for killed metaprobe");
-            let stdout = out_reader.join().unwrap_or_default();
-            let stderr = err_reader.join().unwrap_or_default();
-            let out = RunOutput {
-                args: args.to_vec(),
-                status,
-                stdout,
-                stderr,
-                elapsed: start.elapsed(),
-            };
+    }
+
+    /// The process id (of the binary itself: see [`Running::spawn_with_prefix`]).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Command line and both outputs so far, for assertion messages while it runs.
+    pub fn describe_so_far(&self) -> String {
+        let status = match self.status {
+            Some(s) => s.to_string(),
+            None => "still running".to_owned(),
+        };
+        cut_text(describe_run(
+            &self.prefix,
+            &self.args,
+            &status,
+            self.start.elapsed(),
+            &lock_text(&self.stdout),
+            &lock_text(&self.stderr),
+        ))
+    }
+
+    fn output(&self, status: ExitStatus) -> RunOutput {
+        RunOutput {
+            prefix: self.prefix.clone(),
+            args: self.args.clone(),
+            status,
+            stdout: lock_text(&self.stdout),
+            stderr: lock_text(&self.stderr),
+            elapsed: self.start.elapsed(),
+        }
+    }
+
+    /// Waits until stdout has a line containing `needle`. Fails the test when the process
+    /// ends first or `timeout` (counted from the start) passes. Returns how long after the
+    /// start the line came.
+    pub fn wait_for_stdout(&mut self, needle: &str, timeout: Duration) -> Duration {
+        loop {
+            if lock_text(&self.stdout).lines().any(|l| l.contains(needle)) {
+                return self.start.elapsed();
+            }
+            if self.status.is_none() {
+                self.status = self.child.try_wait().expect("wait for metaprobe");
+            }
+            if self.status.is_some() {
+                // Let the readers take the last output before describing it.
+                thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "metaprobe ended before printing {needle:?}\n{}",
+                    self.describe_so_far()
+                );
+            }
+            if self.start.elapsed() > timeout {
+                panic!(
+                    "metaprobe did not print {needle:?} within {} s\n{}",
+                    timeout.as_secs(),
+                    self.describe_so_far()
+                );
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGTERM`) to the process. Fails the test if the process
+    /// has already ended (and been reaped: its pid may belong to someone else by now).
+    pub fn signal(&mut self, signal: libc::c_int) {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("wait for metaprobe");
+        }
+        if self.status.is_some() {
             panic!(
-                "metaprobe did not exit within {} s and was killed\n{}",
-                timeout.as_secs(),
-                out.describe()
+                "metaprobe ended before it could be sent signal {signal}\n{}",
+                self.describe_so_far()
             );
         }
-        thread::sleep(Duration::from_millis(50));
-    };
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
-    RunOutput {
-        args: args.to_vec(),
-        status,
-        stdout,
-        stderr,
-        elapsed: start.elapsed(),
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
+        // SAFETY: kill(2) with our own child's pid, which is not reaped (checked above), so
+        // the pid is still that child's.
+        let ret = unsafe { libc::kill(pid, signal) };
+        assert_eq!(
+            ret,
+            0,
+            "kill({pid}, {signal}): {}",
+            std::io::Error::last_os_error()
+        );
+    }
+
+    /// Waits for the process to end and returns what it did. Kills it after `timeout`
+    /// (counted from its start) and fails the test.
+    pub fn wait(mut self, timeout: Duration) -> RunOutput {
+        let status = loop {
+            if let Some(status) = self.status {
+                break status;
+            }
+            self.status = self.child.try_wait().expect("wait for metaprobe");
+            if self.status.is_some() {
+                continue;
+            }
+            if self.start.elapsed() > timeout {
+                // Our own child, by its handle.
+                let _ = self.child.kill();
+                let status = self.child.wait().expect("wait for killed metaprobe");
+                self.status = Some(status);
+                self.join_readers();
+                panic!(
+                    "metaprobe did not exit within {} s and was killed\n{}",
+                    timeout.as_secs(),
+                    self.output(status).describe()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        self.join_readers();
+        self.output(status)
+    }
+
+    fn join_readers(&mut self) {
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
     }
 }
 
-fn read_all(mut r: impl Read) -> String {
-    let mut buf = Vec::new();
-    let _ = r.read_to_end(&mut buf);
-    String::from_utf8_lossy(&buf).into_owned()
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            // Our own child, by its handle.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A thread that appends every line `r` gives to `into`, until end of file.
+fn collect_lines(
+    r: impl Read + Send + 'static,
+    into: Arc<Mutex<String>>,
+) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        let mut r = BufReader::new(r);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match r.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    into.lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner())
+                        .push_str(&text);
+                }
+            }
+        }
+    })
+}
+
+fn lock_text(text: &Mutex<String>) -> String {
+    text.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
+}
+
+/// The command line, the exit status (or what stands for it) and both outputs.
+fn describe_run(
+    prefix: &[OsString],
+    args: &[OsString],
+    status: &str,
+    elapsed: Duration,
+    stdout: &str,
+    stderr: &str,
+) -> String {
+    let mut s = String::from("command:");
+    for a in prefix {
+        let _ = write!(s, " {}", a.to_string_lossy());
+    }
+    let _ = write!(s, " {}", METAPROBE);
+    for a in args {
+        let _ = write!(s, " {}", a.to_string_lossy());
+    }
+    let _ = write!(
+        s,
+        "\nstatus: {status} (after {:.1} s)\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n---",
+        elapsed.as_secs_f64(),
+    );
+    s
+}
+
+/// `text` cut to 8000 bytes (at a character boundary), with a mark when cut.
+fn cut_text(text: String) -> String {
+    const MAX: usize = 8000;
+    if text.len() <= MAX {
+        return text;
+    }
+    let mut cut = MAX;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}… (cut)", text.get(..cut).unwrap_or_default())
 }
 
 /// `s` as a TOML basic string, quotes included.
@@ -261,10 +478,18 @@ pub fn toml_string(s: &str) -> String {
 /// The minimal configuration of a test: one bridge of ports `a` and `b`, logs in the test's
 /// directory, no periodic statistics. `extra` is appended verbatim (more TOML lines).
 pub fn write_config(dir: &TestDir, a: u16, b: u16, extra: &str) -> PathBuf {
+    write_config_bridges(dir, &[(a, b)], extra)
+}
+
+/// Like [`write_config`] with any list of bridges (subscriber port, internet port), written
+/// as given (so a bad list reaches the configuration check as it is).
+pub fn write_config_bridges(dir: &TestDir, bridges: &[(u16, u16)], extra: &str) -> PathBuf {
     let log_dir = dir.join("log");
     fs::create_dir_all(&log_dir).expect("create log dir");
+    let list: Vec<String> = bridges.iter().map(|(a, b)| format!("[{a}, {b}]")).collect();
     let text = format!(
-        "bridges = [[{a}, {b}]]\nlog_dir = {}\nstats_interval = 0\n{extra}",
+        "bridges = [{}]\nlog_dir = {}\nstats_interval = 0\n{extra}",
+        list.join(", "),
         toml_string(&log_dir.to_string_lossy())
     );
     let path = dir.join("metaprobe.toml");
@@ -272,49 +497,62 @@ pub fn write_config(dir: &TestDir, a: u16, b: u16, extra: &str) -> PathBuf {
     path
 }
 
-/// EAL arguments of a test: no hugepages, no PCI, two `net_pcap` ports (port 0 = subscriber
-/// side reads `in0` and writes `out0`, port 1 = internet side reads `in1`, writes `out1`).
-pub fn eal_args(dir: &TestDir, in0: &Path, out0: &Path, in1: &Path, out1: &Path) -> Vec<OsString> {
-    for p in [in0, out0, in1, out1] {
+/// The EAL arguments every test run has: no hugepages, no PCI, 512 MB, the test's own
+/// `--file-prefix`, EAL's own log at warning. `lcores` is how the lcores are given (e.g.
+/// `["-l", "0-1"]`); the devices (`--vdev=…`) come after these.
+pub fn eal_base(dir: &TestDir, lcores: &[&str]) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["--no-huge".into(), "--no-pci".into()];
+    args.extend(lcores.iter().map(OsString::from));
+    args.extend([
+        "-m".into(),
+        "512".into(),
+        "--file-prefix".into(),
+        dir.file_prefix().into(),
+        "--log-level=lib.eal:warning".into(),
+    ]);
+    args
+}
+
+/// `--vdev=net_pcapN,rx_pcap=RX,tx_pcap=TX`.
+pub fn pcap_vdev(n: u32, rx: &Path, tx: &Path) -> OsString {
+    for p in [rx, tx] {
         let s = p.to_string_lossy();
         assert!(
             !s.contains(',') && !s.contains('='),
             "a path given to net_pcap must not contain ',' or '=': {s}"
         );
     }
-    let vdev = |n: u32, rx: &Path, tx: &Path| -> OsString {
-        format!(
-            "--vdev=net_pcap{n},rx_pcap={},tx_pcap={}",
-            rx.display(),
-            tx.display()
-        )
-        .into()
-    };
-    vec![
-        "--no-huge".into(),
-        "--no-pci".into(),
-        "-l".into(),
-        "0-1".into(),
-        "-m".into(),
-        "512".into(),
-        "--file-prefix".into(),
-        dir.file_prefix().into(),
-        "--log-level=lib.eal:warning".into(),
-        vdev(0, in0, out0),
-        vdev(1, in1, out1),
-    ]
+    format!(
+        "--vdev=net_pcap{n},rx_pcap={},tx_pcap={}",
+        rx.display(),
+        tx.display()
+    )
+    .into()
 }
 
-/// `metaprobe run -c CONFIG --idle-exit SECS -- EAL...`
+/// EAL arguments of a test: [`eal_base`] with lcores 0-1 (main and one worker) and two
+/// `net_pcap` ports (port 0 = subscriber side reads `in0` and writes `out0`, port 1 =
+/// internet side reads `in1`, writes `out1`).
+pub fn eal_args(dir: &TestDir, in0: &Path, out0: &Path, in1: &Path, out1: &Path) -> Vec<OsString> {
+    let mut args = eal_base(dir, &["-l", "0-1"]);
+    args.push(pcap_vdev(0, in0, out0));
+    args.push(pcap_vdev(1, in1, out1));
+    args
+}
+
+/// `metaprobe run -c CONFIG --idle-exit SECS -- EAL...` with [`IDLE_EXIT_SECS`].
 pub fn run_args(config: &Path, eal: Vec<OsString>) -> Vec<OsString> {
-    let mut args: Vec<OsString> = vec![
-        "run".into(),
-        "-c".into(),
-        config.into(),
-        "--idle-exit".into(),
-        IDLE_EXIT_SECS.to_string().into(),
-        "--".into(),
-    ];
+    run_args_idle(config, Some(IDLE_EXIT_SECS), eal)
+}
+
+/// `metaprobe run -c CONFIG [--idle-exit SECS] -- EAL...`
+pub fn run_args_idle(config: &Path, idle_exit: Option<u32>, eal: Vec<OsString>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = vec!["run".into(), "-c".into(), config.into()];
+    if let Some(secs) = idle_exit {
+        args.push("--idle-exit".into());
+        args.push(secs.to_string().into());
+    }
+    args.push("--".into());
     args.extend(eal);
     args
 }
@@ -480,6 +718,12 @@ fn read_pcapng(path: &Path, reader: impl Read) -> Vec<Packet> {
 /// Writes whole frames as a classic little-endian µs pcap, link type Ethernet (1), with
 /// deterministic timestamps 1 ms apart.
 pub fn write_pcap(path: &Path, packets: &[Packet]) {
+    write_pcap_iter(path, packets);
+}
+
+/// [`write_pcap`] from any sequence of packets (e.g. a block repeated with `cycle`), without
+/// collecting it first.
+pub fn write_pcap_iter<'a>(path: &Path, packets: impl IntoIterator<Item = &'a Packet>) {
     let file = File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
     let header = PcapHeader {
         version_major: 2,
@@ -494,7 +738,7 @@ pub fn write_pcap(path: &Path, packets: &[Packet]) {
     let mut w = PcapWriter::with_header(BufWriter::new(file), header)
         .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     let base = Duration::from_secs(1_700_000_000);
-    for (i, p) in packets.iter().enumerate() {
+    for (i, p) in packets.into_iter().enumerate() {
         let ts = base + Duration::from_millis(i as u64);
         w.write_packet(&PcapPacket::new(ts, p.orig_len, &p.data))
             .unwrap_or_else(|e| panic!("write {} packet {i}: {e}", path.display()));
@@ -542,16 +786,7 @@ pub fn assert_same_packets(what: &str, sent: &[Packet], got: &[Packet], run: &Ru
 impl RunOutput {
     /// Like [`RunOutput::describe`] but cuts long outputs.
     pub fn describe_short(&self) -> String {
-        let d = self.describe();
-        if d.len() > 8000 {
-            let mut cut = 8000;
-            while !d.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            format!("{}… (cut)", d.get(..cut).unwrap_or_default())
-        } else {
-            d
-        }
+        cut_text(self.describe())
     }
 }
 
@@ -594,15 +829,15 @@ impl SummaryLine {
             .ok_or_else(|| bad("label not in parentheses"))?
             .to_string();
         let words: Vec<&str> = body.split_whitespace().collect();
-        if words.len() % 2 != 0 {
+        if !words.len().is_multiple_of(2) {
             return Err(bad("odd number of words after ':'"));
         }
         let mut values = BTreeMap::new();
         for pair in words.chunks_exact(2) {
-            if let [k, v] = pair {
-                if values.insert((*k).to_string(), (*v).to_string()).is_some() {
-                    return Err(bad("key repeated"));
-                }
+            if let [k, v] = pair
+                && values.insert((*k).to_string(), (*v).to_string()).is_some()
+            {
+                return Err(bad("key repeated"));
             }
         }
         Ok(SummaryLine {
@@ -622,6 +857,16 @@ impl SummaryLine {
             .ok_or_else(|| format!("no '{key}' in {:?}", self.line))?;
         v.parse()
             .map_err(|_| format!("'{key}' is not an unsigned number in {:?}", self.line))
+    }
+
+    /// `Ok` when `key` is the unsigned decimal `want`.
+    pub fn expect(&self, key: &str, want: u64) -> Result<(), String> {
+        let got = self.u64(key)?;
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("{key} is {got}, expected {want}: {}", self.line))
+        }
     }
 
     /// The value of `key` as a decimal number (e.g. `cycles/pkt 123.4`).
@@ -651,6 +896,35 @@ pub const PORT_KEYS: [&str; 7] = [
     "rx-errors",
     "tx-errors",
 ];
+/// The port counters that must be 0 when nothing was lost.
+pub const LOSS_KEYS: [&str; 5] = [
+    "tx-dropped",
+    "rx-missed",
+    "rx-nombuf",
+    "rx-errors",
+    "tx-errors",
+];
+
+/// What one port's final line must say: device name, exact rx and tx counts.
+#[derive(Debug, Clone)]
+pub struct PortCounts {
+    pub id: u32,
+    pub name: String,
+    pub rx: u64,
+    pub tx: u64,
+}
+
+impl PortCounts {
+    pub fn new(id: u32, name: &str, rx: u64, tx: u64) -> PortCounts {
+        PortCounts {
+            id,
+            name: name.to_string(),
+            rx,
+            tx,
+        }
+    }
+}
+
 pub const WORKER_KEYS: [&str; 4] = ["rx", "tx", "tx-dropped", "cycles/pkt"];
 
 impl FinalSummary {
@@ -691,64 +965,266 @@ impl FinalSummary {
         Ok(FinalSummary { ports, workers })
     }
 
-    /// `Ok` when port 0 received `n0` and sent `n1`, port 1 the reverse, the workers together
-    /// received and sent `n0 + n1`, and nothing was dropped, missed or in error anywhere.
-    pub fn check_bridge_counts(&self, n0: u64, n1: u64) -> Result<(), String> {
-        let ids: Vec<u32> = self.ports.keys().copied().collect();
-        if ids != [0, 1] {
-            return Err(format!(
-                "final summary should have exactly ports 0 and 1, has {ids:?}"
-            ));
-        }
-        let expect = |line: &SummaryLine, key: &str, want: u64| -> Result<(), String> {
-            let got = line.u64(key)?;
-            if got == want {
-                Ok(())
-            } else {
-                Err(format!("{key} is {got}, expected {want}: {}", line.line))
-            }
-        };
-        for (id, rx, tx) in [(0u32, n0, n1), (1u32, n1, n0)] {
-            let p = self.ports.get(&id).ok_or("port line vanished")?;
-            if p.label != format!("net_pcap{id}") {
-                return Err(format!("port {id} should be net_pcap{id}: {}", p.line));
-            }
-            expect(p, "rx", rx)?;
-            expect(p, "tx", tx)?;
-            for k in [
-                "tx-dropped",
-                "rx-missed",
-                "rx-nombuf",
-                "rx-errors",
-                "tx-errors",
-            ] {
-                expect(p, k, 0)?;
+    /// The line of port `id`.
+    pub fn port(&self, id: u32) -> Result<&SummaryLine, String> {
+        self.ports
+            .get(&id)
+            .ok_or_else(|| format!("no 'final port {id}' line"))
+    }
+
+    /// The line of worker `id` (the worker's number, not its lcore).
+    pub fn worker(&self, id: u32) -> Result<&SummaryLine, String> {
+        self.workers
+            .get(&id)
+            .ok_or_else(|| format!("no 'final worker {id}' line"))
+    }
+
+    /// `Ok` when nothing was dropped, missed or in error on any port or worker.
+    pub fn check_no_loss(&self) -> Result<(), String> {
+        for p in self.ports.values() {
+            for k in LOSS_KEYS {
+                p.expect(k, 0)?;
             }
         }
-        let mut rx = 0;
-        let mut tx = 0;
         for w in self.workers.values() {
-            rx += w.u64("rx")?;
-            tx += w.u64("tx")?;
-            expect(w, "tx-dropped", 0)?;
+            w.expect("tx-dropped", 0)?;
             let cycles = w.f64("cycles/pkt")?;
             if !(cycles.is_finite() && cycles >= 0.0) {
                 return Err(format!("worker cycles/pkt is not a count: {}", w.line));
             }
         }
-        if rx != n0 + n1 || tx != n0 + n1 {
+        Ok(())
+    }
+
+    /// `Ok` when the summary has exactly the ports of `expected`, each with its device name
+    /// and exact rx and tx counts, the workers together received and sent the sum of them,
+    /// and nothing was dropped, missed or in error anywhere.
+    pub fn check_ports(&self, expected: &[PortCounts]) -> Result<(), String> {
+        let ids: Vec<u32> = self.ports.keys().copied().collect();
+        let want_ids: Vec<u32> = expected.iter().map(|p| p.id).collect();
+        if ids != want_ids {
             return Err(format!(
-                "the workers together received {rx} and sent {tx}, expected {} each",
-                n0 + n1
+                "final summary should have exactly ports {want_ids:?}, has {ids:?}"
+            ));
+        }
+        for e in expected {
+            let p = self.port(e.id)?;
+            if p.label != e.name {
+                return Err(format!("port {} should be {}: {}", e.id, e.name, p.line));
+            }
+            p.expect("rx", e.rx)?;
+            p.expect("tx", e.tx)?;
+        }
+        self.check_no_loss()?;
+        let (mut rx, mut tx) = (0, 0);
+        for w in self.workers.values() {
+            rx += w.u64("rx")?;
+            tx += w.u64("tx")?;
+        }
+        let want_rx: u64 = expected.iter().map(|p| p.rx).sum();
+        let want_tx: u64 = expected.iter().map(|p| p.tx).sum();
+        if rx != want_rx || tx != want_tx {
+            return Err(format!(
+                "the workers together received {rx} and sent {tx}, expected {want_rx} and {want_tx}"
             ));
         }
         Ok(())
+    }
+
+    /// `Ok` when port 0 (`net_pcap0`) received `n0` and sent `n1`, port 1 the reverse, the
+    /// workers together received and sent `n0 + n1`, and nothing was dropped, missed or in
+    /// error anywhere.
+    pub fn check_bridge_counts(&self, n0: u64, n1: u64) -> Result<(), String> {
+        self.check_ports(&[
+            PortCounts::new(0, "net_pcap0", n0, n1),
+            PortCounts::new(1, "net_pcap1", n1, n0),
+        ])
     }
 
     /// Asserts [`FinalSummary::check_bridge_counts`].
     pub fn assert_bridge_counts(&self, n0: u64, n1: u64, run: &RunOutput) {
         if let Err(e) = self.check_bridge_counts(n0, n1) {
             panic!("final counters: {e}\n{}", run.describe_short());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Start-up output
+// ---------------------------------------------------------------------------------------
+
+/// One `worker 0 on lcore 1: bridge 0 queue 0, bridge 1 queue 0` line of the start-up
+/// output: which (bridge, queue) sets a worker polls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerStart {
+    pub worker: u32,
+    pub lcore: u32,
+    /// (bridge, queue) of each set, in the order printed.
+    pub sets: Vec<(u32, u32)>,
+    pub line: String,
+}
+
+impl WorkerStart {
+    /// Every `worker N on lcore L: …` line of `stdout`, in order. A line that starts so but
+    /// cannot be read is an error (so a changed format cannot pass a check vacuously).
+    pub fn parse_all(stdout: &str) -> Result<Vec<WorkerStart>, String> {
+        let mut out = Vec::new();
+        for line in stdout.lines() {
+            let Some(rest) = line.trim().strip_prefix("worker ") else {
+                continue;
+            };
+            let bad = |why: &str| format!("malformed worker start line ({why}): {line:?}");
+            let (worker, rest) = rest
+                .split_once(" on lcore ")
+                .ok_or_else(|| bad("no 'on lcore'"))?;
+            let (lcore, sets) = rest.split_once(':').ok_or_else(|| bad("no ':'"))?;
+            let worker = worker.parse().map_err(|_| bad("worker is not a number"))?;
+            let lcore = lcore
+                .trim()
+                .parse()
+                .map_err(|_| bad("lcore is not a number"))?;
+            let mut parsed = Vec::new();
+            for set in sets.split(',') {
+                let words: Vec<&str> = set.split_whitespace().collect();
+                let [b_word, b, q_word, q] = words.as_slice() else {
+                    return Err(bad("a set is not 'bridge B queue Q'"));
+                };
+                if *b_word != "bridge" || *q_word != "queue" {
+                    return Err(bad("a set is not 'bridge B queue Q'"));
+                }
+                let b = b.parse().map_err(|_| bad("bridge is not a number"))?;
+                let q = q.parse().map_err(|_| bad("queue is not a number"))?;
+                parsed.push((b, q));
+            }
+            out.push(WorkerStart {
+                worker,
+                lcore,
+                sets: parsed,
+                line: line.to_string(),
+            });
+        }
+        Ok(out)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Commands and network namespaces
+// ---------------------------------------------------------------------------------------
+
+/// Runs `program args…` to its end and returns its output. Fails the test with the command
+/// line and both outputs when it cannot start or exits non-zero.
+pub fn run_cmd(program: &str, args: &[&str]) -> std::process::Output {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `{program} {}`: {e} (is it installed? scripts/setup.sh installs \
+                 the test tools)",
+                args.join(" ")
+            )
+        });
+    assert!(
+        out.status.success(),
+        "`{program} {}` failed: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Fails the test, saying what to install, when `program` is not on `PATH`.
+pub fn require_tool(program: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
+    assert!(
+        found,
+        "`{program}` is not installed; this test needs it (Debian package {package})"
+    );
+}
+
+static NETNS_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Network namespaces of one test, named `mpt-<pid>-<n>-<suffix>` (unique per process and
+/// test), deleted when dropped, also when the test fails. Deleting a namespace destroys the
+/// interfaces in it, and a veth pair goes with either of its ends.
+pub struct Netns {
+    names: Vec<String>,
+}
+
+impl Netns {
+    /// Creates one namespace per suffix, with `lo` up. Fails the test with the kernel's
+    /// answer when namespaces cannot be created (not root, no CAP_SYS_ADMIN, no netns
+    /// support): the tests that need them must not pass without running.
+    pub fn create(suffixes: &[&str]) -> Netns {
+        require_tool("ip", "iproute2");
+        let n = NETNS_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut ns = Netns { names: Vec::new() };
+        for suffix in suffixes {
+            let name = format!("mpt-{}-{n}-{suffix}", std::process::id());
+            let out = Command::new("ip")
+                .args(["netns", "add", &name])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run `ip netns add {name}`: {e}"));
+            assert!(
+                out.status.success(),
+                "cannot create network namespace {name}: `ip netns add` failed ({}): {}\n\
+                 this test needs network namespaces: run it as root (or with CAP_SYS_ADMIN \
+                 and CAP_NET_ADMIN) on a kernel with network namespace support",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            ns.names.push(name.clone());
+            run_cmd("ip", &["-n", &name, "link", "set", "lo", "up"]);
+        }
+        ns
+    }
+
+    /// The full name of the namespace created for `suffix`.
+    pub fn name(&self, suffix: &str) -> &str {
+        let end = format!("-{suffix}");
+        self.names
+            .iter()
+            .find(|n| n.ends_with(&end))
+            .unwrap_or_else(|| panic!("no namespace for {suffix:?} in {:?}", self.names))
+    }
+
+    /// Runs `program args…` inside namespace `ns` (`ip netns exec`) to its end; fails the
+    /// test when it exits non-zero.
+    pub fn exec(ns: &str, program: &str, args: &[&str]) -> std::process::Output {
+        let mut all = vec!["netns", "exec", ns, program];
+        all.extend_from_slice(args);
+        run_cmd("ip", &all)
+    }
+
+    /// Like [`Netns::exec`] but returns the output whatever the exit status.
+    pub fn exec_unchecked(ns: &str, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", ns, program])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run `ip netns exec {ns} {program}`: {e}"))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for name in self.names.iter().rev() {
+            let ok = Command::new("ip")
+                .args(["netns", "del", name])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("warning: could not delete network namespace {name}");
+            }
         }
     }
 }
