@@ -65,7 +65,10 @@ pub(crate) fn to_toml(c: &Config) -> String {
     line("queues_per_port", c.queues_per_port.to_string());
     line("flow_table_size", c.flow_table_size.to_string());
     line("flow_tcp_timeout", c.flow_tcp_timeout.to_string());
-    line("flow_tcp_closed_timeout", c.flow_tcp_closed_timeout.to_string());
+    line(
+        "flow_tcp_closed_timeout",
+        c.flow_tcp_closed_timeout.to_string(),
+    );
     line("flow_udp_timeout", c.flow_udp_timeout.to_string());
     line("flow_other_timeout", c.flow_other_timeout.to_string());
     line("# export (spec/ipfix-export.md)", String::new());
