@@ -13,6 +13,11 @@ impl PacketBurst for DpdkBurst {
         self.0.len()
     }
 
+    #[inline]
+    fn packet(&self, i: usize) -> Option<&[u8]> {
+        self.0.packet(i)
+    }
+
     fn free_all(&mut self) -> usize {
         self.0.free_all()
     }

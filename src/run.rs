@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use metaprobe_config::Config;
+use metaprobe_dataplane::analyze::{Analyzer, AnalyzerConfig};
 use metaprobe_dataplane::counters::{MAX_PORTS, WorkerCounters};
+use metaprobe_dataplane::flow::SessionIds;
 use metaprobe_dataplane::forward::{QueueSet, run_worker};
 use metaprobe_dataplane::plan::{self, PortCaps};
 use metaprobe_ffi::{Eal, Launched, MbufBurst, Mempool, Port, PortInfo, PortQueue, PortSetup};
@@ -97,6 +99,24 @@ pub fn run(
         );
     }
 
+    let analysis = AnalyzerConfig {
+        bridges: cfg
+            .bridges
+            .iter()
+            .map(|b| (b.subscriber, b.internet))
+            .collect(),
+        flow_table_size: cfg.flow_table_size as usize,
+        timeouts_secs: [
+            cfg.flow_tcp_timeout,
+            cfg.flow_tcp_closed_timeout,
+            cfg.flow_udp_timeout,
+            cfg.flow_other_timeout,
+        ]
+        .map(u64::from),
+        tsc_hz: eal.tsc_hz(),
+        worker: 0,
+        start_unix_100ns: SessionIds::start_now(),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::with_capacity(assignment.len());
     for (lcore, sets) in lcores.iter().zip(assignment) {
@@ -127,10 +147,25 @@ pub fn run(
             described.join(", ")
         );
         let counters = Arc::new(WorkerCounters::default());
+        let worker = u8::try_from(workers.len()).map_err(|_| "more than 256 workers")?;
+        // The flow table is allocated here, on the main lcore, before the worker starts.
+        let mut analyzer = Analyzer::new(
+            &AnalyzerConfig {
+                worker,
+                ..analysis.clone()
+            },
+            Arc::clone(&counters),
+        );
+        println!(
+            "flow table of worker {worker}: {} entries, {} MiB",
+            cfg.flow_table_size,
+            analyzer.flow_table_bytes() >> 20
+        );
         let (c, s) = (Arc::clone(&counters), Arc::clone(&stop));
         let job = move || {
             let mut burst = DpdkBurst(MbufBurst::default());
-            run_worker(&mut queue_sets, &mut burst, &c, &s, metaprobe_ffi::tsc);
+            let tsc = metaprobe_ffi::tsc;
+            run_worker(&mut queue_sets, &mut burst, &mut analyzer, &c, &s, tsc);
             0
         };
         let launched = metaprobe_ffi::launch(&eal, *lcore, job).map_err(|e| {
@@ -168,6 +203,10 @@ pub fn run(
     let last = snapshot(&ports, &counters);
     drop(ports); // stops and closes every port: net_pcap flushes its tx files
     print!("{}", stats::final_summary(&last));
+    print!(
+        "{}",
+        stats::analysis_summary(counters.iter().map(|(_, c)| c.as_ref()))
+    );
     if failed.is_empty() {
         Ok(())
     } else {

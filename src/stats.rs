@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use metaprobe_dataplane::counters::WorkerTotals;
+use metaprobe_dataplane::counters::{WorkerCounters, WorkerTotals};
+use metaprobe_dataplane::wire::StopReason;
 use metaprobe_ffi::PortStats;
 
 /// A port's counters at one moment: the driver's, and the packets for it that
@@ -53,6 +54,38 @@ pub fn final_summary(s: &Snapshot) -> String {
             w.cycles_per_packet()
         );
     }
+    out
+}
+
+/// What the workers' analysis saw, summed over workers:
+/// `final flows: active 3 created 10 evicted-full 0 expired-idle 7 closed-tcp 0 reused 0 untracked 2`
+/// and `final decode stops: unknown-ether-type 2 ipv4-truncated 1` (reasons with a count, or `none`).
+pub fn analysis_summary<'a>(workers: impl Iterator<Item = &'a WorkerCounters> + Clone) -> String {
+    let sum = |f: fn(&WorkerCounters) -> u64| workers.clone().map(f).sum::<u64>();
+    let mut out = format!(
+        "final flows: active {} created {} evicted-full {} expired-idle {} closed-tcp {} reused {} untracked {}\n",
+        sum(|w| w.flows.active.get()),
+        sum(|w| w.flows.created.get()),
+        sum(|w| w.flows.evicted_full.get()),
+        sum(|w| w.flows.expired_idle.get()),
+        sum(|w| w.flows.closed_tcp.get()),
+        sum(|w| w.flows.reused.get()),
+        sum(|w| w.flows.untracked.get()),
+    );
+    out.push_str("final decode stops:");
+    let mut any = false;
+    for reason in StopReason::ALL {
+        let n: u64 = workers
+            .clone()
+            .filter_map(|w| w.decode_stops.get(reason.index()))
+            .map(|c| c.get())
+            .sum();
+        if n > 0 {
+            let _ = write!(out, " {} {n}", reason.name());
+            any = true;
+        }
+    }
+    out.push_str(if any { "\n" } else { " none\n" });
     out
 }
 
@@ -147,6 +180,28 @@ mod tests {
             "final port 0 (net_pcap0): rx 1000 tx 990 tx-dropped 10 rx-missed 0 rx-nombuf 0 rx-errors 0 tx-errors 0\n\
              final worker 0 (lcore 1): rx 1000 tx 990 tx-dropped 10 cycles/pkt 50.0\n"
         );
+    }
+
+    #[test]
+    fn the_analysis_summary_sums_workers_and_names_stop_reasons() {
+        let (a, b) = (WorkerCounters::default(), WorkerCounters::default());
+        a.flows.active.set(2);
+        b.flows.active.set(3);
+        b.flows.untracked.set(4);
+        let reason = StopReason::ALL[0];
+        a.decode_stops[reason.index()].add(5);
+        b.decode_stops[reason.index()].add(1);
+        let text = analysis_summary([&a, &b].into_iter());
+        assert_eq!(
+            text,
+            format!(
+                "final flows: active 5 created 0 evicted-full 0 expired-idle 0 closed-tcp 0 reused 0 untracked 4\n\
+                 final decode stops: {} 6\n",
+                reason.name()
+            )
+        );
+        let quiet = WorkerCounters::default();
+        assert!(analysis_summary([&quiet].into_iter()).ends_with("final decode stops: none\n"));
     }
 
     #[test]

@@ -7,6 +7,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::flow::FlowStats;
+use crate::wire::StopReason;
+
 /// Port ids above this are refused at start (DPDK's `RTE_MAX_ETHPORTS` on Debian 12).
 pub const MAX_PORTS: usize = 32;
 
@@ -22,6 +25,12 @@ impl Counter {
             self.0.load(Ordering::Relaxed).wrapping_add(n),
             Ordering::Relaxed,
         );
+    }
+
+    /// Publishes a value the worker keeps elsewhere (a gauge or a copied total).
+    #[inline]
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
     }
 
     pub fn get(&self) -> u64 {
@@ -49,6 +58,35 @@ pub struct WorkerCounters {
     pub busy_cycles: Counter,
     /// Loop iterations, busy or idle.
     pub polls: Counter,
+    /// Packets whose decoding stopped before an L4 payload, by reason (they are
+    /// forwarded all the same).
+    pub decode_stops: [Counter; StopReason::COUNT],
+    /// The worker's flow table, as last published.
+    pub flows: FlowCounters,
+}
+
+/// A flow table's counters, published by its worker.
+#[derive(Debug, Default)]
+pub struct FlowCounters {
+    pub active: Counter,
+    pub created: Counter,
+    pub evicted_full: Counter,
+    pub expired_idle: Counter,
+    pub closed_tcp: Counter,
+    pub reused: Counter,
+    pub untracked: Counter,
+}
+
+impl FlowCounters {
+    pub fn publish(&self, active: usize, s: &FlowStats) {
+        self.active.set(active as u64);
+        self.created.set(s.created);
+        self.evicted_full.set(s.evicted_full);
+        self.expired_idle.set(s.expired_idle);
+        self.closed_tcp.set(s.closed_tcp);
+        self.reused.set(s.reused);
+        self.untracked.set(s.untracked);
+    }
 }
 
 impl Default for WorkerCounters {
@@ -57,6 +95,8 @@ impl Default for WorkerCounters {
             ports: std::array::from_fn(|_| PortCounters::default()),
             busy_cycles: Counter::default(),
             polls: Counter::default(),
+            decode_stops: std::array::from_fn(|_| Counter::default()),
+            flows: FlowCounters::default(),
         }
     }
 }

@@ -24,6 +24,9 @@ pub const TX_ATTEMPTS: u32 = 8;
 pub trait PacketBurst {
     fn len(&self) -> usize;
 
+    /// The bytes of the `i`-th packet still held (its first segment).
+    fn packet(&self, i: usize) -> Option<&[u8]>;
+
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -44,6 +47,20 @@ pub trait PacketQueue {
     fn tx(&mut self, burst: &mut Self::Burst) -> usize;
 }
 
+/// What a worker does with each packet besides forwarding it. It sees the
+/// packet before it is transmitted and must never block: analysis cannot
+/// hold back forwarding.
+pub trait Inspect {
+    /// One received packet: `port` it came in on, its bytes, the TSC of its burst.
+    fn inspect(&mut self, port: u16, frame: &[u8], now: u64);
+
+    /// Called once per loop iteration with the TSC, for timers (flow expiry, flushing).
+    fn tick(&mut self, now: u64);
+
+    /// The worker is stopping: publish or flush what is pending.
+    fn finish(&mut self, now: u64);
+}
+
 /// The queues one worker serves for one bridge: the same queue index on both ports.
 #[derive(Debug)]
 pub struct QueueSet<Q> {
@@ -53,14 +70,18 @@ pub struct QueueSet<Q> {
     pub internet_port: u16,
 }
 
-/// Receives one burst from `from` and transmits it to `to`; returns the packets received.
+/// Receives one burst from `from`, shows each packet to `inspector`, and
+/// transmits the burst to `to`; returns the packets received.
 #[inline]
-pub fn forward_burst<Q: PacketQueue>(
+#[allow(clippy::too_many_arguments)]
+pub fn forward_burst<Q: PacketQueue, I: Inspect>(
     from: &mut Q,
     from_port: u16,
     to: &mut Q,
     to_port: u16,
     burst: &mut Q::Burst,
+    inspector: &mut I,
+    now: u64,
     counters: &WorkerCounters,
 ) -> usize {
     let received = from.rx(burst);
@@ -69,6 +90,11 @@ pub fn forward_burst<Q: PacketQueue>(
     }
     if let Some(c) = counters.port(from_port) {
         c.rx.add(received as u64);
+    }
+    for i in 0..received {
+        if let Some(frame) = burst.packet(i) {
+            inspector.inspect(from_port, frame, now);
+        }
     }
     let mut sent = 0;
     for _ in 0..TX_ATTEMPTS {
@@ -99,9 +125,10 @@ fn tx_failed<B: PacketBurst>(burst: &mut B) -> usize {
 ///
 /// `tsc` reads the time-stamp counter; the cycles of every iteration that
 /// received something are added to `counters.busy_cycles`.
-pub fn run_worker<Q: PacketQueue>(
+pub fn run_worker<Q: PacketQueue, I: Inspect>(
     sets: &mut [QueueSet<Q>],
     burst: &mut Q::Burst,
+    inspector: &mut I,
     counters: &WorkerCounters,
     stop: &AtomicBool,
     tsc: impl Fn() -> u64,
@@ -116,6 +143,8 @@ pub fn run_worker<Q: PacketQueue>(
                 &mut set.internet,
                 set.internet_port,
                 burst,
+                inspector,
+                start,
                 counters,
             );
             received += forward_burst(
@@ -124,14 +153,18 @@ pub fn run_worker<Q: PacketQueue>(
                 &mut set.subscriber,
                 set.subscriber_port,
                 burst,
+                inspector,
+                start,
                 counters,
             );
         }
+        inspector.tick(start);
         if received > 0 {
             counters.busy_cycles.add(tsc().wrapping_sub(start));
         }
         counters.polls.add(1);
     }
+    inspector.finish(tsc());
 }
 
 #[cfg(test)]
@@ -151,6 +184,9 @@ mod tests {
     impl PacketBurst for VecBurst {
         fn len(&self) -> usize {
             self.packets.len()
+        }
+        fn packet(&self, i: usize) -> Option<&[u8]> {
+            self.packets.get(i).map(Vec::as_slice)
         }
         fn free_all(&mut self) -> usize {
             let n = self.packets.len();
@@ -199,6 +235,26 @@ mod tests {
         }
     }
 
+    /// Records what it was shown.
+    #[derive(Default)]
+    struct Seen {
+        packets: Vec<(u16, Vec<u8>, u64)>,
+        ticks: Vec<u64>,
+        finished: Option<u64>,
+    }
+
+    impl Inspect for Seen {
+        fn inspect(&mut self, port: u16, frame: &[u8], now: u64) {
+            self.packets.push((port, frame.to_vec(), now));
+        }
+        fn tick(&mut self, now: u64) {
+            self.ticks.push(now);
+        }
+        fn finish(&mut self, now: u64) {
+            self.finished = Some(now);
+        }
+    }
+
     fn packets(tag: u8, n: usize) -> Vec<Vec<u8>> {
         (0..n)
             .map(|i| vec![tag, (i % 251) as u8, (i / 251) as u8])
@@ -217,28 +273,24 @@ mod tests {
         }];
         let counters = WorkerCounters::default();
         let mut burst = VecBurst::default();
-        for _ in 0..10 {
+        let mut seen = Seen::default();
+        for now in 0..10 {
             let [set] = &mut sets;
-            forward_burst(
-                &mut set.subscriber,
-                0,
-                &mut set.internet,
-                1,
-                &mut burst,
-                &counters,
-            );
-            forward_burst(
-                &mut set.internet,
-                1,
-                &mut set.subscriber,
-                0,
-                &mut burst,
-                &counters,
-            );
+            let (sub, int) = (&mut set.subscriber, &mut set.internet);
+            forward_burst(sub, 0, int, 1, &mut burst, &mut seen, now, &counters);
+            forward_burst(int, 1, sub, 0, &mut burst, &mut seen, now, &counters);
         }
         let [set] = sets;
         assert_eq!(set.internet.output, a);
         assert_eq!(set.subscriber.output, b);
+        // The inspector saw every packet once, with its port and its burst's time.
+        let from = |port: u16| -> Vec<Vec<u8>> {
+            let seen = seen.packets.iter().filter(|p| p.0 == port);
+            seen.map(|p| p.1.clone()).collect()
+        };
+        assert_eq!((from(0), from(1)), (a, b));
+        assert_eq!(seen.packets.first().map(|p| p.2), Some(0));
+        assert_eq!(seen.packets.last().map(|p| p.2), Some(3));
         assert_eq!(
             (counters.ports[0].rx.get(), counters.ports[1].tx.get()),
             (100, 100)
@@ -257,8 +309,9 @@ mod tests {
         to.accept = 5; // 32 packets need 7 calls, within TX_ATTEMPTS
         let counters = WorkerCounters::default();
         let mut burst = VecBurst::default();
+        let seen = &mut Seen::default();
         assert_eq!(
-            forward_burst(&mut from, 0, &mut to, 1, &mut burst, &counters),
+            forward_burst(&mut from, 0, &mut to, 1, &mut burst, seen, 0, &counters),
             BURST_SIZE
         );
         assert_eq!(to.output, packets(1, BURST_SIZE));
@@ -275,7 +328,8 @@ mod tests {
         to.accept_calls = 2; // 8 sent, then the ring stays full
         let counters = WorkerCounters::default();
         let mut burst = VecBurst::default();
-        forward_burst(&mut from, 0, &mut to, 1, &mut burst, &counters);
+        let seen = &mut Seen::default();
+        forward_burst(&mut from, 0, &mut to, 1, &mut burst, seen, 0, &counters);
         assert!(burst.is_empty(), "the burst must be empty for the next rx");
         assert_eq!(burst.freed.get(), 12);
         assert_eq!(counters.ports[1].tx.get(), 8);
@@ -303,8 +357,22 @@ mod tests {
             }
             clock.get()
         };
-        run_worker(&mut sets, &mut VecBurst::default(), &counters, &stop, tsc);
+        let mut seen = Seen::default();
+        run_worker(
+            &mut sets,
+            &mut VecBurst::default(),
+            &mut seen,
+            &counters,
+            &stop,
+            tsc,
+        );
         assert_eq!(sets[0].internet.output.len(), 40);
+        assert_eq!(seen.packets.len(), 40);
+        assert_eq!(
+            seen.ticks,
+            [10, 30, 50, 60, 70, 80, 90, 100],
+            "one tick per iteration"
+        );
         assert_eq!(counters.ports[3].rx.get(), 40);
         assert_eq!(counters.ports[4].tx.get(), 40);
         // Two iterations received packets (32 + 8), each 10 cycles long (two reads);

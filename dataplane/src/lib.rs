@@ -5,6 +5,7 @@
 //! [`forward::PacketQueue`], the tests plug in queues made of vectors.
 #![forbid(unsafe_code)]
 
+pub mod analyze;
 pub mod counters;
 pub mod flow;
 pub mod forward;

@@ -1,0 +1,205 @@
+//! What a worker does with every packet it forwards: decode it once, find its
+//! flow, count why decoding stopped. Application parsing hangs off the flow.
+
+use std::sync::Arc;
+
+use crate::counters::{MAX_PORTS, WorkerCounters};
+use crate::flow::{FlowTable, SessionIds, Timeouts};
+use crate::forward::Inspect;
+use crate::wire::decode;
+
+/// Flows ended per housekeeping round at most, so a round stays short.
+const EXPIRE_BUDGET: usize = 1024;
+/// Housekeeping rounds per second: flow expiry and publishing the counters.
+const HOUSEKEEPING_HZ: u64 = 1000;
+
+/// Where a port sits: which bridge, which side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PortRole {
+    bridge: u16,
+    subscriber: bool,
+}
+
+/// What an [`Analyzer`] is built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnalyzerConfig {
+    /// (subscriber port, internet port) of each bridge, in configuration order:
+    /// the index is the bridge number (`BRIDGE_CHANNEL_NUM`).
+    pub bridges: Vec<(u16, u16)>,
+    pub flow_table_size: usize,
+    /// Idle timeouts in seconds: open TCP, closed TCP, UDP, other.
+    pub timeouts_secs: [u64; 4],
+    /// TSC ticks per second (the unit of `now`).
+    pub tsc_hz: u64,
+    /// This worker's number, part of every session id it makes.
+    pub worker: u8,
+    /// Run start, 100 ns units since the Unix epoch ([`SessionIds::start_now`]).
+    pub start_unix_100ns: u64,
+}
+
+/// The per-packet analysis of one worker. Built on the main lcore (its flow
+/// table is allocated there, once), then moved to the worker.
+pub struct Analyzer {
+    roles: [Option<PortRole>; MAX_PORTS],
+    flows: FlowTable<()>,
+    counters: Arc<WorkerCounters>,
+    housekeeping_every: u64,
+    next_housekeeping: u64,
+}
+
+impl Analyzer {
+    pub fn new(cfg: &AnalyzerConfig, counters: Arc<WorkerCounters>) -> Analyzer {
+        let mut roles = [None; MAX_PORTS];
+        for (bridge, &(subscriber, internet)) in cfg.bridges.iter().enumerate() {
+            let bridge = u16::try_from(bridge).unwrap_or(u16::MAX);
+            for (port, subscriber) in [(subscriber, true), (internet, false)] {
+                if let Some(role) = roles.get_mut(usize::from(port)) {
+                    *role = Some(PortRole { bridge, subscriber });
+                }
+            }
+        }
+        let [tcp, tcp_closing, udp, other] = cfg.timeouts_secs;
+        let timeouts = Timeouts::from_secs(tcp, tcp_closing, udp, other, cfg.tsc_hz);
+        let ids = SessionIds::new(cfg.worker, cfg.start_unix_100ns);
+        Analyzer {
+            roles,
+            flows: FlowTable::new(cfg.flow_table_size, timeouts, ids),
+            counters,
+            housekeeping_every: (cfg.tsc_hz / HOUSEKEEPING_HZ).max(1),
+            next_housekeeping: 0,
+        }
+    }
+
+    /// Bytes the flow table holds (fixed at creation).
+    pub fn flow_table_bytes(&self) -> usize {
+        self.flows.memory_bytes()
+    }
+
+    fn publish(&self) {
+        self.counters
+            .flows
+            .publish(self.flows.len(), &self.flows.stats());
+    }
+}
+
+impl Inspect for Analyzer {
+    #[inline]
+    fn inspect(&mut self, port: u16, frame: &[u8], now: u64) {
+        let packet = decode(frame);
+        if let Some(stop) = packet.stop
+            && let Some(c) = self.counters.decode_stops.get(stop.reason.index())
+        {
+            c.add(1);
+        }
+        let Some(role) = self.roles.get(usize::from(port)).copied().flatten() else {
+            return;
+        };
+        self.flows
+            .observe(&packet, role.bridge, role.subscriber, now, |_, _| {});
+    }
+
+    fn tick(&mut self, now: u64) {
+        if now < self.next_housekeeping {
+            return;
+        }
+        self.next_housekeeping = now.saturating_add(self.housekeeping_every);
+        self.flows.expire(now, EXPIRE_BUDGET, |_, _| {});
+        self.publish();
+    }
+
+    fn finish(&mut self, _now: u64) {
+        self.publish();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::StopReason;
+
+    const HZ: u64 = 1_000_000;
+
+    fn analyzer() -> (Analyzer, Arc<WorkerCounters>) {
+        let counters = Arc::new(WorkerCounters::default());
+        let cfg = AnalyzerConfig {
+            bridges: vec![(0, 1), (2, 3)],
+            flow_table_size: 1024,
+            timeouts_secs: [300, 5, 60, 30],
+            tsc_hz: HZ,
+            worker: 3,
+            start_unix_100ns: 0,
+        };
+        (Analyzer::new(&cfg, Arc::clone(&counters)), counters)
+    }
+
+    /// Ethernet + IPv4 + UDP from 10.0.0.1:`sport` to 10.0.0.2:53, 4 octets of payload.
+    fn udp_frame(sport: u16, reverse: bool) -> Vec<u8> {
+        let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        let (src, dst, sp, dp) = if reverse {
+            (b, a, 53, sport)
+        } else {
+            (a, b, sport, 53)
+        };
+        let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
+        f.extend_from_slice(&[0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0, 0]);
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&sp.to_be_bytes());
+        f.extend_from_slice(&dp.to_be_bytes());
+        f.extend_from_slice(&[0, 12, 0, 0, 1, 2, 3, 4]);
+        f
+    }
+
+    #[test]
+    fn both_directions_make_one_flow_and_idle_flows_expire() {
+        let (mut a, counters) = analyzer();
+        a.inspect(0, &udp_frame(1000, false), 10);
+        a.inspect(1, &udp_frame(1000, true), 20);
+        a.inspect(0, &udp_frame(1001, false), 30);
+        a.tick(100);
+        assert_eq!(counters.flows.active.get(), 2);
+        assert_eq!(counters.flows.created.get(), 2);
+        // 60 s of UDP timeout later both are gone.
+        a.tick(30 + 61 * HZ);
+        assert_eq!(counters.flows.active.get(), 0);
+        assert_eq!(counters.flows.expired_idle.get(), 2);
+    }
+
+    #[test]
+    fn the_same_tuple_on_another_bridge_is_another_flow() {
+        let (mut a, counters) = analyzer();
+        a.inspect(0, &udp_frame(1000, false), 10);
+        a.inspect(2, &udp_frame(1000, false), 10);
+        a.finish(10);
+        assert_eq!(counters.flows.active.get(), 2);
+    }
+
+    #[test]
+    fn decode_stops_are_counted_by_reason() {
+        let (mut a, counters) = analyzer();
+        let mut arp = udp_frame(1000, false);
+        arp[12..14].copy_from_slice(&[0x08, 0x06]);
+        a.inspect(0, &arp, 1);
+        a.inspect(0, &[0u8; 5], 1);
+        let stopped: u64 = counters.decode_stops.iter().map(|c| c.get()).sum();
+        assert_eq!(stopped, 2);
+        let arp_reason = crate::wire::decode(&arp).stop.map(|s| s.reason);
+        assert!(
+            arp_reason.is_some_and(|r: StopReason| counters.decode_stops[r.index()].get() == 1)
+        );
+        a.finish(1);
+        assert_eq!(
+            counters.flows.untracked.get(),
+            2,
+            "no flow without an IP layer"
+        );
+    }
+
+    #[test]
+    fn ports_outside_the_bridges_are_decoded_but_get_no_flow() {
+        let (mut a, counters) = analyzer();
+        a.inspect(7, &udp_frame(1000, false), 1);
+        a.finish(1);
+        assert_eq!(counters.flows.created.get(), 0);
+    }
+}
