@@ -10,4 +10,5 @@ pub mod counters;
 pub mod flow;
 pub mod forward;
 pub mod plan;
+pub mod reasm;
 pub mod wire;
