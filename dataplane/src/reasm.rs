@@ -204,6 +204,41 @@ impl StreamPool {
         }
     }
 
+    /// The parser is done with the first `n` octets of the stream: they leave the
+    /// slot and what follows moves to its start, so a long-lived stream (HTTP
+    /// keep-alive) is read through the slot as through a window. `n` may reach past
+    /// what has arrived (a body skipped by its length): octets up to there are then
+    /// dropped on arrival.
+    pub fn consume(&mut self, r: StreamRef, n: u32) {
+        let slot_size = self.slot_size as usize;
+        let Some(slot) = self.slot_mut(r) else {
+            return;
+        };
+        slot.base = slot.base.wrapping_add(n);
+        let kept = slot.contiguous.saturating_sub(n);
+        slot.contiguous = kept;
+        let mut runs = 0;
+        for i in 0..usize::from(slot.run_count) {
+            let Some(&(a, b)) = slot.runs.get(i) else {
+                break;
+            };
+            if b > n
+                && let Some(run) = slot.runs.get_mut(runs)
+            {
+                *run = (a.saturating_sub(n), b - n);
+                runs += 1;
+            }
+        }
+        slot.run_count = runs as u8;
+        // Runs that now start at 0 join the prefix.
+        slot.add_run(0, kept);
+        let start = r.slot as usize * slot_size;
+        let from = (n as usize).min(slot_size);
+        if let Some(window) = self.data.get_mut(start..start + slot_size) {
+            window.copy_within(from.., 0);
+        }
+    }
+
     fn slot_mut(&mut self, r: StreamRef) -> Option<&mut Slot> {
         self.slots
             .get_mut(r.slot as usize)
@@ -360,6 +395,42 @@ mod tests {
         pool.close(b);
         pool.close(c);
         assert_eq!(pool.in_use(), 0);
+    }
+
+    #[test]
+    fn consuming_slides_the_window() {
+        let mut pool = StreamPool::new(1, 16);
+        let r = pool.open(100).unwrap();
+        pool.push(r, 100, &bytes(0..16));
+        assert!(pool.is_full(r));
+        pool.consume(r, 10);
+        assert_eq!(pool.contiguous(r), &bytes(10..16)[..]);
+        // The next octets fit again, after what is left.
+        assert!(pool.push(r, 116, &bytes(16..26)).grew);
+        assert_eq!(pool.contiguous(r), &bytes(10..26)[..]);
+    }
+
+    #[test]
+    fn an_out_of_order_run_survives_the_slide() {
+        let mut pool = StreamPool::new(1, 32);
+        let r = pool.open(0).unwrap();
+        pool.push(r, 0, &bytes(0..10));
+        pool.push(r, 20, &bytes(20..24));
+        pool.consume(r, 8);
+        assert_eq!(pool.contiguous(r), &bytes(8..10)[..]);
+        assert!(pool.push(r, 10, &bytes(10..20)).grew);
+        assert_eq!(pool.contiguous(r), &bytes(8..24)[..]);
+    }
+
+    #[test]
+    fn consuming_past_the_data_drops_the_skipped_octets_on_arrival() {
+        let mut pool = StreamPool::new(1, 16);
+        let r = pool.open(0).unwrap();
+        pool.push(r, 0, &bytes(0..4));
+        pool.consume(r, 10); // a 6-octet body still to come, skipped
+        assert!(pool.push(r, 4, &bytes(4..10)).ignored);
+        assert!(pool.push(r, 10, &bytes(10..12)).grew);
+        assert_eq!(pool.contiguous(r), &bytes(10..12)[..]);
     }
 
     #[test]
