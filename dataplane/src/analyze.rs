@@ -10,6 +10,10 @@ use crate::wire::decode;
 
 /// Flows ended per housekeeping round at most, so a round stays short.
 const EXPIRE_BUDGET: usize = 1024;
+/// A busy flow moves in its table's recency order at most this often per second
+/// (expiry and eviction are exact to 1/RELINK_HZ s; the packets in between skip
+/// the list update and its cache misses).
+const RELINK_HZ: u64 = 100;
 /// Housekeeping rounds per second: flow expiry and publishing the counters.
 const HOUSEKEEPING_HZ: u64 = 1000;
 
@@ -59,7 +63,10 @@ impl Analyzer {
             }
         }
         let [tcp, tcp_closing, udp, other] = cfg.timeouts_secs;
-        let timeouts = Timeouts::from_secs(tcp, tcp_closing, udp, other, cfg.tsc_hz);
+        let timeouts = Timeouts {
+            relink_after: cfg.tsc_hz / RELINK_HZ,
+            ..Timeouts::from_secs(tcp, tcp_closing, udp, other, cfg.tsc_hz)
+        };
         let ids = SessionIds::new(cfg.worker, cfg.start_unix_100ns);
         Analyzer {
             roles,
@@ -73,6 +80,11 @@ impl Analyzer {
     /// Bytes the flow table holds (fixed at creation).
     pub fn flow_table_bytes(&self) -> usize {
         self.flows.memory_bytes()
+    }
+
+    /// (address, length) of the large memory regions of the analysis.
+    pub fn memory_regions(&self) -> [(usize, usize); 2] {
+        self.flows.memory_regions()
     }
 
     fn publish(&self) {

@@ -404,3 +404,29 @@ fn matches_a_model_on_random_operations() {
         }
     }
 }
+
+/// With `relink_after`, a flow seen again soon keeps its place in the recency
+/// order (no list move on that packet); seen later than that, it moves back.
+#[test]
+fn recency_moves_at_most_once_per_relink_interval() {
+    let eviction_after = |second_touch: u64| {
+        let timeouts = Timeouts {
+            relink_after: 10,
+            ..timeouts()
+        };
+        let mut t: FlowTable<u32> = FlowTable::new(2, timeouts, SessionIds::new(0, 0));
+        let mut ended = Vec::new();
+        let a = pkt(&mut t, 1, 1, 2, 2, None, true, 0, &mut ended);
+        let b = pkt(&mut t, 1, 3, 2, 2, None, true, 1, &mut ended);
+        pkt(&mut t, 1, 1, 2, 2, None, true, second_touch, &mut ended);
+        pkt(&mut t, 1, 5, 2, 2, None, true, second_touch + 1, &mut ended);
+        let evicted = ended.first().map(|(id, _)| *id);
+        (evicted, a.session_id, b.session_id)
+    };
+    // A touched 5 ticks after it was linked: it stays first and is evicted.
+    let (evicted, a, _) = eviction_after(5);
+    assert_eq!(evicted, Some(a));
+    // Touched 15 ticks after: it moved behind B, and B goes.
+    let (evicted, _, b) = eviction_after(15);
+    assert_eq!(evicted, Some(b));
+}

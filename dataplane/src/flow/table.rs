@@ -26,6 +26,11 @@ pub struct Timeouts {
     pub udp: u64,
     /// Any other IP protocol (ICMP, GRE, ESP, …).
     pub other: u64,
+    /// A flow moves to the tail of its recency list at most once per this much
+    /// time: moving touches two more entries (random cache lines), which a busy
+    /// flow need not pay on every packet. Expiry and eviction are then exact to
+    /// within this. 0: move on every packet.
+    pub relink_after: u64,
 }
 
 impl Timeouts {
@@ -42,6 +47,7 @@ impl Timeouts {
             tcp_closing: tcp_closing.saturating_mul(ticks_per_sec),
             udp: udp.saturating_mul(ticks_per_sec),
             other: other.saturating_mul(ticks_per_sec),
+            relink_after: 0,
         }
     }
 
@@ -192,6 +198,8 @@ impl core::ops::IndexMut<Class> for Lists {
 struct Entry<S> {
     flow: Flow<S>,
     hash: u64,
+    /// When the entry last moved to the tail of its list; lists are ordered by it.
+    linked_at: u64,
     prev: u32,
     /// Next in the class list, or in the free list.
     next: u32,
@@ -235,6 +243,7 @@ impl<S: Copy + Default> FlowTable<S> {
                 app: S::default(),
             },
             hash: 0,
+            linked_at: 0,
             prev: NIL,
             next: NIL,
             class: Class::Other,
@@ -291,6 +300,22 @@ impl<S: Copy + Default> FlowTable<S> {
     pub fn memory_bytes(&self) -> usize {
         self.index.len() * core::mem::size_of::<u64>()
             + self.entries.len() * core::mem::size_of::<Entry<S>>()
+    }
+
+    /// Where the table's memory lies: (address, length) of the index and of the
+    /// entries, for the binary to ask the kernel for huge pages there (a lookup
+    /// touches random places of them; with 4 KiB pages each is a TLB miss).
+    pub fn memory_regions(&self) -> [(usize, usize); 2] {
+        [
+            (
+                self.index.as_ptr() as usize,
+                std::mem::size_of_val(&*self.index),
+            ),
+            (
+                self.entries.as_ptr() as usize,
+                std::mem::size_of_val(&*self.entries),
+            ),
+        ]
     }
 
     /// The flow behind a handle, if it is still the same flow.
@@ -475,6 +500,7 @@ impl<S: Copy + Default> FlowTable<S> {
                     app: S::default(),
                 },
                 hash,
+                linked_at: now,
                 prev: NIL,
                 next: NIL,
                 class,
@@ -498,9 +524,9 @@ impl<S: Copy + Default> FlowTable<S> {
         now: u64,
         new: bool,
     ) -> Observed {
-        self.unlink(idx);
         let mut session_id = SessionId(0);
         if let Some(e) = self.entries.get_mut(idx as usize) {
+            let class = e.class;
             let f = &mut e.flow;
             f.last_seen = f.last_seen.max(now);
             let s = sender.index();
@@ -529,8 +555,22 @@ impl<S: Copy + Default> FlowTable<S> {
                 }
             }
             session_id = f.session_id;
+            // Lists stay ordered by `linked_at` because a move always goes to the
+            // tail with the latest time.
+            let relink = e.class != class
+                || (!new && now.saturating_sub(e.linked_at) >= self.timeouts.relink_after);
+            if relink {
+                // unlink() reads the class to find the list the entry is in.
+                let moved_to = e.class;
+                e.class = class;
+                e.linked_at = now.max(e.linked_at);
+                self.unlink(idx);
+                if let Some(e) = self.entries.get_mut(idx as usize) {
+                    e.class = moved_to;
+                }
+                self.push_tail(idx);
+            }
         }
-        self.push_tail(idx);
         Observed {
             handle: FlowHandle {
                 entry: idx,
