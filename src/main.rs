@@ -1,6 +1,7 @@
 //! metaprobe: an inline DPDK bridge that forwards every packet unchanged and
 //! exports what it sees as IPFIX.
 
+mod collect;
 mod io;
 mod run;
 mod signals;
@@ -43,6 +44,27 @@ enum Command {
         #[arg(last = true, value_name = "EAL ARGS")]
         eal_args: Vec<String>,
     },
+    /// Receive IPFIX on UDP and/or TCP and print one decoded record per line.
+    Collect {
+        /// UDP address to listen on (repeatable).
+        #[arg(long, value_name = "ADDR")]
+        udp: Vec<std::net::SocketAddr>,
+        /// TCP address to listen on (repeatable; several exporters at once).
+        #[arg(long, value_name = "ADDR")]
+        tcp: Vec<std::net::SocketAddr>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "jsonl")]
+        format: collect::Format,
+        /// Stop after N data records.
+        #[arg(long, value_name = "N")]
+        count: Option<u64>,
+        /// Stop after SECS seconds without a message.
+        #[arg(long, value_name = "SECS")]
+        idle: Option<f64>,
+        /// Also print options records (RFC 5610 type records, RFC 7011 §4.3 statistics).
+        #[arg(long)]
+        options: bool,
+    },
     /// Validate a configuration file and print the effective configuration.
     CheckConfig {
         /// Configuration file (TOML).
@@ -64,6 +86,21 @@ fn main() -> ExitCode {
                 &eal_args,
                 idle_exit.map(std::time::Duration::from_secs),
             )
+        }),
+        Command::Collect {
+            udp,
+            tcp,
+            format,
+            count,
+            idle,
+            options,
+        } => collect::run(&collect::Options {
+            udp,
+            tcp,
+            format,
+            count,
+            idle,
+            options,
         }),
         Command::CheckConfig { config } => load(&config).map(|cfg| print!("{}", cfg.to_toml())),
     };

@@ -11,12 +11,23 @@
 //! - [`session`]: one collector session — messages, sequence numbers,
 //!   template rounds, RFC 5610 type records and RFC 7011 §4.3 statistics;
 //! - [`collect`]: a decoder of our templates, for `metaprobe collect`.
+//!
+//! At the edge (sockets, files, a clock passed in):
+//! - [`transport`]: non-blocking UDP/TCP sockets bound to `ipfix_dev`, TCP
+//!   reconnect with backoff, messages sent whole or not at all;
+//! - [`exporter`]: the export lcore — worker rings of chunks in, every
+//!   stream to every collector, backpressure, statistics;
+//! - [`logs`]: `fastdpi_stat.log` and `fastdpi_alert.log` (spec §9).
 #![forbid(unsafe_code)]
 
 pub mod collect;
+pub mod dnslog;
 pub mod encoder;
+pub mod exporter;
 pub mod field;
 pub mod ie;
+pub mod logs;
 pub mod samples;
 pub mod session;
 pub mod template;
+pub mod transport;

@@ -268,3 +268,142 @@ fn tshark_decodes_every_message_cleanly() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The port after `"KEY": [["127.0.0.1", ` in the collector's ready file.
+fn ready_port(text: &str, key: &str) -> Option<u16> {
+    let pat = format!("\"{key}\": [[\"127.0.0.1\", ");
+    let (_, rest) = text.split_once(&pat)?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// The whole pipeline (worker ring → exporter → UDP and TCP sockets) into
+/// the strict collector: every stream to a UDP and a TCP collector at once,
+/// a record of every kind, no violation, each record received twice.
+#[test]
+#[ignore = "needs ../shared/tools/ipfix_collect.py; scripts/test.sh runs it when present"]
+fn strict_collector_sees_no_violation_over_udp_and_tcp() {
+    use metaprobe_export::exporter::{Exporter, ExporterConfig, SystemClock};
+    use metaprobe_export::session::Transport;
+    let tools = tools();
+    let dir = std::env::temp_dir().join(format!("mp-export-indep-tcp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ready = dir.join("ready.json");
+    let summary = dir.join("summary.json");
+    let out = dir.join("records.jsonl");
+    let _ = std::fs::remove_file(&ready);
+    let child = Command::new("python3")
+        .arg(tools.join("ipfix_collect.py"))
+        .args([
+            "--udp",
+            "127.0.0.1:0",
+            "--tcp",
+            "127.0.0.1:0",
+            "--idle",
+            "2",
+            "--strict",
+        ])
+        .arg("--ready-file")
+        .arg(&ready)
+        .arg("--summary")
+        .arg(&summary)
+        .arg("--out")
+        .arg(&out)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 must be installed to run the independent checker");
+    let start = Instant::now();
+    let (udp, tcp) = loop {
+        let text = std::fs::read_to_string(&ready).unwrap_or_default();
+        if let (Some(u), Some(t)) = (ready_port(&text, "udp"), ready_port(&text, "tcp")) {
+            break (u, t);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "collector did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut cfg = ExporterConfig::new(&dir);
+    cfg.domain_id = 1;
+    for s in Stream::ALL {
+        cfg.add(s, Transport::Udp, &[([127, 0, 0, 1], udp).into()]);
+        cfg.add(s, Transport::Tcp, &[([127, 0, 0, 1], tcp).into()]);
+    }
+    let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
+    let tx = &mut senders[0];
+    let t0 = Instant::now();
+    while !ex.stats().collectors.iter().all(|c| c.up) {
+        ex.poll(&SystemClock);
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let t = now();
+    for v6 in [false, true] {
+        assert!(tx.push(&samples::clickstream(t, v6)));
+        assert!(tx.push(&samples::http_reply(t, v6)));
+        assert!(tx.push(&samples::tls_reply(t, v6)));
+        assert!(tx.push(&samples::sip(t, v6)));
+        assert!(tx.push(&samples::ftp(t, v6)));
+        assert!(tx.push(&samples::im(t, v6)));
+        assert!(tx.push(&samples::mail(t, v6)));
+        assert!(tx.push(&samples::raw_meta(t, v6)));
+        assert!(tx.push(&samples::dns(t, v6)));
+    }
+    tx.flush();
+    while ex
+        .stats()
+        .collectors
+        .iter()
+        .map(|c| c.exported)
+        .sum::<u64>()
+        < 36
+    {
+        ex.poll(&SystemClock);
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let output = child.wait_with_output().unwrap();
+    drop(ex);
+    let sum = std::fs::read_to_string(&summary).unwrap_or_default();
+    assert!(
+        output.status.success(),
+        "strict collector failed: {}\n{}",
+        sum,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(sum.contains("\"violations\": {}"), "violations: {sum}");
+    let lines = std::fs::read_to_string(&out).unwrap();
+    let data: Vec<&str> = lines
+        .lines()
+        .filter(|l| !l.contains("\"options\": true") && !l.contains("\"options\":true"))
+        .collect();
+    assert_eq!(data.len(), 36, "{sum}");
+    for kind in [
+        "clickstream",
+        "http_reply",
+        "tls_reply",
+        "sip",
+        "ftp",
+        "im",
+        "mail",
+        "raw_meta",
+        "dns",
+    ] {
+        for k in [kind.to_string(), format!("{kind}_v6")] {
+            let tag = format!("\"kind\":\"{k}\"");
+            let tag2 = format!("\"kind\": \"{k}\"");
+            assert_eq!(
+                data.iter()
+                    .filter(|l| l.contains(&tag) || l.contains(&tag2))
+                    .count(),
+                2,
+                "kind {k} once per transport: {sum}"
+            );
+        }
+    }
+    if std::env::var_os("KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,646 @@
+//! The exporter end to end on 127.0.0.1: worker rings → sessions → UDP and
+//! TCP sockets → the decoder of `metaprobe collect`. Time is driven by hand
+//! (a clock the test sets); only the kernel's socket work is real.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use metaprobe_export::collect::{DecodedMessage, TemplateCache, decode_message, message_len};
+use metaprobe_export::exporter::{Clock, ExportStats, Exporter, ExporterConfig, RecordSender};
+use metaprobe_export::samples;
+use metaprobe_export::session::Transport;
+use metaprobe_export::template::Stream;
+use std::cell::Cell;
+use std::io::{ErrorKind, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const T0: u64 = 1_700_000_000_000_000;
+
+/// A clock the test sets; each read then advances it by `step` µs.
+struct TestClock {
+    now: Cell<u64>,
+    step: Cell<u64>,
+}
+
+impl TestClock {
+    fn new() -> Self {
+        TestClock {
+            now: Cell::new(T0),
+            step: Cell::new(0),
+        }
+    }
+    fn set(&self, t: u64) {
+        self.now.set(t);
+    }
+    fn advance(&self, us: u64) {
+        self.now.set(self.now.get() + us);
+    }
+}
+
+impl Clock for TestClock {
+    fn now_us(&self) -> u64 {
+        let t = self.now.get();
+        self.now.set(t + self.step.get());
+        t
+    }
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mp-exporter-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// One record of every template of `stream` (both families).
+fn push_stream(tx: &mut RecordSender, stream: Stream, ts: u32) -> usize {
+    let mut n = 0;
+    for v6 in [false, true] {
+        let ok = match stream {
+            Stream::Clickstream => [
+                tx.push(&samples::clickstream(ts, v6)),
+                tx.push(&samples::http_reply(ts, v6)),
+                tx.push(&samples::tls_reply(ts, v6)),
+            ]
+            .to_vec(),
+            Stream::Meta => [
+                tx.push(&samples::sip(ts, v6)),
+                tx.push(&samples::ftp(ts, v6)),
+                tx.push(&samples::im(ts, v6)),
+                tx.push(&samples::mail(ts, v6)),
+                tx.push(&samples::raw_meta(ts, v6)),
+            ]
+            .to_vec(),
+            Stream::Dns => [tx.push(&samples::dns(ts, v6))].to_vec(),
+        };
+        assert!(ok.iter().all(|&b| b));
+        n += ok.len();
+    }
+    n
+}
+
+/// Datagrams waiting on `sock` (loopback delivers before `send` returns).
+fn recv_all(sock: &UdpSocket) -> Vec<Vec<u8>> {
+    sock.set_nonblocking(true).unwrap();
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match sock.recv(&mut buf) {
+            Ok(n) => out.push(buf[..n].to_vec()),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// Whole IPFIX messages read from a TCP stream.
+struct TcpPeer {
+    s: TcpStream,
+    buf: Vec<u8>,
+    eof: bool,
+}
+
+impl TcpPeer {
+    fn new(s: TcpStream) -> Self {
+        s.set_nonblocking(true).unwrap();
+        TcpPeer {
+            s,
+            buf: Vec::new(),
+            eof: false,
+        }
+    }
+    fn read(&mut self) -> Vec<Vec<u8>> {
+        let mut tmp = vec![0u8; 1 << 16];
+        loop {
+            match self.s.read(&mut tmp) {
+                Ok(0) => {
+                    self.eof = true;
+                    break;
+                }
+                Ok(n) => self.buf.extend_from_slice(&tmp[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let mut msgs = Vec::new();
+        while let Some(len) = message_len(&self.buf) {
+            assert!(len >= 16, "framing");
+            if self.buf.len() < len {
+                break;
+            }
+            msgs.push(self.buf.drain(..len).collect());
+        }
+        msgs
+    }
+}
+
+fn decode_all(cache: &mut TemplateCache, msgs: &[Vec<u8>]) -> Vec<DecodedMessage> {
+    msgs.iter()
+        .map(|m| decode_message(cache, m).expect("valid message"))
+        .collect()
+}
+
+fn data_kinds(d: &[DecodedMessage]) -> Vec<String> {
+    let mut v: Vec<String> = d
+        .iter()
+        .flat_map(|m| m.records.iter())
+        .filter(|r| !r.options)
+        .map(|r| r.kind.clone().unwrap_or_default())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Polls (time standing still) until `f` holds, the kernel doing its part.
+fn poll_until(
+    ex: &mut Exporter,
+    clock: &TestClock,
+    mut f: impl FnMut(&ExportStats) -> bool,
+) -> ExportStats {
+    let t = Instant::now();
+    loop {
+        ex.poll(clock);
+        let s = ex.stats();
+        if f(&s) {
+            return s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(10), "timed out: {s:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn accept(l: &TcpListener) -> TcpStream {
+    l.set_nonblocking(false).unwrap();
+    let (s, _) = l.accept().unwrap();
+    s
+}
+
+#[test]
+fn every_kind_over_udp_and_tcp_is_decoded() {
+    let dir = tmpdir("kinds");
+    let mut cfg = ExporterConfig::new(&dir);
+    let mut udp = Vec::new();
+    let mut tcp = Vec::new();
+    for s in Stream::ALL {
+        let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        cfg.add(s, Transport::Udp, &[u.local_addr().unwrap()]);
+        cfg.add(s, Transport::Tcp, &[l.local_addr().unwrap()]);
+        udp.push(u);
+        tcp.push(l);
+    }
+    cfg.workers = 2;
+    let clock = TestClock::new();
+    let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
+    poll_until(&mut ex, &clock, |s| s.collectors.iter().all(|c| c.up));
+    let mut peers: Vec<TcpPeer> = tcp.iter().map(|l| TcpPeer::new(accept(l))).collect();
+    let ts = (T0 / 1_000_000) as u32;
+    // Worker 0 makes clickstream and DNS, worker 1 meta.
+    let mut want = [0usize; 3];
+    want[0] = push_stream(&mut senders[0], Stream::Clickstream, ts);
+    want[2] = push_stream(&mut senders[0], Stream::Dns, ts);
+    want[1] = push_stream(&mut senders[1], Stream::Meta, ts);
+    for tx in &mut senders {
+        tx.flush();
+    }
+    clock.advance(1_000_000);
+    ex.poll(&clock);
+    let stats = poll_until(&mut ex, &clock, |s| {
+        s.collectors.iter().map(|c| c.exported).sum::<u64>() == 2 * 18
+    });
+    for (i, s) in Stream::ALL.iter().enumerate() {
+        let st = stats.stream(*s);
+        assert_eq!(st.produced, want[i] as u64);
+        assert_eq!(st.received, want[i] as u64);
+        assert_eq!(st.exported, 2 * want[i] as u64, "{s:?} to 2 collectors");
+        assert_eq!(
+            st.dropped_before_export() + st.dropped_backpressure + st.dropped_down,
+            0
+        );
+    }
+    for (i, s) in Stream::ALL.iter().enumerate() {
+        let mut expect: Vec<String> = s
+            .templates()
+            .flat_map(|d| [d.kind.to_string(), format!("{}_v6", d.kind)])
+            .collect();
+        expect.sort();
+        // UDP: templates first (sequence 0), then the data.
+        let mut cache = TemplateCache::new();
+        let d = decode_all(&mut cache, &recv_all(&udp[i]));
+        assert!(d[0].templates > 0 && d[0].seq == 0);
+        assert!(d.iter().all(|m| m.unknown_sets == 0));
+        assert_eq!(data_kinds(&d), expect, "udp {s:?}");
+        // TCP: the same.
+        let t = Instant::now();
+        let mut msgs = Vec::new();
+        while data_kinds(&decode_all(&mut TemplateCache::new(), &msgs)).len() < expect.len() {
+            msgs.extend(peers[i].read());
+            assert!(t.elapsed() < Duration::from_secs(10));
+        }
+        let mut cache = TemplateCache::new();
+        let d = decode_all(&mut cache, &msgs);
+        assert!(d[0].templates > 0 && d[0].seq == 0);
+        assert!(d.iter().all(|m| m.unknown_sets == 0));
+        assert_eq!(data_kinds(&d), expect, "tcp {s:?}");
+        // Sequence numbers count the data records before each message.
+        let mut seq = 0u32;
+        for m in &d {
+            assert_eq!(m.seq, seq);
+            seq += m.records.len() as u32;
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn udp_templates_repeat_on_the_configured_period() {
+    let dir = tmpdir("timer");
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut cfg = ExporterConfig::new(&dir);
+    cfg.add(Stream::Dns, Transport::Udp, &[u.local_addr().unwrap()]);
+    cfg.udp_template_timer = 20;
+    let clock = TestClock::new();
+    let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
+    let tx = &mut senders[0];
+    let mut cache = TemplateCache::new();
+    let mut round_at = Vec::new();
+    for sec in 0..=61u64 {
+        clock.set(T0 + sec * 1_000_000);
+        push_stream(tx, Stream::Dns, (T0 / 1_000_000 + sec) as u32);
+        tx.flush();
+        ex.poll(&clock);
+        let d = decode_all(&mut cache, &recv_all(&u));
+        if d.iter().any(|m| m.templates > 0) {
+            round_at.push(sec);
+        }
+        // Every second's two records arrive, after the templates when due.
+        assert_eq!(data_kinds(&d), ["dns", "dns_v6"], "second {sec}");
+        if sec % 20 == 0 {
+            assert!(
+                d[0].templates > 0,
+                "templates before the data, second {sec}"
+            );
+        }
+    }
+    assert_eq!(round_at, [0, 20, 40, 60]);
+    let s = ex.stats();
+    assert_eq!(s.stream(Stream::Dns).exported, 62 * 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tcp_collector_killed_and_restarted() {
+    let dir = tmpdir("restart");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = l.local_addr().unwrap();
+    let mut cfg = ExporterConfig::new(&dir);
+    cfg.add(Stream::Meta, Transport::Tcp, &[addr]);
+    let clock = TestClock::new();
+    let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
+    let ts = (T0 / 1_000_000) as u32;
+    poll_until(&mut ex, &clock, |s| s.collectors[0].up);
+    let mut peer = TcpPeer::new(accept(&l));
+    let n = push_stream(&mut senders[0], Stream::Meta, ts) as u64;
+    senders[0].flush();
+    poll_until(&mut ex, &clock, |s| s.collectors[0].exported == n);
+    let t = Instant::now();
+    let mut msgs = Vec::new();
+    while data_kinds(&decode_all(&mut TemplateCache::new(), &msgs)).len() < n as usize {
+        msgs.extend(peer.read());
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+    let d = decode_all(&mut TemplateCache::new(), &msgs);
+    assert!(d[0].templates > 0 && d[0].seq == 0, "templates first");
+
+    // The collector dies.
+    drop(peer);
+    drop(l);
+    let s = poll_until(&mut ex, &clock, |s| !s.collectors[0].up);
+    assert_eq!(s.collectors[0].losses, 1);
+    let before = s.collectors[0].dropped_down;
+    // While it is down, records are dropped and counted.
+    let m = push_stream(&mut senders[0], Stream::Meta, ts) as u64;
+    senders[0].flush();
+    ex.poll(&clock);
+    let s = ex.stats();
+    assert_eq!(s.collectors[0].dropped_down, before + m);
+    assert_eq!(s.stream(Stream::Meta).dropped_down, before + m);
+    assert_eq!(s.stream(Stream::Meta).received, n + m);
+
+    // Back on the same port: no reconnect before the backoff (1 s).
+    let l = TcpListener::bind(addr).unwrap();
+    clock.advance(999_000);
+    for _ in 0..20 {
+        ex.poll(&clock);
+    }
+    assert!(!ex.stats().collectors[0].up);
+    clock.advance(1_000);
+    let s = poll_until(&mut ex, &clock, |s| s.collectors[0].up);
+    assert_eq!(s.collectors[0].connects, 2);
+    let mut peer = TcpPeer::new(accept(&l));
+    push_stream(&mut senders[0], Stream::Meta, ts);
+    senders[0].flush();
+    poll_until(&mut ex, &clock, |s| s.collectors[0].exported == 2 * n);
+    let t = Instant::now();
+    let mut msgs = Vec::new();
+    while data_kinds(&decode_all(&mut TemplateCache::new(), &msgs)).len() < n as usize {
+        msgs.extend(peer.read());
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+    let mut cache = TemplateCache::new();
+    let d = decode_all(&mut cache, &msgs);
+    // Templates first again, sequence restarted, nothing undecodable.
+    assert!(d[0].templates > 0 && d[0].seq == 0);
+    assert!(d.iter().all(|m| m.unknown_sets == 0));
+    // The reliability record of the new round carries the drops.
+    let rel = d
+        .iter()
+        .flat_map(|m| m.records.iter())
+        .find(|r| r.kind.as_deref() == Some("reliability"))
+        .expect("reliability record with the templates");
+    let Some(metaprobe_export::collect::Value::Unsigned(not_sent)) =
+        rel.get("notSentFlowTotalCount")
+    else {
+        panic!("{rel:?}")
+    };
+    assert_eq!(*not_sent, before + m);
+    // The alert log tells the story.
+    poll_until(&mut ex, &clock, |_| true);
+    clock.advance(2_000_000);
+    ex.poll(&clock);
+    let alert = std::fs::read_to_string(dir.join("fastdpi_alert.log")).unwrap();
+    assert!(alert.contains("connection lost"), "{alert}");
+    assert_eq!(alert.matches(": connected").count(), 2, "{alert}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn slow_tcp_peer_never_blocks_the_exporter() {
+    let dir = tmpdir("slow");
+    // A collector that accepts and never reads, with small buffers.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    sock.listen(4).unwrap();
+    let l: TcpListener = sock.into();
+    let mut cfg = ExporterConfig::new(&dir);
+    cfg.add(Stream::Dns, Transport::Tcp, &[l.local_addr().unwrap()]);
+    cfg.tcp_send_buffer = Some(4096);
+    cfg.ring_chunks = 64;
+    let clock = TestClock::new();
+    let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
+    poll_until(&mut ex, &clock, |s| s.collectors[0].up);
+    let conn = accept(&l);
+    let ts = (T0 / 1_000_000) as u32;
+    let mut produced = 0u64;
+    let mut longest = Duration::ZERO;
+    for _ in 0..200 {
+        for _ in 0..50 {
+            produced += push_stream(&mut senders[0], Stream::Dns, ts) as u64;
+        }
+        senders[0].flush();
+        clock.advance(10_000);
+        let t = Instant::now();
+        ex.poll(&clock);
+        longest = longest.max(t.elapsed());
+    }
+    let s = ex.stats();
+    let st = *s.stream(Stream::Dns);
+    assert!(
+        longest < Duration::from_millis(500),
+        "poll took {longest:?}"
+    );
+    assert!(st.dropped_backpressure > 0, "{st:?}");
+    assert!(st.exported > 0, "{st:?}");
+    assert_eq!(st.produced, produced);
+    assert!(s.collectors[0].up, "a slow collector is not a lost one");
+    // The alert line, once per interval however many skips.
+    clock.advance(1_000_000);
+    ex.poll(&clock);
+    let alert = std::fs::read_to_string(dir.join("fastdpi_alert.log")).unwrap();
+    let lines: Vec<&str> = alert
+        .lines()
+        .filter(|l| l.starts_with("[NFLW] very long operation"))
+        .collect();
+    assert!(!lines.is_empty(), "{alert}");
+    assert!(lines.len() <= 3, "rate-limited: {alert}");
+    assert!(
+        lines[0].contains("tcp ") && lines[0].contains("(dns)") && lines[0].contains("skipped"),
+        "{}",
+        lines[0]
+    );
+    // The collector reads again: whole messages only, as many records as exported.
+    let mut peer = TcpPeer::new(conn);
+    let mut msgs = Vec::new();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        ex.poll(&clock);
+        msgs.extend(peer.read());
+        let got: usize = decode_all(&mut TemplateCache::new(), &msgs)
+            .iter()
+            .map(|m| m.records.iter().filter(|r| !r.options).count())
+            .sum();
+        if got as u64 == ex.stats().stream(Stream::Dns).exported {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let d = decode_all(&mut TemplateCache::new(), &msgs);
+    let got: u64 = d
+        .iter()
+        .map(|m| m.records.iter().filter(|r| !r.options).count() as u64)
+        .sum();
+    let st = *ex.stats().stream(Stream::Dns);
+    assert_eq!(got, st.exported);
+    assert!(d.iter().all(|m| m.unknown_sets == 0));
+    // Every record is accounted for: exported, skipped, or dropped.
+    assert_eq!(
+        st.exported + st.dropped_backpressure + st.dropped_down + st.dropped_before_export(),
+        produced,
+        "{st:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_cycle_past_its_period_skips_the_remaining_chunks() {
+    let dir = tmpdir("overrun");
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut cfg = ExporterConfig::new(&dir);
+    cfg.add(Stream::Dns, Transport::Udp, &[u.local_addr().unwrap()]);
+    cfg.cycle_period_us = 10_000;
+    cfg.chunk_bytes = 256;
+    let clock = TestClock::new();
+    let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
+    ex.poll(&clock);
+    let tx = &mut senders[0];
+    for _ in 0..10 {
+        let mut c = tx.take_chunk().unwrap();
+        c.push(&samples::dns(1, false), tx.record_limit()).unwrap();
+        tx.try_send(c).unwrap();
+    }
+    // One record per chunk. Each clock read takes 3 ms: chunks at +3, +6,
+    // +9 ms are sent; the
+    // fourth, at +12 ms, is past the 10 ms period: it and the rest are skipped.
+    clock.step.set(3_000);
+    ex.poll(&clock);
+    clock.step.set(0);
+    let s = ex.stats();
+    assert_eq!(s.chunks_skipped, 7);
+    assert_eq!(s.cycles_over, 1);
+    let st = s.stream(Stream::Dns);
+    assert_eq!((st.received, st.exported, st.dropped_skipped), (10, 3, 7));
+    let alert = std::fs::read_to_string(dir.join("fastdpi_alert.log")).unwrap();
+    assert!(
+        alert.starts_with(
+            "[NFLW] very long operation: 1 send cycle(s) ran past the 10000us period (longest 15000us): skipped 7 chunk(s) = 7 records (clickstream 0, meta 0, dns 7) ["
+        ),
+        "{alert}"
+    );
+    // The workers' chunks all came back.
+    let mut n = 0;
+    while tx.take_chunk().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, 128 + 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Parses one section of `fastdpi_stat.log`.
+fn parse_section(l1: &str, l2: &str) -> (String, [u64; 2], String, [u64; 2]) {
+    let rest = l1.strip_prefix("[STAT    ][").expect(l1);
+    let (time, tail) = rest.split_once(']').unwrap();
+    assert_eq!(tail, " Statistics on NFLW_export :");
+    // YYYY/MM/DD-HH:MM:SS:micro
+    let b = time.as_bytes();
+    assert_eq!(time.len(), 26, "{time}");
+    for (i, c) in [
+        (4, b'/'),
+        (7, b'/'),
+        (10, b'-'),
+        (13, b':'),
+        (16, b':'),
+        (19, b':'),
+    ] {
+        assert_eq!(b[i], c, "{time}");
+    }
+    let inner = l2
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .expect(l2);
+    let f: Vec<&str> = inner.split('/').collect();
+    assert_eq!(f.len(), 5, "{l2}");
+    let pct = f[2].strip_suffix('%').expect(l2).to_string();
+    let us = |s: &str| s.strip_suffix("us").expect(l2).parse::<u64>().unwrap();
+    (
+        time.to_string(),
+        [f[0].parse().unwrap(), f[1].parse().unwrap()],
+        pct,
+        [us(f[3]), us(f[4])],
+    )
+}
+
+#[test]
+fn stat_log_format() {
+    let dir = tmpdir("stat");
+    let mut cfg = ExporterConfig::new(&dir);
+    cfg.stat_log = true;
+    cfg.stat_period_secs = 1;
+    cfg.cycle_period_us = 10_000;
+    let clock = TestClock::new();
+    let (mut ex, _senders) = Exporter::new(cfg).unwrap();
+    for q in 0..4 {
+        clock.set(T0 + q * 250_000);
+        ex.poll(&clock);
+    }
+    assert!(
+        !dir.join("fastdpi_stat.log").exists(),
+        "not before the period"
+    );
+    // A cycle of 15 ms (two clock reads 15 ms apart) against a 10 ms period.
+    clock.set(T0 + 1_000_000);
+    clock.step.set(15_000);
+    ex.poll(&clock);
+    clock.step.set(0);
+    // The second period: 3 cycles of 0 µs.
+    for q in 1..=3 {
+        clock.set(T0 + 1_015_000 + q * 400_000);
+        ex.poll(&clock);
+    }
+    let text = std::fs::read_to_string(dir.join("fastdpi_stat.log")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(text.ends_with('\n'));
+    let (time, ab, pct, de) = parse_section(lines[0], lines[1]);
+    assert_eq!(time, metaprobe_export::logs::format_time(T0 + 1_015_000));
+    assert_eq!(time, "2023/11/14-22:13:21:015000");
+    assert_eq!(
+        (ab, pct.as_str(), de),
+        ([5, 1], "20.00", [15_000, 1_015_000])
+    );
+    assert_eq!(
+        lines[1], "{5/1/20.00%/15000us/1015000us}",
+        "exactly as spec §9"
+    );
+    let (_, ab, pct, de) = parse_section(lines[2], lines[3]);
+    assert_eq!((ab, pct.as_str(), de), ([3, 0], "0.00", [0, 1_200_000]));
+    assert_eq!(ex.stats().stat_sections, 2);
+    // Without dbg_log_mask 0x80: no file.
+    let dir2 = tmpdir("nostat");
+    let mut cfg = ExporterConfig::new(&dir2);
+    cfg.stat_period_secs = 1;
+    let (mut ex, _senders) = Exporter::new(cfg).unwrap();
+    for q in 0..5 {
+        clock.set(T0 + q * 500_000);
+        ex.poll(&clock);
+    }
+    assert!(!dir2.join("fastdpi_stat.log").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&dir2);
+}
+
+#[test]
+fn a_missing_device_is_a_start_error() {
+    let mut cfg = ExporterConfig::new(std::env::temp_dir());
+    cfg.ipfix_dev = "mp-nosuch0".into();
+    cfg.add(
+        Stream::Dns,
+        Transport::Udp,
+        &["127.0.0.1:4739".parse().unwrap()],
+    );
+    let e = Exporter::new(cfg).unwrap_err().to_string();
+    assert!(
+        e.starts_with("ipfix_dev: ") && e.contains("\"mp-nosuch0\""),
+        "{e}"
+    );
+    // An MTU that cannot carry the templates names ipfix_mtu.
+    let mut cfg = ExporterConfig::new(std::env::temp_dir());
+    cfg.mtu = 200;
+    cfg.add(
+        Stream::Clickstream,
+        Transport::Tcp,
+        &["127.0.0.1:4739".parse().unwrap()],
+    );
+    let e = Exporter::new(cfg).unwrap_err().to_string();
+    assert!(e.starts_with("ipfix_mtu: "), "{e}");
+}
+
+#[test]
+fn bound_to_lo_when_ipfix_dev_is_set() {
+    if metaprobe_export::transport::check_device("lo").is_err() {
+        eprintln!("skipped: SO_BINDTODEVICE needs CAP_NET_RAW");
+        return;
+    }
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cfg = ExporterConfig::new(std::env::temp_dir());
+    cfg.ipfix_dev = "lo".into();
+    cfg.add(Stream::Dns, Transport::Udp, &[u.local_addr().unwrap()]);
+    cfg.add(Stream::Dns, Transport::Tcp, &[l.local_addr().unwrap()]);
+    let clock = TestClock::new();
+    let (mut ex, _senders) = Exporter::new(cfg).unwrap();
+    poll_until(&mut ex, &clock, |s| s.collectors[1].up);
+    let d = decode_all(&mut TemplateCache::new(), &recv_all(&u));
+    assert!(d[0].templates > 0);
+}

@@ -1,0 +1,329 @@
+//! `metaprobe collect` against the real exporter on 127.0.0.1: every kind of
+//! record, sent over UDP and TCP at once, printed once per line (JSON lines
+//! and CSV); a collector killed and restarted gets the templates again.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use metaprobe_export::exporter::{Exporter, ExporterConfig, RecordSender, SystemClock};
+use metaprobe_export::samples;
+use metaprobe_export::session::Transport;
+use metaprobe_export::template::Stream;
+
+struct Collector {
+    child: Child,
+    udp: Option<SocketAddr>,
+    tcp: Option<SocketAddr>,
+    stderr: mpsc::Receiver<String>,
+}
+
+/// Starts `metaprobe collect ARGS` and waits for its listening lines.
+fn start(args: &[&str]) -> Collector {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_metaprobe"))
+        .arg("collect")
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let want = args
+        .iter()
+        .filter(|a| **a == "--udp" || **a == "--tcp")
+        .count();
+    let (mut udp, mut tcp) = (None, None);
+    let mut seen = 0;
+    while seen < want {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("collect did not start");
+        if let Some(a) = line.strip_prefix("metaprobe collect: listening on udp ") {
+            udp = Some(a.parse().unwrap());
+            seen += 1;
+        } else if let Some(a) = line.strip_prefix("metaprobe collect: listening on tcp ") {
+            tcp = Some(a.parse().unwrap());
+            seen += 1;
+        }
+    }
+    Collector {
+        child,
+        udp,
+        tcp,
+        stderr: rx,
+    }
+}
+
+fn push_all(tx: &mut RecordSender, ts: u32) -> usize {
+    let mut n = 0;
+    for v6 in [false, true] {
+        for ok in [
+            tx.push(&samples::clickstream(ts, v6)),
+            tx.push(&samples::http_reply(ts, v6)),
+            tx.push(&samples::tls_reply(ts, v6)),
+            tx.push(&samples::sip(ts, v6)),
+            tx.push(&samples::ftp(ts, v6)),
+            tx.push(&samples::im(ts, v6)),
+            tx.push(&samples::mail(ts, v6)),
+            tx.push(&samples::raw_meta(ts, v6)),
+            tx.push(&samples::dns(ts, v6)),
+        ] {
+            assert!(ok);
+            n += 1;
+        }
+    }
+    tx.flush();
+    n
+}
+
+fn exporter_to(udp: Option<SocketAddr>, tcp: Option<SocketAddr>) -> (Exporter, RecordSender) {
+    let mut cfg = ExporterConfig::new(std::env::temp_dir());
+    for s in Stream::ALL {
+        if let Some(a) = udp {
+            cfg.add(s, Transport::Udp, &[a]);
+        }
+        if let Some(a) = tcp {
+            cfg.add(s, Transport::Tcp, &[a]);
+        }
+    }
+    let (ex, mut senders) = Exporter::new(cfg).unwrap();
+    (ex, senders.pop().unwrap())
+}
+
+/// Polls the exporter until the collector exits (it stops on --count).
+fn run_until_exit(ex: &mut Exporter, c: &mut Collector) -> (String, Vec<String>) {
+    let t = Instant::now();
+    loop {
+        ex.poll(&SystemClock);
+        if c.child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "collect did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let status = c.child.wait().unwrap();
+    assert!(status.success());
+    let mut out = String::new();
+    c.child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let mut err = Vec::new();
+    while let Ok(l) = c.stderr.recv_timeout(Duration::from_secs(5)) {
+        err.push(l);
+        if err.last().is_some_and(|l| l.contains(" data records, ")) {
+            break;
+        }
+    }
+    (out, err)
+}
+
+const KINDS: [&str; 9] = [
+    "clickstream",
+    "http_reply",
+    "tls_reply",
+    "sip",
+    "ftp",
+    "im",
+    "mail",
+    "raw_meta",
+    "dns",
+];
+
+fn now_s() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as u32
+}
+
+#[test]
+fn every_kind_over_udp_and_tcp_as_json_lines() {
+    let mut c = start(&[
+        "--udp",
+        "127.0.0.1:0",
+        "--tcp",
+        "127.0.0.1:0",
+        "--count",
+        "36",
+        "--idle",
+        "20",
+    ]);
+    let (mut ex, mut tx) = exporter_to(c.udp, c.tcp);
+    // Let the TCP sessions connect: their templates come before the data.
+    let t = Instant::now();
+    while !ex.stats().collectors.iter().all(|c| c.up) {
+        ex.poll(&SystemClock);
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(push_all(&mut tx, now_s()), 18);
+    let (out, err) = run_until_exit(&mut ex, &mut c);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 36, "{out}\n{err:?}");
+    for l in &lines {
+        assert!(l.starts_with("{\"odid\":0,") && l.ends_with("}}"), "{l}");
+        assert!(!l.contains("\"options\""), "{l}");
+    }
+    for k in KINDS {
+        for kind in [k.to_string(), format!("{k}_v6")] {
+            let tag = format!("\"kind\":\"{kind}\"");
+            assert_eq!(
+                lines.iter().filter(|l| l.contains(&tag)).count(),
+                2,
+                "{kind} once over UDP, once over TCP"
+            );
+        }
+    }
+    // Field names of the spec, values decoded.
+    assert!(out.contains("\"DOMAIN\":\"www.example.com\""));
+    assert!(out.contains("\"MAIL_SUBJECT\":\"Привет, test\""));
+    assert!(out.contains("\"IP_SOURCE_V6\":\"2001:db8::10\""));
+    let errors: Vec<&String> = err
+        .iter()
+        .filter(|l| {
+            !l.contains("connected") && !l.contains("closed") && !l.contains(" data records, ")
+        })
+        .collect();
+    assert!(errors.is_empty(), "stderr: {errors:?}");
+    assert!(
+        err.iter()
+            .any(|l| l.contains(": 36 data records, ") && l.ends_with(", 0 errors")),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn every_kind_as_csv() {
+    let mut c = start(&[
+        "--udp",
+        "127.0.0.1:0",
+        "--format",
+        "csv",
+        "--count",
+        "18",
+        "--idle",
+        "20",
+    ]);
+    let (mut ex, mut tx) = exporter_to(c.udp, None);
+    ex.poll(&SystemClock);
+    push_all(&mut tx, now_s());
+    let (out, _err) = run_until_exit(&mut ex, &mut c);
+    let lines: Vec<&str> = out.lines().collect();
+    let headers: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.starts_with("kind,template_id,export_time,"))
+        .collect();
+    // One header per template change: every record here is of a new template.
+    assert_eq!(headers.len(), 18, "{out}");
+    // RFC 4180: RAW_DATA's CRLF stays inside its quoted cell.
+    assert!(out.contains(",\"USER anonymous\r\n\","), "{out}");
+    assert_eq!(lines.len(), 36 + 2, "{out}");
+    for k in KINDS {
+        for kind in [k.to_string(), format!("{k}_v6")] {
+            let prefix = format!("{kind},");
+            assert_eq!(
+                lines.iter().filter(|l| l.starts_with(&prefix)).count(),
+                1,
+                "{kind}"
+            );
+        }
+    }
+    let dns = lines.iter().position(|l| l.starts_with("dns,")).unwrap();
+    assert!(
+        lines[dns - 1].contains(",DOMAIN,RRCLASS,RRTYPE,TTL,RDATA,"),
+        "{}",
+        lines[dns - 1]
+    );
+    assert!(
+        lines[dns].contains(",www.example.com,1,1,300,5db8d822,"),
+        "{}",
+        lines[dns]
+    );
+}
+
+#[test]
+fn tcp_collector_killed_and_restarted_gets_templates_first() {
+    let mut c = start(&["--tcp", "127.0.0.1:0", "--idle", "20"]);
+    let addr = c.tcp.unwrap();
+    let mut cfg = ExporterConfig::new(std::env::temp_dir());
+    cfg.add(Stream::Dns, Transport::Tcp, &[addr]);
+    cfg.reconnect_min_us = 50_000;
+    let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
+    let tx = &mut senders[0];
+    let t = Instant::now();
+    while ex.stats().collectors[0].exported < 2 {
+        if ex.stats().collectors[0].up && ex.stats().stream(Stream::Dns).received == 0 {
+            tx.push(&samples::dns(now_s(), false));
+            tx.push(&samples::dns(now_s(), true));
+            tx.flush();
+        }
+        ex.poll(&SystemClock);
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // Killed (no clean close of anything).
+    c.child.kill().unwrap();
+    c.child.wait().unwrap();
+    let t = Instant::now();
+    while ex.stats().collectors[0].up {
+        ex.poll(&SystemClock);
+        assert!(t.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for _ in 0..5 {
+        tx.push(&samples::dns(now_s(), false));
+    }
+    tx.flush();
+    ex.poll(&SystemClock);
+    assert_eq!(ex.stats().stream(Stream::Dns).dropped_down, 5);
+    // Restarted on the same port: the exporter reconnects after its backoff,
+    // templates first: every record decodes, no unknown template.
+    let addr_s = addr.to_string();
+    let mut c = start(&["--tcp", &addr_s, "--count", "2", "--idle", "20"]);
+    let t = Instant::now();
+    let mut pushed = false;
+    loop {
+        let s = ex.stats();
+        if s.collectors[0].up && !pushed {
+            tx.push(&samples::dns(now_s(), false));
+            tx.push(&samples::dns(now_s(), true));
+            tx.flush();
+            pushed = true;
+        }
+        ex.poll(&SystemClock);
+        if c.child.try_wait().unwrap().is_some() {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "{s:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let (out, err) = run_until_exit(&mut ex, &mut c);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.contains("\"kind\":\"dns\"") && out.contains("\"kind\":\"dns_v6\""));
+    assert!(
+        !err.iter()
+            .any(|l| l.contains("unknown template") || l.contains("sequence")),
+        "{err:?}"
+    );
+    let s = ex.stats();
+    assert_eq!(s.collectors[0].connects, 2);
+    assert!(s.collectors[0].losses >= 1);
+}
