@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub mod analyze;
+pub mod app;
 pub mod counters;
 pub mod flow;
 pub mod forward;

@@ -1,0 +1,1784 @@
+//! DNS (RFC 1035): the answer records of a response, names decompressed; DNS over TCP
+//! framing; readable RDATA for the text log.
+//!
+//! # Contract
+//!
+//! * [`Answers`] walks one DNS message (`&[u8]`: a UDP payload, or a message from
+//!   [`TcpFramer`]) and yields, for a **response**, one [`Record`] per answer-section
+//!   RR — owner name, RRTYPE, RRCLASS, TTL, RDATA — or, when the answer section is
+//!   empty, one record with the question's name and type, TTL 0 and empty RDATA
+//!   ([`RecordKind::Question`]). A query yields nothing. Authority and additional
+//!   sections are not read.
+//! * No allocation, no panic, no `unsafe`, whatever the bytes. Names are written into a
+//!   caller-provided [`RecordBuf`] (fixed arrays); a record borrows it until the next
+//!   call, so the walk is a *lending* cursor (`next(&mut buf)`), not an `Iterator`.
+//! * Names: labels of at most 63 octets, at most 255 octets in wire form; a compression
+//!   pointer must point strictly before the start of the run of labels it ends (so
+//!   every pointer moves backwards and a loop is impossible: any loop needs a pointer
+//!   that does not), and a name follows at most [`POINTER_HOPS_MAX`] pointers.
+//! * RDATA is the record's data as on the wire, except that the domain names inside
+//!   the RDATA of the types in [`rdata_layout`] (NS, CNAME, SOA, PTR, MX, SRV, DNAME,
+//!   …) are written out uncompressed (wire form: length-prefixed labels and the root
+//!   octet), so a collector can read it without the rest of the message. Every other
+//!   type is borrowed from the message unchanged (RFC 3597 §4: only the well-known
+//!   types may be compressed; RFC 4034 forbids it in RRSIG/NSEC signer and next names).
+//! * Errors are a small `Copy` [`DnsError`] that indexes counters
+//!   (`[u64; DnsError::COUNT]`). An error in the header, the question section or an
+//!   answer's owner name/fixed part ends the walk (the framing is lost); an error inside
+//!   one RR's RDATA ([`DnsError::BadRdata`], [`DnsError::RdataTooLong`], or a name error
+//!   there) skips that RR only — its RDLENGTH still frames the next one.
+//!
+//! ```text
+//!                                 1  1  1  1  1  1
+//!   0  1  2  3  4  5  6  7  8  9  0  1  2  3  4  5
+//! +--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+
+//! |                      ID                       |
+//! |QR|   Opcode  |AA|TC|RD|RA|   Z    |   RCODE   |
+//! |                    QDCOUNT                    |
+//! |                    ANCOUNT                    |
+//! |                    NSCOUNT                    |
+//! |                    ARCOUNT                    |
+//! +--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+
+//! question: QNAME QTYPE(2) QCLASS(2)
+//! RR:       NAME TYPE(2) CLASS(2) TTL(4) RDLENGTH(2) RDATA(RDLENGTH)
+//! ```
+
+use core::fmt;
+use core::net::{Ipv4Addr, Ipv6Addr};
+
+/// Octets of the fixed DNS header.
+pub const HEADER_LEN: usize = 12;
+/// Longest label (RFC 1035 §2.3.4).
+pub const LABEL_MAX: usize = 63;
+/// Longest name in wire form, length octets and the root octet included (RFC 1035 §2.3.4).
+pub const NAME_MAX: usize = 255;
+/// Capacity of the dotted-name buffer of a [`RecordBuf`]: a name of 255 wire octets is
+/// at most 253 characters dotted.
+pub const NAME_TEXT_CAP: usize = 255;
+/// Capacity of the RDATA buffer of a [`RecordBuf`]. The largest RDATA with names of
+/// [`rdata_layout`] is NAPTR: 4 + 3 × 256 (character strings) + 255 (a name) = 1027.
+pub const RDATA_CAP: usize = 1088;
+/// Most compression pointers one name may follow. A legal name has at most 127 labels,
+/// each reached by at most one pointer.
+pub const POINTER_HOPS_MAX: usize = 127;
+/// Largest message DNS over TCP can carry (a 2-octet length).
+pub const TCP_MESSAGE_MAX: usize = u16::MAX as usize;
+
+/// A resource record type (open: unknown values are data).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RrType(pub u16);
+
+impl RrType {
+    pub const A: Self = Self(1);
+    pub const NS: Self = Self(2);
+    pub const MD: Self = Self(3);
+    pub const MF: Self = Self(4);
+    pub const CNAME: Self = Self(5);
+    pub const SOA: Self = Self(6);
+    pub const MB: Self = Self(7);
+    pub const MG: Self = Self(8);
+    pub const MR: Self = Self(9);
+    pub const NULL: Self = Self(10);
+    pub const PTR: Self = Self(12);
+    pub const HINFO: Self = Self(13);
+    pub const MINFO: Self = Self(14);
+    pub const MX: Self = Self(15);
+    pub const TXT: Self = Self(16);
+    pub const RP: Self = Self(17);
+    pub const AFSDB: Self = Self(18);
+    pub const RT: Self = Self(21);
+    pub const PX: Self = Self(26);
+    pub const AAAA: Self = Self(28);
+    pub const LOC: Self = Self(29);
+    pub const SRV: Self = Self(33);
+    pub const NAPTR: Self = Self(35);
+    pub const KX: Self = Self(36);
+    pub const DNAME: Self = Self(39);
+    pub const OPT: Self = Self(41);
+    pub const DS: Self = Self(43);
+    pub const RRSIG: Self = Self(46);
+    pub const NSEC: Self = Self(47);
+    pub const DNSKEY: Self = Self(48);
+    pub const SVCB: Self = Self(64);
+    pub const HTTPS: Self = Self(65);
+    pub const ANY: Self = Self(255);
+    pub const CAA: Self = Self(257);
+
+    /// The mnemonic of a known type.
+    pub const fn name(self) -> Option<&'static str> {
+        Some(match self.0 {
+            1 => "A",
+            2 => "NS",
+            3 => "MD",
+            4 => "MF",
+            5 => "CNAME",
+            6 => "SOA",
+            7 => "MB",
+            8 => "MG",
+            9 => "MR",
+            10 => "NULL",
+            12 => "PTR",
+            13 => "HINFO",
+            14 => "MINFO",
+            15 => "MX",
+            16 => "TXT",
+            17 => "RP",
+            18 => "AFSDB",
+            21 => "RT",
+            26 => "PX",
+            28 => "AAAA",
+            29 => "LOC",
+            33 => "SRV",
+            35 => "NAPTR",
+            36 => "KX",
+            39 => "DNAME",
+            41 => "OPT",
+            43 => "DS",
+            46 => "RRSIG",
+            47 => "NSEC",
+            48 => "DNSKEY",
+            64 => "SVCB",
+            65 => "HTTPS",
+            255 => "ANY",
+            257 => "CAA",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Debug for RrType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(n) => write!(f, "RrType({} {n})", self.0),
+            None => write!(f, "RrType({})", self.0),
+        }
+    }
+}
+
+/// A resource record class (open: unknown values are data).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RrClass(pub u16);
+
+impl RrClass {
+    pub const IN: Self = Self(1);
+    pub const CH: Self = Self(3);
+    pub const HS: Self = Self(4);
+    pub const ANY: Self = Self(255);
+}
+
+/// What kind of problem a [`DnsError`] is; lets counters group them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DnsErrorKind {
+    /// The message (or an RR) ends before the part its structure announced.
+    Truncated,
+    /// A field holds a value the protocol does not allow.
+    Malformed,
+    /// A bound of this parser was reached.
+    Limit,
+    /// Well-formed, but not parsed further.
+    NotDecoded,
+}
+
+macro_rules! dns_errors {
+    ($( $(#[$doc:meta])* $variant:ident = ($kind:ident, $name:literal), )+) => {
+        /// Why a message, or one record of it, was not exported. Dense from 0 to
+        /// [`DnsError::COUNT`] - 1: `counters[e.index()] += 1`.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        pub enum DnsError {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl DnsError {
+            /// Every error, in index order.
+            pub const ALL: &'static [DnsError] = &[$( DnsError::$variant, )+];
+            /// Number of errors: the length of a counter array indexed by them.
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// Truncated, malformed, over a limit, or not decoded further.
+            pub const fn kind(self) -> DnsErrorKind {
+                match self { $( DnsError::$variant => DnsErrorKind::$kind, )+ }
+            }
+
+            /// A short stable name for logs and statistics.
+            pub const fn name(self) -> &'static str {
+                match self { $( DnsError::$variant => $name, )+ }
+            }
+        }
+    };
+}
+
+dns_errors! {
+    /// Fewer than the 12 octets of the header.
+    HeaderTruncated = (Truncated, "header_truncated"),
+    /// A question, an RR's owner name, fixed part or RDATA runs past the message.
+    Truncated = (Truncated, "truncated"),
+    /// The counts do not match the message: it ends cleanly between records while the
+    /// header announces more answers (without TC), or a response without answers has
+    /// no question to report.
+    BadCount = (Malformed, "bad_count"),
+    /// A compression pointer that does not point strictly before the run of labels it
+    /// ends. Every pointer loop contains one.
+    PointerLoop = (Malformed, "pointer_loop"),
+    /// More than [`POINTER_HOPS_MAX`] pointers in one name (a chain of pointers to
+    /// pointers).
+    TooManyPointers = (Limit, "too_many_pointers"),
+    /// A label length octet above 63 that is not a pointer (0x40/0x80 label types).
+    LabelTooLong = (Malformed, "label_too_long"),
+    /// A name longer than 255 octets in wire form.
+    NameTooLong = (Malformed, "name_too_long"),
+    /// The RDATA of a type with names does not have that type's layout.
+    BadRdata = (Malformed, "bad_rdata"),
+    /// The RDATA with names written out does not fit [`RDATA_CAP`].
+    RdataTooLong = (Limit, "rdata_too_long"),
+    /// A response with an opcode other than QUERY (NOTIFY, UPDATE, …): not read.
+    NotQuery = (NotDecoded, "not_query"),
+    /// DNS over TCP: a message longer than the framer's cap; its octets are skipped.
+    TcpMessageTooLong = (Limit, "tcp_message_too_long"),
+}
+
+impl DnsError {
+    /// The counter index of this error.
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for DnsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The fixed header of a message.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Header {
+    pub id: u16,
+    /// Flags and codes (QR, Opcode, AA, TC, RD, RA, Z, RCODE).
+    pub flags: u16,
+    pub qdcount: u16,
+    pub ancount: u16,
+    pub nscount: u16,
+    pub arcount: u16,
+}
+
+impl Header {
+    /// Reads the header of `msg`.
+    pub fn parse(msg: &[u8]) -> Result<Self, DnsError> {
+        let (h, _) = msg
+            .split_first_chunk::<HEADER_LEN>()
+            .ok_or(DnsError::HeaderTruncated)?;
+        let [a, b, c, d, e, f, g, hh, i, j, k, l] = *h;
+        Ok(Self {
+            id: u16::from_be_bytes([a, b]),
+            flags: u16::from_be_bytes([c, d]),
+            qdcount: u16::from_be_bytes([e, f]),
+            ancount: u16::from_be_bytes([g, hh]),
+            nscount: u16::from_be_bytes([i, j]),
+            arcount: u16::from_be_bytes([k, l]),
+        })
+    }
+
+    /// QR: a response.
+    pub const fn is_response(&self) -> bool {
+        self.flags & 0x8000 != 0
+    }
+
+    /// Opcode (0 QUERY, 1 IQUERY, 2 STATUS, 4 NOTIFY, 5 UPDATE).
+    pub const fn opcode(&self) -> u8 {
+        ((self.flags >> 11) & 0xf) as u8
+    }
+
+    /// TC: the message was truncated by the server.
+    pub const fn is_truncated(&self) -> bool {
+        self.flags & 0x0200 != 0
+    }
+
+    /// RCODE (3 = NXDOMAIN).
+    pub const fn rcode(&self) -> u8 {
+        (self.flags & 0xf) as u8
+    }
+}
+
+/// Where a [`Record`] comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    /// An RR of the answer section.
+    Answer,
+    /// The stand-in for a response without answers: the question's name, type and
+    /// class, TTL 0, empty RDATA.
+    Question,
+}
+
+/// One exported record. Borrows the [`RecordBuf`] given to [`Answers::next`] (and the
+/// message, for RDATA without names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record<'b> {
+    /// The owner name (question name for [`RecordKind::Question`]), dotted, without
+    /// the final dot; empty for the root. Label octets are copied as they are (a label
+    /// holding a `.` is not escaped here; [`write_name_text`] escapes).
+    pub name: &'b [u8],
+    pub rrtype: RrType,
+    pub rrclass: RrClass,
+    pub ttl: u32,
+    /// RDATA, names inside it uncompressed.
+    pub rdata: &'b [u8],
+    pub kind: RecordKind,
+}
+
+/// Fixed buffers a [`Record`] is written into (about 1.3 KiB; keep one per worker).
+#[derive(Clone, Debug)]
+pub struct RecordBuf {
+    name: [u8; NAME_TEXT_CAP],
+    rdata: [u8; RDATA_CAP],
+}
+
+impl RecordBuf {
+    pub const fn new() -> Self {
+        Self {
+            name: [0; NAME_TEXT_CAP],
+            rdata: [0; RDATA_CAP],
+        }
+    }
+}
+
+impl Default for RecordBuf {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Header and question section not read yet.
+    Start,
+    /// Reading the answer section at `pos`.
+    Answers,
+    /// Finished (or stopped by an error that lost the framing).
+    Done,
+}
+
+/// The answer records of one DNS message: a lending cursor.
+///
+/// ```
+/// use metaprobe_dataplane::app::dns::{Answers, RecordBuf};
+/// # let payload: &[u8] = &[];
+/// let mut buf = RecordBuf::new();
+/// let mut answers = Answers::new(payload);
+/// while let Some(r) = answers.next(&mut buf) {
+///     match r {
+///         Ok(record) => { /* fill a template::Dns from record */ let _ = record; }
+///         Err(e) => { /* counters[e.index()] += 1 */ let _ = e; }
+///     }
+/// }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Answers<'a> {
+    msg: &'a [u8],
+    state: State,
+    header: Header,
+    /// Next octet to read.
+    pos: usize,
+    /// Answers still announced by ANCOUNT.
+    left: u16,
+}
+
+impl<'a> Answers<'a> {
+    /// A cursor over `msg`; nothing is read until [`Answers::next`].
+    pub const fn new(msg: &'a [u8]) -> Self {
+        Self {
+            msg,
+            state: State::Start,
+            header: Header {
+                id: 0,
+                flags: 0,
+                qdcount: 0,
+                ancount: 0,
+                nscount: 0,
+                arcount: 0,
+            },
+            pos: HEADER_LEN,
+            left: 0,
+        }
+    }
+
+    /// The header, once the first [`Answers::next`] has read it (zeroes before, or
+    /// when it was truncated).
+    pub const fn header(&self) -> Header {
+        self.header
+    }
+
+    /// The next record, or the error that stopped one; `None` when there is no more.
+    /// After an error that loses the framing every later call returns `None`.
+    #[allow(clippy::should_implement_trait)] // a lending cursor: records borrow `buf`
+    pub fn next<'b>(&mut self, buf: &'b mut RecordBuf) -> Option<Result<Record<'b>, DnsError>>
+    where
+        'a: 'b,
+    {
+        match self.state {
+            State::Done => None,
+            State::Start => match self.start() {
+                Ok(Some((at, qtype, qclass))) => Some(self.question(buf, at, qtype, qclass)),
+                Ok(None) => self.answer(buf),
+                Err(Some(e)) => Some(Err(e)),
+                Err(None) => None,
+            },
+            State::Answers => self.answer(buf),
+        }
+    }
+
+    /// Reads the header and the question section. `Ok(None)`: answers follow;
+    /// `Ok(Some((offset, qtype, qclass)))`: a response without answers, whose first
+    /// question is reported; `Err(None)`: nothing to report (a query);
+    /// `Err(Some(e))`: stopped by `e`.
+    #[allow(clippy::type_complexity)]
+    fn start(&mut self) -> Result<Option<(usize, u16, u16)>, Option<DnsError>> {
+        self.state = State::Done;
+        let h = Header::parse(self.msg)?;
+        self.header = h;
+        if !h.is_response() {
+            return Err(None);
+        }
+        if h.opcode() != 0 {
+            return Err(Some(DnsError::NotQuery));
+        }
+        let mut pos = HEADER_LEN;
+        let mut first: Option<(usize, u16, u16)> = None;
+        for _ in 0..h.qdcount {
+            if pos == self.msg.len() && h.is_truncated() {
+                break;
+            }
+            let start = pos;
+            pos = read_name(self.msg, pos, self.msg.len(), &mut Discard)?;
+            let fixed = self
+                .msg
+                .get(pos..pos.saturating_add(4))
+                .ok_or(DnsError::Truncated)?;
+            pos += 4;
+            first.get_or_insert((start, be16(fixed, 0), be16(fixed, 2)));
+        }
+        if h.ancount > 0 {
+            self.pos = pos;
+            self.left = h.ancount;
+            self.state = State::Answers;
+            return Ok(None);
+        }
+        Ok(Some(first.ok_or(DnsError::BadCount)?))
+    }
+
+    /// The stand-in record of a response without answers.
+    fn question<'b>(
+        &self,
+        buf: &'b mut RecordBuf,
+        at: usize,
+        qtype: u16,
+        qclass: u16,
+    ) -> Result<Record<'b>, DnsError> {
+        let mut sink = Dotted::new(&mut buf.name);
+        read_name(self.msg, at, self.msg.len(), &mut sink)?;
+        let len = sink.len;
+        Ok(Record {
+            name: buf.name.get(..len).unwrap_or_default(),
+            rrtype: RrType(qtype),
+            rrclass: RrClass(qclass),
+            ttl: 0,
+            rdata: &[],
+            kind: RecordKind::Question,
+        })
+    }
+
+    /// Reads one answer RR.
+    fn answer<'b>(&mut self, buf: &'b mut RecordBuf) -> Option<Result<Record<'b>, DnsError>>
+    where
+        'a: 'b,
+    {
+        if self.left == 0 {
+            self.state = State::Done;
+            return None;
+        }
+        if self.pos >= self.msg.len() {
+            self.state = State::Done;
+            // A server that set TC dropped whole RRs and may have left ANCOUNT as is.
+            return if self.header.is_truncated() {
+                None
+            } else {
+                Some(Err(DnsError::BadCount))
+            };
+        }
+        let msg = self.msg;
+        let RecordBuf { name, rdata } = buf;
+        let mut sink = Dotted::new(name);
+        let pos = match read_name(msg, self.pos, msg.len(), &mut sink) {
+            Ok(p) => p,
+            Err(e) => return self.stop(e),
+        };
+        let name_len = sink.len;
+        let Some(fixed) = msg.get(pos..pos.saturating_add(10)) else {
+            return self.stop(DnsError::Truncated);
+        };
+        let rrtype = RrType(be16(fixed, 0));
+        let rrclass = RrClass(be16(fixed, 2));
+        let ttl = u32::from(be16(fixed, 4)) << 16 | u32::from(be16(fixed, 6));
+        let rdlen = usize::from(be16(fixed, 8));
+        let start = pos + 10;
+        let end = start + rdlen;
+        let Some(raw) = msg.get(start..end) else {
+            return self.stop(DnsError::Truncated);
+        };
+        self.pos = end;
+        self.left -= 1;
+        let rdata: &'b [u8] = match rdata_layout(rrtype) {
+            None => raw,
+            Some(layout) => match expand_rdata(msg, start, end, layout, rdata) {
+                Ok(n) => rdata.get(..n).unwrap_or_default(),
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        Some(Ok(Record {
+            name: name.get(..name_len).unwrap_or_default(),
+            rrtype,
+            rrclass,
+            ttl,
+            rdata,
+            kind: RecordKind::Answer,
+        }))
+    }
+
+    #[cold]
+    fn stop<'b>(&mut self, e: DnsError) -> Option<Result<Record<'b>, DnsError>> {
+        self.state = State::Done;
+        Some(Err(e))
+    }
+}
+
+/// One piece of an RDATA layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// This many octets, copied.
+    Fixed(usize),
+    /// A domain name, possibly compressed; written uncompressed.
+    Name,
+    /// A `<character-string>` (a length octet and that many octets), copied.
+    CharString,
+}
+
+/// The RDATA layout of the types whose RDATA holds domain names that may be compressed
+/// (RFC 1035 §3.3, RFC 3597 §4, and the SRV/NAPTR/DNAME/KX/PX types decoders meet
+/// compressed in practice); `None` for every other type (RDATA copied as is).
+pub const fn rdata_layout(t: RrType) -> Option<&'static [Piece]> {
+    use Piece::{CharString, Fixed, Name};
+    Some(match t.0 {
+        // NS MD MF CNAME MB MG MR PTR DNAME
+        2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 | 39 => &[Name],
+        // SOA: MNAME RNAME SERIAL REFRESH RETRY EXPIRE MINIMUM
+        6 => &[Name, Name, Fixed(20)],
+        // MINFO RMAILBX EMAILBX; RP mbox txt
+        14 | 17 => &[Name, Name],
+        // MX, AFSDB, RT, KX: preference + name
+        15 | 18 | 21 | 36 => &[Fixed(2), Name],
+        // PX: preference MAP822 MAPX400
+        26 => &[Fixed(2), Name, Name],
+        // SRV: priority weight port target
+        33 => &[Fixed(6), Name],
+        // NAPTR: order preference flags services regexp replacement
+        35 => &[Fixed(4), CharString, CharString, CharString, Name],
+        _ => return None,
+    })
+}
+
+/// Writes the RDATA at `msg[start..end]` into `out` following `layout`, names
+/// uncompressed; returns the octets written.
+fn expand_rdata(
+    msg: &[u8],
+    start: usize,
+    end: usize,
+    layout: &[Piece],
+    out: &mut [u8],
+) -> Result<usize, DnsError> {
+    let mut pos = start;
+    let mut w = Wire { out, len: 0 };
+    for piece in layout {
+        match *piece {
+            Piece::Fixed(n) => {
+                let b = region(msg, pos, n, end)?;
+                w.put(b)?;
+                pos += n;
+            }
+            Piece::CharString => {
+                let n = usize::from(*region(msg, pos, 1, end)?.first().unwrap_or(&0));
+                let b = region(msg, pos, 1 + n, end)?;
+                w.put(b)?;
+                pos += 1 + n;
+            }
+            Piece::Name => {
+                pos = read_name(msg, pos, end, &mut w).map_err(|e| match e {
+                    DnsError::Truncated => DnsError::BadRdata,
+                    other => other,
+                })?;
+                w.put(&[0])?;
+            }
+        }
+    }
+    if pos != end {
+        return Err(DnsError::BadRdata);
+    }
+    Ok(w.len)
+}
+
+/// `n` octets at `pos`, which must end by `end` (the RDATA end).
+fn region(msg: &[u8], pos: usize, n: usize, end: usize) -> Result<&[u8], DnsError> {
+    let stop = pos.checked_add(n).filter(|&s| s <= end);
+    stop.and_then(|s| msg.get(pos..s)).ok_or(DnsError::BadRdata)
+}
+
+fn be16(b: &[u8], at: usize) -> u16 {
+    match b.get(at..at + 2) {
+        Some(&[x, y]) => u16::from_be_bytes([x, y]),
+        _ => 0,
+    }
+}
+
+/// Receives the labels of a name, first to last (the root is implied).
+trait NameSink {
+    fn label(&mut self, label: &[u8]) -> Result<(), DnsError>;
+}
+
+/// Checks a name without keeping it.
+struct Discard;
+
+impl NameSink for Discard {
+    fn label(&mut self, _: &[u8]) -> Result<(), DnsError> {
+        Ok(())
+    }
+}
+
+/// Dotted text, no final dot.
+struct Dotted<'b> {
+    out: &'b mut [u8; NAME_TEXT_CAP],
+    len: usize,
+}
+
+impl<'b> Dotted<'b> {
+    fn new(out: &'b mut [u8; NAME_TEXT_CAP]) -> Self {
+        Self { out, len: 0 }
+    }
+}
+
+impl NameSink for Dotted<'_> {
+    fn label(&mut self, label: &[u8]) -> Result<(), DnsError> {
+        let dot = usize::from(self.len > 0);
+        let end = self.len + dot + label.len();
+        let dst = self
+            .out
+            .get_mut(self.len..end)
+            .ok_or(DnsError::NameTooLong)?;
+        if let Some((first, rest)) = dst.split_first_mut().filter(|_| dot == 1) {
+            *first = b'.';
+            rest.copy_from_slice(label);
+        } else {
+            dst.copy_from_slice(label);
+        }
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Uncompressed wire form: a length octet per label (the caller writes the root).
+struct Wire<'b> {
+    out: &'b mut [u8],
+    len: usize,
+}
+
+impl Wire<'_> {
+    fn put(&mut self, b: &[u8]) -> Result<(), DnsError> {
+        let end = self.len + b.len();
+        self.out
+            .get_mut(self.len..end)
+            .ok_or(DnsError::RdataTooLong)?
+            .copy_from_slice(b);
+        self.len = end;
+        Ok(())
+    }
+}
+
+impl NameSink for Wire<'_> {
+    fn label(&mut self, label: &[u8]) -> Result<(), DnsError> {
+        // A label is at most 63 octets: its length fits the octet.
+        self.put(&[label.len() as u8])?;
+        self.put(label)
+    }
+}
+
+/// Reads the name at `start`, following compression pointers (RFC 1035 §4.1.4), and
+/// gives its labels to `sink`. The octets of the name that sit at `start` (up to and
+/// including the root octet or the first pointer) must end by `end`; returns the
+/// position after them.
+///
+/// ```text
+/// +--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+
+/// | 1  1|                OFFSET                   |   a pointer
+/// +--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+
+/// ```
+///
+/// Every pointer must point strictly before the start of the run of labels it ends —
+/// the run at `start`, then the run at the previous pointer's target — so the runs
+/// start at strictly decreasing offsets and the walk ends (the same rule as hickory's
+/// `read_inner` and smoltcp's `parse_name`). The wire length is checked against
+/// [`NAME_MAX`] before each label is passed on.
+fn read_name(
+    msg: &[u8],
+    start: usize,
+    end: usize,
+    sink: &mut impl NameSink,
+) -> Result<usize, DnsError> {
+    let mut pos = start;
+    let mut run_start = start;
+    let mut limit = end.min(msg.len());
+    // Where the in-place octets end, once a pointer has been followed.
+    let mut after: Option<usize> = None;
+    let mut wire_len = 1; // the root octet
+    let mut hops = 0;
+    loop {
+        let len = *msg
+            .get(pos)
+            .filter(|_| pos < limit)
+            .ok_or(DnsError::Truncated)?;
+        match len & 0xc0 {
+            0x00 if len == 0 => return Ok(after.unwrap_or(pos + 1)),
+            0x00 => {
+                let n = usize::from(len);
+                let label = msg
+                    .get(pos + 1..pos + 1 + n)
+                    .filter(|_| pos + 1 + n <= limit)
+                    .ok_or(DnsError::Truncated)?;
+                wire_len += 1 + n;
+                if wire_len > NAME_MAX {
+                    return Err(DnsError::NameTooLong);
+                }
+                sink.label(label)?;
+                pos += 1 + n;
+            }
+            0xc0 => {
+                let lo = *msg
+                    .get(pos + 1)
+                    .filter(|_| pos + 1 < limit)
+                    .ok_or(DnsError::Truncated)?;
+                let target = usize::from(len & 0x3f) << 8 | usize::from(lo);
+                if target >= run_start {
+                    return Err(DnsError::PointerLoop);
+                }
+                hops += 1;
+                if hops > POINTER_HOPS_MAX {
+                    return Err(DnsError::TooManyPointers);
+                }
+                after.get_or_insert(pos + 2);
+                pos = target;
+                run_start = target;
+                limit = msg.len();
+            }
+            _ => return Err(DnsError::LabelTooLong),
+        }
+    }
+}
+
+/// DNS over TCP (RFC 1035 §4.2.2, RFC 7766): each message is preceded by a 2-octet
+/// length. A bounded state machine over the in-order octets of one direction of a
+/// connection: several messages per segment, a message (or its length) spanning
+/// segments.
+///
+/// A message inside one segment is handed out straight from the segment (no copy);
+/// only a message that spans segments is gathered in the framer's buffer, which grows
+/// once to the longest such message, never past the cap. A message longer than the
+/// cap is reported as [`DnsError::TcpMessageTooLong`] and its octets skipped, so the
+/// stream stays in step. After a gap in the stream (lost segment) call
+/// [`TcpFramer::reset`]: the framing cannot be recovered from the middle of a message.
+#[derive(Clone, Debug)]
+pub struct TcpFramer {
+    cap: usize,
+    state: Framing,
+    buf: Vec<u8>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Framing {
+    /// Waiting for the first octet of a length.
+    Len,
+    /// Have the high octet of a length.
+    LenHi(u8),
+    /// Gathering a message of this many octets (`buf` holds the first ones).
+    Body(usize),
+    /// Skipping this many octets of a message over the cap.
+    Skip(usize),
+}
+
+impl TcpFramer {
+    /// A framer that passes messages up to `cap` octets (at most [`TCP_MESSAGE_MAX`]).
+    /// Allocates nothing until a message spans segments.
+    pub const fn new(cap: usize) -> Self {
+        Self {
+            cap: if cap < TCP_MESSAGE_MAX {
+                cap
+            } else {
+                TCP_MESSAGE_MAX
+            },
+            state: Framing::Len,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The largest message passed on.
+    pub const fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// Octets of an unfinished message (or length) held.
+    pub fn pending(&self) -> usize {
+        match self.state {
+            Framing::Len => 0,
+            Framing::LenHi(_) => 1,
+            Framing::Body(_) => self.buf.len(),
+            Framing::Skip(_) => 0,
+        }
+    }
+
+    /// Forgets any partial message (after a gap in the stream).
+    pub fn reset(&mut self) {
+        self.state = Framing::Len;
+        self.buf.clear();
+    }
+
+    /// Feeds the next in-order octets of the stream; `on` gets every message completed
+    /// by them, in order, and every error.
+    pub fn push(&mut self, mut seg: &[u8], mut on: impl FnMut(Result<&[u8], DnsError>)) {
+        loop {
+            match self.state {
+                Framing::Len => match seg {
+                    [] => return,
+                    [hi] => {
+                        self.state = Framing::LenHi(*hi);
+                        return;
+                    }
+                    [hi, lo, rest @ ..] => {
+                        seg = rest;
+                        self.begin(u16::from_be_bytes([*hi, *lo]), &mut on);
+                    }
+                },
+                Framing::LenHi(hi) => match seg {
+                    [] => return,
+                    [lo, rest @ ..] => {
+                        seg = rest;
+                        self.begin(u16::from_be_bytes([hi, *lo]), &mut on);
+                    }
+                },
+                Framing::Body(len) => {
+                    if self.buf.is_empty()
+                        && let Some((msg, rest)) = seg.split_at_checked(len)
+                    {
+                        on(Ok(msg));
+                        seg = rest;
+                        self.state = Framing::Len;
+                        continue;
+                    }
+                    let want = len.saturating_sub(self.buf.len());
+                    let (take, rest) = seg.split_at(want.min(seg.len()));
+                    if self.buf.capacity() < len {
+                        self.buf.reserve_exact(len - self.buf.len());
+                    }
+                    self.buf.extend_from_slice(take);
+                    seg = rest;
+                    if self.buf.len() < len {
+                        return;
+                    }
+                    on(Ok(&self.buf));
+                    self.buf.clear();
+                    self.state = Framing::Len;
+                }
+                Framing::Skip(left) => {
+                    let n = left.min(seg.len());
+                    seg = seg.get(n..).unwrap_or_default();
+                    if n < left {
+                        self.state = Framing::Skip(left - n);
+                        return;
+                    }
+                    self.state = Framing::Len;
+                }
+            }
+        }
+    }
+
+    fn begin(&mut self, len: u16, on: &mut impl FnMut(Result<&[u8], DnsError>)) {
+        let len = usize::from(len);
+        self.state = if len > self.cap {
+            on(Err(DnsError::TcpMessageTooLong));
+            Framing::Skip(len)
+        } else {
+            Framing::Body(len)
+        };
+    }
+}
+
+/// RDATA as text for the DNS text log: A/AAAA as addresses, names dotted (with the
+/// other fields of SOA, MX, SRV, … in decimal, space-separated), every other type — or
+/// RDATA that does not have its type's layout — lowercase hex. `rdata` is a
+/// [`Record::rdata`] (names uncompressed). Label octets outside `!`..`~`, and `.` and
+/// `\` inside a label, are escaped as in master files (`\DDD`, `\.`), so the text has
+/// no separator or control character.
+pub fn write_rdata_text<W: fmt::Write>(out: &mut W, rrtype: RrType, rdata: &[u8]) -> fmt::Result {
+    match (rrtype, rdata) {
+        (RrType::A, &[a, b, c, d]) => return write!(out, "{}", Ipv4Addr::new(a, b, c, d)),
+        (RrType::AAAA, r) => {
+            if let Ok(o) = <[u8; 16]>::try_from(r) {
+                return write!(out, "{}", Ipv6Addr::from(o));
+            }
+        }
+        _ => {}
+    }
+    if let Some(layout) = rdata_layout(rrtype)
+        && walk_text(&mut NoText, rrtype, layout, rdata).is_ok()
+    {
+        return walk_text(out, rrtype, layout, rdata);
+    }
+    write_hex(out, rdata)
+}
+
+/// [`write_rdata_text`] as a `Display` value.
+#[derive(Clone, Copy, Debug)]
+pub struct RdataText<'a> {
+    pub rrtype: RrType,
+    pub rdata: &'a [u8],
+}
+
+impl fmt::Display for RdataText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_rdata_text(f, self.rrtype, self.rdata)
+    }
+}
+
+/// Writes a dotted name (a [`Record::name`]) with the escapes of
+/// [`write_rdata_text`]; `.` for the root.
+pub fn write_name_text<W: fmt::Write>(out: &mut W, dotted: &[u8]) -> fmt::Result {
+    if dotted.is_empty() {
+        return out.write_char('.');
+    }
+    for &b in dotted {
+        if b == b'.' {
+            out.write_char('.')?;
+        } else {
+            write_label_octet(out, b)?;
+        }
+    }
+    Ok(())
+}
+
+/// Lowercase hex.
+pub fn write_hex<W: fmt::Write>(out: &mut W, bytes: &[u8]) -> fmt::Result {
+    bytes.iter().try_for_each(|b| write!(out, "{b:02x}"))
+}
+
+/// A writer that discards: the dry run that checks a layout before any text is written.
+struct NoText;
+
+impl fmt::Write for NoText {
+    fn write_str(&mut self, _: &str) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// Renders `rdata` piece by piece; `Err` when it does not follow `layout` exactly.
+fn walk_text<W: fmt::Write>(
+    out: &mut W,
+    rrtype: RrType,
+    layout: &[Piece],
+    rdata: &[u8],
+) -> fmt::Result {
+    let mut rest = rdata;
+    for (i, piece) in layout.iter().enumerate() {
+        if i > 0 {
+            out.write_char(' ')?;
+        }
+        match *piece {
+            Piece::Fixed(n) => {
+                let (b, r) = rest.split_at_checked(n).ok_or(fmt::Error)?;
+                rest = r;
+                write_fixed_text(out, rrtype, b)?;
+            }
+            Piece::CharString => {
+                let (&n, r) = rest.split_first().ok_or(fmt::Error)?;
+                let (s, r) = r.split_at_checked(usize::from(n)).ok_or(fmt::Error)?;
+                rest = r;
+                out.write_char('"')?;
+                for &b in s {
+                    match b {
+                        b'"' | b'\\' => {
+                            out.write_char('\\')?;
+                            out.write_char(char::from(b))?;
+                        }
+                        b' '..=b'~' => out.write_char(char::from(b))?,
+                        _ => write!(out, "\\{b:03}")?,
+                    }
+                }
+                out.write_char('"')?;
+            }
+            Piece::Name => rest = write_wire_name(out, rest)?,
+        }
+    }
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(fmt::Error)
+    }
+}
+
+/// Fixed fields as decimal numbers: 16-bit fields, except SOA's five 32-bit ones.
+fn write_fixed_text<W: fmt::Write>(out: &mut W, rrtype: RrType, b: &[u8]) -> fmt::Result {
+    let width = if rrtype == RrType::SOA { 4 } else { 2 };
+    for (i, c) in b.chunks(width).enumerate() {
+        if i > 0 {
+            out.write_char(' ')?;
+        }
+        let v = c.iter().fold(0u32, |v, &x| v << 8 | u32::from(x));
+        write!(out, "{v}")?;
+    }
+    Ok(())
+}
+
+/// Writes the uncompressed name at the start of `b` dotted; returns what follows it.
+fn write_wire_name<'r, W: fmt::Write>(
+    out: &mut W,
+    mut b: &'r [u8],
+) -> Result<&'r [u8], fmt::Error> {
+    let mut first = true;
+    loop {
+        let (&n, r) = b.split_first().ok_or(fmt::Error)?;
+        if n == 0 {
+            if first {
+                out.write_char('.')?;
+            }
+            return Ok(r);
+        }
+        if usize::from(n) > LABEL_MAX {
+            return Err(fmt::Error);
+        }
+        let (label, r) = r.split_at_checked(usize::from(n)).ok_or(fmt::Error)?;
+        if !first {
+            out.write_char('.')?;
+        }
+        first = false;
+        for &c in label {
+            write_label_octet(out, c)?;
+        }
+        b = r;
+    }
+}
+
+fn write_label_octet<W: fmt::Write>(out: &mut W, b: u8) -> fmt::Result {
+    match b {
+        b'.' | b'\\' => {
+            out.write_char('\\')?;
+            out.write_char(char::from(b))
+        }
+        b'!'..=b'~' => out.write_char(char::from(b)),
+        _ => write!(out, "\\{b:03}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[derive(Debug, PartialEq, Eq)]
+    struct Owned {
+        name: String,
+        rrtype: u16,
+        rrclass: u16,
+        ttl: u32,
+        rdata: Vec<u8>,
+        kind: RecordKind,
+    }
+
+    fn all(msg: &[u8]) -> Vec<Result<Owned, DnsError>> {
+        let mut buf = RecordBuf::new();
+        let mut it = Answers::new(msg);
+        let mut out = Vec::new();
+        while let Some(r) = it.next(&mut buf) {
+            out.push(r.map(|r| Owned {
+                name: String::from_utf8(r.name.to_vec()).unwrap(),
+                rrtype: r.rrtype.0,
+                rrclass: r.rrclass.0,
+                ttl: r.ttl,
+                rdata: r.rdata.to_vec(),
+                kind: r.kind,
+            }));
+            assert!(out.len() < 70_000, "no end");
+        }
+        // Fused.
+        assert!(it.next(&mut buf).is_none());
+        out
+    }
+
+    fn ok(msg: &[u8]) -> Vec<Owned> {
+        all(msg).into_iter().map(|r| r.unwrap()).collect()
+    }
+
+    fn text(t: u16, rdata: &[u8]) -> String {
+        RdataText {
+            rrtype: RrType(t),
+            rdata,
+        }
+        .to_string()
+    }
+
+    // Real responses from `dns_udp_a_aaaa_cname_mx_txt_ptr_srv.pcap` (Wireshark's
+    // dns.cap) and `dns_udp_cname_chains.pcap` (nDPI), UDP payloads as captured.
+
+    /// Frame 2: google.com TXT "v=spf1 ptr ?all".
+    const TXT: &str = "10328180000100010000000006676f6f676c6503636f6d0000100001
+        c00c 0010 0001 0000010e 0010 0f763d7370663120707472203f616c6c";
+    /// Frame 4: google.com MX, 6 answers (targets compressed against the question),
+    /// 6 additional A records.
+    const MX: &str = "f76f8180000100060000000606676f6f676c6503636f6d00000f0001
+        c00c000f000100000228000a002805736d747034c00c
+        c00c000f000100000228000a000a05736d747035c00c
+        c00c000f000100000228000a000a05736d747036c00c
+        c00c000f000100000228000a000a05736d747031c00c
+        c00c000f000100000228000a000a05736d747032c00c
+        c00c000f000100000228000a002805736d747033c00c
+        c02a00010001000002580004d8ef251ac0400001000100000258000440e9a719
+        c0560001000100000258000442660919c06c00010001000002580004d8ef3919
+        c08200010001000002580004d8ef2519c09800010001000002580004d8ef391a";
+    /// Frame 8: 104.9.192.66.in-addr.arpa PTR 66-192-9-104.gen.twtelecom.net.
+    const PTR: &str = "9bbb818000010001000000000331303401390331393202363607696e2d616464720461727061
+        00000c0001c00c000c00010001512500200c36362d3139322d392d3130340367656e09747774656c65636f6d036e657400";
+    /// Frame 10: www.netbsd.org A 204.152.190.12.
+    const A: &str = "75c08180000100010000000003777777066e6574627364036f72670000010001
+        c00c 0001 0001 000140ef 0004 cc98be0c";
+    /// Frame 12: www.netbsd.org AAAA 2001:4f8:4:7:2e0:81ff:fe52:9a6b.
+    const AAAA: &str = "f0d48180000100010000000003777777066e6574627364036f726700001c0001
+        c00c001c0001000151800010200104f80004000702e081fffe529a6b";
+    /// Frame 16: www.google.com AAAA answered by CNAME www.l.google.com (compressed).
+    const CNAME: &str = "8db3818000010001000000000377777706676f6f676c6503636f6d00001c0001
+        c00c 0005 0001 00000279 0008 03777777016cc010";
+    /// Frame 22: www.example.notginh AAAA, NXDOMAIN, nothing else.
+    const NXDOMAIN: &str =
+        "266d8583000100000000000003777777076578616d706c65076e6f7467696e6800001c0001";
+    /// Frame 29: isc.org NS, 4 answers.
+    const NS: &str = "208a8180000100040000000003697363036f72670000020001
+        c00c0002000100000e10000e066e732d657874046e727431c00c
+        c00c0002000100000e10000e066e732d6578740473746831c00c
+        c00c0002000100000e100009066e732d657874c00c
+        c00c0002000100000e10000e066e732d657874046c676131c00c";
+    /// nDPI frame 2: 41-courier.push.apple.com A: CNAME → CNAME → 8 × A, an OPT.
+    const CHAIN: &str = "663181800001000a000000010a34312d636f75726965720470757368056170706c6503636f6d0000010001
+        c00c00050001000024d7002602343112636f75726965722d707573682d6170706c6503636f6d06616b61646e73036e657400
+        c037000500010000003b00201265752d6e6f7274682d636f75726965722d340a707573682d6170706c65c04d
+        c069000100010000001100041139928b c069000100010000001100041139928a
+        c0690001000100000011000411399287 c0690001000100000011000411399288
+        c0690001000100000011000411399289 c0690001000100000011000411399284
+        c0690001000100000011000411399286 c0690001000100000011000411399285
+        0000290200000000000000";
+    /// nDPI frame 12: *.teams.microsoft.com A, NXDOMAIN, SOA in the authority section.
+    const NX_SOA: &str = "b56281830001000000010001012a057465616d73096d6963726f736f667403636f6d0000010001
+        c014000600010000012b003e076e73312d32303509617a7572652d646e73c01e13617a757265646e732d686f73746d6173746572c014
+        0000000100000e100000012c0024ea000000012c
+        0000290200000000000000";
+
+    #[test]
+    fn txt() {
+        let r = ok(&hex(TXT));
+        assert_eq!(
+            r,
+            [Owned {
+                name: "google.com".into(),
+                rrtype: 16,
+                rrclass: 1,
+                ttl: 270,
+                rdata: b"\x0fv=spf1 ptr ?all".to_vec(),
+                kind: RecordKind::Answer,
+            }]
+        );
+        assert_eq!(text(16, &r[0].rdata), "0f763d7370663120707472203f616c6c");
+    }
+
+    #[test]
+    fn mx_names_uncompressed_additionals_not_read() {
+        let r = ok(&hex(MX));
+        assert_eq!(r.len(), 6);
+        let prefs_targets: Vec<(String, u16)> = r
+            .iter()
+            .map(|x| {
+                assert_eq!(
+                    (x.name.as_str(), x.rrtype, x.rrclass, x.ttl),
+                    ("google.com", 15, 1, 552)
+                );
+                let t = text(15, &x.rdata);
+                let (p, n) = t.split_once(' ').unwrap();
+                (n.to_string(), p.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            prefs_targets,
+            [
+                ("smtp4.google.com".to_string(), 40),
+                ("smtp5.google.com".to_string(), 10),
+                ("smtp6.google.com".to_string(), 10),
+                ("smtp1.google.com".to_string(), 10),
+                ("smtp2.google.com".to_string(), 10),
+                ("smtp3.google.com".to_string(), 40),
+            ]
+        );
+        assert_eq!(
+            r[0].rdata,
+            hex("0028 05736d747034 06676f6f676c65 03636f6d 00")
+        );
+    }
+
+    #[test]
+    fn ptr() {
+        let r = ok(&hex(PTR));
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].name, "104.9.192.66.in-addr.arpa");
+        assert_eq!((r[0].rrtype, r[0].ttl), (12, 86309));
+        // Not compressed on the wire: RDATA unchanged.
+        assert_eq!(r[0].rdata, hex(PTR)[hex(PTR).len() - 32..]);
+        assert_eq!(text(12, &r[0].rdata), "66-192-9-104.gen.twtelecom.net");
+    }
+
+    #[test]
+    fn a_and_aaaa() {
+        let r = ok(&hex(A));
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].name.as_str(), r[0].rrtype, r[0].ttl),
+            ("www.netbsd.org", 1, 82159)
+        );
+        assert_eq!(r[0].rdata, [204, 152, 190, 12]);
+        assert_eq!(text(1, &r[0].rdata), "204.152.190.12");
+        let r = ok(&hex(AAAA));
+        assert_eq!((r[0].rrtype, r[0].ttl), (28, 86400));
+        assert_eq!(text(28, &r[0].rdata), "2001:4f8:4:7:2e0:81ff:fe52:9a6b");
+        // An A of the wrong length is not an address: hex.
+        assert_eq!(text(1, &[1, 2, 3]), "010203");
+    }
+
+    #[test]
+    fn cname_compressed_in_rdata() {
+        let r = ok(&hex(CNAME));
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].name.as_str(), r[0].rrtype, r[0].ttl),
+            ("www.google.com", 5, 633)
+        );
+        assert_eq!(r[0].rdata, hex("03777777 016c 06676f6f676c65 03636f6d 00"));
+        assert_eq!(text(5, &r[0].rdata), "www.l.google.com");
+    }
+
+    #[test]
+    fn cname_chain() {
+        let r = ok(&hex(CHAIN));
+        assert_eq!(r.len(), 10);
+        assert_eq!(r[0].name, "41-courier.push.apple.com");
+        assert_eq!(text(5, &r[0].rdata), "41.courier-push-apple.com.akadns.net");
+        assert_eq!(r[1].name, "41.courier-push-apple.com.akadns.net");
+        assert_eq!(
+            text(5, &r[1].rdata),
+            "eu-north-courier-4.push-apple.com.akadns.net"
+        );
+        for a in &r[2..] {
+            assert_eq!(a.name, "eu-north-courier-4.push-apple.com.akadns.net");
+            assert_eq!((a.rrtype, a.ttl, a.rdata.len()), (1, 17, 4));
+        }
+        let addrs: Vec<String> = r[2..].iter().map(|a| text(1, &a.rdata)).collect();
+        assert_eq!(addrs[0], "17.57.146.139");
+        assert_eq!(addrs[7], "17.57.146.133");
+    }
+
+    #[test]
+    fn ns() {
+        let r = ok(&hex(NS));
+        let names: Vec<String> = r.iter().map(|x| text(2, &x.rdata)).collect();
+        assert_eq!(
+            names,
+            [
+                "ns-ext.nrt1.isc.org",
+                "ns-ext.sth1.isc.org",
+                "ns-ext.isc.org",
+                "ns-ext.lga1.isc.org"
+            ]
+        );
+    }
+
+    #[test]
+    fn nxdomain_gives_the_question() {
+        for (m, name, t) in [
+            (NXDOMAIN, "www.example.notginh", 28),
+            (NX_SOA, "*.teams.microsoft.com", 1),
+        ] {
+            let msg = hex(m);
+            assert_eq!(Header::parse(&msg).unwrap().rcode(), 3);
+            assert_eq!(
+                ok(&msg),
+                [Owned {
+                    name: name.into(),
+                    rrtype: t,
+                    rrclass: 1,
+                    ttl: 0,
+                    rdata: vec![],
+                    kind: RecordKind::Question,
+                }]
+            );
+        }
+    }
+
+    #[test]
+    fn soa_answer_uncompressed() {
+        // The real SOA RR of NX_SOA moved to the answer section (ANCOUNT 1, NSCOUNT 0).
+        let mut msg = hex(NX_SOA);
+        msg[6..10].copy_from_slice(&[0, 1, 0, 0]);
+        let r = ok(&msg);
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            (r[0].name.as_str(), r[0].rrtype, r[0].ttl),
+            ("microsoft.com", 6, 299)
+        );
+        assert_eq!(
+            r[0].rdata,
+            hex("076e73312d323035 09617a7572652d646e73 03636f6d 00
+                 13617a757265646e732d686f73746d6173746572 096d6963726f736f6674 03636f6d 00
+                 00000001 00000e10 0000012c 0024ea00 0000012c")
+        );
+        assert_eq!(
+            text(6, &r[0].rdata),
+            "ns1-205.azure-dns.com azuredns-hostmaster.microsoft.com 1 3600 300 2419200 300"
+        );
+    }
+
+    #[test]
+    fn srv_target_compressed() {
+        // _sip._udp.example.com SRV 0 5 5060 sip.example.com, target compressed to
+        // "example.com" at offset 22.
+        let msg = hex("abcd 8580 0001 0001 0000 0000
+            045f736970 045f756470 076578616d706c65 03636f6d 00 0021 0001
+            c00c 0021 0001 00000e10 000c 0000 0005 13c4 03736970 c016");
+        let r = ok(&msg);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].name, "_sip._udp.example.com");
+        assert_eq!(
+            r[0].rdata,
+            hex("0000 0005 13c4 03736970 076578616d706c65 03636f6d 00")
+        );
+        assert_eq!(text(33, &r[0].rdata), "0 5 5060 sip.example.com");
+    }
+
+    #[test]
+    fn truncated_tc_response() {
+        // TC set, ANCOUNT 3, only the first answer present: one record, no error.
+        let mut msg = hex(A);
+        msg[2] |= 0x02;
+        msg[7] = 3;
+        let r = all(&msg);
+        assert_eq!(r.len(), 1);
+        assert_eq!(text(1, &r[0].as_ref().unwrap().rdata), "204.152.190.12");
+        // The same without TC: the missing answers are a bad count.
+        msg[2] &= !0x02;
+        let r = all(&msg);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1], Err(DnsError::BadCount));
+        // TC response without answers (the usual shape): the question.
+        let mut msg = hex(NXDOMAIN);
+        msg[2] |= 0x02;
+        msg[3] &= 0xf0;
+        assert_eq!(ok(&msg)[0].kind, RecordKind::Question);
+        // Cut inside an RR: truncated, whatever TC says.
+        let mut msg = hex(A);
+        msg[2] |= 0x02;
+        msg.truncate(msg.len() - 2);
+        assert_eq!(all(&msg), [Err(DnsError::Truncated)]);
+    }
+
+    #[test]
+    fn queries_give_nothing() {
+        let mut msg = hex(A);
+        msg[2] &= 0x7f;
+        assert!(all(&msg).is_empty());
+        assert!(all(&hex("1234 0100 0001 0000 0000 0000 03777777 00 0001 0001")).is_empty());
+    }
+
+    #[test]
+    fn header_and_counts() {
+        assert_eq!(all(&[]), [Err(DnsError::HeaderTruncated)]);
+        assert_eq!(
+            all(&hex("1234 8180 0001")),
+            [Err(DnsError::HeaderTruncated)]
+        );
+        // A response with neither question nor answer.
+        assert_eq!(
+            all(&hex("1234 8180 0000 0000 0000 0000")),
+            [Err(DnsError::BadCount)]
+        );
+        // QDCOUNT larger than the questions present.
+        let mut msg = hex(NXDOMAIN);
+        msg[5] = 9;
+        assert_eq!(all(&msg), [Err(DnsError::Truncated)]);
+        // ANCOUNT 65535 on a message with one answer.
+        let mut msg = hex(A);
+        msg[6..8].copy_from_slice(&[0xff, 0xff]);
+        let r = all(&msg);
+        assert_eq!((r.len(), &r[1]), (2, &Err(DnsError::BadCount)));
+        // UPDATE response: not read.
+        let mut msg = hex(A);
+        msg[2] = 0x80 | 5 << 3;
+        assert_eq!(all(&msg), [Err(DnsError::NotQuery)]);
+    }
+
+    #[test]
+    fn pointer_loops_and_forward_pointers() {
+        // The answer's owner name (offset 32) is a pointer to itself.
+        let mut msg = hex(A);
+        assert_eq!(msg[32..34], [0xc0, 12]);
+        msg[33] = 32;
+        assert_eq!(all(&msg), [Err(DnsError::PointerLoop)]);
+        // A forward pointer (to the answer's own RDATA at 44).
+        msg[33] = 44;
+        assert_eq!(all(&msg), [Err(DnsError::PointerLoop)]);
+        // Two names pointing at each other: the question ends with a pointer to the
+        // answer's owner, which points back at the question.
+        let msg = hex("0001 8180 0001 0001 0000 0000
+            03777777 c01b 0001 0001
+            03616263 c00c 0001 0001 00000010 0004 01020304");
+        assert_eq!(all(&msg), [Err(DnsError::PointerLoop)]);
+        // A pointer into the middle of its own labels.
+        let msg = hex("0001 8180 0001 0000 0000 0000 03777777 03616263 c00f 0001 0001");
+        assert_eq!(all(&msg), [Err(DnsError::PointerLoop)]);
+        // A pointer past the end of the message.
+        let msg = hex("0001 8180 0001 0000 0000 0000 03777777 c0ff 0001 0001");
+        assert_eq!(all(&msg), [Err(DnsError::PointerLoop)]);
+        // Pointer cut after its first octet.
+        assert_eq!(
+            all(&hex("0001 8180 0001 0000 0000 0000 03777777 c0")),
+            [Err(DnsError::Truncated)]
+        );
+    }
+
+    #[test]
+    fn pointer_chains_are_bounded() {
+        // Question "a." at 12. Answer 1 (owner "a." by pointer) is a NULL record whose
+        // RDATA is a chain of pointers, each to the one before it, the first to 12;
+        // answer 2's owner is the last pointer of the chain. Every pointer moves
+        // backwards, but the name would need 201 of them.
+        let mut msg = hex("0001 8180 0001 0002 0000 0000 0161 00 0001 0001");
+        let chain_at = 19 + 12;
+        let mut chain = Vec::new();
+        let mut prev = 12u16;
+        for i in 0..200u16 {
+            chain.extend_from_slice(&(0xc000 | prev).to_be_bytes());
+            prev = chain_at + 2 * i;
+        }
+        msg.extend_from_slice(&hex("c00c 000a 0001 00000000"));
+        msg.extend_from_slice(&(chain.len() as u16).to_be_bytes());
+        msg.extend_from_slice(&chain);
+        msg.extend_from_slice(&(0xc000 | prev).to_be_bytes());
+        msg.extend_from_slice(&hex("0001 0001 00000000 0004 01020304"));
+        let r = all(&msg);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].as_ref().unwrap().rdata.len(), 400);
+        assert_eq!(r[1], Err(DnsError::TooManyPointers));
+        // The same chain, 100 long, is followed to the end.
+        let at = chain_at + 2 * 99;
+        let n = msg.len();
+        msg[n - 16..n - 14].copy_from_slice(&(0xc000 | at).to_be_bytes());
+        let r = all(&msg);
+        assert_eq!(r[1].as_ref().unwrap().name, "a");
+    }
+
+    #[test]
+    fn label_and_name_limits() {
+        // 0x40 label type.
+        assert_eq!(
+            all(&hex("0001 8180 0001 0000 0000 0000 40 00 0001 0001")),
+            [Err(DnsError::LabelTooLong)]
+        );
+        // 0x80 label type.
+        assert_eq!(
+            all(&hex("0001 8180 0001 0000 0000 0000 80 00 0001 0001")),
+            [Err(DnsError::LabelTooLong)]
+        );
+        // Four labels of 63: 4 × 64 + 1 = 257 > 255.
+        let mut msg = hex("0001 8180 0001 0000 0000 0000");
+        for _ in 0..4 {
+            msg.push(63);
+            msg.extend_from_slice(&[b'x'; 63]);
+        }
+        msg.extend_from_slice(&[0, 0, 1, 0, 1]);
+        assert_eq!(all(&msg), [Err(DnsError::NameTooLong)]);
+        // Three labels of 63 and one of 61: exactly 255, fine; 253 characters dotted.
+        let mut msg = hex("0001 8180 0001 0000 0000 0000");
+        for n in [63, 63, 63, 61] {
+            msg.push(n);
+            msg.extend_from_slice(&vec![b'x'; n as usize]);
+        }
+        msg.extend_from_slice(&[0, 0, 1, 0, 1]);
+        let r = ok(&msg);
+        assert_eq!(r[0].name.len(), 253);
+        // Too long through a pointer: 200 octets of labels, then a pointer to them.
+        let mut msg = hex("0001 8180 0001 0001 0000 0000");
+        for _ in 0..4 {
+            msg.push(49);
+            msg.extend_from_slice(&[b'y'; 49]);
+        }
+        msg.extend_from_slice(&[0, 0, 1, 0, 1]); // question: 201 octets
+        msg.push(60);
+        msg.extend_from_slice(&[b'z'; 60]);
+        msg.extend_from_slice(&hex("c00c 0001 0001 00000000 0004 01020304"));
+        assert_eq!(all(&msg), [Err(DnsError::NameTooLong)]);
+    }
+
+    #[test]
+    fn root_owner() {
+        let r = ok(&hex(
+            "0001 8180 0001 0001 0000 0000 00 0002 0001
+            00 0002 0001 00000e10 0014 01610c726f6f742d73657276657273036e657400",
+        ));
+        assert_eq!((r[0].name.as_str(), r[0].rrtype), ("", 2));
+        assert_eq!(text(2, &r[0].rdata), "a.root-servers.net");
+        let mut s = String::new();
+        write_name_text(&mut s, b"").unwrap();
+        assert_eq!(s, ".");
+    }
+
+    #[test]
+    fn bad_rdata_skips_one_record_only() {
+        // CNAME whose name runs past its RDLENGTH (no root octet); then a good A.
+        let msg = hex("0001 8180 0001 0002 0000 0000 0161 00 0001 0001
+            c00c 0005 0001 00000001 0004 03777777
+            c00c 0001 0001 00000001 0004 0a000001");
+        let r = all(&msg);
+        assert_eq!(r[0], Err(DnsError::BadRdata));
+        assert_eq!(text(1, &r[1].as_ref().unwrap().rdata), "10.0.0.1");
+        // MX with a trailing octet after the name.
+        let msg = hex("0001 8180 0001 0001 0000 0000 0161 00 0001 0001
+            c00c 000f 0001 00000001 0006 000a c00c 00 ff");
+        assert_eq!(all(&msg), [Err(DnsError::BadRdata)]);
+        // A loop inside RDATA: also one record.
+        let msg = hex("0001 8180 0001 0002 0000 0000 0161 00 0001 0001
+            c00c 0005 0001 00000001 0002 c01f
+            c00c 0001 0001 00000001 0004 0a000001");
+        let r = all(&msg);
+        assert_eq!(r[0], Err(DnsError::PointerLoop));
+        assert!(r[1].is_ok());
+        // RDLENGTH past the end: the framing is lost.
+        let msg = hex("0001 8180 0001 0002 0000 0000 0161 00 0001 0001
+            c00c 0001 0001 00000001 0040 0a000001");
+        assert_eq!(all(&msg), [Err(DnsError::Truncated)]);
+    }
+
+    #[test]
+    fn rendering() {
+        // Escapes in names, hex for unknown types and for bad layouts.
+        let mut s = String::new();
+        write_name_text(&mut s, b"a b.c\\d:e\x01").unwrap();
+        assert_eq!(s, "a\\032b.c\\\\d:e\\001");
+        assert_eq!(text(5, &hex("03 612e62 00")), "a\\.b");
+        assert_eq!(text(5, &hex("00")), ".");
+        assert_eq!(text(5, &hex("03 6162")), "036162");
+        assert_eq!(text(5, &hex("01 61 00 ff")), "016100ff");
+        assert_eq!(text(48, &hex("0101 03 08")), "01010308");
+        assert_eq!(text(1234, &[]), "");
+        assert_eq!(
+            text(35, &hex("0064 000a 0155 07452e3249552b73 00 01 61 00")),
+            "100 10 \"U\" \"E.2IU+s\" \"\" a"
+        );
+    }
+
+    #[test]
+    fn errors_index_densely() {
+        for (i, e) in DnsError::ALL.iter().enumerate() {
+            assert_eq!(e.index(), i);
+        }
+        assert_eq!(DnsError::COUNT, DnsError::ALL.len());
+        assert_eq!(DnsError::PointerLoop.name(), "pointer_loop");
+        assert_eq!(format!("{:?}", RrType::MX), "RrType(15 MX)");
+    }
+
+    fn frames(f: &mut TcpFramer, segs: &[&[u8]]) -> Vec<Result<Vec<u8>, DnsError>> {
+        let mut out = Vec::new();
+        for s in segs {
+            f.push(s, |m| out.push(m.map(<[u8]>::to_vec)));
+        }
+        out
+    }
+
+    fn framed(msgs: &[&[u8]]) -> Vec<u8> {
+        let mut b = Vec::new();
+        for m in msgs {
+            b.extend_from_slice(&(m.len() as u16).to_be_bytes());
+            b.extend_from_slice(m);
+        }
+        b
+    }
+
+    #[test]
+    fn tcp_several_messages_per_segment() {
+        let (a, mx, nx) = (hex(A), hex(MX), hex(NXDOMAIN));
+        let stream = framed(&[&a, &mx, &nx]);
+        let mut f = TcpFramer::new(TCP_MESSAGE_MAX);
+        let got = frames(&mut f, &[&stream]);
+        assert_eq!(got, [Ok(a.clone()), Ok(mx.clone()), Ok(nx.clone())]);
+        assert_eq!(f.pending(), 0);
+        // One message in one segment is not copied: no buffer.
+        assert_eq!(f.buf.capacity(), 0);
+    }
+
+    #[test]
+    fn tcp_split_at_every_point() {
+        let (a, mx) = (hex(A), hex(MX));
+        let stream = framed(&[&a, &mx]);
+        for i in 0..=stream.len() {
+            for j in i..=stream.len() {
+                let mut f = TcpFramer::new(TCP_MESSAGE_MAX);
+                let got = frames(&mut f, &[&stream[..i], &stream[i..j], &stream[j..]]);
+                assert_eq!(got, [Ok(a.clone()), Ok(mx.clone())], "split {i} {j}");
+                assert_eq!(f.pending(), 0);
+            }
+        }
+        // Octet by octet, and the records come out of the gathered message.
+        let mut f = TcpFramer::new(TCP_MESSAGE_MAX);
+        let mut n = 0;
+        let mut buf = RecordBuf::new();
+        for b in &stream {
+            f.push(std::slice::from_ref(b), |m| {
+                let m = m.unwrap();
+                let mut it = Answers::new(m);
+                while let Some(r) = it.next(&mut buf) {
+                    r.unwrap();
+                    n += 1;
+                }
+            });
+        }
+        assert_eq!(n, 7);
+    }
+
+    #[test]
+    fn tcp_over_cap_is_skipped_and_counted() {
+        let (a, mx) = (hex(A), hex(MX));
+        let stream = framed(&[&mx, &a, &mx]);
+        let mut f = TcpFramer::new(100);
+        assert!(mx.len() > 100 && a.len() <= 100);
+        let got = frames(&mut f, &[&stream[..50], &stream[50..]]);
+        assert_eq!(
+            got,
+            [
+                Err(DnsError::TcpMessageTooLong),
+                Ok(a.clone()),
+                Err(DnsError::TcpMessageTooLong)
+            ]
+        );
+        // Reset after a gap: the partial message is dropped.
+        let mut f = TcpFramer::new(TCP_MESSAGE_MAX);
+        let s = framed(&[&a]);
+        assert!(frames(&mut f, &[&s[..10]]).is_empty());
+        assert_eq!(f.pending(), 8);
+        f.reset();
+        assert_eq!(frames(&mut f, &[&s]), [Ok(a.clone())]);
+        // A zero-length message is passed on (and is a truncated header).
+        let got = frames(&mut TcpFramer::new(10), &[&[0, 0]]);
+        assert_eq!(got, [Ok(vec![])]);
+        assert_eq!(all(&[]), [Err(DnsError::HeaderTruncated)]);
+    }
+
+    /// Walks everything a message can give: records, rendering, and the framer.
+    fn exercise(msg: &[u8]) -> usize {
+        let mut buf = RecordBuf::new();
+        let mut it = Answers::new(msg);
+        let mut n = 0;
+        while let Some(r) = it.next(&mut buf) {
+            n += 1;
+            if let Ok(r) = r {
+                assert!(r.name.len() <= 253);
+                assert!(r.rdata.len() <= msg.len().max(RDATA_CAP));
+                let mut s = String::new();
+                write_rdata_text(&mut s, r.rrtype, r.rdata).unwrap();
+                write_name_text(&mut s, r.name).unwrap();
+                assert!(!s.contains(['\t', '\n', '\r']));
+            }
+            assert!(n <= usize::from(it.header().ancount) + 1);
+        }
+        n
+    }
+
+    fn seeds() -> Vec<Vec<u8>> {
+        [TXT, MX, PTR, A, AAAA, CNAME, NXDOMAIN, NS, CHAIN, NX_SOA]
+            .iter()
+            .map(|m| hex(m))
+            .collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(b in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            exercise(&b);
+            // As a response with plausible counts.
+            let mut m = b.clone();
+            if m.len() >= 12 {
+                m[2] |= 0x80;
+                m[2] &= 0x87;
+                m[4] = 0;
+                m[5] %= 3;
+                m[6] = 0;
+                m[7] %= 8;
+            }
+            exercise(&m);
+            let mut f = TcpFramer::new(usize::from(b.first().copied().unwrap_or(0)) * 4);
+            let cut = b.len() / 3;
+            f.push(&b[..cut], |m| { if let Ok(m) = m { exercise(m); } });
+            f.push(&b[cut..], |m| { if let Ok(m) = m { exercise(m); } });
+        }
+
+        #[test]
+        fn mutated_real_messages_never_panic(
+            which in 0usize..10,
+            edits in proptest::collection::vec((proptest::prelude::any::<u16>(), proptest::prelude::any::<u8>()), 1..8),
+            cut in proptest::prelude::any::<u16>(),
+        ) {
+            let mut m = seeds().swap_remove(which);
+            for (at, v) in edits {
+                let i = usize::from(at) % m.len();
+                m[i] = v;
+            }
+            exercise(&m);
+            m.truncate(usize::from(cut) % (m.len() + 1));
+            exercise(&m);
+        }
+
+        #[test]
+        fn framer_splits_are_transparent(
+            which in proptest::collection::vec(0usize..10, 1..5),
+            cuts in proptest::collection::vec(proptest::prelude::any::<u16>(), 0..6),
+        ) {
+            let all_seeds = seeds();
+            let msgs: Vec<&[u8]> = which.iter().map(|&i| all_seeds[i].as_slice()).collect();
+            let stream = framed(&msgs);
+            let mut points: Vec<usize> = cuts.iter().map(|&c| usize::from(c) % (stream.len() + 1)).collect();
+            points.sort_unstable();
+            let mut segs = Vec::new();
+            let mut last = 0;
+            for p in points {
+                segs.push(&stream[last..p]);
+                last = p;
+            }
+            segs.push(&stream[last..]);
+            let got = frames(&mut TcpFramer::new(TCP_MESSAGE_MAX), &segs);
+            let want: Vec<Result<Vec<u8>, DnsError>> = msgs.iter().map(|m| Ok(m.to_vec())).collect();
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
+}

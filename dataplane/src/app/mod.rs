@@ -1,0 +1,3 @@
+//! Application-layer parsers: pure functions over payload bytes and bounded per-flow state.
+
+pub mod dns;
