@@ -1,3 +1,5 @@
 //! Application-layer parsers: pure functions over payload bytes and bounded per-flow state.
 
 pub mod dns;
+pub mod quic;
+pub mod tls;

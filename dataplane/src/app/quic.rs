@@ -1,0 +1,791 @@
+//! QUIC client Initial packets (versions 1 and 2): from UDP payloads to the
+//! TLS ClientHello they carry (RFC 9000 §17.2, RFC 9001 §5, RFC 9369).
+//!
+//! # Contract
+//!
+//! * One [`QuicInitialState`] per QUIC connection attempt (a UDP 5-tuple seen
+//!   from its client): fixed size (a [`CRYPTO_CAP`]-octet CRYPTO buffer, its
+//!   coverage bitmap, the Initial keys), no allocation, ever.
+//! * [`QuicInitialState::on_client_datagram`] takes the UDP payload of one
+//!   client→server datagram. It walks the coalesced long-header packets (at
+//!   most [`MAX_COALESCED`]), skips Handshake/0-RTT ones by their Length, and
+//!   for each Initial: derives the client Initial keys from the connection's
+//!   **first** Destination Connection ID (HKDF-SHA256 with the version's salt
+//!   and labels, once per connection), removes header protection (AES-128-ECB
+//!   of the sample), decrypts the payload in place in a stack buffer of
+//!   [`MAX_PACKET`] octets (AES-128-GCM) and walks its frames, storing CRYPTO
+//!   data at its offset. CRYPTO frames may come in any order, across packets
+//!   and datagrams; once the stream is contiguous from offset 0 far enough, the
+//!   ClientHello is parsed with [`tls::client_hello_crypto`] and reported once.
+//! * Stages as quinn's `PartialDecode`: the cleartext header first (cheap,
+//!   rejects what is not a v1/v2 long header), then the keys and decryption.
+//! * Connection identity: the client switches to the server's connection id
+//!   after the server's first Initial, with the same keys; a packet with an
+//!   unknown DCID that the current keys decrypt is of this connection (that DCID
+//!   is remembered so later packets skip decryption once the ClientHello is
+//!   known). One that only keys derived from its own DCID decrypt starts a new
+//!   connection on the same 5-tuple (or follows a Retry): the state is reset
+//!   and [`QuicInitialState::connections`] counts it.
+//! * Bounded work per datagram: at most [`MAX_COALESCED`] packets, each of at
+//!   most [`MAX_PACKET`] octets decrypted at most twice; frames are bounded by
+//!   the packet; CRYPTO data beyond [`CRYPTO_CAP`] is dropped (and counted).
+//!
+//! ```text
+//! Initial Packet (RFC 9000 §17.2.2)
+//! +-+-+-+-+-+-+-+-+
+//! |1|1|T T|R R|P P|   T = 0 (v1) or 1 (v2); R, P protected
+//! +-+-+-+-+-+-+-+-+----------------------------------------------+
+//! | Version (32) | DCID Len (8) | DCID (0..160) | SCID Len (8) | SCID (0..160)
+//! | Token Length (i) | Token (..) | Length (i) | Packet Number (8..32) | Payload (..)
+//! ```
+
+use aes::Aes128;
+use aes::cipher::{BlockEncrypt, KeyInit, generic_array::GenericArray};
+use aes_gcm::{AeadInPlace, Aes128Gcm, Nonce, Tag};
+use hkdf::Hkdf;
+use sha2::Sha256;
+
+use super::tls::{self, ClientHello, Status};
+
+/// QUIC version 1 (RFC 9000).
+pub const VERSION_1: u32 = 0x0000_0001;
+/// QUIC version 2 (RFC 9369).
+pub const VERSION_2: u32 = 0x6b33_43cf;
+/// Octets of the CRYPTO stream kept per connection (a ClientHello with
+/// post-quantum key shares is ~1.8 KiB; with ECH ~2.2 KiB).
+pub const CRYPTO_CAP: usize = 6144;
+/// Largest Initial packet decrypted (client Initial datagrams are 1200–1500
+/// octets on the paths we see).
+pub const MAX_PACKET: usize = 2048;
+/// Most long-header packets walked in one datagram.
+pub const MAX_COALESCED: usize = 4;
+/// Longest connection id of versions 1 and 2 (RFC 9000 §17.2).
+pub const MAX_CID_LEN: usize = 20;
+
+const TAG_LEN: usize = 16;
+const SAMPLE_LEN: usize = 16;
+
+/// RFC 9001 §5.2.
+const SALT_V1: [u8; 20] = [
+    0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad,
+    0xcc, 0xbb, 0x7f, 0x0a,
+];
+/// RFC 9369 §3.3.1.
+const SALT_V2: [u8; 20] = [
+    0x0d, 0xed, 0xe3, 0xde, 0xf7, 0x00, 0xa6, 0xdb, 0x81, 0x93, 0x81, 0xbe, 0x6e, 0x26, 0x9d, 0xcb,
+    0xf9, 0xbd, 0x2e, 0xd9,
+];
+
+/// Which side's Initial secret.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+/// Why an Initial could not be read (an index for counters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuicError {
+    /// The long header is cut short, or a length in it runs past the datagram.
+    Header,
+    /// A connection id longer than 20 octets.
+    CidLength,
+    /// The packet is longer than [`MAX_PACKET`].
+    TooLarge,
+    /// Header protection or AEAD failed: not a client Initial of this connection.
+    Decrypt,
+    /// A frame type not allowed in an Initial packet, or a cut frame.
+    Frame,
+    /// The CRYPTO stream does not hold a well-formed ClientHello.
+    Tls(tls::Malformed),
+    /// The CRYPTO stream does not start with a ClientHello.
+    NotClientHello,
+}
+
+/// What a datagram did to the connection's state.
+// `Done` holds the ClientHello inline (no allocation), as `tls::Status` does.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum QuicStatus {
+    /// No QUIC v1/v2 Initial packet in it.
+    NotInitial,
+    /// Initial data taken; the ClientHello is not complete yet.
+    Incomplete,
+    /// The connection's ClientHello: reported once per connection.
+    Done(ClientHello),
+    /// The ClientHello of this connection was already reported.
+    Seen,
+    /// An Initial that could not be read; the state is unchanged by it.
+    Malformed(QuicError),
+}
+
+impl QuicStatus {
+    /// Which of two outcomes of one datagram to report.
+    fn rank(&self) -> u8 {
+        match self {
+            QuicStatus::NotInitial => 0,
+            QuicStatus::Seen => 1,
+            QuicStatus::Malformed(_) => 2,
+            QuicStatus::Incomplete => 3,
+            QuicStatus::Done(_) => 4,
+        }
+    }
+}
+
+/// The keys that protect one side's Initial packets.
+#[derive(Clone)]
+pub struct InitialKeys {
+    aead: Aes128Gcm,
+    hp: Aes128,
+    iv: [u8; 12],
+}
+
+impl InitialKeys {
+    /// Derives `side`'s Initial keys of QUIC `version` (1 or 2) from the
+    /// client's first Destination Connection ID (RFC 9001 §5.2, RFC 9369 §3.3).
+    pub fn derive(version: u32, side: Side, dcid: &[u8]) -> Option<Self> {
+        let (salt, key_label, iv_label, hp_label): (&[u8], &[u8], &[u8], &[u8]) = match version {
+            VERSION_1 => (&SALT_V1, b"quic key", b"quic iv", b"quic hp"),
+            VERSION_2 => (&SALT_V2, b"quicv2 key", b"quicv2 iv", b"quicv2 hp"),
+            _ => return None,
+        };
+        let (_, initial) = Hkdf::<Sha256>::extract(Some(salt), dcid);
+        let side_label: &[u8] = match side {
+            Side::Client => b"client in",
+            Side::Server => b"server in",
+        };
+        let mut secret = [0u8; 32];
+        expand_label(&initial, side_label, &mut secret)?;
+        let secret = Hkdf::<Sha256>::from_prk(&secret).ok()?;
+        let mut key = [0u8; 16];
+        let mut iv = [0u8; 12];
+        let mut hp = [0u8; 16];
+        expand_label(&secret, key_label, &mut key)?;
+        expand_label(&secret, iv_label, &mut iv)?;
+        expand_label(&secret, hp_label, &mut hp)?;
+        Some(Self {
+            aead: Aes128Gcm::new(GenericArray::from_slice(&key)),
+            hp: Aes128::new(GenericArray::from_slice(&hp)),
+            iv,
+        })
+    }
+
+    /// Removes header protection and decrypts the packet `packet` (from its
+    /// first octet to the end given by its Length) into `scratch`; returns the
+    /// packet number and the plaintext payload.
+    fn open<'s>(
+        &self,
+        header: &LongHeader<'_>,
+        packet: &[u8],
+        largest_pn: Option<u64>,
+        scratch: &'s mut [u8; MAX_PACKET],
+    ) -> Result<(u64, &'s [u8]), QuicError> {
+        let pn_offset = header.pn_offset;
+        // The sample starts 4 octets after the packet number's start (RFC 9001 §5.4.2).
+        let sample = packet
+            .get(pn_offset + 4..pn_offset + 4 + SAMPLE_LEN)
+            .ok_or(QuicError::Header)?;
+        let mut mask = GenericArray::clone_from_slice(sample);
+        self.hp.encrypt_block(&mut mask);
+        let buf = scratch.get_mut(..packet.len()).ok_or(QuicError::TooLarge)?;
+        buf.copy_from_slice(packet);
+        let first = buf.first_mut().ok_or(QuicError::Header)?;
+        *first ^= mask.first().copied().unwrap_or(0) & 0x0f;
+        let pn_len = usize::from(*first & 0x03) + 1;
+        let mut truncated = 0u64;
+        for i in 0..pn_len {
+            let b = buf.get_mut(pn_offset + i).ok_or(QuicError::Header)?;
+            *b ^= mask.get(1 + i).copied().unwrap_or(0);
+            truncated = (truncated << 8) | u64::from(*b);
+        }
+        let pn = decode_packet_number(largest_pn, truncated, pn_len * 8);
+        let header_len = pn_offset + pn_len;
+        if buf.len() < header_len + TAG_LEN {
+            return Err(QuicError::Header);
+        }
+        let mut nonce = self.iv;
+        for (n, p) in nonce.iter_mut().skip(4).zip(pn.to_be_bytes()) {
+            *n ^= p;
+        }
+        let (aad, body) = buf.split_at_mut(header_len);
+        let (payload, tag) = body.split_at_mut(body.len() - TAG_LEN);
+        self.aead
+            .decrypt_in_place_detached(
+                Nonce::from_slice(&nonce),
+                aad,
+                payload,
+                Tag::from_slice(tag),
+            )
+            .map_err(|_| QuicError::Decrypt)?;
+        Ok((pn, payload))
+    }
+}
+
+/// HKDF-Expand-Label with an empty context (RFC 8446 §7.1):
+/// `uint16 length; opaque label<7..255> = "tls13 " + label; opaque context<0..255>`.
+fn expand_label(prk: &Hkdf<Sha256>, label: &[u8], out: &mut [u8]) -> Option<()> {
+    let len = u16::try_from(out.len()).ok()?.to_be_bytes();
+    let label_len = [u8::try_from(label.len() + 6).ok()?];
+    prk.expand_multi_info(&[&len, &label_len, b"tls13 ", label, &[0]], out)
+        .ok()
+}
+
+/// RFC 9000 §A.3.
+fn decode_packet_number(largest: Option<u64>, truncated: u64, bits: usize) -> u64 {
+    let expected = largest.map_or(0, |l| l.saturating_add(1));
+    let win = 1u64 << bits.min(32);
+    let hwin = win / 2;
+    let candidate = (expected & !(win - 1)) | truncated;
+    if candidate.saturating_add(hwin) <= expected && candidate < (1u64 << 62) - win {
+        candidate + win
+    } else if candidate > expected.saturating_add(hwin) && candidate >= win {
+        candidate - win
+    } else {
+        candidate
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PacketType {
+    Initial,
+    ZeroRtt,
+    Handshake,
+    Retry,
+}
+
+/// The cleartext part of a v1/v2 long header.
+#[derive(Clone, Copy, Debug)]
+struct LongHeader<'a> {
+    version: u32,
+    ty: PacketType,
+    dcid: &'a [u8],
+    /// Offset of the (protected) packet number.
+    pn_offset: usize,
+    /// Octets of the packet, from its first octet to the end of its payload.
+    len: usize,
+}
+
+impl<'a> LongHeader<'a> {
+    /// `Ok(None)`: not a long header of version 1 or 2 (a short header,
+    /// padding, another version) — the walk of the datagram stops there.
+    fn parse(datagram: &'a [u8]) -> Result<Option<Self>, QuicError> {
+        let mut r = Cursor::new(datagram);
+        let Some(first) = r.u8() else {
+            return Ok(None);
+        };
+        if first & 0x80 == 0 {
+            return Ok(None);
+        }
+        let Some(version) = r.u32() else {
+            return Ok(None);
+        };
+        if version != VERSION_1 && version != VERSION_2 {
+            return Ok(None);
+        }
+        let bits = (first >> 4) & 0x03;
+        let ty = match (version, bits) {
+            (VERSION_1, 0) | (VERSION_2, 1) => PacketType::Initial,
+            (VERSION_1, 1) | (VERSION_2, 2) => PacketType::ZeroRtt,
+            (VERSION_1, 2) | (VERSION_2, 3) => PacketType::Handshake,
+            _ => PacketType::Retry,
+        };
+        let dcid = r.cid()?;
+        let _scid = r.cid()?;
+        if ty == PacketType::Retry {
+            return Ok(Some(Self {
+                version,
+                ty,
+                dcid,
+                pn_offset: datagram.len(),
+                len: datagram.len(),
+            }));
+        }
+        if ty == PacketType::Initial {
+            let token = r.varint().ok_or(QuicError::Header)?;
+            r.take(token).ok_or(QuicError::Header)?;
+        }
+        let length = r.varint().ok_or(QuicError::Header)?;
+        let pn_offset = r.pos;
+        let len = usize::try_from(length)
+            .ok()
+            .and_then(|l| l.checked_add(pn_offset))
+            .filter(|&l| l <= datagram.len())
+            .ok_or(QuicError::Header)?;
+        Ok(Some(Self {
+            version,
+            ty,
+            dcid,
+            pn_offset,
+            len,
+        }))
+    }
+}
+
+/// A bounded cursor over contiguous bytes (the cleartext header, a decrypted payload).
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        self.buf.get(self.pos..).unwrap_or(&[])
+    }
+
+    fn take(&mut self, n: u64) -> Option<&'a [u8]> {
+        let n = usize::try_from(n).ok()?;
+        let (t, _) = self.rest().split_at_checked(n)?;
+        self.pos += n;
+        Some(t)
+    }
+
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1)?.first().copied()
+    }
+
+    fn u32(&mut self) -> Option<u32> {
+        let b: [u8; 4] = self.take(4)?.try_into().ok()?;
+        Some(u32::from_be_bytes(b))
+    }
+
+    /// A variable-length integer (RFC 9000 §16).
+    fn varint(&mut self) -> Option<u64> {
+        let first = *self.rest().first()?;
+        let len = 1usize << (first >> 6);
+        let bytes = self.take(len as u64)?;
+        let mut v = u64::from(first & 0x3f);
+        for &b in bytes.get(1..).unwrap_or(&[]) {
+            v = (v << 8) | u64::from(b);
+        }
+        Some(v)
+    }
+
+    fn cid(&mut self) -> Result<&'a [u8], QuicError> {
+        let len = self.u8().ok_or(QuicError::Header)?;
+        if usize::from(len) > MAX_CID_LEN {
+            return Err(QuicError::CidLength);
+        }
+        self.take(u64::from(len)).ok_or(QuicError::Header)
+    }
+}
+
+/// A connection id kept inline.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Cid {
+    bytes: [u8; MAX_CID_LEN],
+    len: u8,
+}
+
+impl Cid {
+    fn new(cid: &[u8]) -> Self {
+        let mut c = Cid::default();
+        if let Some(dst) = c.bytes.get_mut(..cid.len()) {
+            dst.copy_from_slice(cid);
+            c.len = u8::try_from(cid.len()).unwrap_or(0);
+        }
+        c
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+}
+
+const WORDS: usize = CRYPTO_CAP / 64;
+
+/// The client Initial side of one QUIC connection: keys, the CRYPTO stream
+/// collected so far and which of its octets are present.
+pub struct QuicInitialState {
+    version: u32,
+    keys: Option<InitialKeys>,
+    /// The first Destination Connection ID: the one the keys come from.
+    odcid: Cid,
+    /// Another DCID the current keys decrypted (the server's connection id).
+    alt_dcid: Cid,
+    largest_pn: Option<u64>,
+    crypto: [u8; CRYPTO_CAP],
+    /// One bit per octet of `crypto`: present.
+    have: [u64; WORDS],
+    /// `crypto[..contiguous]` is all present.
+    contiguous: usize,
+    /// The ClientHello was reported, or the stream proved not to hold one.
+    finished: bool,
+    connections: u32,
+    dropped_octets: u64,
+}
+
+impl Default for QuicInitialState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl QuicInitialState {
+    pub fn new() -> Self {
+        Self {
+            version: 0,
+            keys: None,
+            odcid: Cid::default(),
+            alt_dcid: Cid::default(),
+            largest_pn: None,
+            crypto: [0; CRYPTO_CAP],
+            have: [0; WORDS],
+            contiguous: 0,
+            finished: false,
+            connections: 0,
+            dropped_octets: 0,
+        }
+    }
+
+    /// Forgets the connection (the 5-tuple's flow ended).
+    pub fn reset(&mut self) {
+        self.version = 0;
+        self.keys = None;
+        self.start(Cid::default());
+    }
+
+    /// Connections seen on this state so far: a change tells the caller that a
+    /// new connection started on the same 5-tuple (a new session).
+    pub fn connections(&self) -> u32 {
+        self.connections
+    }
+
+    /// The first Destination Connection ID of the current connection.
+    pub fn original_dcid(&self) -> &[u8] {
+        self.odcid.as_bytes()
+    }
+
+    /// The QUIC version of the current connection (0 before the first Initial).
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// CRYPTO octets dropped because they lay beyond [`CRYPTO_CAP`].
+    pub fn dropped_octets(&self) -> u64 {
+        self.dropped_octets
+    }
+
+    fn start(&mut self, odcid: Cid) {
+        self.odcid = odcid;
+        self.alt_dcid = Cid::default();
+        self.largest_pn = None;
+        self.have = [0; WORDS];
+        self.contiguous = 0;
+        self.finished = false;
+    }
+
+    /// Takes the UDP payload of one client→server datagram.
+    pub fn on_client_datagram(&mut self, datagram: &[u8]) -> QuicStatus {
+        let mut status = QuicStatus::NotInitial;
+        let mut rest = datagram;
+        for _ in 0..MAX_COALESCED {
+            let header = match LongHeader::parse(rest) {
+                Ok(Some(h)) => h,
+                Ok(None) => break,
+                Err(e) => {
+                    status = merge(status, QuicStatus::Malformed(e));
+                    break;
+                }
+            };
+            let (packet, after) = rest.split_at(header.len.min(rest.len()));
+            if header.ty == PacketType::Initial {
+                status = merge(status, self.on_initial(&header, packet));
+            }
+            if header.ty == PacketType::Retry {
+                break;
+            }
+            rest = after;
+        }
+        status
+    }
+
+    fn on_initial(&mut self, header: &LongHeader<'_>, packet: &[u8]) -> QuicStatus {
+        let same_version = self.keys.is_some() && self.version == header.version;
+        let known = same_version
+            && (header.dcid == self.odcid.as_bytes() || header.dcid == self.alt_dcid.as_bytes());
+        if known && self.finished {
+            return QuicStatus::Seen;
+        }
+        let mut scratch = [0u8; MAX_PACKET];
+        if let Some(keys) = self.keys.as_ref().filter(|_| same_version) {
+            match keys.open(header, packet, self.largest_pn, &mut scratch) {
+                Ok((pn, payload)) => {
+                    if !known {
+                        self.alt_dcid = Cid::new(header.dcid);
+                    }
+                    self.largest_pn = Some(self.largest_pn.map_or(pn, |l| l.max(pn)));
+                    if self.finished {
+                        return QuicStatus::Seen;
+                    }
+                    return self.on_payload(payload);
+                }
+                Err(e) if known => return QuicStatus::Malformed(e),
+                Err(_) => {}
+            }
+        }
+        // The first Initial of a connection, or of a new one on this 5-tuple.
+        let Some(keys) = InitialKeys::derive(header.version, Side::Client, header.dcid) else {
+            return QuicStatus::NotInitial;
+        };
+        match keys.open(header, packet, None, &mut scratch) {
+            Ok((pn, payload)) => {
+                self.version = header.version;
+                self.keys = Some(keys);
+                self.start(Cid::new(header.dcid));
+                self.connections = self.connections.saturating_add(1);
+                self.largest_pn = Some(pn);
+                self.on_payload(payload)
+            }
+            Err(e) => QuicStatus::Malformed(e),
+        }
+    }
+
+    /// Walks the frames of a decrypted Initial payload (RFC 9000 §12.4: only
+    /// PADDING, PING, ACK, CRYPTO and CONNECTION_CLOSE may appear).
+    fn on_payload(&mut self, payload: &[u8]) -> QuicStatus {
+        let mut r = Cursor::new(payload);
+        while !r.rest().is_empty() {
+            let Some(ty) = r.varint() else {
+                return QuicStatus::Malformed(QuicError::Frame);
+            };
+            let ok = match ty {
+                // PADDING: skip the run.
+                0x00 => {
+                    let run = r.rest().iter().take_while(|&&b| b == 0).count();
+                    r.pos += run;
+                    Some(())
+                }
+                0x01 => Some(()),
+                0x02 | 0x03 => skip_ack(&mut r, ty == 0x03),
+                0x06 => match (r.varint(), r.varint()) {
+                    (Some(offset), Some(len)) => r.take(len).map(|data| self.store(offset, data)),
+                    _ => None,
+                },
+                0x1c | 0x1d => {
+                    let code = r.varint();
+                    let frame = if ty == 0x1c { r.varint() } else { Some(0) };
+                    match (code, frame, r.varint()) {
+                        (Some(_), Some(_), Some(reason)) => r.take(reason).map(|_| ()),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            if ok.is_none() {
+                return QuicStatus::Malformed(QuicError::Frame);
+            }
+        }
+        self.try_hello()
+    }
+
+    /// Copies CRYPTO data at `offset` into the buffer and marks it present.
+    fn store(&mut self, offset: u64, data: &[u8]) {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let end = start.saturating_add(data.len());
+        let kept_end = end.min(CRYPTO_CAP);
+        if kept_end < end {
+            let dropped = end - kept_end.max(start);
+            self.dropped_octets = self.dropped_octets.saturating_add(dropped as u64);
+        }
+        if start >= kept_end {
+            return;
+        }
+        if let (Some(dst), Some(src)) = (
+            self.crypto.get_mut(start..kept_end),
+            data.get(..kept_end - start),
+        ) {
+            dst.copy_from_slice(src);
+        }
+        let mut i = start;
+        while i < kept_end {
+            let bit = i % 64;
+            let n = (64 - bit).min(kept_end - i);
+            let mask = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << bit
+            };
+            if let Some(w) = self.have.get_mut(i / 64) {
+                *w |= mask;
+            }
+            i += n;
+        }
+    }
+
+    /// Advances the contiguous prefix and parses the ClientHello when it grew.
+    fn try_hello(&mut self) -> QuicStatus {
+        let before = self.contiguous;
+        while let Some(&word) = self.have.get(self.contiguous / 64) {
+            let bit = self.contiguous % 64;
+            let run = (word >> bit).trailing_ones() as usize;
+            self.contiguous += run.min(64 - bit);
+            if run < 64 - bit {
+                break;
+            }
+        }
+        if self.contiguous == before || self.finished {
+            return if self.finished {
+                QuicStatus::Seen
+            } else {
+                QuicStatus::Incomplete
+            };
+        }
+        let prefix = self.crypto.get(..self.contiguous).unwrap_or(&[]);
+        match tls::client_hello_crypto(prefix) {
+            Status::Done(hello) => {
+                self.finished = true;
+                QuicStatus::Done(hello)
+            }
+            Status::Incomplete if self.contiguous < CRYPTO_CAP => QuicStatus::Incomplete,
+            Status::Incomplete => {
+                self.finished = true;
+                QuicStatus::Malformed(QuicError::Tls(tls::Malformed {
+                    reason: tls::Reason::HandshakeLength,
+                    offset: CRYPTO_CAP as u32,
+                }))
+            }
+            Status::NotTls => {
+                self.finished = true;
+                QuicStatus::Malformed(QuicError::NotClientHello)
+            }
+            Status::Malformed(m) => {
+                self.finished = true;
+                QuicStatus::Malformed(QuicError::Tls(m))
+            }
+        }
+    }
+}
+
+/// ACK frame (RFC 9000 §19.3): Largest Acknowledged, ACK Delay, ACK Range
+/// Count, First ACK Range, ranges (Gap, Length), ECN counts for type 0x03.
+fn skip_ack(r: &mut Cursor<'_>, ecn: bool) -> Option<()> {
+    r.varint()?;
+    r.varint()?;
+    let ranges = r.varint()?;
+    r.varint()?;
+    // Each range is at least 2 octets: a count beyond that is cut.
+    if ranges > r.rest().len() as u64 / 2 {
+        return None;
+    }
+    for _ in 0..ranges {
+        r.varint()?;
+        r.varint()?;
+    }
+    if ecn {
+        r.varint()?;
+        r.varint()?;
+        r.varint()?;
+    }
+    Some(())
+}
+
+fn merge(a: QuicStatus, b: QuicStatus) -> QuicStatus {
+    if b.rank() > a.rank() { b } else { a }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// Expands the derivation RFC 9001 §A.1 and RFC 9369 §A.1 print, and
+    /// checks the packet protection keys against them.
+    fn raw_keys(version: u32, side: Side, dcid: &[u8]) -> ([u8; 16], [u8; 12], [u8; 16]) {
+        let (salt, kl, il, hl): (&[u8], &[u8], &[u8], &[u8]) = if version == VERSION_1 {
+            (&SALT_V1, b"quic key", b"quic iv", b"quic hp")
+        } else {
+            (&SALT_V2, b"quicv2 key", b"quicv2 iv", b"quicv2 hp")
+        };
+        let (_, initial) = Hkdf::<Sha256>::extract(Some(salt), dcid);
+        let mut secret = [0u8; 32];
+        let label: &[u8] = if side == Side::Client {
+            b"client in"
+        } else {
+            b"server in"
+        };
+        expand_label(&initial, label, &mut secret).unwrap();
+        let s = Hkdf::<Sha256>::from_prk(&secret).unwrap();
+        let (mut k, mut iv, mut hp) = ([0; 16], [0; 12], [0; 16]);
+        expand_label(&s, kl, &mut k).unwrap();
+        expand_label(&s, il, &mut iv).unwrap();
+        expand_label(&s, hl, &mut hp).unwrap();
+        (k, iv, hp)
+    }
+
+    #[test]
+    fn rfc9001_a1_client_keys() {
+        let (k, iv, hp) = raw_keys(VERSION_1, Side::Client, &hex("8394c8f03e515708"));
+        assert_eq!(k.to_vec(), hex("1f369613dd76d5467730efcbe3b1a22d"));
+        assert_eq!(iv.to_vec(), hex("fa044b2f42a3fd3b46fb255c"));
+        assert_eq!(hp.to_vec(), hex("9f50449e04a0e810283a1e9933adedd2"));
+        let (k, iv, hp) = raw_keys(VERSION_1, Side::Server, &hex("8394c8f03e515708"));
+        assert_eq!(k.to_vec(), hex("cf3a5331653c364c88f0f379b6067e37"));
+        assert_eq!(iv.to_vec(), hex("0ac1493ca1905853b0bba03e"));
+        assert_eq!(hp.to_vec(), hex("c206b8d9b9f0f37644430b490eeaa314"));
+    }
+
+    #[test]
+    fn rfc9369_a1_client_keys() {
+        let (k, iv, hp) = raw_keys(VERSION_2, Side::Client, &hex("8394c8f03e515708"));
+        assert_eq!(k.to_vec(), hex("8b1a0bc121284290a29e0971b5cd045d"));
+        assert_eq!(iv.to_vec(), hex("91f73e2351d8fa91660e909f"));
+        assert_eq!(hp.to_vec(), hex("45b95e15235d6f45a6b19cbcb0294ba9"));
+    }
+
+    #[test]
+    fn packet_numbers() {
+        // RFC 9000 §A.3 example.
+        assert_eq!(
+            decode_packet_number(Some(0xa82f30ea), 0x9b32, 16),
+            0xa82f9b32
+        );
+        assert_eq!(decode_packet_number(None, 0, 8), 0);
+        assert_eq!(decode_packet_number(Some(1), 2, 8), 2);
+    }
+
+    #[test]
+    fn garbage_is_not_initial() {
+        let mut s = QuicInitialState::new();
+        assert_eq!(s.on_client_datagram(&[]), QuicStatus::NotInitial);
+        assert_eq!(
+            s.on_client_datagram(&[0x40, 1, 2, 3]),
+            QuicStatus::NotInitial
+        );
+        assert_eq!(
+            s.on_client_datagram(&[0xc0, 0, 0, 0, 1, 21]),
+            QuicStatus::Malformed(QuicError::CidLength)
+        );
+        assert_eq!(
+            s.on_client_datagram(&[0xc0, 0, 0, 0, 1, 8, 1, 2]),
+            QuicStatus::Malformed(QuicError::Header)
+        );
+        assert_eq!(s.connections(), 0);
+    }
+
+    #[test]
+    fn crypto_coverage_in_any_order() {
+        let mut s = QuicInitialState::new();
+        s.store(100, &[1; 50]);
+        assert_eq!(s.try_hello(), QuicStatus::Incomplete);
+        assert_eq!(s.contiguous, 0);
+        s.store(0, &[1; 63]);
+        s.store(63, &[1; 37]);
+        s.try_hello();
+        assert_eq!(s.contiguous, 150);
+        s.store(CRYPTO_CAP as u64 - 10, &[1; 20]);
+        assert_eq!(s.dropped_octets(), 10);
+        s.store(u64::MAX - 5, &[1; 3]);
+        assert_eq!(s.dropped_octets(), 13);
+    }
+}
