@@ -7,10 +7,14 @@ use std::time::{Duration, Instant};
 
 use metaprobe_config::Config;
 use metaprobe_dataplane::analyze::{Analyzer, AnalyzerConfig};
+use metaprobe_dataplane::apps::AppConfig;
 use metaprobe_dataplane::counters::{MAX_PORTS, WorkerCounters};
 use metaprobe_dataplane::flow::SessionIds;
 use metaprobe_dataplane::forward::{QueueSet, run_worker};
 use metaprobe_dataplane::plan::{self, PortCaps};
+use metaprobe_export::exporter::{Exporter, ExporterConfig, SystemClock};
+use metaprobe_export::session::Transport;
+use metaprobe_export::template::Stream;
 use metaprobe_ffi::{Eal, Launched, MbufBurst, Mempool, Port, PortInfo, PortQueue, PortSetup};
 
 use crate::io::{DpdkBurst, DpdkQueue};
@@ -99,6 +103,9 @@ pub fn run(
         );
     }
 
+    let (exporter, mut senders) =
+        Exporter::new(exporter_config(cfg, assignment.len())).map_err(|e| e.to_string())?;
+    let export_stats = exporter.handle();
     let analysis = AnalyzerConfig {
         bridges: cfg
             .bridges
@@ -116,7 +123,18 @@ pub fn run(
         tsc_hz: eal.tsc_hz(),
         worker: 0,
         start_unix_100ns: SessionIds::start_now(),
+        start_tsc: metaprobe_ffi::tsc(),
+        apps: AppConfig {
+            clickstream: !(cfg.ipfix_udp_collectors.is_empty()
+                && cfg.ipfix_tcp_collectors.is_empty()),
+            dns: cfg.ajb_save_dns
+                || !(cfg.ipfix_dns_udp_collectors.is_empty()
+                    && cfg.ipfix_dns_tcp_collectors.is_empty()),
+            tls_replies: cfg.ssl_parse_reply,
+            ..AppConfig::default()
+        },
     };
+    senders.reverse(); // popped in worker order below
     let stop = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::with_capacity(assignment.len());
     for (lcore, sets) in lcores.iter().zip(assignment) {
@@ -155,6 +173,7 @@ pub fn run(
                 ..analysis.clone()
             },
             Arc::clone(&counters),
+            senders.pop(),
         );
         let huge = analyzer
             .memory_regions()
@@ -194,6 +213,15 @@ pub fn run(
         );
     }
 
+    // The export side runs on the main lcore's CPU, which otherwise only sleeps.
+    let export_stop = Arc::new(AtomicBool::new(false));
+    let export_thread = {
+        let (stop, mut exporter) = (Arc::clone(&export_stop), exporter);
+        std::thread::Builder::new()
+            .name("metaprobe-export".into())
+            .spawn(move || exporter.run(&SystemClock, &stop))
+            .map_err(|e| format!("cannot start the export thread: {e}"))?
+    };
     let counters: Vec<(u32, Arc<WorkerCounters>)> = workers
         .iter()
         .map(|w| (w.lcore, Arc::clone(&w.counters)))
@@ -208,6 +236,11 @@ pub fn run(
             failed.push(format!("worker {i} (lcore {}) ended with {ret}", w.lcore));
         }
     }
+    // Workers flushed their records when they stopped; the exporter drains them last.
+    export_stop.store(true, Ordering::SeqCst);
+    if export_thread.join().is_err() {
+        failed.push("the export thread panicked".to_owned());
+    }
     let last = snapshot(&ports, &counters);
     drop(ports); // stops and closes every port: net_pcap flushes its tx files
     print!("{}", stats::final_summary(&last));
@@ -215,6 +248,7 @@ pub fn run(
         "{}",
         stats::analysis_summary(counters.iter().map(|(_, c)| c.as_ref()))
     );
+    print!("{}", stats::export_summary(&export_stats.snapshot()));
     if failed.is_empty() {
         Ok(())
     } else {
@@ -370,4 +404,31 @@ fn advise_huge_pages(addr: usize, len: usize) -> bool {
     // SAFETY: madvise only changes how the kernel backs pages of a mapping this
     // process owns (the flow table's allocation, alive); it reads or writes no memory.
     unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) == 0 }
+}
+
+/// The exporter of the configuration's collectors, one ring per worker.
+fn exporter_config(cfg: &Config, workers: usize) -> ExporterConfig {
+    let mut ec = ExporterConfig::new(&cfg.log_dir);
+    ec.ipfix_dev = cfg.ipfix_dev.clone();
+    ec.add(
+        Stream::Clickstream,
+        Transport::Udp,
+        &cfg.ipfix_udp_collectors,
+    );
+    ec.add(
+        Stream::Clickstream,
+        Transport::Tcp,
+        &cfg.ipfix_tcp_collectors,
+    );
+    ec.add(Stream::Meta, Transport::Udp, &cfg.ipfix_meta_udp_collectors);
+    ec.add(Stream::Meta, Transport::Tcp, &cfg.ipfix_meta_tcp_collectors);
+    ec.add(Stream::Dns, Transport::Udp, &cfg.ipfix_dns_udp_collectors);
+    ec.add(Stream::Dns, Transport::Tcp, &cfg.ipfix_dns_tcp_collectors);
+    ec.mtu = usize::from(cfg.ipfix_mtu);
+    ec.domain_id = cfg.ipfix_domain_id;
+    ec.udp_template_timer = cfg.ipfix_udp_template_timer;
+    ec.stat_log = cfg.dbg_log_mask & 0x80 != 0;
+    ec.stat_period_secs = cfg.netflow_timeout;
+    ec.workers = workers;
+    ec
 }

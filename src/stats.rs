@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use metaprobe_dataplane::counters::{WorkerCounters, WorkerTotals};
 use metaprobe_dataplane::wire::StopReason;
+use metaprobe_export::exporter::ExportStats;
+use metaprobe_export::template::Stream;
 use metaprobe_ffi::PortStats;
 
 /// A port's counters at one moment: the driver's, and the packets for it that
@@ -86,6 +88,34 @@ pub fn analysis_summary<'a>(workers: impl Iterator<Item = &'a WorkerCounters> + 
         }
     }
     out.push_str(if any { "\n" } else { " none\n" });
+    out
+}
+
+/// One line per export stream:
+/// `final export dns: produced 10 exported 10 dropped 0 (ring-full 0 no-chunk 0 too-long 0 skipped 0 backpressure 0 collector-down 0)`.
+pub fn export_summary(e: &ExportStats) -> String {
+    let mut out = String::new();
+    for (stream, s) in Stream::ALL.iter().zip(&e.streams) {
+        let dropped = s.dropped_ring_full
+            + s.dropped_no_chunk
+            + s.dropped_too_long
+            + s.dropped_skipped
+            + s.dropped_backpressure
+            + s.dropped_down;
+        let _ = writeln!(
+            out,
+            "final export {}: produced {} exported {} dropped {dropped} (ring-full {} no-chunk {} too-long {} skipped {} backpressure {} collector-down {})",
+            stream.name(),
+            s.produced,
+            s.exported,
+            s.dropped_ring_full,
+            s.dropped_no_chunk,
+            s.dropped_too_long,
+            s.dropped_skipped,
+            s.dropped_backpressure,
+            s.dropped_down
+        );
+    }
     out
 }
 

@@ -1,8 +1,12 @@
 //! What a worker does with every packet it forwards: decode it once, find its
-//! flow, count why decoding stopped. Application parsing hangs off the flow.
+//! flow, count why decoding stopped, hand the payload to the flow's
+//! application parser ([`crate::apps`]).
 
 use std::sync::Arc;
 
+use metaprobe_export::exporter::RecordSender;
+
+use crate::apps::{AppConfig, AppState, Apps, Seen};
 use crate::counters::{MAX_PORTS, WorkerCounters};
 use crate::flow::{FlowTable, SessionIds, Timeouts};
 use crate::forward::Inspect;
@@ -39,20 +43,34 @@ pub struct AnalyzerConfig {
     pub worker: u8,
     /// Run start, 100 ns units since the Unix epoch ([`SessionIds::start_now`]).
     pub start_unix_100ns: u64,
+    /// The TSC at the run start (with `start_unix_100ns`, it dates the records).
+    pub start_tsc: u64,
+    pub apps: AppConfig,
 }
 
 /// The per-packet analysis of one worker. Built on the main lcore (its flow
 /// table is allocated there, once), then moved to the worker.
 pub struct Analyzer {
     roles: [Option<PortRole>; MAX_PORTS],
-    flows: FlowTable<()>,
+    flows: FlowTable<AppState>,
+    apps: Apps,
     counters: Arc<WorkerCounters>,
     housekeeping_every: u64,
     next_housekeeping: u64,
+    /// Unix seconds at `now_tsc` (records are dated to the housekeeping tick).
+    now_unix: u32,
+    start_unix_secs: u64,
+    start_tsc: u64,
+    tsc_hz: u64,
 }
 
 impl Analyzer {
-    pub fn new(cfg: &AnalyzerConfig, counters: Arc<WorkerCounters>) -> Analyzer {
+    /// `out`: where records go (`None`: parse nothing).
+    pub fn new(
+        cfg: &AnalyzerConfig,
+        counters: Arc<WorkerCounters>,
+        out: Option<RecordSender>,
+    ) -> Analyzer {
         let mut roles = [None; MAX_PORTS];
         for (bridge, &(subscriber, internet)) in cfg.bridges.iter().enumerate() {
             let bridge = u16::try_from(bridge).unwrap_or(u16::MAX);
@@ -68,18 +86,29 @@ impl Analyzer {
             ..Timeouts::from_secs(tcp, tcp_closing, udp, other, cfg.tsc_hz)
         };
         let ids = SessionIds::new(cfg.worker, cfg.start_unix_100ns);
+        let start_unix_secs = cfg.start_unix_100ns / 10_000_000;
         Analyzer {
             roles,
             flows: FlowTable::new(cfg.flow_table_size, timeouts, ids),
+            apps: Apps::new(cfg.apps, out),
             counters,
             housekeeping_every: (cfg.tsc_hz / HOUSEKEEPING_HZ).max(1),
             next_housekeeping: 0,
+            now_unix: u32::try_from(start_unix_secs).unwrap_or(u32::MAX),
+            start_unix_secs,
+            start_tsc: cfg.start_tsc,
+            tsc_hz: cfg.tsc_hz.max(1),
         }
     }
 
     /// Bytes the flow table holds (fixed at creation).
     pub fn flow_table_bytes(&self) -> usize {
         self.flows.memory_bytes()
+    }
+
+    /// Bytes of the reassembly and QUIC pools (fixed at creation).
+    pub fn app_pool_bytes(&self) -> usize {
+        self.apps.memory_bytes()
     }
 
     /// (address, length) of the large memory regions of the analysis.
@@ -106,8 +135,30 @@ impl Inspect for Analyzer {
         let Some(role) = self.roles.get(usize::from(port)).copied().flatten() else {
             return;
         };
-        self.flows
-            .observe(&packet, role.bridge, role.subscriber, now, |_, _| {});
+        let apps = &mut self.apps;
+        let Some(obs) = self
+            .flows
+            .observe(&packet, role.bridge, role.subscriber, now, |f, _| {
+                apps.end(&f.app)
+            })
+        else {
+            return;
+        };
+        let payload = packet.payload(frame);
+        if payload.is_empty() {
+            return;
+        }
+        let Some(flow) = self.flows.get_mut(obs.handle) else {
+            return;
+        };
+        let seen = Seen {
+            packet: &packet,
+            payload,
+            obs: &obs,
+            bridge: role.bridge,
+            now_unix: self.now_unix,
+        };
+        self.apps.payload(flow, &seen, &self.counters);
     }
 
     fn tick(&mut self, now: u64) {
@@ -115,11 +166,17 @@ impl Inspect for Analyzer {
             return;
         }
         self.next_housekeeping = now.saturating_add(self.housekeeping_every);
-        self.flows.expire(now, EXPIRE_BUDGET, |_, _| {});
+        let secs = now.saturating_sub(self.start_tsc) / self.tsc_hz;
+        self.now_unix = u32::try_from(self.start_unix_secs + secs).unwrap_or(u32::MAX);
+        let apps = &mut self.apps;
+        self.flows
+            .expire(now, EXPIRE_BUDGET, |f, _| apps.end(&f.app));
+        self.apps.flush();
         self.publish();
     }
 
     fn finish(&mut self, _now: u64) {
+        self.apps.flush();
         self.publish();
     }
 }
@@ -140,8 +197,10 @@ mod tests {
             tsc_hz: HZ,
             worker: 3,
             start_unix_100ns: 0,
+            start_tsc: 0,
+            apps: AppConfig::default(),
         };
-        (Analyzer::new(&cfg, Arc::clone(&counters)), counters)
+        (Analyzer::new(&cfg, Arc::clone(&counters), None), counters)
     }
 
     /// Ethernet + IPv4 + UDP from 10.0.0.1:`sport` to 10.0.0.2:53, 4 octets of payload.

@@ -7,8 +7,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::app::dns::DnsError;
 use crate::flow::FlowStats;
 use crate::wire::StopReason;
+
+/// DNS parse errors counted by reason.
+pub const DNS_ERRORS: usize = DnsError::COUNT;
 
 /// Port ids above this are refused at start (DPDK's `RTE_MAX_ETHPORTS` on Debian 12).
 pub const MAX_PORTS: usize = 32;
@@ -63,6 +67,27 @@ pub struct WorkerCounters {
     pub decode_stops: [Counter; StopReason::COUNT],
     /// The worker's flow table, as last published.
     pub flows: FlowCounters,
+    pub app: AppCounters,
+}
+
+/// What the application parsers of a worker did.
+#[derive(Debug, Default)]
+pub struct AppCounters {
+    /// Records handed to the export side.
+    pub records: Counter,
+    /// Records the export ring could not take (full ring, no free chunk, too long).
+    pub records_dropped: Counter,
+    /// Flows left unparsed because every reassembly slot was taken.
+    pub streams_exhausted: Counter,
+    /// QUIC connections left unparsed because every QUIC slot was taken.
+    pub quic_exhausted: Counter,
+    pub quic_malformed: Counter,
+    pub tls_malformed: Counter,
+    /// TLS handshakes longer than a reassembly slot before the needed part.
+    pub tls_too_long: Counter,
+    /// DNS-over-TCP messages longer than a reassembly slot, skipped.
+    pub dns_too_long: Counter,
+    pub dns_errors: [Counter; DNS_ERRORS],
 }
 
 /// A flow table's counters, published by its worker.
@@ -97,6 +122,7 @@ impl Default for WorkerCounters {
             polls: Counter::default(),
             decode_stops: std::array::from_fn(|_| Counter::default()),
             flows: FlowCounters::default(),
+            app: AppCounters::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod analyze;
 pub mod app;
+pub mod apps;
 pub mod counters;
 pub mod flow;
 pub mod forward;

@@ -147,6 +147,15 @@ impl StreamPool {
             .unwrap_or(&[])
     }
 
+    /// Sequence number of the first octet in the slot (the stream's first octet
+    /// until [`StreamPool::consume`] moves it); `None` for a stale reference.
+    pub fn base(&self, r: StreamRef) -> Option<u32> {
+        self.slots
+            .get(r.slot as usize)
+            .filter(|s| s.open && s.generation == r.generation)
+            .map(|s| s.base)
+    }
+
     /// The stream filled its slot: nothing more can be added.
     pub fn is_full(&self, r: StreamRef) -> bool {
         self.slots.get(r.slot as usize).is_some_and(|s| {

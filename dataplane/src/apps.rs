@@ -1,0 +1,680 @@
+//! The application layer of a worker: binds each flow to a parser, feeds the
+//! parser its payload (TCP through bounded reassembly), and turns what the
+//! parser finds into export records.
+//!
+//! Binding is by a registry ([`DETECTORS`]): each entry names a parser, the
+//! transport it runs on and a cheap test of the ports and first payload. A new
+//! parser is a module in `app/`, one entry here and one arm in
+//! [`Apps::payload`].
+
+use metaprobe_export::exporter::RecordSender;
+use metaprobe_export::field::{IpPair, Mac, Octets, Text};
+use metaprobe_export::template::{Clickstream, Dns, Record, TlsReply};
+
+use crate::app::dns::{Answers, DnsError, RecordBuf};
+use crate::app::quic::{QuicInitialState, QuicStatus, VERSION_1, VERSION_2};
+use crate::app::tls::{self, ClientHello, ServerFlight, Status};
+use crate::counters::{AppCounters, WorkerCounters};
+use crate::flow::{Flow, Observed};
+use crate::reasm::{StreamPool, StreamRef};
+use crate::wire::{Packet, Transport};
+
+/// Payload packets a flow may show before detection gives up on it.
+const DETECT_PACKETS: u8 = 4;
+/// HOST_TYPE of clickstream records (spec §4).
+const HOST_CNAME: u8 = 2;
+const HOST_SNI: u8 = 3;
+const HOST_QUIC: u8 = 4;
+/// MPLS label stack entries a record carries (the decoder keeps as many).
+const MPLS_OCTETS: usize = 4 * crate::wire::MPLS_CAP;
+
+/// The parser a flow is bound to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AppProto {
+    /// No payload seen yet.
+    #[default]
+    Undecided,
+    Dns,
+    Tls,
+    Quic,
+    /// No parser wants it.
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum L4 {
+    Tcp,
+    Udp,
+}
+
+/// A registry entry: `proto` takes a flow on `transport` whose first payload
+/// `detect` accepts (ports as seen in that packet, source first).
+struct Detector {
+    proto: AppProto,
+    transport: L4,
+    detect: fn(u16, u16, &[u8]) -> bool,
+}
+
+/// The parsers, tried in order on a flow's first payloads.
+const DETECTORS: &[Detector] = &[
+    Detector {
+        proto: AppProto::Dns,
+        transport: L4::Udp,
+        detect: is_dns_port,
+    },
+    Detector {
+        proto: AppProto::Dns,
+        transport: L4::Tcp,
+        detect: is_dns_port,
+    },
+    Detector {
+        proto: AppProto::Tls,
+        transport: L4::Tcp,
+        detect: is_tls_handshake,
+    },
+    Detector {
+        proto: AppProto::Quic,
+        transport: L4::Udp,
+        detect: is_quic_initial,
+    },
+];
+
+fn is_dns_port(sport: u16, dport: u16, _: &[u8]) -> bool {
+    sport == 53 || dport == 53
+}
+
+/// A TLS handshake record header: type 22, version 3.x.
+fn is_tls_handshake(_: u16, _: u16, p: &[u8]) -> bool {
+    matches!(p, [22, 3, minor, ..] if *minor <= 4)
+}
+
+/// A QUIC long-header Initial of version 1 or 2.
+fn is_quic_initial(_: u16, _: u16, p: &[u8]) -> bool {
+    quic_initial_dcid(p).is_some()
+}
+
+/// The Destination Connection ID of a QUIC v1/v2 Initial packet.
+fn quic_initial_dcid(p: &[u8]) -> Option<&[u8]> {
+    let (&first, rest) = p.split_first()?;
+    let (version, rest) = rest.split_first_chunk::<4>()?;
+    let initial_type = match u32::from_be_bytes(*version) {
+        VERSION_1 => 0,
+        VERSION_2 => 1,
+        _ => return None,
+    };
+    if first & 0x80 == 0 || (first >> 4) & 3 != initial_type {
+        return None;
+    }
+    let (&len, rest) = rest.split_first()?;
+    rest.get(..usize::from(len))
+}
+
+/// What the application layer keeps in each flow (inline in the flow table).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AppState {
+    pub proto: AppProto,
+    /// Reassembly slot of each end's stream ([`Endpoint::index`]).
+    streams: [Option<StreamRef>; 2],
+    /// Each end's message was parsed or given up: its payload is ignored.
+    done: [bool; 2],
+    /// Payload packets seen while undecided.
+    tries: u8,
+    /// TLS: the ClientHello had no server name (the certificate's CN will name the host).
+    no_sni: bool,
+    /// QUIC: the connection state slot while its ClientHello is incomplete.
+    quic: Option<u32>,
+    /// QUIC: hash of the first DCID of the connection already reported.
+    quic_reported: Option<u64>,
+}
+
+/// What the application layer needs from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppConfig {
+    /// The clickstream stream has collectors: HTTP/TLS/QUIC records are wanted.
+    pub clickstream: bool,
+    /// DNS records are wanted (collectors or the text log).
+    pub dns: bool,
+    /// `ssl_parse_reply`: TLS reply records.
+    pub tls_replies: bool,
+    /// Reassembly slots and their size (octets) per worker.
+    pub stream_slots: u32,
+    pub stream_slot_size: u32,
+    /// QUIC connections whose ClientHello may be incomplete at once, per worker.
+    pub quic_slots: u32,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            clickstream: true,
+            dns: true,
+            tls_replies: false,
+            stream_slots: 4096,
+            stream_slot_size: 4096,
+            quic_slots: 256,
+        }
+    }
+}
+
+/// The fields every record of a packet shares (spec §3).
+struct Common {
+    time_stamp: u32,
+    addrs: IpPair,
+    sport: u16,
+    dport: u16,
+    session_id: u64,
+    bridge: u16,
+    vlan: u16,
+    post_vlan: u16,
+    src_mac: Mac,
+    dst_mac: Mac,
+    mpls: [u8; MPLS_OCTETS],
+    mpls_len: usize,
+}
+
+impl Common {
+    fn of(p: &Packet, obs: &Observed, bridge: u16, now_unix: u32) -> Option<Common> {
+        let (src, dst) = (p.src_addr()?, p.dst_addr()?);
+        let (sport, dport) = p.ports().unwrap_or((0, 0));
+        let eth = p.ethernet;
+        let mut mpls = [0u8; MPLS_OCTETS];
+        let mut mpls_len = 0;
+        for (e, slot) in p.mpls.entries().iter().zip(mpls.chunks_exact_mut(4)) {
+            slot.copy_from_slice(&e.0.to_be_bytes());
+            mpls_len += 4;
+        }
+        Some(Common {
+            time_stamp: now_unix,
+            addrs: IpPair::new(src, dst),
+            sport,
+            dport,
+            session_id: obs.session_id.0,
+            bridge,
+            vlan: p.vlan.outer.map_or(0, |t| t.id.value()),
+            post_vlan: p.vlan.inner.map_or(0, |t| t.id.value()),
+            src_mac: eth.map_or([0; 6], |e| e.src.octets()),
+            dst_mac: eth.map_or([0; 6], |e| e.dst.octets()),
+            mpls,
+            mpls_len,
+        })
+    }
+
+    fn mpls(&self) -> Octets<'_> {
+        Octets(self.mpls.get(..self.mpls_len).unwrap_or(&[]))
+    }
+
+    fn clickstream<'a>(&'a self, host: &'a [u8], host_type: u8, seq: u32) -> Clickstream<'a> {
+        Clickstream {
+            time_stamp: self.time_stamp,
+            login: Text::EMPTY,
+            addrs: self.addrs,
+            hostname: Text::new(host),
+            path: Text::EMPTY,
+            refer: Text::EMPTY,
+            user_agent: Text::EMPTY,
+            cookie: Text::EMPTY,
+            session_id: self.session_id,
+            locked: 0,
+            host_type,
+            method: 0,
+            port_source: self.sport,
+            port_destination: self.dport,
+            bridge_channel_num: self.bridge,
+            cipher_suites_len: 0,
+            cipher_suites: Octets(&[]),
+            vlan_id: self.vlan,
+            post_vlan_id: self.post_vlan,
+            source_mac: self.src_mac,
+            destination_mac: self.dst_mac,
+            mpls_labels: self.mpls(),
+            tcp_sequence: seq,
+            ..Default::default()
+        }
+    }
+}
+
+/// Per-worker application state outside the flow table: buffers, pools, the
+/// record sender, counters.
+pub struct Apps {
+    cfg: AppConfig,
+    streams: StreamPool,
+    quic: Box<[QuicInitialState]>,
+    quic_free: Vec<u32>,
+    dns_buf: RecordBuf,
+    out: Option<RecordSender>,
+}
+
+/// One packet of a flow, as the parsers see it.
+pub struct Seen<'a> {
+    pub packet: &'a Packet,
+    pub payload: &'a [u8],
+    pub obs: &'a Observed,
+    pub bridge: u16,
+    pub now_unix: u32,
+}
+
+impl Apps {
+    pub fn new(cfg: AppConfig, out: Option<RecordSender>) -> Apps {
+        let quic_slots = if cfg.clickstream { cfg.quic_slots } else { 0 };
+        Apps {
+            cfg,
+            streams: StreamPool::new(cfg.stream_slots, cfg.stream_slot_size),
+            quic: (0..quic_slots).map(|_| QuicInitialState::new()).collect(),
+            quic_free: (0..quic_slots).rev().collect(),
+            dns_buf: RecordBuf::new(),
+            out,
+        }
+    }
+
+    /// Bytes of the pools (fixed at creation).
+    pub fn memory_bytes(&self) -> usize {
+        self.streams.memory_bytes() + std::mem::size_of_val(&*self.quic)
+    }
+
+    /// Handles a packet with payload of a flow.
+    pub fn payload(&mut self, flow: &mut Flow<AppState>, seen: &Seen<'_>, c: &WorkerCounters) {
+        let app = &mut flow.app;
+        if app.proto == AppProto::Undecided {
+            app.proto = self.detect(seen);
+            app.tries = app.tries.saturating_add(1);
+            if app.proto == AppProto::Undecided && app.tries >= DETECT_PACKETS {
+                app.proto = AppProto::Unknown;
+            }
+        }
+        match flow.app.proto {
+            AppProto::Dns => self.dns(flow, seen, &c.app),
+            AppProto::Tls => self.tls(flow, seen, &c.app),
+            AppProto::Quic => self.quic(flow, seen, &c.app),
+            AppProto::Undecided | AppProto::Unknown => {}
+        }
+    }
+
+    /// A flow ended: give back what it holds.
+    pub fn end(&mut self, app: &AppState) {
+        for r in app.streams.iter().flatten() {
+            self.streams.close(*r);
+        }
+        if let Some(q) = app.quic {
+            self.quic_free.push(q);
+        }
+    }
+
+    /// Hands the records so far to the export side.
+    pub fn flush(&mut self) {
+        if let Some(out) = self.out.as_mut() {
+            out.flush();
+        }
+    }
+
+    pub fn pool_in_use(&self) -> (usize, usize) {
+        (
+            self.streams.in_use(),
+            self.quic.len() - self.quic_free.len(),
+        )
+    }
+
+    fn detect(&self, seen: &Seen<'_>) -> AppProto {
+        let transport = match seen.packet.transport {
+            Transport::Tcp(_) => L4::Tcp,
+            Transport::Udp(_) => L4::Udp,
+            _ => return AppProto::Unknown,
+        };
+        let (sport, dport) = seen.packet.ports().unwrap_or((0, 0));
+        let wanted = |p: AppProto| match p {
+            AppProto::Dns => self.cfg.dns,
+            AppProto::Tls | AppProto::Quic => self.cfg.clickstream,
+            AppProto::Undecided | AppProto::Unknown => false,
+        };
+        DETECTORS
+            .iter()
+            .find(|d| d.transport == transport && (d.detect)(sport, dport, seen.payload))
+            .map_or(AppProto::Undecided, |d| {
+                if wanted(d.proto) {
+                    d.proto
+                } else {
+                    AppProto::Unknown
+                }
+            })
+    }
+
+    fn emit<R: Record>(&mut self, record: &R, c: &AppCounters) {
+        let Some(out) = self.out.as_mut() else { return };
+        if out.push(record) {
+            c.records.add(1);
+        } else {
+            c.records_dropped.add(1);
+        }
+    }
+
+    // ---- DNS ---------------------------------------------------------------------
+
+    fn dns(&mut self, flow: &mut Flow<AppState>, seen: &Seen<'_>, c: &AppCounters) {
+        match seen.packet.transport {
+            Transport::Udp(_) => self.dns_message(seen, seen.payload, 0, c),
+            Transport::Tcp(tcp) => {
+                let end = seen.obs.sender.index();
+                let Some(r) = self.stream(flow, end, tcp.seq, seen.payload, c) else {
+                    return;
+                };
+                // Length-prefixed messages (RFC 1035 4.2.2), as many as are whole.
+                loop {
+                    let window = self.streams.contiguous(r);
+                    let Some(&[hi, lo]) = window.first_chunk::<2>() else {
+                        break;
+                    };
+                    let len = 2 + usize::from(u16::from_be_bytes([hi, lo]));
+                    if len > self.streams.slot_size() as usize {
+                        c.dns_too_long.add(1);
+                        self.streams.consume(r, len as u32);
+                        continue;
+                    }
+                    if window.len() < len {
+                        break;
+                    }
+                    self.dns_stream_message(r, len, seen, c);
+                    self.streams.consume(r, len as u32);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The whole DNS-over-TCP message at the start of `r`'s window, parsed in place.
+    fn dns_stream_message(&mut self, r: StreamRef, len: usize, seen: &Seen<'_>, c: &AppCounters) {
+        let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
+            return;
+        };
+        let window = self.streams.contiguous(r);
+        let message = window.get(2..len).unwrap_or(&[]);
+        emit_dns(message, 1, &common, &mut self.dns_buf, self.out.as_mut(), c);
+    }
+
+    fn dns_message(&mut self, seen: &Seen<'_>, message: &[u8], transport: u8, c: &AppCounters) {
+        let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
+            return;
+        };
+        emit_dns(
+            message,
+            transport,
+            &common,
+            &mut self.dns_buf,
+            self.out.as_mut(),
+            c,
+        );
+    }
+
+    // ---- TLS ---------------------------------------------------------------------
+
+    fn tls(&mut self, flow: &mut Flow<AppState>, seen: &Seen<'_>, c: &AppCounters) {
+        let Transport::Tcp(tcp) = seen.packet.transport else {
+            return;
+        };
+        let end = seen.obs.sender.index();
+        let from_client = seen.obs.sender == flow.client;
+        let Some(r) = self.stream(flow, end, tcp.seq, seen.payload, c) else {
+            return;
+        };
+        let base = self.streams.base(r).unwrap_or(tcp.seq);
+        let window = self.streams.contiguous(r);
+        let full = self.streams.is_full(r);
+        if from_client {
+            match tls::client_hello(window) {
+                Status::Incomplete if !full => return,
+                Status::Done(hello) => self.client_hello(flow, seen, &hello, base, c),
+                Status::Incomplete => c.tls_too_long.add(1),
+                Status::NotTls | Status::Malformed(_) => c.tls_malformed.add(1),
+            }
+        } else {
+            // The server's flight: the reply record and, for TLS <= 1.2, the certificate.
+            let flight = match tls::server_flight(window) {
+                Status::Incomplete if !full => return,
+                Status::Incomplete => {
+                    c.tls_too_long.add(1);
+                    tls::server_hello(window).done().map(|hello| ServerFlight {
+                        hello,
+                        certificate: tls::Certificate::Absent,
+                    })
+                }
+                Status::Done(f) => Some(f),
+                Status::NotTls | Status::Malformed(_) => {
+                    c.tls_malformed.add(1);
+                    None
+                }
+            };
+            if let Some(f) = flight {
+                self.server_flight(flow, seen, &f, base, c);
+            }
+        }
+        self.finish_stream(flow, end);
+    }
+
+    fn client_hello(
+        &mut self,
+        flow: &mut Flow<AppState>,
+        seen: &Seen<'_>,
+        hello: &ClientHello,
+        seq: u32,
+        c: &AppCounters,
+    ) {
+        let Some(sni) = hello.server_name.as_ref().filter(|n| !n.is_empty()) else {
+            flow.app.no_sni = true;
+            return;
+        };
+        let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
+            return;
+        };
+        let record = Clickstream {
+            cipher_suites_len: hello.cipher_suites_len,
+            cipher_suites: Octets(hello.cipher_suites_raw()),
+            ..common.clickstream(sni.as_bytes(), HOST_SNI, seq)
+        };
+        self.emit(&record, c);
+    }
+
+    fn server_flight(
+        &mut self,
+        flow: &mut Flow<AppState>,
+        seen: &Seen<'_>,
+        f: &ServerFlight,
+        seq: u32,
+        c: &AppCounters,
+    ) {
+        let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
+            return;
+        };
+        let cname = f.certificate.common_name();
+        if self.cfg.tls_replies {
+            let record = TlsReply {
+                time_stamp: common.time_stamp,
+                login: Text::EMPTY,
+                addrs: common.addrs,
+                session_id: common.session_id,
+                ssl_version: f.hello.version,
+                cipher_suite: f.hello.cipher_suite,
+                compression_method: f.hello.compression_method,
+                bridge_channel_num: common.bridge,
+                vlan_id: common.vlan,
+                post_vlan_id: common.post_vlan,
+                source_mac: common.src_mac,
+                destination_mac: common.dst_mac,
+                mpls_labels: common.mpls(),
+                host_type: if cname.is_some() { HOST_CNAME } else { 0 },
+                cname: Text::new(cname.map_or(&[][..], |n| n.as_bytes())),
+                ..Default::default()
+            };
+            self.emit(&record, c);
+        }
+        // No SNI: the certificate names the host. The record is the client's
+        // request, so it carries the client → server view of the packet.
+        if flow.app.no_sni
+            && let Some(name) = cname
+        {
+            let reversed = Common {
+                addrs: IpPair::new(common.addrs.dst, common.addrs.src),
+                sport: common.dport,
+                dport: common.sport,
+                src_mac: common.dst_mac,
+                dst_mac: common.src_mac,
+                ..common
+            };
+            let record = reversed.clickstream(name.as_bytes(), HOST_CNAME, seq);
+            self.emit(&record, c);
+        }
+    }
+
+    // ---- QUIC --------------------------------------------------------------------
+
+    fn quic(&mut self, flow: &mut Flow<AppState>, seen: &Seen<'_>, c: &AppCounters) {
+        if seen.obs.sender != flow.client {
+            return;
+        }
+        let Some(dcid) = quic_initial_dcid(seen.payload) else {
+            return;
+        };
+        let app = &mut flow.app;
+        if app.quic.is_none() && app.quic_reported == Some(hash(dcid)) {
+            return; // a later Initial of the connection already reported
+        }
+        let slot = match app.quic {
+            Some(s) => s,
+            None => {
+                let Some(s) = self.quic_free.pop() else {
+                    c.quic_exhausted.add(1);
+                    return;
+                };
+                if let Some(state) = self.quic.get_mut(s as usize) {
+                    state.reset();
+                }
+                app.quic = Some(s);
+                s
+            }
+        };
+        let Some(state) = self.quic.get_mut(slot as usize) else {
+            return;
+        };
+        match state.on_client_datagram(seen.payload) {
+            QuicStatus::Done(hello) => {
+                let first_dcid = hash(state.original_dcid());
+                flow.app.quic_reported = Some(first_dcid);
+                flow.app.quic = None;
+                self.quic_free.push(slot);
+                if let Some(sni) = hello.server_name.as_ref().filter(|n| !n.is_empty())
+                    && let Some(common) =
+                        Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix)
+                {
+                    let record = Clickstream {
+                        cipher_suites_len: hello.cipher_suites_len,
+                        cipher_suites: Octets(hello.cipher_suites_raw()),
+                        ..common.clickstream(sni.as_bytes(), HOST_QUIC, 0)
+                    };
+                    self.emit(&record, c);
+                }
+            }
+            QuicStatus::Malformed(_) => c.quic_malformed.add(1),
+            QuicStatus::Incomplete | QuicStatus::Seen | QuicStatus::NotInitial => {}
+        }
+    }
+
+    // ---- streams -----------------------------------------------------------------
+
+    /// Adds a TCP segment to `end`'s stream, opening it on first use; the
+    /// stream's slot when it has new contiguous bytes to look at.
+    fn stream(
+        &mut self,
+        flow: &mut Flow<AppState>,
+        end: usize,
+        seq: u32,
+        payload: &[u8],
+        c: &AppCounters,
+    ) -> Option<StreamRef> {
+        if flow.app.done.get(end).copied().unwrap_or(true) {
+            return None;
+        }
+        let slot = flow.app.streams.get_mut(end)?;
+        let r = match *slot {
+            Some(r) => r,
+            None => {
+                let Some(r) = self.streams.open(seq) else {
+                    c.streams_exhausted.add(1);
+                    if let Some(d) = flow.app.done.get_mut(end) {
+                        *d = true;
+                    }
+                    return None;
+                };
+                *slot = Some(r);
+                r
+            }
+        };
+        self.streams.push(r, seq, payload).grew.then_some(r)
+    }
+
+    /// `end`'s message was handled: its slot goes back, its payload is ignored.
+    fn finish_stream(&mut self, flow: &mut Flow<AppState>, end: usize) {
+        if let Some(r) = flow.app.streams.get_mut(end).and_then(Option::take) {
+            self.streams.close(r);
+        }
+        if let Some(d) = flow.app.done.get_mut(end) {
+            *d = true;
+        }
+    }
+}
+
+/// One DNS record per answer of a response message.
+fn emit_dns(
+    message: &[u8],
+    transport: u8,
+    common: &Common,
+    buf: &mut RecordBuf,
+    out: Option<&mut RecordSender>,
+    c: &AppCounters,
+) {
+    let Some(out) = out else { return };
+    let mut answers = Answers::new(message);
+    while let Some(item) = answers.next(buf) {
+        match item {
+            Ok(rr) => {
+                let record = Dns {
+                    time_stamp: common.time_stamp,
+                    login: Text::EMPTY,
+                    addrs: common.addrs,
+                    port_source: common.sport,
+                    port_destination: common.dport,
+                    session_id: common.session_id,
+                    transport,
+                    domain: Text::new(rr.name),
+                    rrclass: rr.rrclass.0,
+                    rrtype: rr.rrtype.0,
+                    ttl: rr.ttl,
+                    rdata: Octets(rr.rdata),
+                    vlan_id: common.vlan,
+                    post_vlan_id: common.post_vlan,
+                    source_mac: common.src_mac,
+                    destination_mac: common.dst_mac,
+                    mpls_labels: common.mpls(),
+                    bridge_channel_num: common.bridge,
+                    ..Default::default()
+                };
+                if out.push(&record) {
+                    c.records.add(1);
+                } else {
+                    c.records_dropped.add(1);
+                }
+            }
+            Err(e) => {
+                if let Some(counter) = c.dns_errors.get(e.index()) {
+                    counter.add(1);
+                }
+            }
+        }
+    }
+}
+
+/// FNV-1a: a connection id's fingerprint (not security relevant).
+fn hash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// Compile-time link between the DNS error enum and its counters.
+const _: () = assert!(DnsError::COUNT <= crate::counters::DNS_ERRORS);
