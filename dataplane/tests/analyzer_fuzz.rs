@@ -69,7 +69,7 @@ fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
             f[at] = (e >> 40) as u8;
         }
     }
-    if (r >> 8) % 4 == 0 {
+    if (r >> 8).is_multiple_of(4) {
         let keep = ((r >> 16) as usize) % (f.len() + 1);
         f.truncate(keep);
     }
