@@ -65,8 +65,9 @@ impl DnsLogConfig {
 }
 
 /// One DNS record as the log writes it. `rdata` renders the RDATA readably
-/// (`metaprobe_dataplane::app::dns::RdataText`: addresses as text, names dotted,
-/// other types hex); `rdlen` is the length of the exported RDATA.
+/// ([`crate::dns_text::RdataText`]: addresses as text, names dotted, other types
+/// hex); `rdlen` is the length of the exported RDATA. The exporter makes it from the
+/// encoded IPFIX record ([`crate::dns_record::DnsRecordView::log_line`]).
 #[derive(Clone, Copy)]
 pub struct DnsLogLine<'a> {
     pub ts: u32,
@@ -182,20 +183,25 @@ impl DnsLog {
         self.stats
     }
 
-    /// Adds one line; may flush and rotate.
+    /// Adds one line; may flush and rotate. A failure returns the first error of the
+    /// call (every failure is counted in [`DnsLog::stats`]); a failed rotation does not
+    /// lose the line, which goes on into the current file.
     pub fn write(&mut self, now: u32, line: &DnsLogLine<'_>) -> Result<(), DnsLogError> {
-        self.rotate_if_old(now)?;
+        let rotated = self.rotate_if_old(now);
         if self.started.is_none() {
             self.started = Some(now);
         }
         self.buffered_since.get_or_insert(now);
         format_line(&mut self.buf, &self.cfg.format, line);
         self.buffered += 1;
-        if self.buf.len() >= self.cfg.bufsize {
-            self.flush()?;
-        }
+        let flushed = if self.buf.len() >= self.cfg.bufsize {
+            self.flush()
+        } else {
+            Ok(())
+        };
         // By size now, so the file does not outgrow `fsize` by more than a line.
-        self.rotate_if_old(now)
+        let after = self.rotate_if_old(now);
+        rotated.and(flushed).and(after)
     }
 
     /// Timers: rotation by `ajb_dns_ftimeout`, and writing out lines that have waited

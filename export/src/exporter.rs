@@ -26,7 +26,20 @@
 //! - Every `netflow_timeout` seconds the cycle statistics of spec §9 go to
 //!   `fastdpi_stat.log` (with `dbg_log_mask & 0x80`), and the drop counts go
 //!   to each collector as RFC 7011 §4.3 reliability records.
+//! - The DNS text log (spec §8, [`ExporterConfig::dns_log`]) is written here,
+//!   never by a worker: every DNS record (templates 272/273) the cycle drains
+//!   is read back from its encoded bytes ([`DnsRecordView`]) and written as a
+//!   line, whether or not the dns stream has collectors, so IPFIX and the log
+//!   agree record for record (records of a chunk skipped by an overrun cycle
+//!   are skipped by both). The log is polled once a second (time rotation,
+//!   lines that waited) and flushed by [`Exporter::shutdown`]; its failures
+//!   are `[DNSLOG]` lines in `fastdpi_alert.log` (rate-limited like the
+//!   others) and counted drops, never a panic.
+//! - Records of a stream without collectors are counted as not exported
+//!   ([`StreamStats::not_exported_no_collector`]), without an alert.
 
+use crate::dns_record::DnsRecordView;
+use crate::dnslog::{DnsLog, DnsLogConfig, DnsLogError, DnsLogStats};
 use crate::encoder::Chunk;
 use crate::logs::{self, CycleStats};
 use crate::session::{PushError, Reliability, Session, SessionConfig, Transport};
@@ -139,6 +152,9 @@ pub struct ExporterConfig {
     pub reconnect_max_us: u64,
     /// `SO_SNDBUF` of the TCP sockets; None: the system's.
     pub tcp_send_buffer: Option<usize>,
+    /// The DNS text log (`ajb_save_dns`): `DnsLogConfig::from_config(&cfg)`;
+    /// None: off. Independent of the dns stream's collectors.
+    pub dns_log: Option<DnsLogConfig>,
 }
 
 impl ExporterConfig {
@@ -164,6 +180,7 @@ impl ExporterConfig {
             reconnect_min_us: RECONNECT_MIN_US,
             reconnect_max_us: RECONNECT_MAX_US,
             tcp_send_buffer: None,
+            dns_log: None,
         }
     }
 
@@ -185,6 +202,9 @@ const fn si(s: Stream) -> usize {
         Stream::Dns => 2,
     }
 }
+
+/// Index of the dns stream.
+const DNS: usize = si(Stream::Dns);
 
 /// Template id → stream index, for ids 256.. (a small table, built once).
 #[derive(Clone, Debug)]
@@ -375,6 +395,9 @@ pub struct StreamStats {
     pub dropped_backpressure: u64,
     /// Deliveries dropped because a collector was down (TCP) or a send failed.
     pub dropped_down: u64,
+    /// Records received for a stream that has no collector (not exported over
+    /// IPFIX; DNS records may still go to the text log). Not a drop: no alert.
+    pub not_exported_no_collector: u64,
 }
 
 impl StreamStats {
@@ -432,6 +455,12 @@ pub struct ExportStats {
     pub stat_sections: u64,
     /// Log writes that failed.
     pub log_errors: u64,
+    /// The DNS text log's counters (lines, dropped lines, rotations, errors);
+    /// None when the log is off.
+    pub dns_log: Option<DnsLogStats>,
+    /// DNS records the log could not read (not the DNS template's layout: a
+    /// worker's bug); not written to the log.
+    pub dns_log_unreadable: u64,
 }
 
 impl ExportStats {
@@ -709,6 +738,7 @@ struct StreamCounters {
     skipped_octets: u64,
     /// Worker-side drops seen at the last cycle (to date drops).
     worker_drops_seen: u64,
+    no_collector: u64,
     first_drop: u32,
     last_drop: u32,
 }
@@ -744,7 +774,74 @@ pub struct Exporter {
     last_alert: Option<u64>,
     alert_lines: u64,
     log_errors: u64,
+    dns: DnsLogState,
     published: Arc<Mutex<ExportStats>>,
+}
+
+/// The DNS text log as the exporter drives it.
+#[derive(Debug, Default)]
+struct DnsLogState {
+    log: Option<DnsLog>,
+    /// The second of the last [`DnsLog::poll`].
+    polled: Option<u32>,
+    /// Records not of the DNS layout.
+    unreadable: u64,
+    /// The last failure since the last alert line.
+    pending: Option<DnsLogError>,
+    /// The log's error and dropped-line counts at the last alert line.
+    reported_errors: u64,
+    reported_dropped: u64,
+}
+
+impl DnsLogState {
+    /// Writes the line of one DNS record.
+    #[inline]
+    fn write(&mut self, now_s: u32, id: TemplateId, rec: &[u8]) {
+        let Some(log) = self.log.as_mut() else { return };
+        let Some(v) = DnsRecordView::parse(id, rec) else {
+            self.unreadable += 1;
+            return;
+        };
+        let rdata = v.rdata_text();
+        if let Err(e) = log.write(now_s, &v.log_line(&rdata)) {
+            self.pending = Some(e);
+        }
+    }
+
+    /// Timers, about once a second.
+    fn poll(&mut self, now_s: u32) {
+        let Some(log) = self.log.as_mut() else { return };
+        if self.polled == Some(now_s) {
+            return;
+        }
+        self.polled = Some(now_s);
+        if let Err(e) = log.poll(now_s) {
+            self.pending = Some(e);
+        }
+    }
+
+    fn flush(&mut self) {
+        if let Some(Err(e)) = self.log.as_mut().map(DnsLog::flush) {
+            self.pending = Some(e);
+        }
+    }
+
+    /// The alert line of the failures since the last one, if any.
+    fn alert(&mut self, when: &str) -> Option<String> {
+        let e = self.pending.take()?;
+        let st = self.log.as_ref().map(DnsLog::stats).unwrap_or_default();
+        let errors = st.errors.saturating_sub(self.reported_errors);
+        let dropped = st.dropped_lines.saturating_sub(self.reported_dropped);
+        self.reported_errors = st.errors;
+        self.reported_dropped = st.dropped_lines;
+        Some(if errors > 1 {
+            format!(
+                "{e}; {errors} failures, {dropped} lines dropped since the last report [{when}]\n"
+            )
+        } else {
+            format!("{e} [{when}]\n")
+        })
+    }
 }
 
 impl Exporter {
@@ -753,6 +850,7 @@ impl Exporter {
     /// ring (and its [`RecordSender`]) per worker.
     pub fn new(cfg: ExporterConfig) -> Result<(Exporter, Vec<RecordSender>), StartError> {
         crate::transport::check_device(&cfg.ipfix_dev)?;
+        let cfg_dns_log = cfg.dns_log.clone();
         let mut collectors = Vec::with_capacity(cfg.collectors.len());
         let mut by_stream: [Vec<usize>; 3] = Default::default();
         for spec in &cfg.collectors {
@@ -862,6 +960,10 @@ impl Exporter {
             last_alert: None,
             alert_lines: 0,
             log_errors: 0,
+            dns: DnsLogState {
+                log: cfg_dns_log.map(DnsLog::new),
+                ..DnsLogState::default()
+            },
             published,
         };
         Ok((exporter, senders))
@@ -943,10 +1045,17 @@ impl Exporter {
                             self.invalid += 1;
                             continue;
                         };
+                        let to = self.by_stream.get(s).map_or(&[][..], |v| v.as_slice());
                         if let Some(st) = self.streams.get_mut(s) {
                             st.received += 1;
+                            if to.is_empty() {
+                                st.no_collector += 1;
+                            }
                         }
-                        for &i in self.by_stream.get(s).map_or(&[][..], |v| v.as_slice()) {
+                        if s == DNS {
+                            self.dns.write(now_s, id, rec);
+                        }
+                        for &i in to {
                             if let Some(c) = self.collectors.get_mut(i) {
                                 c.deliver(now_s, start, id, rec, &mut self.buf);
                             }
@@ -960,6 +1069,8 @@ impl Exporter {
                 break;
             }
         }
+
+        self.dns.poll(now_s);
 
         // Worker-side drops since the last cycle date the reliability records.
         for (s, st) in self.streams.iter_mut().enumerate() {
@@ -1025,7 +1136,7 @@ impl Exporter {
             self.alert.longest_us = self.alert.longest_us.max(took);
         }
         self.statistics(end);
-        self.alerts(end);
+        self.alerts(end, false);
         self.publish();
         start.saturating_add(period)
     }
@@ -1051,9 +1162,11 @@ impl Exporter {
         self.stat_start = Some(now);
     }
 
-    /// Writes the pending alert lines, at most once per alert interval.
-    fn alerts(&mut self, now: u64) {
+    /// Writes the pending alert lines, at most once per alert interval
+    /// (`force`: now, at shutdown).
+    fn alerts(&mut self, now: u64, force: bool) {
         let pending = self.alert.overrun_cycles > 0
+            || self.dns.pending.is_some()
             || self
                 .collectors
                 .iter()
@@ -1061,9 +1174,10 @@ impl Exporter {
         if !pending {
             return;
         }
-        if self
-            .last_alert
-            .is_some_and(|t| now.saturating_sub(t) < self.cfg.alert_interval_us)
+        if !force
+            && self
+                .last_alert
+                .is_some_and(|t| now.saturating_sub(t) < self.cfg.alert_interval_us)
         {
             return;
         }
@@ -1097,6 +1211,10 @@ impl Exporter {
                 lines += 1;
             }
         }
+        if let Some(line) = self.dns.alert(&when) {
+            text.push_str(&line);
+            lines += 1;
+        }
         match logs::append(&self.cfg.log_dir, logs::ALERT_LOG, &text) {
             Ok(()) => self.alert_lines += lines,
             Err(_) => self.log_errors += 1,
@@ -1126,6 +1244,7 @@ impl Exporter {
                 exported,
                 dropped_backpressure: bp,
                 dropped_down: down,
+                not_exported_no_collector: own.no_collector,
                 ..StreamStats::default()
             };
         }
@@ -1139,6 +1258,8 @@ impl Exporter {
         g.alert_lines = self.alert_lines;
         g.stat_sections = self.stat_sections;
         g.log_errors = self.log_errors;
+        g.dns_log = self.dns.log.as_ref().map(DnsLog::stats);
+        g.dns_log_unreadable = self.dns.unreadable;
     }
 
     /// The export loop for a thread or an lcore: polls every cycle period
@@ -1157,9 +1278,13 @@ impl Exporter {
     }
 
     /// A last cycle: what the workers handed over (stop them first) is
-    /// drained and sent, without blocking.
+    /// drained and sent, without blocking; the DNS text log is flushed and
+    /// the pending alert lines are written.
     pub fn shutdown(&mut self, clock: &impl Clock) {
         self.poll(clock);
+        self.dns.flush();
+        self.alerts(clock.now_us(), true);
+        self.publish();
     }
 }
 
@@ -1206,6 +1331,42 @@ mod tests {
             spec(Stream::Meta, Transport::Udp).to_string(),
             "udp 127.0.0.1:1 (meta)"
         );
+    }
+
+    #[test]
+    fn a_dns_record_the_log_cannot_read_is_counted_not_written() {
+        let dir =
+            std::env::temp_dir().join(format!("mp-exporter-unreadable-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("dns.log");
+        let mut cfg = ExporterConfig::new(&dir);
+        cfg.dns_log = Some(DnsLogConfig {
+            path: path.clone(),
+            format: metaprobe_config::DnsLogField::ALL.to_vec(),
+            bufsize: 1,
+            fsize: 1 << 20,
+            ftimeout_secs: 0,
+        });
+        let (mut ex, _senders) = Exporter::new(cfg).unwrap();
+        let mut rec = Vec::with_capacity(1024);
+        crate::encoder::encode(&samples::dns(5, false), 1024, &mut rec).unwrap();
+        // Cut short, and as the other family: unreadable.
+        ex.dns.write(5, TemplateId(272), &rec[..rec.len() - 1]);
+        ex.dns.write(5, TemplateId(273), &rec);
+        assert_eq!(ex.stats().dns_log_unreadable, 2);
+        assert!(!path.exists());
+        // Whole: one line (bufsize 1: written at once).
+        ex.dns.write(5, TemplateId(272), &rec);
+        let s = ex.stats();
+        assert_eq!(s.dns_log_unreadable, 2);
+        assert_eq!(s.dns_log.unwrap().lines, 1);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.ends_with("\twww.example.com\t1\t1\t300\t4\t93.184.216.34\n"),
+            "{text}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

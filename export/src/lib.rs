@@ -17,10 +17,15 @@
 //!   reconnect with backoff, messages sent whole or not at all;
 //! - [`exporter`]: the export lcore — worker rings of chunks in, every
 //!   stream to every collector, backpressure, statistics;
-//! - [`logs`]: `fastdpi_stat.log` and `fastdpi_alert.log` (spec §9).
+//! - [`logs`]: `fastdpi_stat.log` and `fastdpi_alert.log` (spec §9);
+//! - [`dnslog`]: the DNS text log (spec §8), written by the exporter from
+//!   the DNS records it drains ([`dns_record`] reads them, [`dns_text`]
+//!   renders RDATA).
 #![forbid(unsafe_code)]
 
 pub mod collect;
+pub mod dns_record;
+pub mod dns_text;
 pub mod dnslog;
 pub mod encoder;
 pub mod exporter;

@@ -326,3 +326,24 @@ fn failed_rename_is_reported_and_held_off() {
     assert_eq!(log.stats().rotations, 1);
     assert_eq!(log.stats().lines, 6);
 }
+
+#[test]
+fn a_failed_time_rotation_does_not_lose_the_line() {
+    let d = tempdir("rename-time");
+    let path = d.join("dns.log");
+    let mut log = DnsLog::new(cfg(&path, 1, 1 << 30, 1));
+    let t0 = 1_700_000_000;
+    log.write(t0, &line(1)).unwrap();
+    fs::remove_file(&path).unwrap();
+    // The file is a minute old: this write rotates first, and the rename fails.
+    let e = log.write(t0 + 60, &line(2)).unwrap_err();
+    assert_eq!(
+        (e.op, e.kind, e.dropped),
+        (DnsLogOp::Rename, ErrorKind::NotFound, 0)
+    );
+    // The line still went out, into a new file at the path.
+    let l = |n: u32| LINE.replace("1700000000", &n.to_string());
+    assert_eq!(files(&d), [("dns.log".to_string(), l(2))]);
+    let s = log.stats();
+    assert_eq!((s.lines, s.dropped_lines, s.errors), (2, 0, 1));
+}
