@@ -12,6 +12,7 @@ use metaprobe_dataplane::counters::{MAX_PORTS, WorkerCounters};
 use metaprobe_dataplane::flow::SessionIds;
 use metaprobe_dataplane::forward::{QueueSet, run_worker};
 use metaprobe_dataplane::plan::{self, PortCaps};
+use metaprobe_export::dnslog::DnsLogConfig;
 use metaprobe_export::exporter::{Exporter, ExporterConfig, SystemClock};
 use metaprobe_export::session::Transport;
 use metaprobe_export::template::Stream;
@@ -430,5 +431,6 @@ fn exporter_config(cfg: &Config, workers: usize) -> ExporterConfig {
     ec.stat_log = cfg.dbg_log_mask & 0x80 != 0;
     ec.stat_period_secs = cfg.netflow_timeout;
     ec.workers = workers;
+    ec.dns_log = DnsLogConfig::from_config(cfg);
     ec
 }

@@ -116,6 +116,13 @@ pub fn export_summary(e: &ExportStats) -> String {
             s.dropped_down
         );
     }
+    if let Some(log) = &e.dns_log {
+        let _ = writeln!(
+            out,
+            "final dns log: lines {} dropped {} rotations {} errors {}",
+            log.lines, log.dropped_lines, log.rotations, log.errors
+        );
+    }
     out
 }
 

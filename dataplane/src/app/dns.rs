@@ -44,7 +44,9 @@
 //! ```
 
 use core::fmt;
-use core::net::{Ipv4Addr, Ipv6Addr};
+
+// The RDATA layouts are shared with the text log's rendering (export side).
+use metaprobe_export::dns_text::{Piece, rdata_layout};
 
 /// Octets of the fixed DNS header.
 pub const HEADER_LEN: usize = 12;
@@ -527,7 +529,7 @@ impl<'a> Answers<'a> {
         };
         self.pos = end;
         self.left -= 1;
-        let rdata: &'b [u8] = match rdata_layout(rrtype) {
+        let rdata: &'b [u8] = match rdata_layout(rrtype.0) {
             None => raw,
             Some(layout) => match expand_rdata(msg, start, end, layout, rdata) {
                 Ok(n) => rdata.get(..n).unwrap_or_default(),
@@ -549,41 +551,6 @@ impl<'a> Answers<'a> {
         self.state = State::Done;
         Some(Err(e))
     }
-}
-
-/// One piece of an RDATA layout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Piece {
-    /// This many octets, copied.
-    Fixed(usize),
-    /// A domain name, possibly compressed; written uncompressed.
-    Name,
-    /// A `<character-string>` (a length octet and that many octets), copied.
-    CharString,
-}
-
-/// The RDATA layout of the types whose RDATA holds domain names that may be compressed
-/// (RFC 1035 §3.3, RFC 3597 §4, and the SRV/NAPTR/DNAME/KX/PX types decoders meet
-/// compressed in practice); `None` for every other type (RDATA copied as is).
-pub const fn rdata_layout(t: RrType) -> Option<&'static [Piece]> {
-    use Piece::{CharString, Fixed, Name};
-    Some(match t.0 {
-        // NS MD MF CNAME MB MG MR PTR DNAME
-        2 | 3 | 4 | 5 | 7 | 8 | 9 | 12 | 39 => &[Name],
-        // SOA: MNAME RNAME SERIAL REFRESH RETRY EXPIRE MINIMUM
-        6 => &[Name, Name, Fixed(20)],
-        // MINFO RMAILBX EMAILBX; RP mbox txt
-        14 | 17 => &[Name, Name],
-        // MX, AFSDB, RT, KX: preference + name
-        15 | 18 | 21 | 36 => &[Fixed(2), Name],
-        // PX: preference MAP822 MAPX400
-        26 => &[Fixed(2), Name, Name],
-        // SRV: priority weight port target
-        33 => &[Fixed(6), Name],
-        // NAPTR: order preference flags services regexp replacement
-        35 => &[Fixed(4), CharString, CharString, CharString, Name],
-        _ => return None,
-    })
 }
 
 /// Writes the RDATA at `msg[start..end]` into `out` following `layout`, names
@@ -917,174 +884,10 @@ impl TcpFramer {
     }
 }
 
-/// RDATA as text for the DNS text log: A/AAAA as addresses, names dotted (with the
-/// other fields of SOA, MX, SRV, … in decimal, space-separated), every other type — or
-/// RDATA that does not have its type's layout — lowercase hex. `rdata` is a
-/// [`Record::rdata`] (names uncompressed). Label octets outside `!`..`~`, and `.` and
-/// `\` inside a label, are escaped as in master files (`\DDD`, `\.`), so the text has
-/// no separator or control character.
-pub fn write_rdata_text<W: fmt::Write>(out: &mut W, rrtype: RrType, rdata: &[u8]) -> fmt::Result {
-    match (rrtype, rdata) {
-        (RrType::A, &[a, b, c, d]) => return write!(out, "{}", Ipv4Addr::new(a, b, c, d)),
-        (RrType::AAAA, r) => {
-            if let Ok(o) = <[u8; 16]>::try_from(r) {
-                return write!(out, "{}", Ipv6Addr::from(o));
-            }
-        }
-        _ => {}
-    }
-    if let Some(layout) = rdata_layout(rrtype)
-        && walk_text(&mut NoText, rrtype, layout, rdata).is_ok()
-    {
-        return walk_text(out, rrtype, layout, rdata);
-    }
-    write_hex(out, rdata)
-}
-
-/// [`write_rdata_text`] as a `Display` value.
-#[derive(Clone, Copy, Debug)]
-pub struct RdataText<'a> {
-    pub rrtype: RrType,
-    pub rdata: &'a [u8],
-}
-
-impl fmt::Display for RdataText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_rdata_text(f, self.rrtype, self.rdata)
-    }
-}
-
-/// Writes a dotted name (a [`Record::name`]) with the escapes of
-/// [`write_rdata_text`]; `.` for the root.
-pub fn write_name_text<W: fmt::Write>(out: &mut W, dotted: &[u8]) -> fmt::Result {
-    if dotted.is_empty() {
-        return out.write_char('.');
-    }
-    for &b in dotted {
-        if b == b'.' {
-            out.write_char('.')?;
-        } else {
-            write_label_octet(out, b)?;
-        }
-    }
-    Ok(())
-}
-
-/// Lowercase hex.
-pub fn write_hex<W: fmt::Write>(out: &mut W, bytes: &[u8]) -> fmt::Result {
-    bytes.iter().try_for_each(|b| write!(out, "{b:02x}"))
-}
-
-/// A writer that discards: the dry run that checks a layout before any text is written.
-struct NoText;
-
-impl fmt::Write for NoText {
-    fn write_str(&mut self, _: &str) -> fmt::Result {
-        Ok(())
-    }
-}
-
-/// Renders `rdata` piece by piece; `Err` when it does not follow `layout` exactly.
-fn walk_text<W: fmt::Write>(
-    out: &mut W,
-    rrtype: RrType,
-    layout: &[Piece],
-    rdata: &[u8],
-) -> fmt::Result {
-    let mut rest = rdata;
-    for (i, piece) in layout.iter().enumerate() {
-        if i > 0 {
-            out.write_char(' ')?;
-        }
-        match *piece {
-            Piece::Fixed(n) => {
-                let (b, r) = rest.split_at_checked(n).ok_or(fmt::Error)?;
-                rest = r;
-                write_fixed_text(out, rrtype, b)?;
-            }
-            Piece::CharString => {
-                let (&n, r) = rest.split_first().ok_or(fmt::Error)?;
-                let (s, r) = r.split_at_checked(usize::from(n)).ok_or(fmt::Error)?;
-                rest = r;
-                out.write_char('"')?;
-                for &b in s {
-                    match b {
-                        b'"' | b'\\' => {
-                            out.write_char('\\')?;
-                            out.write_char(char::from(b))?;
-                        }
-                        b' '..=b'~' => out.write_char(char::from(b))?,
-                        _ => write!(out, "\\{b:03}")?,
-                    }
-                }
-                out.write_char('"')?;
-            }
-            Piece::Name => rest = write_wire_name(out, rest)?,
-        }
-    }
-    if rest.is_empty() {
-        Ok(())
-    } else {
-        Err(fmt::Error)
-    }
-}
-
-/// Fixed fields as decimal numbers: 16-bit fields, except SOA's five 32-bit ones.
-fn write_fixed_text<W: fmt::Write>(out: &mut W, rrtype: RrType, b: &[u8]) -> fmt::Result {
-    let width = if rrtype == RrType::SOA { 4 } else { 2 };
-    for (i, c) in b.chunks(width).enumerate() {
-        if i > 0 {
-            out.write_char(' ')?;
-        }
-        let v = c.iter().fold(0u32, |v, &x| v << 8 | u32::from(x));
-        write!(out, "{v}")?;
-    }
-    Ok(())
-}
-
-/// Writes the uncompressed name at the start of `b` dotted; returns what follows it.
-fn write_wire_name<'r, W: fmt::Write>(
-    out: &mut W,
-    mut b: &'r [u8],
-) -> Result<&'r [u8], fmt::Error> {
-    let mut first = true;
-    loop {
-        let (&n, r) = b.split_first().ok_or(fmt::Error)?;
-        if n == 0 {
-            if first {
-                out.write_char('.')?;
-            }
-            return Ok(r);
-        }
-        if usize::from(n) > LABEL_MAX {
-            return Err(fmt::Error);
-        }
-        let (label, r) = r.split_at_checked(usize::from(n)).ok_or(fmt::Error)?;
-        if !first {
-            out.write_char('.')?;
-        }
-        first = false;
-        for &c in label {
-            write_label_octet(out, c)?;
-        }
-        b = r;
-    }
-}
-
-fn write_label_octet<W: fmt::Write>(out: &mut W, b: u8) -> fmt::Result {
-    match b {
-        b'.' | b'\\' => {
-            out.write_char('\\')?;
-            out.write_char(char::from(b))
-        }
-        b'!'..=b'~' => out.write_char(char::from(b)),
-        _ => write!(out, "\\{b:03}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use metaprobe_export::dns_text::{RdataText, write_name_text, write_rdata_text};
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
@@ -1129,11 +932,7 @@ mod tests {
     }
 
     fn text(t: u16, rdata: &[u8]) -> String {
-        RdataText {
-            rrtype: RrType(t),
-            rdata,
-        }
-        .to_string()
+        RdataText { rrtype: t, rdata }.to_string()
     }
 
     // Real responses from `dns_udp_a_aaaa_cname_mx_txt_ptr_srv.pcap` (Wireshark's
@@ -1704,7 +1503,7 @@ mod tests {
                 assert!(r.name.len() <= 253);
                 assert!(r.rdata.len() <= msg.len().max(RDATA_CAP));
                 let mut s = String::new();
-                write_rdata_text(&mut s, r.rrtype, r.rdata).unwrap();
+                write_rdata_text(&mut s, r.rrtype.0, r.rdata).unwrap();
                 write_name_text(&mut s, r.name).unwrap();
                 assert!(!s.contains(['\t', '\n', '\r']));
             }
