@@ -132,6 +132,7 @@ pub fn run(
                 || !(cfg.ipfix_dns_udp_collectors.is_empty()
                     && cfg.ipfix_dns_tcp_collectors.is_empty()),
             tls_replies: cfg.ssl_parse_reply,
+            http_replies: cfg.http_parse_reply,
             ..AppConfig::default()
         },
     };

@@ -9,9 +9,10 @@
 
 use metaprobe_export::exporter::RecordSender;
 use metaprobe_export::field::{IpPair, Mac, Octets, Text};
-use metaprobe_export::template::{Clickstream, Dns, Record, TlsReply};
+use metaprobe_export::template::{Clickstream, Dns, HttpReply, Record, TlsReply};
 
 use crate::app::dns::{Answers, DnsError, RecordBuf};
+use crate::app::http::{self, Direction, HttpState, Reply, Request, Want};
 use crate::app::quic::{QuicInitialState, QuicStatus, VERSION_1, VERSION_2};
 use crate::app::tls::{self, ClientHello, ServerFlight, Status};
 use crate::counters::{AppCounters, WorkerCounters};
@@ -22,21 +23,33 @@ use crate::wire::{Packet, Transport};
 /// Payload packets a flow may show before detection gives up on it.
 const DETECT_PACKETS: u8 = 4;
 /// HOST_TYPE of clickstream records (spec §4).
+const HOST_HTTP: u8 = 1;
 const HOST_CNAME: u8 = 2;
 const HOST_SNI: u8 = 3;
 const HOST_QUIC: u8 = 4;
 /// MPLS label stack entries a record carries (the decoder keeps as many).
 const MPLS_OCTETS: usize = 4 * crate::wire::MPLS_CAP;
+/// COOKIE octets a record carries (several Cookie lines joined).
+const COOKIE_CAP: usize = 4096;
 
-/// The parser a flow is bound to.
+/// The parser a flow is bound to, with the parser's own per-flow state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AppProto {
     /// No payload seen yet.
     #[default]
     Undecided,
     Dns,
-    Tls,
-    Quic,
+    Tls {
+        /// The ClientHello had no server name (the certificate's CN names the host).
+        no_sni: bool,
+    },
+    Quic {
+        /// The connection state slot while its ClientHello is incomplete.
+        slot: Option<u32>,
+        /// Hash of the first DCID of the connection already reported.
+        reported: Option<u64>,
+    },
+    Http(HttpState),
     /// No parser wants it.
     Unknown,
 }
@@ -68,16 +81,28 @@ const DETECTORS: &[Detector] = &[
         detect: is_dns_port,
     },
     Detector {
-        proto: AppProto::Tls,
+        proto: AppProto::Tls { no_sni: false },
         transport: L4::Tcp,
         detect: is_tls_handshake,
     },
     Detector {
-        proto: AppProto::Quic,
+        proto: AppProto::Quic {
+            slot: None,
+            reported: None,
+        },
         transport: L4::Udp,
         detect: is_quic_initial,
     },
+    Detector {
+        proto: AppProto::Http(HttpState::new()),
+        transport: L4::Tcp,
+        detect: is_http_request,
+    },
 ];
+
+fn is_http_request(_: u16, _: u16, p: &[u8]) -> bool {
+    http::looks_like_request(p)
+}
 
 fn is_dns_port(sport: u16, dport: u16, _: &[u8]) -> bool {
     sport == 53 || dport == 53
@@ -115,16 +140,13 @@ pub struct AppState {
     pub proto: AppProto,
     /// Reassembly slot of each end's stream ([`Endpoint::index`]).
     streams: [Option<StreamRef>; 2],
-    /// Each end's message was parsed or given up: its payload is ignored.
+    /// Each end's messages were parsed or given up: its payload is ignored.
     done: [bool; 2],
     /// Payload packets seen while undecided.
     tries: u8,
-    /// TLS: the ClientHello had no server name (the certificate's CN will name the host).
-    no_sni: bool,
-    /// QUIC: the connection state slot while its ClientHello is incomplete.
-    quic: Option<u32>,
-    /// QUIC: hash of the first DCID of the connection already reported.
-    quic_reported: Option<u64>,
+    /// HTTP: sequence number of the next octet each end's parser wants, kept while
+    /// the end holds no reassembly slot (between messages, or across a skipped body).
+    next_seq: [Option<u32>; 2],
 }
 
 /// What the application layer needs from the configuration.
@@ -136,6 +158,8 @@ pub struct AppConfig {
     pub dns: bool,
     /// `ssl_parse_reply`: TLS reply records.
     pub tls_replies: bool,
+    /// `http_parse_reply`: HTTP reply records.
+    pub http_replies: bool,
     /// Reassembly slots and their size (octets) per worker.
     pub stream_slots: u32,
     pub stream_slot_size: u32,
@@ -149,6 +173,7 @@ impl Default for AppConfig {
             clickstream: true,
             dns: true,
             tls_replies: false,
+            http_replies: false,
             stream_slots: 4096,
             stream_slot_size: 4096,
             quic_slots: 256,
@@ -283,8 +308,9 @@ impl Apps {
         }
         match flow.app.proto {
             AppProto::Dns => self.dns(flow, seen, &c.app),
-            AppProto::Tls => self.tls(flow, seen, &c.app),
-            AppProto::Quic => self.quic(flow, seen, &c.app),
+            AppProto::Tls { .. } => self.tls(flow, seen, &c.app),
+            AppProto::Quic { .. } => self.quic(flow, seen, &c.app),
+            AppProto::Http(_) => self.http(flow, seen, &c.app),
             AppProto::Undecided | AppProto::Unknown => {}
         }
     }
@@ -294,7 +320,7 @@ impl Apps {
         for r in app.streams.iter().flatten() {
             self.streams.close(*r);
         }
-        if let Some(q) = app.quic {
+        if let AppProto::Quic { slot: Some(q), .. } = app.proto {
             self.quic_free.push(q);
         }
     }
@@ -322,7 +348,9 @@ impl Apps {
         let (sport, dport) = seen.packet.ports().unwrap_or((0, 0));
         let wanted = |p: AppProto| match p {
             AppProto::Dns => self.cfg.dns,
-            AppProto::Tls | AppProto::Quic => self.cfg.clickstream,
+            AppProto::Tls { .. } | AppProto::Quic { .. } | AppProto::Http(_) => {
+                self.cfg.clickstream
+            }
             AppProto::Undecided | AppProto::Unknown => false,
         };
         DETECTORS
@@ -338,12 +366,7 @@ impl Apps {
     }
 
     fn emit<R: Record>(&mut self, record: &R, c: &AppCounters) {
-        let Some(out) = self.out.as_mut() else { return };
-        if out.push(record) {
-            c.records.add(1);
-        } else {
-            c.records_dropped.add(1);
-        }
+        push(self.out.as_mut(), record, c);
     }
 
     // ---- DNS ---------------------------------------------------------------------
@@ -457,7 +480,7 @@ impl Apps {
         c: &AppCounters,
     ) {
         let Some(sni) = hello.server_name.as_ref().filter(|n| !n.is_empty()) else {
-            flow.app.no_sni = true;
+            flow.app.proto = AppProto::Tls { no_sni: true };
             return;
         };
         let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
@@ -506,7 +529,7 @@ impl Apps {
         }
         // No SNI: the certificate names the host. The record is the client's
         // request, so it carries the client → server view of the packet.
-        if flow.app.no_sni
+        if flow.app.proto == (AppProto::Tls { no_sni: true })
             && let Some(name) = cname
         {
             let reversed = Common {
@@ -522,6 +545,123 @@ impl Apps {
         }
     }
 
+    // ---- HTTP --------------------------------------------------------------------
+
+    /// Every request (and, with `http_parse_reply`, every reply) of the connection.
+    /// An end holds a reassembly slot only while a message head is incomplete;
+    /// bodies are skipped by count, never buffered.
+    fn http(&mut self, flow: &mut Flow<AppState>, seen: &Seen<'_>, c: &AppCounters) {
+        let Transport::Tcp(tcp) = seen.packet.transport else {
+            return;
+        };
+        let AppProto::Http(mut st) = flow.app.proto else {
+            return;
+        };
+        let end = seen.obs.sender.index();
+        let dir = if seen.obs.sender == flow.client {
+            Direction::Requests
+        } else {
+            Direction::Replies
+        };
+        if dir == Direction::Replies && !self.cfg.http_replies {
+            return;
+        }
+        let start = flow
+            .app
+            .next_seq
+            .get(end)
+            .copied()
+            .flatten()
+            .unwrap_or(tcp.seq);
+        if flow.app.streams.get(end).copied().flatten().is_none()
+            && let Some(slot) = flow.app.streams.get_mut(end)
+        {
+            match self.streams.open(start) {
+                Some(r) => *slot = Some(r),
+                None => {
+                    c.streams_exhausted.add(1);
+                    return;
+                }
+            }
+        }
+        let Some(r) = self.stream(flow, end, tcp.seq, seen.payload, c) else {
+            return;
+        };
+        let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
+            return;
+        };
+        let cap = self.streams.slot_size() as usize;
+        let mut finished = false;
+        // Each round consumes at least one octet or stops.
+        for _ in 0..cap {
+            let window = self.streams.contiguous(r);
+            let base = self.streams.base(r).unwrap_or(start);
+            let step = match (st.want(dir), window.is_empty()) {
+                (Want::Nothing, _) | (Want::Skip(u64::MAX), true) => {
+                    finished = true;
+                    break;
+                }
+                (Want::Skip(n), true) if n < SKIP_MAX => {
+                    self.streams.consume(r, n as u32);
+                    st.skipped(dir, n);
+                    break;
+                }
+                (Want::Skip(_), true) => {
+                    finished = true; // a body too long to count through: the end goes unparsed
+                    break;
+                }
+                (_, true) => break,
+                (_, false) => match dir {
+                    Direction::Requests => {
+                        let step = st.requests(window, cap);
+                        if let http::Status::Done(req) = step.status {
+                            let seq = base.wrapping_add(req.start as u32);
+                            emit_http_request(&req, seq, &common, self.out.as_mut(), c);
+                        }
+                        step.erased()
+                    }
+                    Direction::Replies => {
+                        let step = st.replies(window, cap);
+                        if let http::Status::Done(reply) = step.status {
+                            emit_http_reply(&reply, &common, self.out.as_mut(), c);
+                        }
+                        step.erased()
+                    }
+                },
+            };
+            self.streams.consume(r, step.consumed as u32);
+            match step.status {
+                http::Status::Done(()) => {}
+                http::Status::Incomplete => {
+                    if step.consumed == 0 {
+                        break;
+                    }
+                }
+                http::Status::NotHttp | http::Status::Malformed(_) => {
+                    c.http_malformed.add(1);
+                    finished = true;
+                    break;
+                }
+                http::Status::Tunnel => {
+                    finished = true;
+                    break;
+                }
+            }
+        }
+        flow.app.proto = AppProto::Http(st);
+        if finished {
+            self.finish_stream(flow, end);
+        } else if self.streams.contiguous(r).is_empty() {
+            // Nothing buffered: give the slot back, remember where the stream goes on.
+            if let Some(next) = flow.app.next_seq.get_mut(end) {
+                *next = self.streams.base(r);
+            }
+            if let Some(slot) = flow.app.streams.get_mut(end).and_then(Option::take) {
+                self.streams.close(slot);
+            }
+        }
+    }
+
     // ---- QUIC --------------------------------------------------------------------
 
     fn quic(&mut self, flow: &mut Flow<AppState>, seen: &Seen<'_>, c: &AppCounters) {
@@ -531,11 +671,13 @@ impl Apps {
         let Some(dcid) = quic_initial_dcid(seen.payload) else {
             return;
         };
-        let app = &mut flow.app;
-        if app.quic.is_none() && app.quic_reported == Some(hash(dcid)) {
+        let AppProto::Quic { slot, reported } = flow.app.proto else {
+            return;
+        };
+        if slot.is_none() && reported == Some(hash(dcid)) {
             return; // a later Initial of the connection already reported
         }
-        let slot = match app.quic {
+        let slot = match slot {
             Some(s) => s,
             None => {
                 let Some(s) = self.quic_free.pop() else {
@@ -545,7 +687,10 @@ impl Apps {
                 if let Some(state) = self.quic.get_mut(s as usize) {
                     state.reset();
                 }
-                app.quic = Some(s);
+                flow.app.proto = AppProto::Quic {
+                    slot: Some(s),
+                    reported,
+                };
                 s
             }
         };
@@ -554,9 +699,10 @@ impl Apps {
         };
         match state.on_client_datagram(seen.payload) {
             QuicStatus::Done(hello) => {
-                let first_dcid = hash(state.original_dcid());
-                flow.app.quic_reported = Some(first_dcid);
-                flow.app.quic = None;
+                flow.app.proto = AppProto::Quic {
+                    slot: None,
+                    reported: Some(hash(state.original_dcid())),
+                };
                 self.quic_free.push(slot);
                 if let Some(sni) = hello.server_name.as_ref().filter(|n| !n.is_empty())
                     && let Some(common) =
@@ -654,11 +800,7 @@ fn emit_dns(
                     bridge_channel_num: common.bridge,
                     ..Default::default()
                 };
-                if out.push(&record) {
-                    c.records.add(1);
-                } else {
-                    c.records_dropped.add(1);
-                }
+                push(Some(&mut *out), &record, c);
             }
             Err(e) => {
                 if let Some(counter) = c.dns_errors.get(e.index()) {
@@ -666,6 +808,80 @@ fn emit_dns(
                 }
             }
         }
+    }
+}
+
+/// Bodies longer than this are not skipped by count (the reassembly window
+/// moves by at most this much); the end is left unparsed instead.
+const SKIP_MAX: u64 = 1 << 30;
+
+fn emit_http_request(
+    req: &Request<'_>,
+    seq: u32,
+    common: &Common,
+    out: Option<&mut RecordSender>,
+    c: &AppCounters,
+) {
+    // COOKIE is the Cookie lines joined with "; ".
+    let mut cookie = [0u8; COOKIE_CAP];
+    let mut len = 0;
+    for (i, line) in req.cookie.lines().iter().enumerate() {
+        let sep: &[u8] = if i == 0 { b"" } else { b"; " };
+        for part in [sep, line] {
+            let n = part.len().min(COOKIE_CAP - len);
+            if let (Some(dst), Some(src)) = (cookie.get_mut(len..len + n), part.get(..n)) {
+                dst.copy_from_slice(src);
+                len += n;
+            }
+        }
+    }
+    if req.flags.contains(http::Flags::TRUNCATED) {
+        c.http_truncated.add(1);
+    }
+    let record = Clickstream {
+        path: Text::new(req.path),
+        refer: Text::new(req.referer),
+        user_agent: Text::new(req.user_agent),
+        cookie: Text::new(http::utf8_prefix(cookie.get(..len).unwrap_or(&[]))),
+        method: req.method_code(),
+        ..common.clickstream(req.host, HOST_HTTP, seq)
+    };
+    push(out, &record, c);
+}
+
+fn emit_http_reply(
+    reply: &Reply<'_>,
+    common: &Common,
+    out: Option<&mut RecordSender>,
+    c: &AppCounters,
+) {
+    let record = HttpReply {
+        time_stamp: common.time_stamp,
+        login: Text::EMPTY,
+        addrs: common.addrs,
+        result_code: u32::from(reply.status),
+        content_length: reply.content_length,
+        content_type: Text::new(reply.content_type),
+        session_id: common.session_id,
+        location: Text::new(reply.location),
+        bridge_channel_num: common.bridge,
+        vlan_id: common.vlan,
+        post_vlan_id: common.post_vlan,
+        source_mac: common.src_mac,
+        destination_mac: common.dst_mac,
+        mpls_labels: common.mpls(),
+        ..Default::default()
+    };
+    push(out, &record, c);
+}
+
+/// Hands a record to the export side, counting it or its drop.
+fn push<R: Record>(out: Option<&mut RecordSender>, record: &R, c: &AppCounters) {
+    let Some(out) = out else { return };
+    if out.push(record) {
+        c.records.add(1);
+    } else {
+        c.records_dropped.add(1);
     }
 }
 

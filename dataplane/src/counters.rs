@@ -87,6 +87,10 @@ pub struct AppCounters {
     pub tls_too_long: Counter,
     /// DNS-over-TCP messages longer than a reassembly slot, skipped.
     pub dns_too_long: Counter,
+    /// HTTP streams that stopped being HTTP (a bad head or broken body framing).
+    pub http_malformed: Counter,
+    /// HTTP request heads longer than a reassembly slot, exported cut.
+    pub http_truncated: Counter,
     pub dns_errors: [Counter; DNS_ERRORS],
 }
 

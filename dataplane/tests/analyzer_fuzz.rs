@@ -37,6 +37,7 @@ fn analyzer(dir: &std::path::Path) -> (Analyzer, Exporter, Arc<WorkerCounters>) 
             clickstream: true,
             dns: true,
             tls_replies: true,
+            http_replies: true,
             stream_slots: 8,
             stream_slot_size: 2048,
             quic_slots: 2,

@@ -537,6 +537,18 @@ impl<T> Step<T> {
     const fn new(consumed: usize, status: Status<T>) -> Step<T> {
         Step { consumed, status }
     }
+
+    /// The step without its message, for a caller that has handled it.
+    pub fn erased(&self) -> Step<()> {
+        let status = match self.status {
+            Status::Done(_) => Status::Done(()),
+            Status::Incomplete => Status::Incomplete,
+            Status::NotHttp => Status::NotHttp,
+            Status::Malformed(m) => Status::Malformed(m),
+            Status::Tunnel => Status::Tunnel,
+        };
+        Step::new(self.consumed, status)
+    }
 }
 
 impl Step<()> {
