@@ -177,18 +177,11 @@ pub fn run(
             Arc::clone(&counters),
             senders.pop(),
         );
-        let huge = analyzer
-            .memory_regions()
-            .map(|(addr, len)| advise_huge_pages(addr, len));
         println!(
-            "flow table of worker {worker}: {} entries, {} MiB{}",
+            "flow table of worker {worker}: {} entries, {} MiB; reassembly and QUIC pools {} MiB",
             cfg.flow_table_size,
             analyzer.flow_table_bytes() >> 20,
-            if huge.iter().all(|&ok| ok) {
-                ", transparent huge pages"
-            } else {
-                ""
-            }
+            analyzer.app_pool_bytes() >> 20
         );
         let (c, s) = (Arc::clone(&counters), Arc::clone(&stop));
         let job = move || {
@@ -391,47 +384,4 @@ fn snapshot(ports: &[Port], workers: &[(u32, Arc<WorkerCounters>)]) -> Snapshot 
             .map(|(lcore, w)| (*lcore, w.totals()))
             .collect(),
     }
-}
-
-/// Asks the kernel to back `[addr, addr + len)` with transparent huge pages
-/// (the 2 MiB-aligned part of it); false if it refused or THP is off. The flow
-/// table is touched at random places, and 4 KiB pages make each a TLB miss.
-fn advise_huge_pages(addr: usize, len: usize) -> bool {
-    const HUGE: usize = 2 << 20;
-    let start = addr.next_multiple_of(HUGE);
-    let end = (addr + len) / HUGE * HUGE;
-    if end <= start {
-        return false;
-    }
-    // SAFETY: madvise only changes how the kernel backs pages of a mapping this
-    // process owns (the flow table's allocation, alive); it reads or writes no memory.
-    unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) == 0 }
-}
-
-/// The exporter of the configuration's collectors, one ring per worker.
-fn exporter_config(cfg: &Config, workers: usize) -> ExporterConfig {
-    let mut ec = ExporterConfig::new(&cfg.log_dir);
-    ec.ipfix_dev = cfg.ipfix_dev.clone();
-    ec.add(
-        Stream::Clickstream,
-        Transport::Udp,
-        &cfg.ipfix_udp_collectors,
-    );
-    ec.add(
-        Stream::Clickstream,
-        Transport::Tcp,
-        &cfg.ipfix_tcp_collectors,
-    );
-    ec.add(Stream::Meta, Transport::Udp, &cfg.ipfix_meta_udp_collectors);
-    ec.add(Stream::Meta, Transport::Tcp, &cfg.ipfix_meta_tcp_collectors);
-    ec.add(Stream::Dns, Transport::Udp, &cfg.ipfix_dns_udp_collectors);
-    ec.add(Stream::Dns, Transport::Tcp, &cfg.ipfix_dns_tcp_collectors);
-    ec.mtu = usize::from(cfg.ipfix_mtu);
-    ec.domain_id = cfg.ipfix_domain_id;
-    ec.udp_template_timer = cfg.ipfix_udp_template_timer;
-    ec.stat_log = cfg.dbg_log_mask & 0x80 != 0;
-    ec.stat_period_secs = cfg.netflow_timeout;
-    ec.workers = workers;
-    ec.dns_log = DnsLogConfig::from_config(cfg);
-    ec
 }

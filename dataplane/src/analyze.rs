@@ -111,11 +111,6 @@ impl Analyzer {
         self.apps.memory_bytes()
     }
 
-    /// (address, length) of the large memory regions of the analysis.
-    pub fn memory_regions(&self) -> [(usize, usize); 2] {
-        self.flows.memory_regions()
-    }
-
     fn publish(&self) {
         self.counters
             .flows

@@ -53,11 +53,11 @@ impl FlowKey {
         protocol: u8,
         bridge: u16,
     ) -> (Self, Endpoint) {
+        // Compared as integers: byte arrays built octet by octet and read back as
+        // words stall store forwarding, on every packet.
         let (family, s, d) = match (src, dst) {
-            (IpAddr::V4(s), IpAddr::V4(d)) => {
-                (4, s.to_ipv6_mapped().octets(), d.to_ipv6_mapped().octets())
-            }
-            (s, d) => (6, v6(s), v6(d)),
+            (IpAddr::V4(s), IpAddr::V4(d)) => (4, mapped(s), mapped(d)),
+            (s, d) => (6, v6_bits(s), v6_bits(d)),
         };
         let src_is_lo = (s, sport) <= (d, dport);
         let (lo, hi, lo_port, hi_port, sender) = if src_is_lo {
@@ -65,6 +65,7 @@ impl FlowKey {
         } else {
             (d, s, dport, sport, Endpoint::Hi)
         };
+        let (lo, hi) = (lo.to_be_bytes(), hi.to_be_bytes());
         (
             Self {
                 lo_addr: lo,
@@ -136,10 +137,15 @@ impl FlowKey {
     }
 }
 
-fn v6(a: IpAddr) -> [u8; 16] {
+/// An IPv4 address as the bits of its IPv4-mapped IPv6 address.
+fn mapped(a: core::net::Ipv4Addr) -> u128 {
+    0xffff_u128 << 32 | u128::from(a.to_bits())
+}
+
+fn v6_bits(a: IpAddr) -> u128 {
     match a {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
-        IpAddr::V6(v6) => v6.octets(),
+        IpAddr::V4(v4) => mapped(v4),
+        IpAddr::V6(v6) => v6.to_bits(),
     }
 }
 

@@ -302,22 +302,6 @@ impl<S: Copy + Default> FlowTable<S> {
             + self.entries.len() * core::mem::size_of::<Entry<S>>()
     }
 
-    /// Where the table's memory lies: (address, length) of the index and of the
-    /// entries, for the binary to ask the kernel for huge pages there (a lookup
-    /// touches random places of them; with 4 KiB pages each is a TLB miss).
-    pub fn memory_regions(&self) -> [(usize, usize); 2] {
-        [
-            (
-                self.index.as_ptr() as usize,
-                std::mem::size_of_val(&*self.index),
-            ),
-            (
-                self.entries.as_ptr() as usize,
-                std::mem::size_of_val(&*self.entries),
-            ),
-        ]
-    }
-
     /// The flow behind a handle, if it is still the same flow.
     pub fn get(&self, h: FlowHandle) -> Option<&Flow<S>> {
         self.entries
