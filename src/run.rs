@@ -385,3 +385,31 @@ fn snapshot(ports: &[Port], workers: &[(u32, Arc<WorkerCounters>)]) -> Snapshot 
             .collect(),
     }
 }
+
+/// The exporter of the configuration's collectors, one ring per worker.
+fn exporter_config(cfg: &Config, workers: usize) -> ExporterConfig {
+    let mut ec = ExporterConfig::new(&cfg.log_dir);
+    ec.ipfix_dev = cfg.ipfix_dev.clone();
+    ec.add(
+        Stream::Clickstream,
+        Transport::Udp,
+        &cfg.ipfix_udp_collectors,
+    );
+    ec.add(
+        Stream::Clickstream,
+        Transport::Tcp,
+        &cfg.ipfix_tcp_collectors,
+    );
+    ec.add(Stream::Meta, Transport::Udp, &cfg.ipfix_meta_udp_collectors);
+    ec.add(Stream::Meta, Transport::Tcp, &cfg.ipfix_meta_tcp_collectors);
+    ec.add(Stream::Dns, Transport::Udp, &cfg.ipfix_dns_udp_collectors);
+    ec.add(Stream::Dns, Transport::Tcp, &cfg.ipfix_dns_tcp_collectors);
+    ec.mtu = usize::from(cfg.ipfix_mtu);
+    ec.domain_id = cfg.ipfix_domain_id;
+    ec.udp_template_timer = cfg.ipfix_udp_template_timer;
+    ec.stat_log = cfg.dbg_log_mask & 0x80 != 0;
+    ec.stat_period_secs = cfg.netflow_timeout;
+    ec.workers = workers;
+    ec.dns_log = DnsLogConfig::from_config(cfg);
+    ec
+}
