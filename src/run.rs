@@ -125,6 +125,7 @@ pub fn run(
         worker: 0,
         start_unix_100ns: SessionIds::start_now(),
         start_tsc: metaprobe_ffi::tsc(),
+        clock: metaprobe_ffi::tsc,
         apps: AppConfig {
             clickstream: !(cfg.ipfix_udp_collectors.is_empty()
                 && cfg.ipfix_tcp_collectors.is_empty()),

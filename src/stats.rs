@@ -88,6 +88,21 @@ pub fn analysis_summary<'a>(workers: impl Iterator<Item = &'a WorkerCounters> + 
         }
     }
     out.push_str(if any { "\n" } else { " none\n" });
+    let timed = sum(|w| w.stages.timed.get());
+    let per = |total: u64| {
+        if timed == 0 {
+            0.0
+        } else {
+            total as f64 / timed as f64
+        }
+    };
+    let _ = writeln!(
+        out,
+        "final stages: decode {:.1} flow {:.1} app {:.1} cycles/pkt ({timed} packets timed)",
+        per(sum(|w| w.stages.decode.get())),
+        per(sum(|w| w.stages.flow.get())),
+        per(sum(|w| w.stages.app.get())),
+    );
     out
 }
 
@@ -228,17 +243,23 @@ mod tests {
         let reason = StopReason::ALL[0];
         a.decode_stops[reason.index()].add(5);
         b.decode_stops[reason.index()].add(1);
-        let text = analysis_summary([&a, &b].into_iter());
+        let text_of = |a, b| analysis_summary([a, b].into_iter());
+        a.stages.timed.add(2);
+        a.stages.decode.add(100);
+        a.stages.flow.add(300);
+        b.stages.timed.add(2);
+        b.stages.app.add(60);
         assert_eq!(
-            text,
+            text_of(&a, &b),
             format!(
                 "final flows: active 5 created 0 evicted-full 0 expired-idle 0 closed-tcp 0 reused 0 untracked 4\n\
-                 final decode stops: {} 6\n",
+                 final decode stops: {} 6\n\
+                 final stages: decode 25.0 flow 75.0 app 15.0 cycles/pkt (4 packets timed)\n",
                 reason.name()
             )
         );
         let quiet = WorkerCounters::default();
-        assert!(analysis_summary([&quiet].into_iter()).ends_with("final decode stops: none\n"));
+        assert!(analysis_summary([&quiet].into_iter()).contains("final decode stops: none\n"));
     }
 
     #[test]

@@ -18,6 +18,8 @@ const EXPIRE_BUDGET: usize = 1024;
 /// (expiry and eviction are exact to 1/RELINK_HZ s; the packets in between skip
 /// the list update and its cache misses).
 const RELINK_HZ: u64 = 100;
+/// One packet in this many is timed stage by stage.
+const STAGE_SAMPLE: u32 = 64;
 /// Housekeeping rounds per second: flow expiry and publishing the counters.
 const HOUSEKEEPING_HZ: u64 = 1000;
 
@@ -29,7 +31,7 @@ struct PortRole {
 }
 
 /// What an [`Analyzer`] is built from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct AnalyzerConfig {
     /// (subscriber port, internet port) of each bridge, in configuration order:
     /// the index is the bridge number (`BRIDGE_CHANNEL_NUM`).
@@ -45,6 +47,8 @@ pub struct AnalyzerConfig {
     pub start_unix_100ns: u64,
     /// The TSC at the run start (with `start_unix_100ns`, it dates the records).
     pub start_tsc: u64,
+    /// Reads the TSC (the unit of `now`); used to time the stages of sampled packets.
+    pub clock: fn() -> u64,
     pub apps: AppConfig,
 }
 
@@ -62,6 +66,9 @@ pub struct Analyzer {
     start_unix_secs: u64,
     start_tsc: u64,
     tsc_hz: u64,
+    /// Reads the TSC, for the stage timings.
+    clock: fn() -> u64,
+    sample: u32,
 }
 
 impl Analyzer {
@@ -98,6 +105,8 @@ impl Analyzer {
             start_unix_secs,
             start_tsc: cfg.start_tsc,
             tsc_hz: cfg.tsc_hz.max(1),
+            clock: cfg.clock,
+            sample: 0,
         }
     }
 
@@ -121,7 +130,49 @@ impl Analyzer {
 impl Inspect for Analyzer {
     #[inline]
     fn inspect(&mut self, port: u16, frame: &[u8], now: u64) {
+        // One packet in STAGE_SAMPLE is timed stage by stage (a TSC read costs
+        // about as much as decoding, so not every packet).
+        self.sample = self.sample.wrapping_add(1);
+        if self.sample.is_multiple_of(STAGE_SAMPLE) {
+            let clock = self.clock;
+            let mut stages = [0u64; 3];
+            self.analyze(port, frame, now, &mut || clock(), &mut stages);
+            let c = &self.counters.stages;
+            c.timed.add(1);
+            c.decode.add(stages[0]);
+            c.flow.add(stages[1]);
+            c.app.add(stages[2]);
+        } else {
+            self.analyze(port, frame, now, &mut || 0, &mut [0; 3]);
+        }
+    }
+
+    fn tick(&mut self, now: u64) {
+        self.housekeeping(now);
+    }
+
+    fn finish(&mut self, _now: u64) {
+        self.apps.flush();
+        self.publish();
+    }
+}
+
+impl Analyzer {
+    /// Decode, flow, application: `clock` is read between the stages and the
+    /// differences added to `stages` (a clock that reads 0 times nothing).
+    #[inline(always)]
+    fn analyze(
+        &mut self,
+        port: u16,
+        frame: &[u8],
+        now: u64,
+        clock: &mut impl FnMut() -> u64,
+        stages: &mut [u64; 3],
+    ) {
+        let t0 = clock();
         let packet = decode(frame);
+        let t1 = clock();
+        stages[0] = t1.wrapping_sub(t0);
         if let Some(stop) = packet.stop
             && let Some(c) = self.counters.decode_stops.get(stop.reason.index())
         {
@@ -131,12 +182,14 @@ impl Inspect for Analyzer {
             return;
         };
         let apps = &mut self.apps;
-        let Some(obs) = self
+        let observed = self
             .flows
             .observe(&packet, role.bridge, role.subscriber, now, |f, _| {
                 apps.end(&f.app)
-            })
-        else {
+            });
+        let t2 = clock();
+        stages[1] = t2.wrapping_sub(t1);
+        let Some(obs) = observed else {
             return;
         };
         let payload = packet.payload(frame);
@@ -154,9 +207,11 @@ impl Inspect for Analyzer {
             now_unix: self.now_unix,
         };
         self.apps.payload(flow, &seen, &self.counters);
+        stages[2] = clock().wrapping_sub(t2);
     }
 
-    fn tick(&mut self, now: u64) {
+    /// Every millisecond: the clock of the records, flow expiry, records out, counters.
+    fn housekeeping(&mut self, now: u64) {
         if now < self.next_housekeeping {
             return;
         }
@@ -166,11 +221,6 @@ impl Inspect for Analyzer {
         let apps = &mut self.apps;
         self.flows
             .expire(now, EXPIRE_BUDGET, |f, _| apps.end(&f.app));
-        self.apps.flush();
-        self.publish();
-    }
-
-    fn finish(&mut self, _now: u64) {
         self.apps.flush();
         self.publish();
     }
@@ -193,6 +243,7 @@ mod tests {
             worker: 3,
             start_unix_100ns: 0,
             start_tsc: 0,
+            clock: || 0,
             apps: AppConfig::default(),
         };
         (Analyzer::new(&cfg, Arc::clone(&counters), None), counters)
@@ -259,6 +310,31 @@ mod tests {
             2,
             "no flow without an IP layer"
         );
+    }
+
+    #[test]
+    fn one_packet_in_a_sample_is_timed_stage_by_stage() {
+        static NOW: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let counters = Arc::new(WorkerCounters::default());
+        let cfg = AnalyzerConfig {
+            bridges: vec![(0, 1)],
+            flow_table_size: 1024,
+            timeouts_secs: [300, 5, 60, 30],
+            tsc_hz: HZ,
+            worker: 0,
+            start_unix_100ns: 0,
+            start_tsc: 0,
+            // Each read advances 7 cycles: every stage of a timed packet takes 7.
+            clock: || NOW.fetch_add(7, std::sync::atomic::Ordering::Relaxed) + 7,
+            apps: AppConfig::default(),
+        };
+        let mut a = Analyzer::new(&cfg, Arc::clone(&counters), None);
+        for i in 0..2 * STAGE_SAMPLE {
+            a.inspect(0, &udp_frame(1000 + i as u16, false), 1);
+        }
+        let s = &counters.stages;
+        assert_eq!(s.timed.get(), 2);
+        assert_eq!((s.decode.get(), s.flow.get(), s.app.get()), (14, 14, 14));
     }
 
     #[test]

@@ -68,6 +68,19 @@ pub struct WorkerCounters {
     /// The worker's flow table, as last published.
     pub flows: FlowCounters,
     pub app: AppCounters,
+    pub stages: StageCounters,
+}
+
+/// TSC cycles spent per analysis stage, over the packets timed (a sample).
+#[derive(Debug, Default)]
+pub struct StageCounters {
+    pub timed: Counter,
+    /// L2–L4 decoding.
+    pub decode: Counter,
+    /// Flow table lookup and update (and flow expiry on a full table).
+    pub flow: Counter,
+    /// Application parsing, record encoding and hand-off to the export ring.
+    pub app: Counter,
 }
 
 /// What the application parsers of a worker did.
@@ -127,6 +140,7 @@ impl Default for WorkerCounters {
             decode_stops: std::array::from_fn(|_| Counter::default()),
             flows: FlowCounters::default(),
             app: AppCounters::default(),
+            stages: StageCounters::default(),
         }
     }
 }

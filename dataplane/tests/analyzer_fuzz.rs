@@ -33,6 +33,7 @@ fn analyzer(dir: &std::path::Path) -> (Analyzer, Exporter, Arc<WorkerCounters>) 
         worker: 0,
         start_unix_100ns: 0,
         start_tsc: 0,
+        clock: || 0,
         apps: AppConfig {
             clickstream: true,
             dns: true,
