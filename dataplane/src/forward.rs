@@ -91,6 +91,16 @@ pub fn forward_burst<Q: PacketQueue, I: Inspect>(
     if let Some(c) = counters.port(from_port) {
         c.rx.add(received as u64);
     }
+    // Touch every packet's first octets before analysing any: the loads are
+    // independent, so their cache misses overlap instead of coming one per packet
+    // (the prefetch of DPDK's l3fwd, in safe code).
+    let mut touched = 0u8;
+    for i in 0..received {
+        if let Some(&first) = burst.packet(i).and_then(<[u8]>::first) {
+            touched ^= first;
+        }
+    }
+    std::hint::black_box(touched);
     for i in 0..received {
         if let Some(frame) = burst.packet(i) {
             inspector.inspect(from_port, frame, now);
