@@ -40,8 +40,9 @@ pub enum AppProto {
     Undecided,
     Dns,
     Tls {
-        /// The ClientHello had no server name (the certificate's CN names the host).
-        no_sni: bool,
+        /// The ClientHello had no server name (the certificate's CN names the
+        /// host): its packet's source and destination MAC, for that record.
+        no_sni: Option<[Mac; 2]>,
     },
     Quic {
         /// The connection state slot while its ClientHello is incomplete.
@@ -81,7 +82,7 @@ const DETECTORS: &[Detector] = &[
         detect: is_dns_port,
     },
     Detector {
-        proto: AppProto::Tls { no_sni: false },
+        proto: AppProto::Tls { no_sni: None },
         transport: L4::Tcp,
         detect: is_tls_handshake,
     },
@@ -111,6 +112,11 @@ fn is_dns_port(sport: u16, dport: u16, _: &[u8]) -> bool {
 /// A TLS handshake record header: type 22, version 3.x.
 fn is_tls_handshake(_: u16, _: u16, p: &[u8]) -> bool {
     matches!(p, [22, 3, minor, ..] if *minor <= 4)
+}
+
+/// A TLS handshake record starting with a ClientHello (type 1).
+fn starts_client_hello(p: &[u8]) -> bool {
+    matches!(p, [22, 3, minor, _, _, 1, ..] if *minor <= 4)
 }
 
 /// A QUIC long-header Initial of version 1 or 2.
@@ -298,6 +304,19 @@ impl Apps {
 
     /// Handles a packet with payload of a flow.
     pub fn payload(&mut self, flow: &mut Flow<AppState>, seen: &Seen<'_>, c: &WorkerCounters) {
+        if matches!(flow.app.proto, AppProto::Undecided | AppProto::Unknown)
+            && self.cfg.clickstream
+            && matches!(seen.packet.transport, Transport::Tcp(_))
+            && seen.obs.sender == flow.client
+            && starts_client_hello(seen.payload)
+        {
+            // TLS after a cleartext start (STARTTLS, STLS): the stream starts here.
+            self.end(&flow.app);
+            flow.app = AppState {
+                proto: AppProto::Tls { no_sni: None },
+                ..AppState::default()
+            };
+        }
         let app = &mut flow.app;
         if app.proto == AppProto::Undecided {
             app.proto = self.detect(seen);
@@ -480,7 +499,11 @@ impl Apps {
         c: &AppCounters,
     ) {
         let Some(sni) = hello.server_name.as_ref().filter(|n| !n.is_empty()) else {
-            flow.app.proto = AppProto::Tls { no_sni: true };
+            let macs = seen
+                .packet
+                .ethernet
+                .map_or([[0; 6]; 2], |e| [e.src.octets(), e.dst.octets()]);
+            flow.app.proto = AppProto::Tls { no_sni: Some(macs) };
             return;
         };
         let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
@@ -529,15 +552,17 @@ impl Apps {
         }
         // No SNI: the certificate names the host. The record is the client's
         // request, so it carries the client → server view of the packet.
-        if flow.app.proto == (AppProto::Tls { no_sni: true })
+        if let AppProto::Tls {
+            no_sni: Some([src_mac, dst_mac]),
+        } = flow.app.proto
             && let Some(name) = cname
         {
             let reversed = Common {
                 addrs: IpPair::new(common.addrs.dst, common.addrs.src),
                 sport: common.dport,
                 dport: common.sport,
-                src_mac: common.dst_mac,
-                dst_mac: common.src_mac,
+                src_mac,
+                dst_mac,
                 ..common
             };
             let record = reversed.clickstream(name.as_bytes(), HOST_CNAME, seq);
@@ -615,7 +640,12 @@ impl Apps {
                     Direction::Requests => {
                         let step = st.requests(window, cap);
                         if let http::Status::Done(req) = step.status {
-                            let seq = base.wrapping_add(req.start as u32);
+                            // TCP Sequence of the segment holding the request line:
+                            // this one when the line starts in it, else the earlier
+                            // segment the line started (its first octet).
+                            let line = base.wrapping_add(req.start as u32);
+                            let in_this = line.wrapping_sub(tcp.seq) < seen.payload.len() as u32;
+                            let seq = if in_this { tcp.seq } else { line };
                             emit_http_request(&req, seq, &common, self.out.as_mut(), c);
                         }
                         step.erased()

@@ -172,11 +172,23 @@ impl StreamPool {
         let Some(mut slot) = self.slot_mut(r).map(|s| *s) else {
             return ignored;
         };
-        let offset = seq.wrapping_sub(slot.base);
+        let mut offset = seq.wrapping_sub(slot.base);
+        let mut payload = payload;
         // Offsets "before" the base wrap to huge values: half the sequence space back.
+        // A segment that starts before the base (already consumed, or skipped)
+        // keeps the part that reaches past it.
         if offset >= 1 << 31 {
-            self.stats.ignored += 1;
-            return ignored;
+            let behind = slot.base.wrapping_sub(seq) as usize;
+            match payload.get(behind..) {
+                Some(rest) if !rest.is_empty() => {
+                    payload = rest;
+                    offset = 0;
+                }
+                _ => {
+                    self.stats.ignored += 1;
+                    return ignored;
+                }
+            }
         }
         let len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
         let cut = offset.saturating_add(len) > self.slot_size;
@@ -348,6 +360,17 @@ mod tests {
         // A segment from before the stream start is ignored and counted.
         assert!(pool.push(r, 1, &bytes(0..3)).ignored);
         assert_eq!(pool.stats().ignored, 1);
+    }
+
+    #[test]
+    fn a_segment_reaching_past_the_base_keeps_its_tail() {
+        let mut pool = StreamPool::new(1, 64);
+        let r = pool.open(100).unwrap();
+        pool.push(r, 100, &bytes(0..10));
+        pool.consume(r, 15); // 5 octets of a body not yet arrived, skipped
+        // The segment with the rest of the body and the next message's start.
+        assert!(pool.push(r, 110, &bytes(10..30)).grew);
+        assert_eq!(pool.contiguous(r), &bytes(15..30)[..]);
     }
 
     #[test]

@@ -1742,3 +1742,151 @@ pub fn gen_malformed() -> Vec<Packet> {
     });
     frames.into_iter().map(Packet::whole).collect()
 }
+
+// ---------------------------------------------------------------------------------------
+// Captures of any link type, re-encapsulated in Ethernet
+// ---------------------------------------------------------------------------------------
+
+/// One packet of a capture of any link type, with its capture timestamp.
+#[derive(Clone, Debug)]
+pub struct LinkPacket {
+    pub link: DataLink,
+    /// Capture time since the Unix epoch (zero for pcapng simple packets, which have none).
+    pub ts: Duration,
+    pub data: Vec<u8>,
+    pub orig_len: u32,
+}
+
+/// Every packet of a classic pcap (any byte order, µs or ns) or pcapng file, in file order,
+/// with its link type (per interface for pcapng) and timestamp.
+pub fn read_capture_links(path: &Path) -> Vec<LinkPacket> {
+    let mut file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut magic = [0u8; 4];
+    file.read_exact(&mut magic)
+        .unwrap_or_else(|e| panic!("{} is not a capture: {e}", path.display()));
+    let file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let reader = BufReader::new(file);
+    let mut out = Vec::new();
+    if magic == PCAPNG_MAGIC {
+        let mut r =
+            PcapNgReader::new(reader).unwrap_or_else(|e| panic!("pcapng {}: {e}", path.display()));
+        let mut links = Vec::new();
+        while let Some(block) = r.next_block() {
+            let block = block.unwrap_or_else(|e| panic!("{}: bad block: {e}", path.display()));
+            let (iface, ts, data, orig_len) = match block {
+                Block::InterfaceDescription(idb) => {
+                    links.push(idb.linktype);
+                    continue;
+                }
+                Block::EnhancedPacket(epb) => (
+                    epb.interface_id as usize,
+                    epb.timestamp,
+                    epb.data,
+                    epb.original_len,
+                ),
+                Block::SimplePacket(spb) => (0, Duration::ZERO, spb.data, spb.original_len),
+                _ => continue,
+            };
+            let link = *links.get(iface).unwrap_or_else(|| {
+                panic!(
+                    "{}: packet of undescribed interface {iface}",
+                    path.display()
+                )
+            });
+            out.push(LinkPacket {
+                link,
+                ts,
+                data: data.into_owned(),
+                orig_len,
+            });
+        }
+    } else {
+        let mut r =
+            PcapReader::new(reader).unwrap_or_else(|e| panic!("pcap {}: {e}", path.display()));
+        let link = r.header().datalink;
+        while let Some(p) = r.next_packet() {
+            let p = p.unwrap_or_else(|e| panic!("{}: packet {}: {e}", path.display(), out.len()));
+            out.push(LinkPacket {
+                link,
+                ts: p.timestamp,
+                data: p.data.into_owned(),
+                orig_len: p.orig_len,
+            });
+        }
+    }
+    out
+}
+
+/// Source MAC of re-encapsulated frames sent by the capture's first IP source ("side A");
+/// the destination MAC of the others.
+pub const MAC_REENCAP_A: [u8; 6] = [0x02, 0x00, 0x5e, 0x0a, 0x00, 0x0a];
+/// Source MAC of re-encapsulated frames of the other side.
+pub const MAC_REENCAP_B: [u8; 6] = [0x02, 0x00, 0x5e, 0x0b, 0x00, 0x0b];
+
+/// The IP packet a non-Ethernet frame carries: raw IP (DLT_RAW 101/12, IPV4 228, IPV6 229),
+/// BSD loopback (NULL 0, LOOP 108: a 4-octet address family first), Linux cooked
+/// (SLL 113: 16-octet header, SLL2 276: 20-octet header). `None` for other link types and
+/// for cooked frames that do not carry IPv4 or IPv6.
+pub fn ip_of_link(link: DataLink, data: &[u8]) -> Option<&[u8]> {
+    let be16 = |at: usize| {
+        data.get(at..at + 2)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+    };
+    match link {
+        DataLink::RAW | DataLink::Unknown(12) | DataLink::IPV4 | DataLink::IPV6 => Some(data),
+        DataLink::NULL | DataLink::LOOP => data.get(4..),
+        DataLink::LINUX_SLL => match be16(14)? {
+            0x0800 | 0x86dd => data.get(16..),
+            _ => None,
+        },
+        DataLink::LINUX_SLL2 => match be16(0)? {
+            0x0800 | 0x86dd => data.get(20..),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The packets of `capture` as Ethernet frames, in file order, one per packet: Ethernet
+/// frames as they are; the IP packet of any other link type ([`ip_of_link`]) behind an
+/// Ethernet header with fixed MACs — [`MAC_REENCAP_A`] as source for packets from the
+/// capture's first IP source address, [`MAC_REENCAP_B`] for the others (destination the
+/// other one) — and ethertype 0x0800/0x86dd from the IP version. Returns the frames and
+/// the original link type when it was not Ethernet. Fails on a packet it cannot convert.
+pub fn ethernet_frames_of(capture: &[LinkPacket]) -> (Vec<Packet>, Option<DataLink>) {
+    let mut side_a: Option<Vec<u8>> = None;
+    let mut other = None;
+    let mut out = Vec::with_capacity(capture.len());
+    for (i, p) in capture.iter().enumerate() {
+        if p.link == DataLink::ETHERNET {
+            out.push(Packet {
+                data: p.data.clone(),
+                orig_len: p.orig_len,
+            });
+            continue;
+        }
+        other = Some(p.link);
+        let ip = ip_of_link(p.link, &p.data)
+            .unwrap_or_else(|| panic!("packet {i}: link type {:?} not convertible", p.link));
+        let (ethertype, src) = match ip.first().map(|b| b >> 4) {
+            Some(4) => (0x0800, ip.get(12..16)),
+            Some(6) => (0x86dd, ip.get(8..24)),
+            _ => panic!("packet {i}: not IPv4 or IPv6 behind {:?}", p.link),
+        };
+        let src = src
+            .unwrap_or_else(|| panic!("packet {i}: IP header cut"))
+            .to_vec();
+        let from_a = side_a.get_or_insert_with(|| src.clone()) == &src;
+        let (s, d) = if from_a {
+            (MAC_REENCAP_A, MAC_REENCAP_B)
+        } else {
+            (MAC_REENCAP_B, MAC_REENCAP_A)
+        };
+        let mut f = eth(d, s, ethertype);
+        f.extend_from_slice(ip);
+        let header = (p.data.len() - ip.len()) as u32;
+        let orig_len = p.orig_len.saturating_sub(header) + 14;
+        out.push(Packet { data: f, orig_len });
+    }
+    (out, other)
+}
