@@ -24,6 +24,8 @@ use crate::stats::{self, PortSnapshot, Snapshot};
 
 /// Mbufs each lcore keeps in its mempool cache.
 const MEMPOOL_CACHE: u32 = 256;
+/// How long the start waits for TCP collectors to accept, µs.
+const COLLECTOR_CONNECT_US: u64 = 2_000_000;
 /// How often the main lcore looks at signals, idleness and the statistics clock.
 const MAIN_TICK: Duration = Duration::from_millis(50);
 
@@ -104,8 +106,13 @@ pub fn run(
         );
     }
 
-    let (exporter, mut senders) =
+    let (mut exporter, mut senders) =
         Exporter::new(exporter_config(cfg, assignment.len())).map_err(|e| e.to_string())?;
+    for c in exporter.wait_for_collectors(&SystemClock, COLLECTOR_CONNECT_US) {
+        println!(
+            "collector {c} is not connected yet: its records are dropped (and counted) until it is"
+        );
+    }
     let export_stats = exporter.handle();
     let analysis = AnalyzerConfig {
         bridges: cfg

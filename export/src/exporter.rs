@@ -113,6 +113,9 @@ impl core::fmt::Display for CollectorSpec {
     }
 }
 
+/// How long [`Exporter::shutdown`] waits for congested collectors, µs.
+const SHUTDOWN_DRAIN_US: u64 = 200_000;
+
 /// Everything the exporter needs; [`ExporterConfig::new`] gives the defaults.
 #[derive(Clone, Debug)]
 pub struct ExporterConfig {
@@ -1277,11 +1280,52 @@ impl Exporter {
         self.shutdown(clock);
     }
 
+    /// Polls until every TCP collector is connected (templates sent), at most
+    /// `max_us`; returns the collectors still not up. Called before the workers
+    /// start, so that the first records find their collectors connected.
+    pub fn wait_for_collectors(&mut self, clock: &impl Clock, max_us: u64) -> Vec<CollectorSpec> {
+        let deadline = clock.now_us() + max_us;
+        loop {
+            self.poll(clock);
+            let down: Vec<CollectorSpec> = self
+                .collectors
+                .iter()
+                .filter(|c| !c.is_up())
+                .map(|c| c.spec)
+                .collect();
+            if down.is_empty() || clock.now_us() >= deadline {
+                return down;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// A last cycle: what the workers handed over (stop them first) is
     /// drained and sent, without blocking; the DNS text log is flushed and
     /// the pending alert lines are written.
     pub fn shutdown(&mut self, clock: &impl Clock) {
         self.poll(clock);
+        // Give congested collectors a short while to take what is held, then
+        // count what is left as dropped: nothing is lost uncounted at exit.
+        let deadline = clock.now_us() + SHUTDOWN_DRAIN_US;
+        while self
+            .collectors
+            .iter()
+            .any(|c| c.is_up() && c.session.held() > 0)
+            && clock.now_us() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            self.poll(clock);
+        }
+        let now_s = (clock.now_us() / 1_000_000) as u32;
+        for c in &mut self.collectors {
+            let held = c.session.held();
+            if held > 0 {
+                c.c.backpressure += u64::from(held);
+                c.alert_skipped += u64::from(held);
+                c.c.drop_at(now_s);
+            }
+        }
         self.dns.flush();
         self.alerts(clock.now_us(), true);
         self.publish();

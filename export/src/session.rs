@@ -424,6 +424,16 @@ impl Session {
         }
     }
 
+    /// Data records pushed but not yet handed out by [`Session::poll_transmit`].
+    pub fn held(&self) -> u32 {
+        self.open.records
+            + if self.ready_full {
+                self.ready.records
+            } else {
+                0
+            }
+    }
+
     /// A new transport session (TCP connect or reconnect): sequence numbers
     /// restart at 0, templates go first again. Returns the records that were
     /// waiting and are dropped (count them).
