@@ -75,9 +75,10 @@ pub struct WorkerCounters {
 #[derive(Debug, Default)]
 pub struct StageCounters {
     pub timed: Counter,
-    /// L2–L4 decoding.
+    /// L2–L4 decoding, and the flow key, its hash and the first read of the
+    /// flow table's memory (prepared for the whole burst before any lookup).
     pub decode: Counter,
-    /// Flow table lookup and update (and flow expiry on a full table).
+    /// Flow table lookup and update (and eviction on a full table).
     pub flow: Counter,
     /// Application parsing, record encoding and hand-off to the export ring.
     pub app: Counter,

@@ -51,8 +51,14 @@ pub trait PacketQueue {
 /// packet before it is transmitted and must never block: analysis cannot
 /// hold back forwarding.
 pub trait Inspect {
-    /// One received packet: `port` it came in on, its bytes, the TSC of its burst.
-    fn inspect(&mut self, port: u16, frame: &[u8], now: u64);
+    /// The packets of one burst (at most [`BURST_SIZE`]): the `port` they came
+    /// in on, their bytes, the TSC of the burst.
+    fn inspect_burst(&mut self, port: u16, frames: &[&[u8]], now: u64);
+
+    /// One packet, as a burst of one.
+    fn inspect(&mut self, port: u16, frame: &[u8], now: u64) {
+        self.inspect_burst(port, &[frame], now);
+    }
 
     /// Called once per loop iteration with the TSC, for timers (flow expiry, flushing).
     fn tick(&mut self, now: u64);
@@ -94,18 +100,18 @@ pub fn forward_burst<Q: PacketQueue, I: Inspect>(
     // Touch every packet's first octets before analysing any: the loads are
     // independent, so their cache misses overlap instead of coming one per packet
     // (the prefetch of DPDK's l3fwd, in safe code).
+    let mut frames: [&[u8]; BURST_SIZE] = [&[]; BURST_SIZE];
     let mut touched = 0u8;
-    for i in 0..received {
-        if let Some(&first) = burst.packet(i).and_then(<[u8]>::first) {
-            touched ^= first;
+    let mut n = 0;
+    for (i, slot) in frames.iter_mut().enumerate().take(received) {
+        if let Some(frame) = burst.packet(i) {
+            touched ^= frame.first().copied().unwrap_or(0);
+            *slot = frame;
+            n += 1;
         }
     }
     std::hint::black_box(touched);
-    for i in 0..received {
-        if let Some(frame) = burst.packet(i) {
-            inspector.inspect(from_port, frame, now);
-        }
-    }
+    inspector.inspect_burst(from_port, frames.get(..n).unwrap_or(&[]), now);
     let mut sent = 0;
     for _ in 0..TX_ATTEMPTS {
         sent += to.tx(burst);
@@ -254,8 +260,10 @@ mod tests {
     }
 
     impl Inspect for Seen {
-        fn inspect(&mut self, port: u16, frame: &[u8], now: u64) {
-            self.packets.push((port, frame.to_vec(), now));
+        fn inspect_burst(&mut self, port: u16, frames: &[&[u8]], now: u64) {
+            for frame in frames {
+                self.packets.push((port, frame.to_vec(), now));
+            }
         }
         fn tick(&mut self, now: u64) {
             self.ticks.push(now);

@@ -124,6 +124,16 @@ pub struct FlowHandle {
     session: SessionId,
 }
 
+/// A packet's flow key and hash, from [`FlowTable::prepare`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prepared {
+    key: FlowKey,
+    sender: Endpoint,
+    hash: u64,
+    /// What the lookup read; see [`FlowTable::prepare`].
+    pub touched: u64,
+}
+
 /// What [`FlowTable::observe`] did with a packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Observed {
@@ -330,13 +340,63 @@ impl<S: Copy + Default> FlowTable<S> {
         now: u64,
         on_end: impl FnMut(&Flow<S>, EndReason),
     ) -> Option<Observed> {
-        let Some((key, sender)) = FlowKey::from_packet(p, bridge) else {
+        let prepared = self.prepare(p, bridge);
+        self.observe_prepared(prepared, p, from_subscriber, now, on_end)
+    }
+
+    /// The first half of [`FlowTable::observe`]: the packet's key and hash, and a
+    /// read of the index slot and entry they lead to. Preparing every packet of
+    /// a burst before observing any lets their cache misses overlap.
+    pub fn prepare(&self, p: &Packet, bridge: u16) -> Option<Prepared> {
+        let (key, sender) = FlowKey::from_packet(p, bridge)?;
+        let hash = key.hash(self.seed);
+        let slot = self
+            .index
+            .get(hash as usize & self.mask)
+            .copied()
+            .unwrap_or(0);
+        let entry = self
+            .entries
+            .get(((slot & 0xffff_ffff) as usize).wrapping_sub(1));
+        // The caller folds `touched` into one value it keeps alive after the burst:
+        // the loads stay independent and their misses overlap.
+        let touched = entry.map_or(slot, |e| e.hash);
+        Some(Prepared {
+            key,
+            sender,
+            hash,
+            touched,
+        })
+    }
+
+    /// The second half of [`FlowTable::observe`], for a packet [`FlowTable::prepare`]d.
+    pub fn observe_prepared(
+        &mut self,
+        prepared: Option<Prepared>,
+        p: &Packet,
+        from_subscriber: bool,
+        now: u64,
+        on_end: impl FnMut(&Flow<S>, EndReason),
+    ) -> Option<Observed> {
+        let Some(Prepared {
+            key, sender, hash, ..
+        }) = prepared
+        else {
             self.stats.untracked += 1;
             return None;
         };
         let flags = p.tcp().map(|t| t.flags);
         let octets = p.ip_payload.end().saturating_sub(u64::from(p.l3_offset));
-        Some(self.observe_key(key, sender, flags, octets, from_subscriber, now, on_end))
+        Some(self.observe_hashed(
+            key,
+            hash,
+            sender,
+            flags,
+            octets,
+            from_subscriber,
+            now,
+            on_end,
+        ))
     }
 
     /// [`FlowTable::observe`] for a key already built: `flags` are the TCP control bits
@@ -350,9 +410,33 @@ impl<S: Copy + Default> FlowTable<S> {
         octets: u64,
         from_subscriber: bool,
         now: u64,
-        mut on_end: impl FnMut(&Flow<S>, EndReason),
+        on_end: impl FnMut(&Flow<S>, EndReason),
     ) -> Observed {
         let hash = key.hash(self.seed);
+        self.observe_hashed(
+            key,
+            hash,
+            sender,
+            flags,
+            octets,
+            from_subscriber,
+            now,
+            on_end,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn observe_hashed(
+        &mut self,
+        key: FlowKey,
+        hash: u64,
+        sender: Endpoint,
+        flags: Option<TcpFlags>,
+        octets: u64,
+        from_subscriber: bool,
+        now: u64,
+        mut on_end: impl FnMut(&Flow<S>, EndReason),
+    ) -> Observed {
         let syn_only =
             flags.is_some_and(|f| f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK));
         if let Some(idx) = self.find(&key, hash) {
