@@ -129,11 +129,13 @@ def run_metaprobe(pcap: Path, seconds: int, workdir: Path, sink: str) -> tuple[l
             tx = sum(int(v) for v in re.findall(r"tx (\d+) \(", line))
             samples.append(tx / float(m.group(1)))
     cycles = re.findall(r"final worker \d+ \(lcore \d+\): .* cycles/pkt ([\d.]+)", out)
+    stages = re.search(r"final stages: (.*) cycles/pkt", out)
     drops = re.findall(r"final port \d+ .* tx-dropped (\d+) rx-missed (\d+) rx-nombuf (\d+)", out)
     exported = sum(int(v) for v in re.findall(r"final export \w+: produced \d+ exported (\d+)", out))
     export_drops = sum(int(v) for v in re.findall(r"final export \w+: .* dropped (\d+)", out))
     return samples[WARMUP_S:], {"rss_start_kib": rss_start, "rss_end_kib": rss_end,
                                 "cycles_per_pkt": cycles, "drops": drops,
+                                "stages": stages.group(1) if stages else "",
                                 "records_per_s": exported / (seconds + WARMUP_S),
                                 "export_drops": export_drops}
 
@@ -176,7 +178,7 @@ def main() -> None:
                 b_all.append(b)
                 for name, pps in (("A testpmd  ", a), ("B metaprobe", b)):
                     print(f"round {r} {name} {kind}: {pps / 1e6:7.2f} Mpps {pps * size * 8 / 1e9:6.2f} Gbit/s", flush=True)
-                print(f"round {r} metaprobe: cycles/pkt {info['cycles_per_pkt']}, drops (tx-dropped, rx-missed, "
+                print(f"round {r} metaprobe: cycles/pkt {info['cycles_per_pkt']} ({info['stages']}), drops (tx-dropped, rx-missed, "
                       f"rx-nombuf) per port {info['drops']}, records/s exported {info['records_per_s']:.0f} "
                       f"(export drops {info['export_drops']}), VmRSS {info['rss_start_kib']} -> "
                       f"{info['rss_end_kib']} KiB", flush=True)
