@@ -35,23 +35,19 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::fs;
-use std::io::ErrorKind;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{
-    FinalSummary, Packet, PortCounts, RUN_TIMEOUT, RunOutput, TestDir, assert_same_packets,
-    dpdk_lock, eal_args, ethernet_frames_of, read_capture, read_capture_links, run_args,
-    run_metaprobe, toml_string, write_config, write_pcap,
+    FinalSummary, Packet, PortCounts, RUN_TIMEOUT, RunOutput, TestDir, UdpCollector,
+    assert_same_packets, decode_all, dpdk_lock, eal_args, ethernet_frames_of, read_capture,
+    read_capture_links, run_args, run_metaprobe, toml_string, write_config, write_pcap,
 };
-use metaprobe_export::collect::{DecodedRecord, TemplateCache, Value, decode_message, to_json};
+use metaprobe_export::collect::{DecodedRecord, Value, to_json};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dataplane/tests/fixtures")
@@ -99,80 +95,6 @@ fn load(name: &str) -> Vec<Packet> {
 // ---------------------------------------------------------------------------------------
 // Collecting: a UDP socket of our own, decoded in-process (as in records_e2e)
 // ---------------------------------------------------------------------------------------
-
-/// A UDP socket on 127.0.0.1 that a thread drains until told to stop.
-struct Collector {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: thread::JoinHandle<Vec<(SocketAddr, Vec<u8>)>>,
-}
-
-impl Collector {
-    fn start() -> Collector {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let addr = sock.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = thread::spawn(move || {
-            let mut got = Vec::new();
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match sock.recv_from(&mut buf) {
-                    Ok((n, from)) => got.push((from, buf[..n].to_vec())),
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                        if flag.load(Ordering::SeqCst) {
-                            break;
-                        }
-                    }
-                    Err(e) => panic!("collector recv: {e}"),
-                }
-            }
-            got
-        });
-        Collector { addr, stop, thread }
-    }
-
-    /// Every datagram received; waits until the socket has been empty for a moment.
-    fn finish(self) -> Vec<(SocketAddr, Vec<u8>)> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap()
-    }
-}
-
-/// Data records in arrival order, and every protocol problem (undecodable message, unknown
-/// template, a gap in the sequence numbers).
-fn decode_all(dgrams: &[(SocketAddr, Vec<u8>)]) -> (Vec<DecodedRecord>, Vec<String>) {
-    let mut sessions: HashMap<SocketAddr, (TemplateCache, HashMap<u32, u32>)> = HashMap::new();
-    let mut records = Vec::new();
-    let mut problems = Vec::new();
-    for (from, msg) in dgrams {
-        let (cache, next) = sessions.entry(*from).or_default();
-        match decode_message(cache, msg) {
-            Ok(d) => {
-                if let Some(want) = next.get(&d.odid)
-                    && *want != d.seq
-                {
-                    problems.push(format!(
-                        "{from}: sequence {} where {want} was expected",
-                        d.seq
-                    ));
-                }
-                next.insert(d.odid, d.seq.wrapping_add(d.records.len() as u32));
-                if d.unknown_sets > 0 {
-                    problems.push(format!(
-                        "{from}: {} sets of unknown templates",
-                        d.unknown_sets
-                    ));
-                }
-                records.extend(d.records.into_iter().filter(|r| !r.options));
-            }
-            Err(e) => problems.push(format!("{from}: bad message: {e}")),
-        }
-    }
-    (records, problems)
-}
 
 fn now_unix() -> u64 {
     SystemTime::now()
@@ -244,7 +166,7 @@ fn run_with_log(
     write_pcap(&in0, frames);
     write_pcap(&in1, &[]);
     prepare(&dir, &path);
-    let dns = Collector::start();
+    let dns = UdpCollector::start();
     let extra = format!(
         "ipfix_dns_udp_collectors = [\"{}\"]\nipfix_mtu = 9216\najb_save_dns = 1\n\
          ajb_dns_path = {}\n{extra}",

@@ -51,20 +51,16 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::ErrorKind;
-use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{
-    Packet, RUN_TIMEOUT, RunOutput, TestDir, dpdk_lock, eal_args, ethernet_frames_of, ipv4_header,
-    ipv6_header, read_capture, read_capture_links, run_args, run_metaprobe, tcp_header,
-    write_config, write_pcap,
+    Packet, RUN_TIMEOUT, RunOutput, TestDir, UdpCollector, decode_all, dpdk_lock, eal_args,
+    ethernet_frames_of, ipv4_header, ipv6_header, read_capture, read_capture_links, run_args,
+    run_metaprobe, tcp_header, write_config, write_pcap,
 };
-use metaprobe_export::collect::{DecodedRecord, TemplateCache, Value, decode_message, to_json};
+use metaprobe_export::collect::{DecodedRecord, Value, to_json};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dataplane/tests/fixtures")
@@ -1043,83 +1039,6 @@ impl Stream {
 // Collecting: UDP sockets of our own, decoded in-process
 // ---------------------------------------------------------------------------------------
 
-/// A UDP socket on 127.0.0.1 that a thread drains until told to stop.
-struct Collector {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: thread::JoinHandle<Vec<(SocketAddr, Vec<u8>)>>,
-}
-
-impl Collector {
-    fn start() -> Collector {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let addr = sock.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = thread::spawn(move || {
-            let mut got = Vec::new();
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match sock.recv_from(&mut buf) {
-                    Ok((n, from)) => got.push((from, buf[..n].to_vec())),
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                        if flag.load(Ordering::SeqCst) {
-                            break;
-                        }
-                    }
-                    Err(e) => panic!("collector recv: {e}"),
-                }
-            }
-            got
-        });
-        Collector { addr, stop, thread }
-    }
-
-    /// Every datagram received; waits until the socket has been empty for a moment.
-    fn finish(self) -> Vec<(SocketAddr, Vec<u8>)> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap()
-    }
-}
-
-/// Decodes the datagrams of one stream: data records in arrival order, and every protocol
-/// problem (undecodable message, unknown template, a gap in the sequence numbers).
-fn decode_all(dgrams: &[(SocketAddr, Vec<u8>)]) -> (Vec<DecodedRecord>, Vec<String>) {
-    let mut sessions: HashMap<SocketAddr, (TemplateCache, HashMap<u32, u32>)> = HashMap::new();
-    let mut records = Vec::new();
-    let mut problems = Vec::new();
-    for (from, msg) in dgrams {
-        let (cache, next) = sessions.entry(*from).or_default();
-        match decode_message(cache, msg) {
-            Ok(d) => {
-                if let Some(want) = next.get(&d.odid)
-                    && *want != d.seq
-                {
-                    problems.push(format!(
-                        "{from}: sequence {} where {want} was expected",
-                        d.seq
-                    ));
-                }
-                // The sequence number counts every data record, options records too.
-                next.insert(d.odid, d.seq.wrapping_add(d.records.len() as u32));
-                let data: Vec<DecodedRecord> =
-                    d.records.into_iter().filter(|r| !r.options).collect();
-                if d.unknown_sets > 0 {
-                    problems.push(format!(
-                        "{from}: {} sets of unknown templates",
-                        d.unknown_sets
-                    ));
-                }
-                records.extend(data);
-            }
-            Err(e) => problems.push(format!("{from}: bad message: {e}")),
-        }
-    }
-    (records, problems)
-}
-
 fn now_unix() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -1164,8 +1083,8 @@ fn run_frames(tag: &str, frames: &[Packet]) -> Run {
     let (out0, out1) = (dir.join("out0.pcap"), dir.join("out1.pcap"));
     write_pcap(&in0, frames);
     write_pcap(&in1, &[]);
-    let click = Collector::start();
-    let dns = Collector::start();
+    let click = UdpCollector::start();
+    let dns = UdpCollector::start();
     let extra = format!(
         "ipfix_udp_collectors = [\"{}\"]\nipfix_dns_udp_collectors = [\"{}\"]\n\
          ssl_parse_reply = 1\nhttp_parse_reply = 1\nipfix_mtu = 9216\n",

@@ -1890,3 +1890,91 @@ pub fn ethernet_frames_of(capture: &[LinkPacket]) -> (Vec<Packet>, Option<DataLi
     }
     (out, other)
 }
+
+// ---------------------------------------------------------------------------------------
+// Collecting IPFIX over UDP in the test process
+// ---------------------------------------------------------------------------------------
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::AtomicBool;
+
+use metaprobe_export::collect::{DecodedRecord, TemplateCache, decode_message};
+
+/// A UDP socket on 127.0.0.1 that a thread drains until told to stop.
+pub struct UdpCollector {
+    pub addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: thread::JoinHandle<Vec<(SocketAddr, Vec<u8>)>>,
+}
+
+impl UdpCollector {
+    pub fn start() -> UdpCollector {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let addr = sock.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = thread::spawn(move || {
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 65536];
+            loop {
+                match sock.recv_from(&mut buf) {
+                    Ok((n, from)) => got.push((from, buf[..n].to_vec())),
+                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                        if flag.load(Ordering::SeqCst) {
+                            break;
+                        }
+                    }
+                    Err(e) => panic!("collector recv: {e}"),
+                }
+            }
+            got
+        });
+        UdpCollector { addr, stop, thread }
+    }
+
+    /// Every datagram received; waits until the socket has been empty for a moment.
+    pub fn finish(self) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread.join().unwrap()
+    }
+}
+
+/// Decodes the datagrams of one stream: data records in arrival order, and every protocol
+/// problem (undecodable message, unknown template, a gap in the sequence numbers).
+pub fn decode_all(dgrams: &[(SocketAddr, Vec<u8>)]) -> (Vec<DecodedRecord>, Vec<String>) {
+    let mut sessions: HashMap<SocketAddr, (TemplateCache, HashMap<u32, u32>)> = HashMap::new();
+    let mut records = Vec::new();
+    let mut problems = Vec::new();
+    for (from, msg) in dgrams {
+        let (cache, next) = sessions.entry(*from).or_default();
+        match decode_message(cache, msg) {
+            Ok(d) => {
+                if let Some(want) = next.get(&d.odid)
+                    && *want != d.seq
+                {
+                    problems.push(format!(
+                        "{from}: sequence {} where {want} was expected",
+                        d.seq
+                    ));
+                }
+                // The sequence number counts every data record, options records too.
+                next.insert(d.odid, d.seq.wrapping_add(d.records.len() as u32));
+                let data: Vec<DecodedRecord> =
+                    d.records.into_iter().filter(|r| !r.options).collect();
+                if d.unknown_sets > 0 {
+                    problems.push(format!(
+                        "{from}: {} sets of unknown templates",
+                        d.unknown_sets
+                    ));
+                }
+                records.extend(data);
+            }
+            Err(e) => problems.push(format!("{from}: bad message: {e}")),
+        }
+    }
+    (records, problems)
+}
