@@ -101,6 +101,8 @@ pub enum DnsLogOp {
 pub struct DnsLogError {
     pub op: DnsLogOp,
     pub kind: io::ErrorKind,
+    /// The OS error number, when there was one (its message is what the alert says).
+    pub os_error: Option<i32>,
     /// The file concerned (the rename target for [`DnsLogOp::Rename`]).
     pub path: PathBuf,
     /// Lines dropped by this failure.
@@ -118,7 +120,8 @@ impl fmt::Display for DnsLogError {
             f,
             "[DNSLOG] {op} {}: {} ({} lines dropped)",
             self.path.display(),
-            io::Error::from(self.kind),
+            self.os_error
+                .map_or_else(|| io::Error::from(self.kind), io::Error::from_raw_os_error),
             self.dropped
         )
     }
@@ -253,10 +256,10 @@ impl DnsLog {
         match rotated_name(&self.cfg.path, started) {
             Ok(target) => {
                 if let Err(e) = fs::rename(&self.cfg.path, &target) {
-                    return Err(self.rename_failed(now, target, e.kind()));
+                    return Err(self.rename_failed(now, target, e.kind(), e.raw_os_error()));
                 }
             }
-            Err((target, kind)) => return Err(self.rename_failed(now, target, kind)),
+            Err((target, kind)) => return Err(self.rename_failed(now, target, kind, None)),
         }
         self.file_size = 0;
         self.started = None;
@@ -270,12 +273,19 @@ impl DnsLog {
         self.file_size + self.buf.len() as u64
     }
 
-    fn rename_failed(&mut self, now: u32, path: PathBuf, kind: io::ErrorKind) -> DnsLogError {
+    fn rename_failed(
+        &mut self,
+        now: u32,
+        path: PathBuf,
+        kind: io::ErrorKind,
+        os_error: Option<i32>,
+    ) -> DnsLogError {
         self.stats.errors += 1;
         self.rename_hold = Some(now.saturating_add(RENAME_RETRY_SECS));
         DnsLogError {
             op: DnsLogOp::Rename,
             kind,
+            os_error,
             path,
             dropped: 0,
         }
@@ -303,7 +313,7 @@ impl DnsLog {
                 .create(true)
                 .append(true)
                 .open(&self.cfg.path)
-                .map_err(|e| self.error(DnsLogOp::Open, e.kind()))?;
+                .map_err(|e| self.error(DnsLogOp::Open, &e))?;
             self.file_size = f.metadata().map(|m| m.len()).unwrap_or(0);
             if self.file_size == 0 {
                 // A new file: its time is that of its first line.
@@ -323,15 +333,16 @@ impl DnsLog {
             Err(e) => {
                 // Whatever part was written still counts against the file size.
                 self.file_size = f.metadata().map(|m| m.len()).unwrap_or(self.file_size);
-                Err(self.error(DnsLogOp::Write, e.kind()))
+                Err(self.error(DnsLogOp::Write, &e))
             }
         }
     }
 
-    fn error(&self, op: DnsLogOp, kind: io::ErrorKind) -> DnsLogError {
+    fn error(&self, op: DnsLogOp, e: &io::Error) -> DnsLogError {
         DnsLogError {
             op,
-            kind,
+            kind: e.kind(),
+            os_error: e.raw_os_error(),
             path: self.cfg.path.clone(),
             dropped: 0,
         }
