@@ -2,8 +2,10 @@
 //! each kind, are checked from the outside by
 //! - `ipfix_collect.py --strict` (shared/tools), receiving them over UDP on
 //!   127.0.0.1: no violation, every kind received;
-//! - tshark's IPFIX dissector (`-d udp.port==N,cflow`) on a pcap of the same
-//!   messages: no malformed packet, no expert warning or error.
+//! - tshark's IPFIX dissector on a pcap of the same messages, over UDP
+//!   (`-d udp.port==N,cflow`) and over TCP connections cut at arbitrary
+//!   points (`-d tcp.port==N,cflow`, reassembled): no malformed packet, no
+//!   expert warning or error; over TCP also exactly the records sent.
 //!
 //! The tshark check stands on its own (tshark is installed by
 //! `scripts/setup.sh`). The strict collector is an external checker kept
@@ -13,8 +15,9 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use metaprobe_export::samples;
-use metaprobe_export::session::{PushError, Session, SessionConfig};
+use metaprobe_export::session::{PushError, Session, SessionConfig, enterprise_elements};
 use metaprobe_export::template::Stream;
+use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -40,7 +43,12 @@ fn now() -> u32 {
 /// The messages of one stream: its template round, then one record of each
 /// of its templates (both families), then a statistics record.
 fn stream_messages(stream: Stream, t: u32) -> (Vec<Vec<u8>>, usize) {
-    let mut cfg = SessionConfig::udp(stream, 1500, false, 20);
+    session_messages(SessionConfig::udp(stream, 1500, false, 20), t)
+}
+
+/// The messages of one session of `cfg`'s stream (see [`stream_messages`]).
+fn session_messages(mut cfg: SessionConfig, t: u32) -> (Vec<Vec<u8>>, usize) {
+    let stream = cfg.stream;
     cfg.observation_domain = 1;
     cfg.exporting_process_id = 4242;
     let mut s = Session::new(cfg).unwrap();
@@ -173,8 +181,8 @@ fn strict_collector_sees_no_violation() {
     }
 }
 
-/// Ethernet/IPv4/UDP around each message, in a classic pcap file.
-fn write_pcap(path: &Path, packets: &[(u16, &[u8])], dport: u16, t: u32) {
+/// The header of a classic pcap file of Ethernet frames.
+fn pcap_header() -> Vec<u8> {
     let mut f = Vec::new();
     f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     f.extend_from_slice(&2u16.to_le_bytes());
@@ -182,34 +190,170 @@ fn write_pcap(path: &Path, packets: &[(u16, &[u8])], dport: u16, t: u32) {
     f.extend_from_slice(&[0; 8]);
     f.extend_from_slice(&65535u32.to_le_bytes());
     f.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
+    f
+}
+
+/// Appends frame `i` (its microseconds after `t`) to a pcap file.
+fn pcap_record(f: &mut Vec<u8>, t: u32, i: usize, frame: &[u8]) {
+    f.extend_from_slice(&t.to_le_bytes());
+    f.extend_from_slice(&(i as u32).to_le_bytes());
+    f.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    f.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+    f.extend_from_slice(frame);
+}
+
+/// The RFC 1071 Internet checksum of `parts` laid end to end (each part but
+/// the last of even length).
+fn inet_checksum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u32 = parts
+        .iter()
+        .flat_map(|p| p.chunks(2))
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// An Ethernet frame carrying an IPv4 packet 127.0.0.1 → 127.0.0.1 of
+/// protocol `proto` around `l4` (checksummed header).
+fn ipv4_frame(proto: u8, l4: &[u8]) -> Vec<u8> {
+    let ip_len = 20 + l4.len();
+    let mut p = Vec::with_capacity(14 + ip_len);
+    p.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
+    let mut ip = [
+        0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+    ];
+    ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+    let sum = inet_checksum(&[&ip]);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    p.extend_from_slice(&ip);
+    p.extend_from_slice(l4);
+    p
+}
+
+/// Ethernet/IPv4/UDP around each message, in a classic pcap file.
+fn write_pcap(path: &Path, packets: &[(u16, &[u8])], dport: u16, t: u32) {
+    let mut f = pcap_header();
     for (i, (sport, msg)) in packets.iter().enumerate() {
-        let udp_len = 8 + msg.len();
-        let ip_len = 20 + udp_len;
-        let mut p = Vec::with_capacity(14 + ip_len);
-        p.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-        let mut ip = vec![
-            0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
-        ];
-        ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-        let mut sum: u32 = ip
-            .chunks(2)
-            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-            .sum();
-        while sum > 0xffff {
-            sum = (sum & 0xffff) + (sum >> 16);
+        let mut udp = Vec::with_capacity(8 + msg.len());
+        udp.extend_from_slice(&sport.to_be_bytes());
+        udp.extend_from_slice(&dport.to_be_bytes());
+        udp.extend_from_slice(&((8 + msg.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]); // no UDP checksum (IPv4)
+        udp.extend_from_slice(msg);
+        pcap_record(&mut f, t, i, &ipv4_frame(17, &udp));
+    }
+    std::fs::write(path, f).unwrap();
+}
+
+const SYN: u8 = 0x02;
+const FIN: u8 = 0x01;
+const PSH: u8 = 0x08;
+const ACK: u8 = 0x10;
+
+/// One TCP segment (20-octet header, window 65535) in an Ethernet/IPv4
+/// frame, with its checksum over the IPv4 pseudo-header.
+fn tcp_frame(ports: (u16, u16), seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut tcp = Vec::with_capacity(20 + payload.len());
+    tcp.extend_from_slice(&ports.0.to_be_bytes());
+    tcp.extend_from_slice(&ports.1.to_be_bytes());
+    tcp.extend_from_slice(&seq.to_be_bytes());
+    tcp.extend_from_slice(&ack.to_be_bytes());
+    tcp.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    tcp.extend_from_slice(payload);
+    let mut pseudo = [127, 0, 0, 1, 127, 0, 0, 1, 0, 6, 0, 0];
+    pseudo[10..12].copy_from_slice(&(tcp.len() as u16).to_be_bytes());
+    let sum = inet_checksum(&[&pseudo, &tcp]);
+    tcp[16..18].copy_from_slice(&sum.to_be_bytes());
+    ipv4_frame(6, &tcp)
+}
+
+/// Segment payload lengths, in turn: cuts inside message headers, inside
+/// set headers and records, and segments holding the end of one message
+/// and the start of the next.
+const SEGMENT_LENS: [usize; 10] = [1, 15, 16, 700, 1460, 3, 1000, 1460, 29, 333];
+
+/// Where each connection's byte stream is cut into segments: `(start, end)`
+/// offsets, consecutive, covering the stream.
+fn segments(len: usize, turn: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    let mut k = turn;
+    while at < len {
+        let end = (at + SEGMENT_LENS[k % SEGMENT_LENS.len()]).min(len);
+        out.push((at, end));
+        at = end;
+        k += 1;
+    }
+    out
+}
+
+/// One TCP connection per stream (client port `40000 + i` to `dport`), in
+/// a classic pcap file: the three handshakes, then the streams' bytes in
+/// data segments (taken in turn from each connection, each acknowledged by
+/// the collector), then the closing handshakes.
+fn write_tcp_pcap(path: &Path, streams: &[Vec<u8>], dport: u16, t: u32) {
+    let mut frames = Vec::new();
+    let conns: Vec<((u16, u16), u32, u32)> = (0..streams.len())
+        .map(|i| {
+            let c = 40000 + i as u16;
+            // Initial sequence numbers near 2^32: the stream wraps.
+            (
+                (c, dport),
+                u32::MAX - 5000 + i as u32 * 1000,
+                7_000_000 * (i as u32 + 1),
+            )
+        })
+        .collect();
+    for &(p, cisn, sisn) in &conns {
+        let r = (p.1, p.0);
+        frames.push(tcp_frame(p, cisn, 0, SYN, &[]));
+        frames.push(tcp_frame(r, sisn, cisn.wrapping_add(1), SYN | ACK, &[]));
+        frames.push(tcp_frame(
+            p,
+            cisn.wrapping_add(1),
+            sisn.wrapping_add(1),
+            ACK,
+            &[],
+        ));
+    }
+    let cuts: Vec<Vec<(usize, usize)>> = streams
+        .iter()
+        .enumerate()
+        .map(|(i, s)| segments(s.len(), i))
+        .collect();
+    let most = cuts.iter().map(Vec::len).max().unwrap_or(0);
+    for k in 0..most {
+        for (i, &(p, cisn, sisn)) in conns.iter().enumerate() {
+            let Some(&(a, b)) = cuts[i].get(k) else {
+                continue;
+            };
+            let seq = cisn.wrapping_add(1).wrapping_add(a as u32);
+            let next = cisn.wrapping_add(1).wrapping_add(b as u32);
+            let sack = sisn.wrapping_add(1);
+            frames.push(tcp_frame(p, seq, sack, PSH | ACK, &streams[i][a..b]));
+            frames.push(tcp_frame((p.1, p.0), sack, next, ACK, &[]));
         }
-        ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-        p.extend_from_slice(&ip);
-        p.extend_from_slice(&sport.to_be_bytes());
-        p.extend_from_slice(&dport.to_be_bytes());
-        p.extend_from_slice(&(udp_len as u16).to_be_bytes());
-        p.extend_from_slice(&[0, 0]); // no UDP checksum (IPv4)
-        p.extend_from_slice(msg);
-        f.extend_from_slice(&t.to_le_bytes());
-        f.extend_from_slice(&(i as u32).to_le_bytes());
-        f.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        f.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        f.extend_from_slice(&p);
+    }
+    for (i, &(p, cisn, sisn)) in conns.iter().enumerate() {
+        let fin = cisn.wrapping_add(1).wrapping_add(streams[i].len() as u32);
+        let r = (p.1, p.0);
+        let sack = sisn.wrapping_add(1);
+        frames.push(tcp_frame(p, fin, sack, FIN | ACK, &[]));
+        frames.push(tcp_frame(r, sack, fin.wrapping_add(1), FIN | ACK, &[]));
+        frames.push(tcp_frame(
+            p,
+            fin.wrapping_add(1),
+            sack.wrapping_add(1),
+            ACK,
+            &[],
+        ));
+    }
+    let mut f = pcap_header();
+    for (i, fr) in frames.iter().enumerate() {
+        pcap_record(&mut f, t, i, fr);
     }
     std::fs::write(path, f).unwrap();
 }
@@ -403,6 +547,156 @@ fn strict_collector_sees_no_violation_over_udp_and_tcp() {
             );
         }
     }
+    if std::env::var_os("KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// Per data set id, the records tshark decoded (its `Flow n` subtrees under
+/// each `Set k [id=X]` of `tshark -V -O cflow`).
+fn records_per_set(verbose: &str) -> BTreeMap<u16, usize> {
+    let mut counts = BTreeMap::new();
+    let mut set = None;
+    for line in verbose.lines() {
+        if let Some(rest) = line.strip_prefix("    Set ") {
+            set = rest
+                .split_once("[id=")
+                .and_then(|(_, r)| r.split_once(']'))
+                .and_then(|(id, _)| id.parse::<u16>().ok());
+        } else if !line.starts_with("    ") {
+            set = None;
+        } else if let (Some(id), Some(rest)) = (set, line.strip_prefix("        Flow "))
+            && rest.starts_with(|c: char| c.is_ascii_digit())
+        {
+            *counts.entry(id).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// The messages of one TCP session per stream (templates first, then a
+/// record of each of its templates, then a statistics record) in a pcap of
+/// TCP connections on 127.0.0.1 (handshake, data segments with their
+/// acknowledgements, close; IPv4 and TCP checksums verified by tshark), the
+/// byte streams cut at arbitrary points (inside message headers, set
+/// headers and records), read by tshark's IPFIX dissector through TCP
+/// reassembly: no malformed packet, no expert warning or error, every
+/// message and exactly the records sent decoded.
+#[test]
+fn tshark_decodes_every_message_over_tcp_cleanly() {
+    const PORT: u16 = 47390; // not a default cflow port: `-d` does the decoding
+    let t = now();
+    let mut streams = Vec::new();
+    let mut messages = 0;
+    let mut data_records = 0;
+    let (mut mid_header, mut mid_message, mut spanning) = (0, 0, 0);
+    for (i, s) in Stream::ALL.into_iter().enumerate() {
+        let (msgs, n) = session_messages(SessionConfig::tcp(s, 1500, false), t);
+        let mut bytes = Vec::new();
+        let mut starts = Vec::new();
+        for m in &msgs {
+            assert!(m.len() <= 1460);
+            starts.push(bytes.len());
+            bytes.extend_from_slice(m);
+        }
+        assert_eq!(
+            &bytes[2..4],
+            &(msgs[0].len() as u16).to_be_bytes(),
+            "templates first: the stream opens on a message header"
+        );
+        // The cuts of this stream really fall inside messages.
+        for (a, b) in segments(bytes.len(), i) {
+            let last = starts.iter().rposition(|&m| m <= b).unwrap();
+            if starts[last] != b && b != bytes.len() {
+                mid_message += 1;
+                if b - starts[last] < 16 {
+                    mid_header += 1;
+                }
+            }
+            if starts.iter().any(|&m| a < m && m < b) {
+                spanning += 1;
+            }
+        }
+        messages += msgs.len();
+        data_records += n;
+        streams.push(bytes);
+    }
+    assert_eq!(data_records, 18);
+    assert!(mid_header > 0 && mid_message > mid_header && spanning > 0);
+    let dir = std::env::temp_dir().join(format!("mp-export-tshark-tcp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("export-tcp.pcap");
+    write_tcp_pcap(&pcap, &streams, PORT, t);
+    let decode = format!("tcp.port=={PORT},cflow");
+    let tshark = |args: &[&str]| -> String {
+        let o = Command::new("tshark")
+            .arg("-r")
+            .arg(&pcap)
+            .args(["-d", &decode])
+            .args(["-o", "tcp.desegment_tcp_streams:TRUE"])
+            .args(["-o", "cflow.desegment:TRUE"])
+            .args(["-o", "tcp.analyze_sequence_numbers:TRUE"])
+            .args(["-o", "tcp.check_checksum:TRUE"])
+            .args(["-o", "ip.check_checksum:TRUE"])
+            .args(args)
+            .output()
+            .expect("tshark must be installed (Debian package tshark, scripts/setup.sh)");
+        assert!(
+            o.status.success(),
+            "tshark: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let fields = |filter: &str, fields: &[&str]| -> String {
+        let mut a = vec!["-Y", filter, "-T", "fields", "-E", "occurrence=a"];
+        for f in fields {
+            a.extend(["-e", f]);
+        }
+        tshark(&a)
+    };
+    // Every frame checked and good: both checksums, so no segment is
+    // dropped from reassembly for a bad one.
+    let frames = fields("frame", &["frame.number"]).lines().count();
+    let good = fields(
+        "tcp.checksum.status == 1 && ip.checksum.status == 1",
+        &["frame.number"],
+    );
+    assert_eq!(good.lines().count(), frames);
+    // No malformed packet, no expert warning or error (TCP analysis
+    // included: no lost, retransmitted or out-of-order segment).
+    let bad = fields(
+        "_ws.malformed || _ws.expert.severity >= 0x00600000",
+        &["frame.number", "_ws.expert.message"],
+    );
+    assert!(bad.trim().is_empty(), "tshark complaints:\n{bad}");
+    // Every message reassembled and decoded as IPFIX version 10.
+    let versions = fields("cflow", &["cflow.version"]);
+    let versions: Vec<&str> = versions
+        .split([',', '\n'])
+        .filter(|v| !v.is_empty())
+        .collect();
+    assert!(versions.iter().all(|&v| v == "10"), "{versions:?}");
+    assert_eq!(versions.len(), messages);
+    // Exactly the data records sent: one of each data template.
+    let verbose = tshark(&["-Y", "cflow", "-O", "cflow", "-V"]);
+    let counts = records_per_set(&verbose);
+    for id in 256..=273u16 {
+        assert_eq!(counts.get(&id), Some(&1), "records of template {id}");
+    }
+    let data: usize = (256..=273u16).filter_map(|id| counts.get(&id)).sum();
+    assert_eq!(data, data_records);
+    // And every RFC 5610 type record, a statistics record per session.
+    let types: usize = Stream::ALL
+        .into_iter()
+        .map(|s| enterprise_elements(s).len())
+        .sum();
+    assert_eq!(counts.get(&280), Some(&types));
+    assert!(counts.get(&281).copied().unwrap_or(0) >= Stream::ALL.len());
+    assert_eq!(
+        counts.keys().copied().collect::<Vec<_>>(),
+        (256..=273).chain([280, 281]).collect::<Vec<u16>>()
+    );
     if std::env::var_os("KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
