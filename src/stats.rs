@@ -74,6 +74,13 @@ pub fn analysis_summary<'a>(workers: impl Iterator<Item = &'a WorkerCounters> + 
         sum(|w| w.flows.reused.get()),
         sum(|w| w.flows.untracked.get()),
     );
+    let _ = writeln!(
+        out,
+        "final ip reassembly: fragments {} datagrams {} dropped {}",
+        sum(|w| w.defrag.fragments.get()),
+        sum(|w| w.defrag.reassembled.get()),
+        sum(|w| w.defrag.dropped.get()),
+    );
     out.push_str("final decode stops:");
     let mut any = false;
     for reason in StopReason::ALL {
@@ -253,6 +260,7 @@ mod tests {
             text_of(&a, &b),
             format!(
                 "final flows: active 5 created 0 evicted-full 0 expired-idle 0 closed-tcp 0 reused 0 untracked 4\n\
+                 final ip reassembly: fragments 0 datagrams 0 dropped 0\n\
                  final decode stops: {} 6\n\
                  final stages: decode 25.0 flow 75.0 app 15.0 cycles/pkt (4 packets timed)\n",
                 reason.name()

@@ -8,6 +8,7 @@ use metaprobe_export::exporter::RecordSender;
 
 use crate::apps::{AppConfig, AppState, Apps, Seen};
 use crate::counters::{MAX_PORTS, WorkerCounters};
+use crate::defrag::{DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, DEFAULT_TIMEOUT_SECS, Defrag};
 use crate::flow::{FlowTable, Prepared, SessionIds, Timeouts};
 use crate::forward::{BURST_SIZE, Inspect};
 use crate::wire::{Packet, decode};
@@ -69,6 +70,8 @@ pub struct Analyzer {
     /// Reads the TSC, for the stage timings.
     clock: fn() -> u64,
     sample: u32,
+    /// IP fragments waiting for the rest of their datagram.
+    defrag: Defrag,
     /// The decoded packets of the burst being analysed and their prepared lookups.
     burst: Box<([Packet; BURST_SIZE], [Option<Prepared>; BURST_SIZE])>,
 }
@@ -109,6 +112,11 @@ impl Analyzer {
             tsc_hz: cfg.tsc_hz.max(1),
             clock: cfg.clock,
             sample: 0,
+            defrag: Defrag::new(
+                DEFAULT_SLOTS,
+                DEFAULT_SLOT_SIZE,
+                DEFAULT_TIMEOUT_SECS.saturating_mul(cfg.tsc_hz),
+            ),
             burst: Box::new(([Packet::default(); BURST_SIZE], [None; BURST_SIZE])),
         }
     }
@@ -118,15 +126,16 @@ impl Analyzer {
         self.flows.memory_bytes()
     }
 
-    /// Bytes of the reassembly and QUIC pools (fixed at creation).
+    /// Bytes of the reassembly, QUIC and IP fragment pools (fixed at creation).
     pub fn app_pool_bytes(&self) -> usize {
-        self.apps.memory_bytes()
+        self.apps.memory_bytes() + self.defrag.memory_bytes()
     }
 
     fn publish(&self) {
         self.counters
             .flows
             .publish(self.flows.len(), &self.flows.stats());
+        self.counters.defrag.publish(&self.defrag.stats());
     }
 }
 
@@ -201,31 +210,43 @@ impl Analyzer {
         };
         for ((frame, packet), prep) in frames.iter().zip(packets.iter()).zip(prepared.iter()) {
             let t1 = clock();
-            let apps = &mut self.apps;
-            let observed =
-                self.flows
-                    .observe_prepared(*prep, packet, role.subscriber, now, |f, _| apps.end(&f.app));
-            let t2 = clock();
-            stages[1] = stages[1].wrapping_add(t2.wrapping_sub(t1));
-            let Some(obs) = observed else {
-                continue;
-            };
-            let payload = packet.payload(frame);
-            if payload.is_empty() {
+            if packet.is_fragment() {
+                // Fragments are analysed once, whole: the datagram they complete.
+                let Some(whole) = self.defrag.push(packet, frame, role.bridge, now) else {
+                    continue;
+                };
+                let mut datagram = whole.packet;
+                // The L2 view is the completing fragment's.
+                datagram.ethernet = packet.ethernet;
+                datagram.vlan = packet.vlan;
+                datagram.ethertype = packet.ethertype;
+                datagram.mpls = packet.mpls;
+                datagram.pppoe = packet.pppoe;
+                let prep = self.flows.prepare(&datagram, role.bridge);
+                analyze_one(
+                    &mut self.flows,
+                    &mut self.apps,
+                    &self.counters,
+                    (&datagram, whole.datagram, prep),
+                    role,
+                    (now, self.now_unix),
+                    clock,
+                    t1,
+                    stages,
+                );
                 continue;
             }
-            let Some(flow) = self.flows.get_mut(obs.handle) else {
-                continue;
-            };
-            let seen = Seen {
-                packet,
-                payload,
-                obs: &obs,
-                bridge: role.bridge,
-                now_unix: self.now_unix,
-            };
-            self.apps.payload(flow, &seen, &self.counters);
-            stages[2] = stages[2].wrapping_add(clock().wrapping_sub(t2));
+            analyze_one(
+                &mut self.flows,
+                &mut self.apps,
+                &self.counters,
+                (packet, frame, *prep),
+                role,
+                (now, self.now_unix),
+                clock,
+                t1,
+                stages,
+            );
         }
     }
 
@@ -243,6 +264,46 @@ impl Analyzer {
         self.apps.flush();
         self.publish();
     }
+}
+
+/// Flow lookup and application parsing of one packet (or reassembled datagram):
+/// `bytes` are what the packet's offsets point into.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn analyze_one(
+    flows: &mut FlowTable<AppState>,
+    apps: &mut Apps,
+    counters: &WorkerCounters,
+    (packet, bytes, prep): (&Packet, &[u8], Option<Prepared>),
+    role: PortRole,
+    (now, now_unix): (u64, u32),
+    clock: &mut impl FnMut() -> u64,
+    t1: u64,
+    stages: &mut [u64; 3],
+) {
+    let observed =
+        flows.observe_prepared(prep, packet, role.subscriber, now, |f, _| apps.end(&f.app));
+    let t2 = clock();
+    stages[1] = stages[1].wrapping_add(t2.wrapping_sub(t1));
+    let Some(obs) = observed else {
+        return;
+    };
+    let payload = packet.payload(bytes);
+    if payload.is_empty() {
+        return;
+    }
+    let Some(flow) = flows.get_mut(obs.handle) else {
+        return;
+    };
+    let seen = Seen {
+        packet,
+        payload,
+        obs: &obs,
+        bridge: role.bridge,
+        now_unix,
+    };
+    apps.payload(flow, &seen, counters);
+    stages[2] = stages[2].wrapping_add(clock().wrapping_sub(t2));
 }
 
 #[cfg(test)]

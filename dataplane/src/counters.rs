@@ -8,6 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::app::dns::DnsError;
+use crate::defrag::DefragStats;
 use crate::flow::FlowStats;
 use crate::wire::StopReason;
 
@@ -69,6 +70,25 @@ pub struct WorkerCounters {
     pub flows: FlowCounters,
     pub app: AppCounters,
     pub stages: StageCounters,
+    pub defrag: DefragCounters,
+}
+
+/// IP reassembly of a worker, as last published.
+#[derive(Debug, Default)]
+pub struct DefragCounters {
+    pub fragments: Counter,
+    pub reassembled: Counter,
+    /// Datagrams given up: overlaps, too big, malformed, truncated, timed out, evicted.
+    pub dropped: Counter,
+}
+
+impl DefragCounters {
+    pub fn publish(&self, s: &DefragStats) {
+        self.fragments.set(s.fragments);
+        self.reassembled.set(s.reassembled);
+        self.dropped
+            .set(s.overlaps + s.too_big + s.malformed + s.truncated + s.timed_out + s.evicted);
+    }
 }
 
 /// TSC cycles spent per analysis stage, over the packets timed (a sample).
@@ -142,6 +162,7 @@ impl Default for WorkerCounters {
             flows: FlowCounters::default(),
             app: AppCounters::default(),
             stages: StageCounters::default(),
+            defrag: DefragCounters::default(),
         }
     }
 }

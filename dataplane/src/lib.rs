@@ -9,6 +9,7 @@ pub mod analyze;
 pub mod app;
 pub mod apps;
 pub mod counters;
+pub mod defrag;
 pub mod flow;
 pub mod forward;
 pub mod plan;
