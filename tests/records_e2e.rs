@@ -23,8 +23,12 @@
 //!   certificate is visible, else 0 + empty.
 //! * `quic_initial` rows of the client whose TLS handshake type is 1 (tshark saw the whole
 //!   ClientHello there) → clickstream HOST_TYPE 4 as for TLS, TCP_SEQUENCE 0. Client
-//!   Initials before that (a ClientHello over two Initials) give nothing. Known limit,
-//!   asserted: QUIC server Initials are not parsed (no tls_reply for their ServerHello).
+//!   Initials before that (a ClientHello over two Initials) give nothing. `quic_initial`
+//!   rows of the server whose TLS handshake type is 2 (the ServerHello complete there) →
+//!   tls_reply as for TLS 1.3 over TCP: SSL_VERSION = supported_versions (0x0304: the
+//!   truth has no version column for these rows; QUIC is TLS 1.3, RFC 9001 §4.2),
+//!   CIPHER_SUITE, COMPRESSION_METHOD 0, HOST_TYPE 0 and an empty name (the certificate
+//!   is in Handshake packets, encrypted), the session of the client's record.
 //! * DNS: `<capture>.dns_answers.tsv` (answer-section RRs, from the shared
 //!   `tools/pcap_truth.py`, see `dataplane/tests/fixtures/dns_answers_tsv.py`) → one dns
 //!   record each: TRANSPORT, DOMAIN, RRTYPE, RRCLASS, TTL, RDATA (tshark's on-the-wire bytes
@@ -467,8 +471,6 @@ struct Truth<'a> {
     wants: Vec<Want>,
     /// Rows of known limits that are expected to have no record, with why.
     not_exported: Vec<String>,
-    /// QUIC server Initials carrying a ServerHello (not parsed: no record).
-    quic_server_hellos: usize,
 }
 
 impl<'a> Truth<'a> {
@@ -479,7 +481,6 @@ impl<'a> Truth<'a> {
             rows,
             wants: Vec::new(),
             not_exported: Vec::new(),
-            quic_server_hellos: 0,
         }
     }
 
@@ -706,16 +707,31 @@ impl<'a> Truth<'a> {
         }
     }
 
-    /// QUIC Initials: client ClientHellos → HOST_TYPE 4.
+    /// QUIC Initials: client ClientHellos → HOST_TYPE 4, server ServerHellos → tls_reply.
     fn quic(&mut self) {
         for row in self.section("quic_initial") {
             let frame = frame_no(&row);
             let types = list(&row, "tls.handshake.type");
             if types.iter().any(|t| t == "2") {
-                self.quic_server_hellos += 1;
-                self.not_exported.push(format!(
-                    "quic_initial frame {frame}: server Initial with a ServerHello (QUIC server Initials are not parsed)"
+                let t = row_tuple(&row);
+                let mut f = self.common(frame, t, false);
+                let version = [
+                    "tls.handshake.extensions.supported_version",
+                    "tls.handshake.version",
+                ]
+                .into_iter()
+                .map(|c| col(&row, c))
+                .find(|v| !v.is_empty())
+                .map_or(0x0304, hex16);
+                f.push(("SSL_VERSION", u(version.into())));
+                f.push((
+                    "CIPHER_SUITE",
+                    u(hex16(col(&row, "tls.handshake.ciphersuite")).into()),
                 ));
+                f.push(("COMPRESSION_METHOD", u(0)));
+                f.push(("HOST_TYPE", u(0)));
+                f.push(("HOSTNAME", s("")));
+                self.push("quic_server_hello", frame, "tls_reply", false, t, f);
                 continue;
             }
             if !types.iter().any(|t| t == "1") {
@@ -1168,7 +1184,6 @@ struct Tally {
     needs_reassembly: Vec<String>,
     /// Rows with no record by design or known limit.
     not_exported: Vec<String>,
-    quic_server_hellos: usize,
     reencapsulated: Option<String>,
     /// (SESSION_ID, kind) of every matched record, by flow.
     sessions: BTreeMap<FlowKey, BTreeSet<(u64, String)>>,
@@ -1233,7 +1248,6 @@ fn compare(cap: &Capture, truth: &Truth<'_>, run: &Run) -> Tally {
     let mut t = Tally {
         name: cap.name.clone(),
         not_exported: truth.not_exported.clone(),
-        quic_server_hellos: truth.quic_server_hellos,
         reencapsulated: cap.reencapsulated.clone(),
         ..Tally::default()
     };
@@ -1549,10 +1563,11 @@ fn tls_after_starttls() {
 // QUIC
 // ---------------------------------------------------------------------------------------
 
-/// Known limit, asserted: the server Initials' ServerHellos (three captures) give no
-/// record.
+/// Every QUIC Initial ClientHello (clickstream) and every ServerHello of the server's
+/// Initials (tls_reply; three captures have the server's side), one session per
+/// connection.
 #[test]
-fn quic_client_initials() {
+fn quic_client_and_server_initials() {
     let names = [
         "quic_v1_chrome_ch_2initials_mlkem_unordered.pcap",
         "quic_v1_firefox_ch_2initials_mlkem.pcap",
@@ -1563,11 +1578,25 @@ fn quic_client_initials() {
     assert_exact(&t);
     for x in &t {
         assert_eq!(class(x, "clickstream_quic"), (1, 1), "{}", x.name);
+        assert!(x.not_exported.is_empty(), "{}", x.name);
     }
     assert_eq!(
-        t.iter().map(|x| x.quic_server_hellos).collect::<Vec<_>>(),
-        [1, 1, 1, 0]
+        t.iter()
+            .map(|x| class(x, "quic_server_hello"))
+            .collect::<Vec<_>>(),
+        [(1, 1), (1, 1), (1, 1), (0, 0)]
     );
+    // The client's record and the server's reply share the connection's session.
+    for x in &t[..3] {
+        let udp: Vec<_> = x.sessions.iter().filter(|(f, _)| !f.0).collect();
+        assert_eq!(udp.len(), 1, "{}", x.name);
+        let kinds: BTreeSet<&str> = udp[0].1.iter().map(|(_, k)| k.as_str()).collect();
+        assert!(
+            kinds.contains("clickstream") && kinds.contains("tls_reply"),
+            "{}: {kinds:?}",
+            x.name
+        );
+    }
     assert_eq!(t[0].reencapsulated.as_deref(), Some("RAW"));
     // Google Meet also has a TLS 1.3 session over TCP.
     assert_eq!(class(&t[2], "tls_client_hello"), (1, 1));

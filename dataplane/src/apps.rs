@@ -14,7 +14,7 @@ use metaprobe_export::template::{Clickstream, Dns, HttpReply, Record, TlsReply};
 use crate::app::dns::{Answers, DnsError, RecordBuf};
 use crate::app::http::{self, Direction, HttpState, Reply, Request, Want};
 use crate::app::quic::{QuicInitialState, QuicStatus, VERSION_1, VERSION_2};
-use crate::app::tls::{self, ClientHello, ServerFlight, Status};
+use crate::app::tls::{self, ClientHello, ServerFlight, ServerHello, Status};
 use crate::counters::{AppCounters, WorkerCounters};
 use crate::flow::{Flow, Observed};
 use crate::reasm::{StreamPool, StreamRef};
@@ -45,10 +45,14 @@ pub enum AppProto {
         no_sni: Option<[Mac; 2]>,
     },
     Quic {
-        /// The connection state slot while its ClientHello is incomplete.
+        /// The connection state slot while its ClientHello is incomplete and,
+        /// with `ssl_parse_reply`, until the server's ServerHello is parsed.
         slot: Option<u32>,
         /// Hash of the first DCID of the connection already reported.
         reported: Option<u64>,
+        /// Hash of the server's connection id of that connection (the DCID of
+        /// the client's Initials after the server's first).
+        server_cid: Option<u64>,
     },
     Http(HttpState),
     /// No parser wants it.
@@ -90,6 +94,7 @@ const DETECTORS: &[Detector] = &[
         proto: AppProto::Quic {
             slot: None,
             reported: None,
+            server_cid: None,
         },
         transport: L4::Udp,
         detect: is_quic_initial,
@@ -694,18 +699,32 @@ impl Apps {
 
     // ---- QUIC --------------------------------------------------------------------
 
+    /// Client Initials: the ClientHello (clickstream, HOST_TYPE 4). With
+    /// `ssl_parse_reply`, the connection's slot is kept after it for the
+    /// server's Initials: their ServerHello (tls_reply), then the slot goes back.
     fn quic(&mut self, flow: &mut Flow<AppState>, seen: &Seen<'_>, c: &AppCounters) {
+        let AppProto::Quic {
+            slot,
+            reported,
+            server_cid,
+        } = flow.app.proto
+        else {
+            return;
+        };
         if seen.obs.sender != flow.client {
+            if let Some(s) = slot {
+                self.quic_server(flow, seen, s, c);
+            }
             return;
         }
         let Some(dcid) = quic_initial_dcid(seen.payload) else {
             return;
         };
-        let AppProto::Quic { slot, reported } = flow.app.proto else {
-            return;
-        };
-        if slot.is_none() && reported == Some(hash(dcid)) {
-            return; // a later Initial of the connection already reported
+        if slot.is_none() {
+            let h = hash(dcid);
+            if reported == Some(h) || server_cid == Some(h) {
+                return; // a later Initial of the connection already reported
+            }
         }
         let slot = match slot {
             Some(s) => s,
@@ -720,6 +739,7 @@ impl Apps {
                 flow.app.proto = AppProto::Quic {
                     slot: Some(s),
                     reported,
+                    server_cid,
                 };
                 s
             }
@@ -727,13 +747,20 @@ impl Apps {
         let Some(state) = self.quic.get_mut(slot as usize) else {
             return;
         };
-        match state.on_client_datagram(seen.payload) {
+        let status = state.on_client_datagram(seen.payload);
+        let started = state.connections() > 0;
+        match status {
             QuicStatus::Done(hello) => {
+                // The server's ServerHello follows: keep the slot for it.
+                let keep = self.cfg.tls_replies;
                 flow.app.proto = AppProto::Quic {
-                    slot: None,
+                    slot: keep.then_some(slot),
                     reported: Some(hash(state.original_dcid())),
+                    server_cid: None,
                 };
-                self.quic_free.push(slot);
+                if !keep {
+                    self.quic_free.push(slot);
+                }
                 if let Some(sni) = hello.server_name.as_ref().filter(|n| !n.is_empty())
                     && let Some(common) =
                         Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix)
@@ -745,10 +772,76 @@ impl Apps {
                     };
                     self.emit(&record, c);
                 }
+                return;
             }
             QuicStatus::Malformed(_) => c.quic_malformed.add(1),
             QuicStatus::Incomplete | QuicStatus::Seen | QuicStatus::NotInitial => {}
         }
+        if !started {
+            // Nothing of a connection in the slot (no Initial decrypted): give it back.
+            flow.app.proto = AppProto::Quic {
+                slot: None,
+                reported,
+                server_cid,
+            };
+            self.quic_free.push(slot);
+        }
+    }
+
+    /// A server datagram of a connection whose slot waits for the ServerHello.
+    fn quic_server(
+        &mut self,
+        flow: &mut Flow<AppState>,
+        seen: &Seen<'_>,
+        slot: u32,
+        c: &AppCounters,
+    ) {
+        let Some(state) = self.quic.get_mut(slot as usize) else {
+            return;
+        };
+        let status = state.on_server_datagram(seen.payload);
+        if state.server_finished() {
+            let server_cid =
+                Some(hash(state.server_cid())).filter(|_| !state.server_cid().is_empty());
+            flow.app.proto = AppProto::Quic {
+                slot: None,
+                reported: Some(hash(state.original_dcid())),
+                server_cid,
+            };
+            self.quic_free.push(slot);
+        }
+        match status {
+            QuicStatus::Done(hello) => self.quic_reply(seen, &hello, c),
+            QuicStatus::Malformed(_) => c.quic_malformed.add(1),
+            QuicStatus::Incomplete | QuicStatus::Seen | QuicStatus::NotInitial => {}
+        }
+    }
+
+    /// The tls_reply record of a QUIC ServerHello: TLS 1.3, its certificate is
+    /// encrypted (type_host 0, no cname).
+    fn quic_reply(&mut self, seen: &Seen<'_>, hello: &ServerHello, c: &AppCounters) {
+        let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
+            return;
+        };
+        let record = TlsReply {
+            time_stamp: common.time_stamp,
+            login: Text::EMPTY,
+            addrs: common.addrs,
+            session_id: common.session_id,
+            ssl_version: hello.version,
+            cipher_suite: hello.cipher_suite,
+            compression_method: hello.compression_method,
+            bridge_channel_num: common.bridge,
+            vlan_id: common.vlan,
+            post_vlan_id: common.post_vlan,
+            source_mac: common.src_mac,
+            destination_mac: common.dst_mac,
+            mpls_labels: common.mpls(),
+            host_type: 0,
+            cname: Text::EMPTY,
+            ..Default::default()
+        };
+        self.emit(&record, c);
     }
 
     // ---- streams -----------------------------------------------------------------

@@ -8,8 +8,9 @@
 //! `wire::decode`/`decode_ip` (the captures that are not Ethernet — raw IP, BSD
 //! loopback — are fed to `decode_ip` directly), reassembles each TCP direction
 //! in sequence order, and calls the stateless TLS parsers with the contiguous
-//! stream so far after every segment; UDP client datagrams go to one
-//! `QuicInitialState` per 5-tuple. STARTTLS captures (SMTP, POP3, IMAP) are
+//! stream so far after every segment; UDP datagrams go to one
+//! `QuicInitialState` per 5-tuple, the client's (the first sender's) and the
+//! server's. STARTTLS captures (SMTP, POP3, IMAP) are
 //! handed to the TLS parsers from the first segment that starts a TLS record,
 //! which is what the mail parsers will do when they see STARTTLS succeed.
 #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
@@ -212,6 +213,7 @@ struct Found {
     server_hellos: Vec<(usize, Tuple, ServerHello)>,
     flights: Vec<(usize, Tuple, ServerFlight)>,
     quic: Vec<(usize, Tuple, ClientHello)>,
+    quic_server_hellos: Vec<(usize, Tuple, ServerHello)>,
     quic_connections: HashMap<Tuple, u32>,
 }
 
@@ -263,7 +265,12 @@ fn run(name: &str) -> Found {
         } else if f.packet.udp().is_some() {
             // The client is the side that sent the flow's first datagram.
             let reverse = (t.2, t.3, t.0, t.1);
-            if quic.contains_key(&reverse) {
+            if let Some(st) = quic.get_mut(&reverse) {
+                match st.on_server_datagram(f.payload()) {
+                    QuicStatus::Done(sh) => found.quic_server_hellos.push((f.number, t, sh)),
+                    QuicStatus::Malformed(e) => panic!("{name} frame {}: {e:?}", f.number),
+                    QuicStatus::NotInitial | QuicStatus::Incomplete | QuicStatus::Seen => {}
+                }
                 continue;
             }
             let st = quic
@@ -392,14 +399,21 @@ fn check_tls(name: &str) -> (usize, usize, usize) {
     (chs.len(), shs.len(), leaves.len())
 }
 
-fn check_quic(name: &str) -> usize {
+/// Checks every QUIC Initial row with a ClientHello or a ServerHello; returns
+/// (client hellos, server hellos) compared.
+fn check_quic(name: &str) -> (usize, usize) {
     let found = run(name);
-    let rows: Vec<Row> = truth(name)
+    let initials: Vec<Row> = truth(name)
         .into_iter()
-        .filter(|r| {
-            r["section"] == "quic_initial" && r["tls.handshake.type"].split('|').any(|t| t == "1")
-        })
+        .filter(|r| r["section"] == "quic_initial")
         .collect();
+    let with_type = |ty: &str| -> Vec<&Row> {
+        initials
+            .iter()
+            .filter(|r| r["tls.handshake.type"].split('|').any(|t| t == ty))
+            .collect()
+    };
+    let rows = with_type("1");
     assert_eq!(found.quic.len(), rows.len(), "{name}: QUIC ClientHellos");
     for row in &rows {
         let frame: usize = row["frame.number"].parse().unwrap();
@@ -417,7 +431,40 @@ fn check_quic(name: &str) -> usize {
             "{ctx}: connections"
         );
     }
-    rows.len()
+    // ServerHellos of the server's Initials: at the frame tshark shows them (the
+    // CRYPTO stream of the server's Initials is the ServerHello alone).
+    let shs = with_type("2");
+    assert_eq!(
+        found.quic_server_hellos.len(),
+        shs.len(),
+        "{name}: QUIC ServerHellos"
+    );
+    for row in &shs {
+        let frame: usize = row["frame.number"].parse().unwrap();
+        let ctx = format!("{name} QUIC ServerHello frame {frame}");
+        let (at, _, sh) = found
+            .quic_server_hellos
+            .iter()
+            .find(|(_, t, _)| *t == row_tuple(row))
+            .unwrap_or_else(|| panic!("{ctx}: not found"));
+        assert_eq!(*at, frame, "{ctx}: frame");
+        // QUIC is TLS 1.3 (RFC 9001 §4.2): supported_versions 0x0304, legacy
+        // 0x0303; the truth has no version columns for these rows (tshark -V
+        // shows 0x0304 / 0x0303 on all three).
+        let column = |c: &str| row.get(c).filter(|v| !v.is_empty()).map(|v| hex16(v));
+        let version = column("tls.handshake.extensions.supported_version").unwrap_or(0x0304);
+        let legacy = column("tls.handshake.version").unwrap_or(0x0303);
+        assert_eq!(sh.version, version, "{ctx}: version");
+        assert_eq!(sh.legacy_version, legacy, "{ctx}: legacy");
+        assert_eq!(
+            sh.cipher_suite,
+            hex16(&row["tls.handshake.ciphersuite"]),
+            "{ctx}: suite"
+        );
+        assert_eq!(sh.compression_method, 0, "{ctx}: compression");
+        assert!(!sh.hello_retry_request, "{ctx}");
+    }
+    (rows.len(), shs.len())
 }
 
 // ---------------------------------------------------------------------------
@@ -486,11 +533,15 @@ fn starttls_handshakes() {
 fn quic_initials() {
     assert_eq!(
         check_quic("quic_v1_chrome_ch_2initials_mlkem_unordered.pcap"),
-        1
+        (1, 1)
     );
-    assert_eq!(check_quic("quic_v1_firefox_ch_2initials_mlkem.pcap"), 1);
-    assert_eq!(check_quic("quic_v1_chrome_meet_1initial.pcapng"), 1);
-    assert_eq!(check_quic("quic_v1_ipv6_gstatic_1initial.pcap"), 1);
+    assert_eq!(
+        check_quic("quic_v1_firefox_ch_2initials_mlkem.pcap"),
+        (1, 1)
+    );
+    assert_eq!(check_quic("quic_v1_chrome_meet_1initial.pcapng"), (1, 1));
+    // Only the client's Initial was captured.
+    assert_eq!(check_quic("quic_v1_ipv6_gstatic_1initial.pcap"), (1, 0));
 }
 
 // ---------------------------------------------------------------------------
@@ -1020,6 +1071,28 @@ proptest! {
             let m = mutate(&seeds[which], &edits, cut);
             let _ = s.on_client_datagram(&m);
             let _ = QuicInitialState::new().on_client_datagram(&m);
+        });
+    }
+
+    /// Mutated server datagrams (the coalesced Initial + Handshake of the
+    /// ServerHello, the ACK-only Initial) on a state that has the ClientHello.
+    #[test]
+    fn quic_mutated_real_server_datagrams(
+        which in 0usize..2,
+        edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..6),
+        cut in any::<usize>(),
+    ) {
+        thread_local!(static SEEDS: (Vec<Vec<u8>>, Vec<Vec<u8>>) =
+            datagrams("quic_v1_chrome_ch_2initials_mlkem_unordered.pcap"));
+        SEEDS.with(|(client, server)| {
+            let mut s = QuicInitialState::new();
+            let _ = s.on_client_datagram(&client[0]);
+            let _ = s.on_client_datagram(&client[1]);
+            let m = mutate(&server[which], &edits, cut);
+            let _ = s.on_server_datagram(&m);
+            let _ = s.on_server_datagram(&server[1]);
+            let _ = s.on_client_datagram(&m);
+            let _ = QuicInitialState::new().on_server_datagram(&m);
         });
     }
 

@@ -1,11 +1,13 @@
-//! QUIC client Initial packets (versions 1 and 2): from UDP payloads to the
-//! TLS ClientHello they carry (RFC 9000 §17.2, RFC 9001 §5, RFC 9369).
+//! QUIC Initial packets (versions 1 and 2): from UDP payloads to the TLS
+//! ClientHello of the client's and the ServerHello of the server's (RFC 9000
+//! §17.2, RFC 9001 §5, RFC 9369).
 //!
 //! # Contract
 //!
 //! * One [`QuicInitialState`] per QUIC connection attempt (a UDP 5-tuple seen
-//!   from its client): fixed size (a [`CRYPTO_CAP`]-octet CRYPTO buffer, its
-//!   coverage bitmap, the Initial keys), no allocation, ever.
+//!   from its client): fixed size (one [`CRYPTO_CAP`]-octet CRYPTO buffer for
+//!   both sides in turn, its coverage bitmap, the client's Initial keys, the
+//!   server's key material: 8544 octets on x86-64), no allocation, ever.
 //! * [`QuicInitialState::on_client_datagram`] takes the UDP payload of one
 //!   client→server datagram. It walks the coalesced long-header packets (at
 //!   most [`MAX_COALESCED`]), skips Handshake/0-RTT ones by their Length, and
@@ -29,6 +31,21 @@
 //! * Bounded work per datagram: at most [`MAX_COALESCED`] packets, each of at
 //!   most [`MAX_PACKET`] octets decrypted at most twice; frames are bounded by
 //!   the packet; CRYPTO data beyond [`CRYPTO_CAP`] is dropped (and counted).
+//! * The server side ([`QuicInitialState::on_server_datagram`], server→client
+//!   datagrams of the same connection): the server Initial keys come from the
+//!   same first client DCID (`Side::Server`, derived once, for the version the
+//!   server's Initials carry — a compatible version negotiation, RFC 9368, may
+//!   answer a v1 ClientHello in v2). Server Initials are decrypted and walked
+//!   like the client's (Handshake packets coalesced behind them skipped by
+//!   their Length); their CRYPTO frames, in any order, are collected until the
+//!   ServerHello is contiguous, then parsed with [`tls::server_hello_crypto`]
+//!   and reported once. The server's Initial CRYPTO stream is only the
+//!   ServerHello (≈ 90 octets with X25519, ≈ 1.2 KiB with an X25519MLKEM768
+//!   share): it reuses the client's buffer, which is free once the ClientHello
+//!   is parsed — and the server can only send its ServerHello after the whole
+//!   ClientHello, so on any point of the path the client's Initials come first.
+//!   Server CRYPTO data seen before that (it cannot be a ServerHello that
+//!   answers this ClientHello) is dropped and counted.
 //!
 //! ```text
 //! Initial Packet (RFC 9000 §17.2.2)
@@ -45,7 +62,7 @@ use aes_gcm::{AeadInPlace, Aes128Gcm, Nonce, Tag};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-use super::tls::{self, ClientHello, Status};
+use super::tls::{self, ClientHello, ServerHello, Status};
 
 /// QUIC version 1 (RFC 9000).
 pub const VERSION_1: u32 = 0x0000_0001;
@@ -100,26 +117,33 @@ pub enum QuicError {
     Tls(tls::Malformed),
     /// The CRYPTO stream does not start with a ClientHello.
     NotClientHello,
+    /// The server's CRYPTO stream does not start with a ServerHello.
+    NotServerHello,
+    /// A server Initial before any client Initial of the connection: no keys.
+    NoConnection,
 }
 
-/// What a datagram did to the connection's state.
-// `Done` holds the ClientHello inline (no allocation), as `tls::Status` does.
+/// What a datagram did to the connection's state: `T` is the message the
+/// datagram's side sends first, the [`ClientHello`] of a client datagram or
+/// the [`ServerHello`] of a server datagram.
+// `Done` holds the message inline (no allocation), as `tls::Status` does.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QuicStatus {
+pub enum QuicStatus<T = ClientHello> {
     /// No QUIC v1/v2 Initial packet in it.
     NotInitial,
-    /// Initial data taken; the ClientHello is not complete yet.
+    /// Initial data taken; the message is not complete yet.
     Incomplete,
-    /// The connection's ClientHello: reported once per connection.
-    Done(ClientHello),
-    /// The ClientHello of this connection was already reported.
+    /// The connection's message of this side: reported once per connection.
+    Done(T),
+    /// This side's message of this connection was already reported (or the
+    /// stream proved not to hold one).
     Seen,
     /// An Initial that could not be read; the state is unchanged by it.
     Malformed(QuicError),
 }
 
-impl QuicStatus {
+impl<T> QuicStatus<T> {
     /// Which of two outcomes of one datagram to report.
     fn rank(&self) -> u8 {
         match self {
@@ -140,10 +164,19 @@ pub struct InitialKeys {
     iv: [u8; 12],
 }
 
-impl InitialKeys {
-    /// Derives `side`'s Initial keys of QUIC `version` (1 or 2) from the
+/// One side's Initial key material (44 octets): what a state keeps of keys it
+/// uses on a few packets only, [`InitialKeys`] being ~1.4 KiB of cipher state.
+#[derive(Clone, Copy)]
+struct RawKeys {
+    key: [u8; 16],
+    iv: [u8; 12],
+    hp: [u8; 16],
+}
+
+impl RawKeys {
+    /// `side`'s Initial key material of QUIC `version` (1 or 2) from the
     /// client's first Destination Connection ID (RFC 9001 §5.2, RFC 9369 §3.3).
-    pub fn derive(version: u32, side: Side, dcid: &[u8]) -> Option<Self> {
+    fn derive(version: u32, side: Side, dcid: &[u8]) -> Option<Self> {
         let (salt, key_label, iv_label, hp_label): (&[u8], &[u8], &[u8], &[u8]) = match version {
             VERSION_1 => (&SALT_V1, b"quic key", b"quic iv", b"quic hp"),
             VERSION_2 => (&SALT_V2, b"quicv2 key", b"quicv2 iv", b"quicv2 hp"),
@@ -157,17 +190,31 @@ impl InitialKeys {
         let mut secret = [0u8; 32];
         expand_label(&initial, side_label, &mut secret)?;
         let secret = Hkdf::<Sha256>::from_prk(&secret).ok()?;
-        let mut key = [0u8; 16];
-        let mut iv = [0u8; 12];
-        let mut hp = [0u8; 16];
-        expand_label(&secret, key_label, &mut key)?;
-        expand_label(&secret, iv_label, &mut iv)?;
-        expand_label(&secret, hp_label, &mut hp)?;
-        Some(Self {
-            aead: Aes128Gcm::new(GenericArray::from_slice(&key)),
-            hp: Aes128::new(GenericArray::from_slice(&hp)),
-            iv,
-        })
+        let mut raw = RawKeys {
+            key: [0; 16],
+            iv: [0; 12],
+            hp: [0; 16],
+        };
+        expand_label(&secret, key_label, &mut raw.key)?;
+        expand_label(&secret, iv_label, &mut raw.iv)?;
+        expand_label(&secret, hp_label, &mut raw.hp)?;
+        Some(raw)
+    }
+}
+
+impl InitialKeys {
+    /// Derives `side`'s Initial keys of QUIC `version` (1 or 2) from the
+    /// client's first Destination Connection ID (RFC 9001 §5.2, RFC 9369 §3.3).
+    pub fn derive(version: u32, side: Side, dcid: &[u8]) -> Option<Self> {
+        RawKeys::derive(version, side, dcid).map(|raw| Self::new(&raw))
+    }
+
+    fn new(raw: &RawKeys) -> Self {
+        Self {
+            aead: Aes128Gcm::new(GenericArray::from_slice(&raw.key)),
+            hp: Aes128::new(GenericArray::from_slice(&raw.hp)),
+            iv: raw.iv,
+        }
     }
 
     /// Removes header protection and decrypts the packet `packet` (from its
@@ -259,6 +306,7 @@ struct LongHeader<'a> {
     version: u32,
     ty: PacketType,
     dcid: &'a [u8],
+    scid: &'a [u8],
     /// Offset of the (protected) packet number.
     pn_offset: usize,
     /// Octets of the packet, from its first octet to the end of its payload.
@@ -290,12 +338,13 @@ impl<'a> LongHeader<'a> {
             _ => PacketType::Retry,
         };
         let dcid = r.cid()?;
-        let _scid = r.cid()?;
+        let scid = r.cid()?;
         if ty == PacketType::Retry {
             return Ok(Some(Self {
                 version,
                 ty,
                 dcid,
+                scid,
                 pn_offset: datagram.len(),
                 len: datagram.len(),
             }));
@@ -315,6 +364,7 @@ impl<'a> LongHeader<'a> {
             version,
             ty,
             dcid,
+            scid,
             pn_offset,
             len,
         }))
@@ -397,23 +447,110 @@ impl Cid {
 
 const WORDS: usize = CRYPTO_CAP / 64;
 
-/// The client Initial side of one QUIC connection: keys, the CRYPTO stream
-/// collected so far and which of its octets are present.
+/// A CRYPTO stream collected at the offsets its frames give, in any order.
+struct CryptoStream {
+    data: [u8; CRYPTO_CAP],
+    /// One bit per octet of `data`: present.
+    have: [u64; WORDS],
+    /// `data[..contiguous]` is all present.
+    contiguous: usize,
+}
+
+impl CryptoStream {
+    fn new() -> Self {
+        Self {
+            data: [0; CRYPTO_CAP],
+            have: [0; WORDS],
+            contiguous: 0,
+        }
+    }
+
+    /// Forgets the stream (the octets stay, unmarked).
+    fn clear(&mut self) {
+        self.have = [0; WORDS];
+        self.contiguous = 0;
+    }
+
+    /// Copies CRYPTO data at `offset` into the buffer and marks it present;
+    /// returns the octets dropped (beyond [`CRYPTO_CAP`]).
+    fn store(&mut self, offset: u64, data: &[u8]) -> u64 {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let end = start.saturating_add(data.len());
+        let kept_end = end.min(CRYPTO_CAP);
+        let dropped = if kept_end < end {
+            (end - kept_end.max(start)) as u64
+        } else {
+            0
+        };
+        if start >= kept_end {
+            return dropped;
+        }
+        if let (Some(dst), Some(src)) = (
+            self.data.get_mut(start..kept_end),
+            data.get(..kept_end - start),
+        ) {
+            dst.copy_from_slice(src);
+        }
+        let mut i = start;
+        while i < kept_end {
+            let bit = i % 64;
+            let n = (64 - bit).min(kept_end - i);
+            let mask = if n == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << n) - 1) << bit
+            };
+            if let Some(w) = self.have.get_mut(i / 64) {
+                *w |= mask;
+            }
+            i += n;
+        }
+        dropped
+    }
+
+    /// Advances the contiguous prefix; true when it grew.
+    fn advance(&mut self) -> bool {
+        let before = self.contiguous;
+        while let Some(&word) = self.have.get(self.contiguous / 64) {
+            let bit = self.contiguous % 64;
+            let run = (word >> bit).trailing_ones() as usize;
+            self.contiguous += run.min(64 - bit);
+            if run < 64 - bit {
+                break;
+            }
+        }
+        self.contiguous != before
+    }
+
+    fn prefix(&self) -> &[u8] {
+        self.data.get(..self.contiguous).unwrap_or(&[])
+    }
+}
+
+/// The Initial packets of one QUIC connection: the client's keys and
+/// ClientHello, then the server's keys and ServerHello. One CRYPTO buffer
+/// serves both sides in turn (the client's until its ClientHello is parsed).
 pub struct QuicInitialState {
     version: u32,
     keys: Option<InitialKeys>,
+    /// The server's Initial key material and the version it is for (derived
+    /// on the first server Initial, from `odcid`; the ciphers are keyed per
+    /// packet, for the few server Initials before the ServerHello).
+    server_keys: Option<(u32, RawKeys)>,
     /// The first Destination Connection ID: the one the keys come from.
     odcid: Cid,
-    /// Another DCID the current keys decrypted (the server's connection id).
+    /// Another DCID the current keys decrypted, or the Source Connection ID of
+    /// the server's Initials: the server's connection id, which the client's
+    /// later Initials carry.
     alt_dcid: Cid,
     largest_pn: Option<u64>,
-    crypto: [u8; CRYPTO_CAP],
-    /// One bit per octet of `crypto`: present.
-    have: [u64; WORDS],
-    /// `crypto[..contiguous]` is all present.
-    contiguous: usize,
+    server_largest_pn: Option<u64>,
+    /// The client's CRYPTO stream until `finished`, then the server's.
+    crypto: CryptoStream,
     /// The ClientHello was reported, or the stream proved not to hold one.
     finished: bool,
+    /// The ServerHello was reported, or the server's stream proved not to hold one.
+    server_finished: bool,
     connections: u32,
     dropped_octets: u64,
 }
@@ -429,13 +566,14 @@ impl QuicInitialState {
         Self {
             version: 0,
             keys: None,
+            server_keys: None,
             odcid: Cid::default(),
             alt_dcid: Cid::default(),
             largest_pn: None,
-            crypto: [0; CRYPTO_CAP],
-            have: [0; WORDS],
-            contiguous: 0,
+            server_largest_pn: None,
+            crypto: CryptoStream::new(),
             finished: false,
+            server_finished: false,
             connections: 0,
             dropped_octets: 0,
         }
@@ -459,12 +597,30 @@ impl QuicInitialState {
         self.odcid.as_bytes()
     }
 
+    /// The server's connection id (the Source Connection ID of its Initials,
+    /// the DCID of the client's later Initials), once seen; empty before.
+    pub fn server_cid(&self) -> &[u8] {
+        self.alt_dcid.as_bytes()
+    }
+
     /// The QUIC version of the current connection (0 before the first Initial).
     pub fn version(&self) -> u32 {
         self.version
     }
 
-    /// CRYPTO octets dropped because they lay beyond [`CRYPTO_CAP`].
+    /// The connection's ClientHello was reported (or proved absent).
+    pub fn client_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// The connection's ServerHello was reported (or proved absent): the
+    /// server's Initials have nothing more for the caller.
+    pub fn server_finished(&self) -> bool {
+        self.server_finished
+    }
+
+    /// CRYPTO octets dropped: beyond [`CRYPTO_CAP`], or the server's before
+    /// the ClientHello was complete.
     pub fn dropped_octets(&self) -> u64 {
         self.dropped_octets
     }
@@ -472,35 +628,25 @@ impl QuicInitialState {
     fn start(&mut self, odcid: Cid) {
         self.odcid = odcid;
         self.alt_dcid = Cid::default();
+        self.server_keys = None;
         self.largest_pn = None;
-        self.have = [0; WORDS];
-        self.contiguous = 0;
+        self.server_largest_pn = None;
+        self.crypto.clear();
         self.finished = false;
+        self.server_finished = false;
     }
 
     /// Takes the UDP payload of one client→server datagram.
     pub fn on_client_datagram(&mut self, datagram: &[u8]) -> QuicStatus {
-        let mut status = QuicStatus::NotInitial;
-        let mut rest = datagram;
-        for _ in 0..MAX_COALESCED {
-            let header = match LongHeader::parse(rest) {
-                Ok(Some(h)) => h,
-                Ok(None) => break,
-                Err(e) => {
-                    status = merge(status, QuicStatus::Malformed(e));
-                    break;
-                }
-            };
-            let (packet, after) = rest.split_at(header.len.min(rest.len()));
-            if header.ty == PacketType::Initial {
-                status = merge(status, self.on_initial(&header, packet));
-            }
-            if header.ty == PacketType::Retry {
-                break;
-            }
-            rest = after;
-        }
-        status
+        walk_datagram(datagram, |header, packet| self.on_initial(header, packet))
+    }
+
+    /// Takes the UDP payload of one server→client datagram of the connection
+    /// whose client datagrams this state took.
+    pub fn on_server_datagram(&mut self, datagram: &[u8]) -> QuicStatus<ServerHello> {
+        walk_datagram(datagram, |header, packet| {
+            self.on_server_initial(header, packet)
+        })
     }
 
     fn on_initial(&mut self, header: &LongHeader<'_>, packet: &[u8]) -> QuicStatus {
@@ -544,120 +690,182 @@ impl QuicInitialState {
         }
     }
 
-    /// Walks the frames of a decrypted Initial payload (RFC 9000 §12.4: only
-    /// PADDING, PING, ACK, CRYPTO and CONNECTION_CLOSE may appear).
+    /// Walks the frames of a decrypted client Initial payload.
     fn on_payload(&mut self, payload: &[u8]) -> QuicStatus {
-        let mut r = Cursor::new(payload);
-        while !r.rest().is_empty() {
-            let Some(ty) = r.varint() else {
-                return QuicStatus::Malformed(QuicError::Frame);
-            };
-            let ok = match ty {
-                // PADDING: skip the run.
-                0x00 => {
-                    let run = r.rest().iter().take_while(|&&b| b == 0).count();
-                    r.pos += run;
-                    Some(())
-                }
-                0x01 => Some(()),
-                0x02 | 0x03 => skip_ack(&mut r, ty == 0x03),
-                0x06 => match (r.varint(), r.varint()) {
-                    (Some(offset), Some(len)) => r.take(len).map(|data| self.store(offset, data)),
-                    _ => None,
-                },
-                0x1c | 0x1d => {
-                    let code = r.varint();
-                    let frame = if ty == 0x1c { r.varint() } else { Some(0) };
-                    match (code, frame, r.varint()) {
-                        (Some(_), Some(_), Some(reason)) => r.take(reason).map(|_| ()),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            };
-            if ok.is_none() {
-                return QuicStatus::Malformed(QuicError::Frame);
-            }
+        let crypto = &mut self.crypto;
+        let mut dropped = 0u64;
+        let walked = walk_frames(payload, |offset, data| {
+            dropped = dropped.saturating_add(crypto.store(offset, data));
+        });
+        self.dropped_octets = self.dropped_octets.saturating_add(dropped);
+        if walked.is_none() {
+            return QuicStatus::Malformed(QuicError::Frame);
         }
         self.try_hello()
     }
 
-    /// Copies CRYPTO data at `offset` into the buffer and marks it present.
-    fn store(&mut self, offset: u64, data: &[u8]) {
-        let start = usize::try_from(offset).unwrap_or(usize::MAX);
-        let end = start.saturating_add(data.len());
-        let kept_end = end.min(CRYPTO_CAP);
-        if kept_end < end {
-            let dropped = end - kept_end.max(start);
-            self.dropped_octets = self.dropped_octets.saturating_add(dropped as u64);
-        }
-        if start >= kept_end {
-            return;
-        }
-        if let (Some(dst), Some(src)) = (
-            self.crypto.get_mut(start..kept_end),
-            data.get(..kept_end - start),
-        ) {
-            dst.copy_from_slice(src);
-        }
-        let mut i = start;
-        while i < kept_end {
-            let bit = i % 64;
-            let n = (64 - bit).min(kept_end - i);
-            let mask = if n == 64 {
-                u64::MAX
-            } else {
-                ((1u64 << n) - 1) << bit
-            };
-            if let Some(w) = self.have.get_mut(i / 64) {
-                *w |= mask;
-            }
-            i += n;
-        }
-    }
-
     /// Advances the contiguous prefix and parses the ClientHello when it grew.
     fn try_hello(&mut self) -> QuicStatus {
-        let before = self.contiguous;
-        while let Some(&word) = self.have.get(self.contiguous / 64) {
-            let bit = self.contiguous % 64;
-            let run = (word >> bit).trailing_ones() as usize;
-            self.contiguous += run.min(64 - bit);
-            if run < 64 - bit {
+        if self.finished {
+            return QuicStatus::Seen;
+        }
+        if !self.crypto.advance() {
+            return QuicStatus::Incomplete;
+        }
+        let status = match tls::client_hello_crypto(self.crypto.prefix()) {
+            Status::Done(hello) => QuicStatus::Done(hello),
+            Status::Incomplete if self.crypto.contiguous < CRYPTO_CAP => {
+                return QuicStatus::Incomplete;
+            }
+            Status::Incomplete => QuicStatus::Malformed(QuicError::Tls(tls::Malformed {
+                reason: tls::Reason::HandshakeLength,
+                offset: CRYPTO_CAP as u32,
+            })),
+            Status::NotTls => QuicStatus::Malformed(QuicError::NotClientHello),
+            Status::Malformed(m) => QuicStatus::Malformed(QuicError::Tls(m)),
+        };
+        // The client's stream is done with: the buffer is the server's now.
+        self.finished = true;
+        self.crypto.clear();
+        status
+    }
+
+    fn on_server_initial(
+        &mut self,
+        header: &LongHeader<'_>,
+        packet: &[u8],
+    ) -> QuicStatus<ServerHello> {
+        if self.keys.is_none() {
+            return QuicStatus::Malformed(QuicError::NoConnection);
+        }
+        if self.server_finished {
+            return QuicStatus::Seen;
+        }
+        if self
+            .server_keys
+            .as_ref()
+            .is_none_or(|(v, _)| *v != header.version)
+        {
+            let Some(raw) = RawKeys::derive(header.version, Side::Server, self.odcid.as_bytes())
+            else {
+                return QuicStatus::NotInitial;
+            };
+            self.server_keys = Some((header.version, raw));
+            self.server_largest_pn = None;
+        }
+        let Some((_, raw)) = self.server_keys.as_ref() else {
+            return QuicStatus::NotInitial;
+        };
+        let keys = InitialKeys::new(raw);
+        let mut scratch = [0u8; MAX_PACKET];
+        let (pn, payload) = match keys.open(header, packet, self.server_largest_pn, &mut scratch) {
+            Ok(opened) => opened,
+            Err(e) => return QuicStatus::Malformed(e),
+        };
+        self.server_largest_pn = Some(self.server_largest_pn.map_or(pn, |l| l.max(pn)));
+        if self.alt_dcid.len == 0 {
+            self.alt_dcid = Cid::new(header.scid);
+        }
+        // Until the ClientHello is parsed the buffer is the client's: the
+        // server's CRYPTO octets are dropped (a ServerHello cannot precede it).
+        let owned = self.finished;
+        let crypto = &mut self.crypto;
+        let mut dropped = 0u64;
+        let walked = walk_frames(payload, |offset, data| {
+            let d = if owned {
+                crypto.store(offset, data)
+            } else {
+                data.len() as u64
+            };
+            dropped = dropped.saturating_add(d);
+        });
+        self.dropped_octets = self.dropped_octets.saturating_add(dropped);
+        if walked.is_none() {
+            return QuicStatus::Malformed(QuicError::Frame);
+        }
+        if !owned || !self.crypto.advance() {
+            return QuicStatus::Incomplete;
+        }
+        let status = match tls::server_hello_crypto(self.crypto.prefix()) {
+            Status::Done(hello) => QuicStatus::Done(hello),
+            Status::Incomplete if self.crypto.contiguous < CRYPTO_CAP => {
+                return QuicStatus::Incomplete;
+            }
+            Status::Incomplete => QuicStatus::Malformed(QuicError::Tls(tls::Malformed {
+                reason: tls::Reason::HandshakeLength,
+                offset: CRYPTO_CAP as u32,
+            })),
+            Status::NotTls => QuicStatus::Malformed(QuicError::NotServerHello),
+            Status::Malformed(m) => QuicStatus::Malformed(QuicError::Tls(m)),
+        };
+        self.server_finished = true;
+        status
+    }
+}
+
+/// Walks the coalesced long-header packets of a datagram (at most
+/// [`MAX_COALESCED`]), handing each Initial to `initial`; Handshake and 0-RTT
+/// packets are skipped by their Length, a Retry ends the walk.
+fn walk_datagram<T>(
+    datagram: &[u8],
+    mut initial: impl FnMut(&LongHeader<'_>, &[u8]) -> QuicStatus<T>,
+) -> QuicStatus<T> {
+    let mut status = QuicStatus::NotInitial;
+    let mut rest = datagram;
+    for _ in 0..MAX_COALESCED {
+        let header = match LongHeader::parse(rest) {
+            Ok(Some(h)) => h,
+            Ok(None) => break,
+            Err(e) => {
+                status = merge(status, QuicStatus::Malformed(e));
                 break;
             }
+        };
+        let (packet, after) = rest.split_at(header.len.min(rest.len()));
+        if header.ty == PacketType::Initial {
+            status = merge(status, initial(&header, packet));
         }
-        if self.contiguous == before || self.finished {
-            return if self.finished {
-                QuicStatus::Seen
-            } else {
-                QuicStatus::Incomplete
-            };
+        if header.ty == PacketType::Retry {
+            break;
         }
-        let prefix = self.crypto.get(..self.contiguous).unwrap_or(&[]);
-        match tls::client_hello_crypto(prefix) {
-            Status::Done(hello) => {
-                self.finished = true;
-                QuicStatus::Done(hello)
+        rest = after;
+    }
+    status
+}
+
+/// Walks the frames of a decrypted Initial payload (RFC 9000 §12.4: only
+/// PADDING, PING, ACK, CRYPTO and CONNECTION_CLOSE may appear), handing each
+/// CRYPTO frame's offset and data to `crypto`. `None`: a cut frame or one not
+/// allowed in an Initial (the frames before it were handed over).
+fn walk_frames(payload: &[u8], mut crypto: impl FnMut(u64, &[u8])) -> Option<()> {
+    let mut r = Cursor::new(payload);
+    while !r.rest().is_empty() {
+        let ty = r.varint()?;
+        match ty {
+            // PADDING: skip the run.
+            0x00 => {
+                let run = r.rest().iter().take_while(|&&b| b == 0).count();
+                r.pos += run;
             }
-            Status::Incomplete if self.contiguous < CRYPTO_CAP => QuicStatus::Incomplete,
-            Status::Incomplete => {
-                self.finished = true;
-                QuicStatus::Malformed(QuicError::Tls(tls::Malformed {
-                    reason: tls::Reason::HandshakeLength,
-                    offset: CRYPTO_CAP as u32,
-                }))
+            0x01 => {}
+            0x02 | 0x03 => skip_ack(&mut r, ty == 0x03)?,
+            0x06 => {
+                let offset = r.varint()?;
+                let len = r.varint()?;
+                crypto(offset, r.take(len)?);
             }
-            Status::NotTls => {
-                self.finished = true;
-                QuicStatus::Malformed(QuicError::NotClientHello)
+            0x1c | 0x1d => {
+                r.varint()?;
+                if ty == 0x1c {
+                    r.varint()?;
+                }
+                let reason = r.varint()?;
+                r.take(reason)?;
             }
-            Status::Malformed(m) => {
-                self.finished = true;
-                QuicStatus::Malformed(QuicError::Tls(m))
-            }
+            _ => return None,
         }
     }
+    Some(())
 }
 
 /// ACK frame (RFC 9000 §19.3): Largest Acknowledged, ACK Delay, ACK Range
@@ -683,7 +891,7 @@ fn skip_ack(r: &mut Cursor<'_>, ecn: bool) -> Option<()> {
     Some(())
 }
 
-fn merge(a: QuicStatus, b: QuicStatus) -> QuicStatus {
+fn merge<T>(a: QuicStatus<T>, b: QuicStatus<T>) -> QuicStatus<T> {
     if b.rank() > a.rank() { b } else { a }
 }
 
@@ -776,16 +984,308 @@ mod tests {
     #[test]
     fn crypto_coverage_in_any_order() {
         let mut s = QuicInitialState::new();
-        s.store(100, &[1; 50]);
+        assert_eq!(s.crypto.store(100, &[1; 50]), 0);
         assert_eq!(s.try_hello(), QuicStatus::Incomplete);
-        assert_eq!(s.contiguous, 0);
-        s.store(0, &[1; 63]);
-        s.store(63, &[1; 37]);
-        s.try_hello();
-        assert_eq!(s.contiguous, 150);
-        s.store(CRYPTO_CAP as u64 - 10, &[1; 20]);
-        assert_eq!(s.dropped_octets(), 10);
-        s.store(u64::MAX - 5, &[1; 3]);
-        assert_eq!(s.dropped_octets(), 13);
+        assert_eq!(s.crypto.contiguous, 0);
+        s.crypto.store(0, &[1; 63]);
+        s.crypto.store(63, &[1; 37]);
+        assert!(s.crypto.advance());
+        assert_eq!(s.crypto.contiguous, 150);
+        assert!(!s.crypto.advance());
+        assert_eq!(s.crypto.store(CRYPTO_CAP as u64 - 10, &[1; 20]), 10);
+        assert_eq!(s.crypto.store(u64::MAX - 5, &[1; 3]), 3);
+    }
+
+    // ---- the server side, on the corpus captures' server Initials ----------
+
+    /// UDP payloads of a fixture capture, split by side: (client, server); the
+    /// server is the side with port 443.
+    fn capture(name: &str) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        use pcap_file::DataLink;
+        use pcap_file::pcap::PcapReader;
+        use pcap_file::pcapng::{Block, PcapNgReader};
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name);
+        let file = std::fs::File::open(&path).unwrap();
+        let mut frames: Vec<(DataLink, Vec<u8>)> = Vec::new();
+        if name.ends_with(".pcapng") {
+            let mut r = PcapNgReader::new(file).unwrap();
+            let mut links = Vec::new();
+            while let Some(block) = r.next_block() {
+                match block.unwrap() {
+                    Block::InterfaceDescription(idb) => links.push(idb.linktype),
+                    Block::EnhancedPacket(epb) => {
+                        frames.push((links[epb.interface_id as usize], epb.data.into_owned()))
+                    }
+                    _ => {}
+                }
+            }
+        } else {
+            let mut r = PcapReader::new(file).unwrap();
+            let link = r.header().datalink;
+            while let Some(p) = r.next_packet() {
+                frames.push((link, p.unwrap().data.into_owned()));
+            }
+        }
+        let (mut client, mut server) = (Vec::new(), Vec::new());
+        for (link, data) in frames {
+            let p = if link == DataLink::ETHERNET {
+                crate::wire::decode(&data)
+            } else {
+                crate::wire::decode_ip(&data)
+            };
+            if p.udp().is_none() {
+                continue;
+            }
+            let payload = p.payload(&data).to_vec();
+            match p.ports() {
+                Some((443, _)) => server.push(payload),
+                Some(_) => client.push(payload),
+                None => {}
+            }
+        }
+        (client, server)
+    }
+
+    /// The state after the client's ClientHello of `client`.
+    fn after_client_hello(client: &[Vec<u8>]) -> QuicInitialState {
+        let mut s = QuicInitialState::new();
+        let done = client
+            .iter()
+            .filter(|d| matches!(s.on_client_datagram(d), QuicStatus::Done(_)))
+            .count();
+        assert_eq!(done, 1);
+        s
+    }
+
+    fn hello_1_3(suite: u16) -> ServerHello {
+        ServerHello {
+            legacy_version: 0x0303,
+            version: 0x0304,
+            cipher_suite: suite,
+            compression_method: 0,
+            hello_retry_request: false,
+        }
+    }
+
+    #[test]
+    fn server_hello_in_a_coalesced_server_initial() {
+        // Chrome, ClientHello over two Initials; the server's first datagram is an
+        // Initial with ACK only, its second Initial (ACK, CRYPTO) + Handshake.
+        let (client, server) = capture("quic_v1_chrome_ch_2initials_mlkem_unordered.pcap");
+        let mut s = after_client_hello(&client);
+        assert_eq!(s.on_server_datagram(&server[0]), QuicStatus::Incomplete);
+        assert!(!s.server_finished());
+        assert_eq!(
+            s.on_server_datagram(&server[1]),
+            QuicStatus::Done(hello_1_3(0x1302))
+        );
+        assert!(s.server_finished());
+        assert_eq!(s.server_cid(), hex("e4fee65805a1f90581ba5f52c8be595c50"));
+        // Retransmissions are not decrypted again; Handshake-only datagrams are no Initial.
+        assert_eq!(s.on_server_datagram(&server[1]), QuicStatus::Seen);
+        for d in &server[2..] {
+            assert_eq!(s.on_server_datagram(d), QuicStatus::NotInitial);
+        }
+        assert_eq!(s.connections(), 1);
+        assert_eq!(s.dropped_octets(), 0);
+        // The client's later Initials carry the server's connection id: known.
+        assert_eq!(s.on_client_datagram(&client[0]), QuicStatus::Seen);
+    }
+
+    #[test]
+    fn server_hello_after_two_ack_only_server_initials() {
+        let (client, server) = capture("quic_v1_firefox_ch_2initials_mlkem.pcap");
+        let mut s = after_client_hello(&client);
+        assert_eq!(s.on_server_datagram(&server[0]), QuicStatus::Incomplete);
+        assert_eq!(s.on_server_datagram(&server[1]), QuicStatus::Incomplete);
+        assert_eq!(
+            s.on_server_datagram(&server[2]),
+            QuicStatus::Done(hello_1_3(0x1301))
+        );
+        assert_eq!(s.server_cid(), hex("e942fad183b691ec"));
+
+        let (client, server) = capture("quic_v1_chrome_meet_1initial.pcapng");
+        let mut s = after_client_hello(&client);
+        assert_eq!(
+            s.on_server_datagram(&server[0]),
+            QuicStatus::Done(hello_1_3(0x1301))
+        );
+    }
+
+    #[test]
+    fn server_initials_of_no_or_another_connection() {
+        let (chrome_c, chrome_s) = capture("quic_v1_chrome_ch_2initials_mlkem_unordered.pcap");
+        let (_, firefox_s) = capture("quic_v1_firefox_ch_2initials_mlkem.pcap");
+        // No client Initial yet: no keys.
+        let mut s = QuicInitialState::new();
+        assert_eq!(
+            s.on_server_datagram(&chrome_s[1]),
+            QuicStatus::Malformed(QuicError::NoConnection)
+        );
+        // Keys of another connection: not decrypted, the state is unchanged.
+        let mut s = after_client_hello(&chrome_c);
+        assert_eq!(
+            s.on_server_datagram(&firefox_s[2]),
+            QuicStatus::Malformed(QuicError::Decrypt)
+        );
+        assert_eq!(s.server_cid(), []);
+        assert!(matches!(
+            s.on_server_datagram(&chrome_s[1]),
+            QuicStatus::Done(_)
+        ));
+        // A new connection on the 5-tuple forgets the server side.
+        s.reset();
+        assert_eq!(
+            s.on_server_datagram(&chrome_s[1]),
+            QuicStatus::Malformed(QuicError::NoConnection)
+        );
+        let mut s = after_client_hello(&chrome_c);
+        assert!(matches!(
+            s.on_server_datagram(&chrome_s[1]),
+            QuicStatus::Done(_)
+        ));
+    }
+
+    #[test]
+    fn server_crypto_before_the_client_hello_is_dropped() {
+        let (client, server) = capture("quic_v1_chrome_ch_2initials_mlkem_unordered.pcap");
+        let mut s = QuicInitialState::new();
+        assert_eq!(s.on_client_datagram(&client[1]), QuicStatus::Incomplete);
+        // The buffer is the client's: the server's 90 CRYPTO octets are dropped.
+        assert_eq!(s.on_server_datagram(&server[1]), QuicStatus::Incomplete);
+        assert_eq!(s.dropped_octets(), 90);
+        assert!(matches!(
+            s.on_client_datagram(&client[0]),
+            QuicStatus::Done(_)
+        ));
+        // The server's retransmission completes it.
+        assert_eq!(
+            s.on_server_datagram(&server[1]),
+            QuicStatus::Done(hello_1_3(0x1302))
+        );
+    }
+
+    /// Seals a server Initial of `version` for the connection whose client's
+    /// first DCID is `odcid` (2-octet packet number).
+    fn seal_server(version: u32, odcid: &[u8], scid: &[u8], pn: u16, frames: &[u8]) -> Vec<u8> {
+        let keys = InitialKeys::derive(version, Side::Server, odcid).unwrap();
+        let ty: u8 = if version == VERSION_1 { 0 } else { 1 };
+        let mut p = vec![0xc1 | (ty << 4)];
+        p.extend(version.to_be_bytes());
+        p.push(4);
+        p.extend([9, 9, 9, 9]); // DCID: the client's SCID
+        p.push(u8::try_from(scid.len()).unwrap());
+        p.extend(scid);
+        p.push(0); // token
+        let mut payload = frames.to_vec();
+        payload.resize(payload.len().max(32), 0);
+        let len = 2 + payload.len() + TAG_LEN;
+        p.extend((0x4000 | u16::try_from(len).unwrap()).to_be_bytes());
+        let pn_offset = p.len();
+        p.extend(pn.to_be_bytes());
+        let mut nonce = keys.iv;
+        for (n, b) in nonce.iter_mut().skip(4).zip(u64::from(pn).to_be_bytes()) {
+            *n ^= b;
+        }
+        let tag = keys
+            .aead
+            .encrypt_in_place_detached(Nonce::from_slice(&nonce), &p, &mut payload)
+            .unwrap();
+        p.extend(payload);
+        p.extend(tag);
+        let mut mask = GenericArray::clone_from_slice(&p[pn_offset + 4..pn_offset + 20]);
+        keys.hp.encrypt_block(&mut mask);
+        p[0] ^= mask[0] & 0x0f;
+        p[pn_offset] ^= mask[1];
+        p[pn_offset + 1] ^= mask[2];
+        p
+    }
+
+    fn crypto_frame(offset: usize, data: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x06, 0x40 | (offset >> 8) as u8, offset as u8];
+        f.extend([0x40 | (data.len() >> 8) as u8, data.len() as u8]);
+        f.extend(data);
+        f
+    }
+
+    /// A TLS 1.3 ServerHello with an X25519MLKEM768 key share (1120 octets).
+    fn mlkem_server_hello() -> Vec<u8> {
+        let mut ext = vec![0x00, 0x33, 0x04, 0x64, 0x11, 0xec, 0x04, 0x60];
+        ext.extend((0..1120).map(|i| i as u8));
+        ext.extend([0x00, 0x2b, 0x00, 0x02, 0x03, 0x04]);
+        let mut body = vec![0x03, 0x03];
+        body.extend([0x5a; 32]);
+        body.extend([0x00, 0x13, 0x02, 0x00]);
+        body.extend(u16::try_from(ext.len()).unwrap().to_be_bytes());
+        body.extend(ext);
+        let mut m = vec![0x02, 0x00];
+        m.extend(u16::try_from(body.len()).unwrap().to_be_bytes());
+        m.extend(body);
+        m
+    }
+
+    #[test]
+    fn post_quantum_server_hello_over_two_server_initials_out_of_order() {
+        let (client, _) = capture("quic_v1_chrome_ch_2initials_mlkem_unordered.pcap");
+        let odcid = hex("2c8bb3cb5c59afd7");
+        let sh = mlkem_server_hello();
+        assert_eq!(sh.len(), 1178);
+        // Version 1; then a server that answers the v1 ClientHello in v2
+        // (compatible version negotiation): keys of the server's version.
+        for version in [VERSION_1, VERSION_2] {
+            let mut s = after_client_hello(&client);
+            let scid = [0xab; 8];
+            let second = seal_server(version, &odcid, &scid, 1, &crypto_frame(600, &sh[600..]));
+            let ack = [0x02, 0x01, 0x00, 0x00, 0x01];
+            let first = seal_server(
+                version,
+                &odcid,
+                &scid,
+                0,
+                &[&ack[..], &crypto_frame(0, &sh[..600])].concat(),
+            );
+            assert_eq!(s.on_server_datagram(&second), QuicStatus::Incomplete);
+            assert_eq!(
+                s.on_server_datagram(&first),
+                QuicStatus::Done(hello_1_3(0x1302))
+            );
+            assert_eq!(s.server_cid(), scid);
+            assert_eq!(s.on_server_datagram(&first), QuicStatus::Seen);
+        }
+        // A server stream that is not a ServerHello: given up once, then seen.
+        let mut s = after_client_hello(&client);
+        let bad = seal_server(
+            VERSION_1,
+            &odcid,
+            &[1],
+            0,
+            &crypto_frame(0, &[8, 0, 0, 2, 0, 0]),
+        );
+        assert_eq!(
+            s.on_server_datagram(&bad),
+            QuicStatus::Malformed(QuicError::NotServerHello)
+        );
+        assert!(s.server_finished());
+        assert_eq!(s.on_server_datagram(&bad), QuicStatus::Seen);
+        // A frame not allowed in an Initial (STREAM).
+        let mut s = after_client_hello(&client);
+        let stream = seal_server(VERSION_1, &odcid, &[1], 0, &[0x08, 0x00, 0x01, 0xff]);
+        assert_eq!(
+            s.on_server_datagram(&stream),
+            QuicStatus::Malformed(QuicError::Frame)
+        );
+        assert!(!s.server_finished());
+    }
+
+    #[test]
+    fn state_size() {
+        // One CRYPTO buffer for both sides and its bitmap (6912 octets), the
+        // client's keyed ciphers (1456 on x86-64), and under 256 octets more:
+        // the server's key material (44), ids, packet numbers, flags (8544 in all).
+        let size = core::mem::size_of::<QuicInitialState>();
+        let rest = size - core::mem::size_of::<InitialKeys>() - CRYPTO_CAP - 8 * WORDS;
+        assert!(rest < 256, "{size}");
     }
 }
