@@ -126,7 +126,7 @@ pub fn export_summary(e: &ExportStats) -> String {
             + s.dropped_down;
         let _ = writeln!(
             out,
-            "final export {}: produced {} exported {} dropped {dropped} (ring-full {} no-chunk {} too-long {} skipped {} backpressure {} collector-down {})",
+            "final export {}: produced {} exported {} dropped {dropped} (ring-full {} no-chunk {} too-long {} skipped {} backpressure {} collector-down {}) truncated {}",
             stream.name(),
             s.produced,
             s.exported,
@@ -135,7 +135,8 @@ pub fn export_summary(e: &ExportStats) -> String {
             s.dropped_too_long,
             s.dropped_skipped,
             s.dropped_backpressure,
-            s.dropped_down
+            s.dropped_down,
+            s.truncated
         );
     }
     if let Some(log) = &e.dns_log {

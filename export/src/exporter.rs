@@ -241,6 +241,7 @@ struct SenderShared {
     ring_full_octets: [AtomicU64; 3],
     no_chunk: [AtomicU64; 3],
     too_long: [AtomicU64; 3],
+    truncated: [AtomicU64; 3],
     chunks_sent: AtomicU64,
 }
 
@@ -330,7 +331,15 @@ impl RecordSender {
                 return false;
             };
             match chunk.push(r, limit) {
-                Ok(_) => return true,
+                Ok(pushed) => {
+                    // Cut to fit the MTU: exported, but said so.
+                    if pushed.truncated
+                        && let Some(c) = self.shared.truncated.get(s)
+                    {
+                        c.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return true;
+                }
                 Err(crate::encoder::EncodeError::NoRoom { .. }) if !chunk.is_empty() => {
                     self.flush();
                 }
@@ -392,6 +401,8 @@ pub struct StreamStats {
     pub dropped_no_chunk: u64,
     /// Records longer than the record limit.
     pub dropped_too_long: u64,
+    /// Records exported with a variable-length field cut to fit the MTU.
+    pub truncated: u64,
     /// Records of chunks skipped by a cycle that ran past its period.
     pub dropped_skipped: u64,
     /// Deliveries skipped because a collector's socket was full.
@@ -500,6 +511,7 @@ impl ExportHandle {
                 st.dropped_ring_full += get(&w.ring_full);
                 st.dropped_no_chunk += get(&w.no_chunk);
                 st.dropped_too_long += get(&w.too_long);
+                st.truncated += get(&w.truncated);
             }
         }
         for st in &mut s.streams {
@@ -1335,7 +1347,9 @@ impl Exporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::field::Text;
     use crate::samples;
+    use crate::template::Clickstream;
 
     #[test]
     fn exporter_and_senders_move_to_their_threads() {
@@ -1440,5 +1454,20 @@ mod tests {
         // Pool: ring 2 + 2; two in the ring, one refused in hand: one left.
         assert!(tx.take_chunk().is_some());
         assert!(tx.take_chunk().is_none());
+    }
+
+    #[test]
+    fn records_cut_to_fit_the_mtu_are_counted() {
+        let (ex, mut senders) = Exporter::new(ExporterConfig::new(std::env::temp_dir())).unwrap();
+        let mut tx = senders.pop().unwrap();
+        let long_path = "/p".repeat(3000);
+        let record = Clickstream {
+            path: Text::new(long_path.as_bytes()),
+            ..samples::clickstream(1, false)
+        };
+        assert!(tx.push(&samples::clickstream(1, false)));
+        assert!(tx.push(&record), "a long field is cut, the record kept");
+        let s = ex.handle().snapshot();
+        assert_eq!(s.stream(Stream::Clickstream).truncated, 1);
     }
 }
