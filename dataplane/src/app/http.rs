@@ -388,21 +388,30 @@ impl HttpState {
         };
     }
 
+    /// Consumes the body (or framing) in front of the next message head of
+    /// `dir`; `Ok((pos, rest))` when a head may start at `pos`, else the step
+    /// to return (`Incomplete` when more octets are needed).
+    fn before_head<'a>(
+        &mut self,
+        dir: Direction,
+        bytes: &'a [u8],
+    ) -> Result<(usize, &'a [u8]), Step<()>> {
+        let (pos, ended) = self.body(dir, bytes)?;
+        let rest = bytes.get(pos..).unwrap_or(&[]);
+        if !ended || rest.is_empty() {
+            return Err(Step::new(pos, Status::Incomplete));
+        }
+        Ok((pos, rest))
+    }
+
     /// Client-to-server bytes from the parser's position; `cap`: the most
     /// octets the caller can ever give from `bytes[0]` (more are ignored).
     pub fn requests<'a>(&mut self, bytes: &'a [u8], cap: usize) -> Step<Request<'a>> {
         let bytes = bytes.get(..cap).unwrap_or(bytes);
-        let (pos, ended) = match self.body(Direction::Requests, bytes) {
+        let (pos, rest) = match self.before_head(Direction::Requests, bytes) {
             Ok(v) => v,
             Err(step) => return step.map(),
         };
-        if !ended {
-            return Step::new(pos, Status::Incomplete);
-        }
-        let rest = bytes.get(pos..).unwrap_or(&[]);
-        if rest.is_empty() {
-            return Step::new(pos, Status::Incomplete);
-        }
         let (mut req, seen, len, truncated) = match read_request(rest, bytes.len() >= cap) {
             HeadRead::Done(h) => h,
             HeadRead::Incomplete => return Step::new(pos, Status::Incomplete),
@@ -437,17 +446,10 @@ impl HttpState {
     /// [`HttpState::requests`].
     pub fn replies<'a>(&mut self, bytes: &'a [u8], cap: usize) -> Step<Reply<'a>> {
         let bytes = bytes.get(..cap).unwrap_or(bytes);
-        let (pos, ended) = match self.body(Direction::Replies, bytes) {
+        let (pos, rest) = match self.before_head(Direction::Replies, bytes) {
             Ok(v) => v,
             Err(step) => return step.map(),
         };
-        if !ended {
-            return Step::new(pos, Status::Incomplete);
-        }
-        let rest = bytes.get(pos..).unwrap_or(&[]);
-        if rest.is_empty() {
-            return Step::new(pos, Status::Incomplete);
-        }
         let (mut reply, seen, len, truncated) = match read_reply(rest, bytes.len() >= cap) {
             HeadRead::Done(h) => h,
             HeadRead::Incomplete => return Step::new(pos, Status::Incomplete),
