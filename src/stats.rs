@@ -105,10 +105,11 @@ pub fn analysis_summary<'a>(workers: impl Iterator<Item = &'a WorkerCounters> + 
     };
     let _ = writeln!(
         out,
-        "final stages: decode {:.1} flow {:.1} app {:.1} cycles/pkt ({timed} packets timed)",
+        "final stages: decode {:.1} flow {:.1} parse {:.1} enqueue {:.1} cycles/pkt ({timed} packets timed)",
         per(sum(|w| w.stages.decode.get())),
         per(sum(|w| w.stages.flow.get())),
-        per(sum(|w| w.stages.app.get())),
+        per(sum(|w| w.stages.parse.get())),
+        per(sum(|w| w.stages.enqueue.get())),
     );
     out
 }
@@ -256,14 +257,15 @@ mod tests {
         a.stages.decode.add(100);
         a.stages.flow.add(300);
         b.stages.timed.add(2);
-        b.stages.app.add(60);
+        b.stages.parse.add(60);
+        b.stages.enqueue.add(20);
         assert_eq!(
             text_of(&a, &b),
             format!(
                 "final flows: active 5 created 0 evicted-full 0 expired-idle 0 closed-tcp 0 reused 0 untracked 4\n\
                  final ip reassembly: fragments 0 datagrams 0 dropped 0\n\
                  final decode stops: {} 6\n\
-                 final stages: decode 25.0 flow 75.0 app 15.0 cycles/pkt (4 packets timed)\n",
+                 final stages: decode 25.0 flow 75.0 parse 15.0 enqueue 5.0 cycles/pkt (4 packets timed)\n",
                 reason.name()
             )
         );

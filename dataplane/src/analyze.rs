@@ -149,12 +149,15 @@ impl Inspect for Analyzer {
         if self.sample.is_multiple_of(STAGE_SAMPLE) {
             let clock = self.clock;
             let mut stages = [0u64; 3];
+            self.apps.time_enqueue(Some(clock));
             self.analyze(port, frames, now, &mut || clock(), &mut stages);
+            let enqueue = self.apps.time_enqueue(None);
             let c = &self.counters.stages;
             c.timed.add(frames.len().min(BURST_SIZE) as u64);
             c.decode.add(stages[0]);
             c.flow.add(stages[1]);
-            c.app.add(stages[2]);
+            c.parse.add(stages[2].saturating_sub(enqueue));
+            c.enqueue.add(enqueue);
         } else {
             self.analyze(port, frames, now, &mut || 0, &mut [0; 3]);
         }
@@ -414,7 +417,8 @@ mod tests {
         }
         let s = &counters.stages;
         assert_eq!(s.timed.get(), 2);
-        assert_eq!((s.decode.get(), s.flow.get(), s.app.get()), (14, 14, 14));
+        assert_eq!((s.decode.get(), s.flow.get(), s.parse.get()), (14, 14, 14));
+        assert_eq!(s.enqueue.get(), 0, "no record without an exporter");
     }
 
     #[test]

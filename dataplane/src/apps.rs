@@ -277,7 +277,15 @@ pub struct Apps {
     quic: Box<[QuicInitialState]>,
     quic_free: Vec<u32>,
     dns_buf: RecordBuf,
-    out: Option<RecordSender>,
+    out: Output,
+}
+
+/// Where records go, and the cycles spent handing them over while timed.
+struct Output {
+    sender: Option<RecordSender>,
+    /// Reads the TSC while a sampled burst is timed.
+    clock: Option<fn() -> u64>,
+    cycles: u64,
 }
 
 /// One packet of a flow, as the parsers see it.
@@ -298,7 +306,11 @@ impl Apps {
             quic: (0..quic_slots).map(|_| QuicInitialState::new()).collect(),
             quic_free: (0..quic_slots).rev().collect(),
             dns_buf: RecordBuf::new(),
-            out,
+            out: Output {
+                sender: out,
+                clock: None,
+                cycles: 0,
+            },
         }
     }
 
@@ -351,9 +363,16 @@ impl Apps {
 
     /// Hands the records so far to the export side.
     pub fn flush(&mut self) {
-        if let Some(out) = self.out.as_mut() {
-            out.flush();
+        if let Some(sender) = self.out.sender.as_mut() {
+            sender.flush();
         }
+    }
+
+    /// Times the hand-off of records (encoding into the chunk, the ring) with
+    /// `clock`, or stops timing it with `None`; returns the cycles timed so far.
+    pub fn time_enqueue(&mut self, clock: Option<fn() -> u64>) -> u64 {
+        self.out.clock = clock;
+        std::mem::take(&mut self.out.cycles)
     }
 
     pub fn pool_in_use(&self) -> (usize, usize) {
@@ -390,7 +409,7 @@ impl Apps {
     }
 
     fn emit<R: Record>(&mut self, record: &R, c: &AppCounters) {
-        push(self.out.as_mut(), record, c);
+        push(&mut self.out, record, c);
     }
 
     // ---- DNS ---------------------------------------------------------------------
@@ -433,7 +452,7 @@ impl Apps {
         };
         let window = self.streams.contiguous(r);
         let message = window.get(2..len).unwrap_or(&[]);
-        emit_dns(message, 1, &common, &mut self.dns_buf, self.out.as_mut(), c);
+        emit_dns(message, 1, &common, &mut self.dns_buf, &mut self.out, c);
     }
 
     fn dns_message(&mut self, seen: &Seen<'_>, message: &[u8], transport: u8, c: &AppCounters) {
@@ -445,7 +464,7 @@ impl Apps {
             transport,
             &common,
             &mut self.dns_buf,
-            self.out.as_mut(),
+            &mut self.out,
             c,
         );
     }
@@ -651,14 +670,14 @@ impl Apps {
                             let line = base.wrapping_add(req.start as u32);
                             let in_this = line.wrapping_sub(tcp.seq) < seen.payload.len() as u32;
                             let seq = if in_this { tcp.seq } else { line };
-                            emit_http_request(&req, seq, &common, self.out.as_mut(), c);
+                            emit_http_request(&req, seq, &common, &mut self.out, c);
                         }
                         step.erased()
                     }
                     Direction::Replies => {
                         let step = st.replies(window, cap);
                         if let http::Status::Done(reply) = step.status {
-                            emit_http_reply(&reply, &common, self.out.as_mut(), c);
+                            emit_http_reply(&reply, &common, &mut self.out, c);
                         }
                         step.erased()
                     }
@@ -894,10 +913,12 @@ fn emit_dns(
     transport: u8,
     common: &Common,
     buf: &mut RecordBuf,
-    out: Option<&mut RecordSender>,
+    out: &mut Output,
     c: &AppCounters,
 ) {
-    let Some(out) = out else { return };
+    if out.sender.is_none() {
+        return;
+    }
     let mut answers = Answers::new(message);
     while let Some(item) = answers.next(buf) {
         match item {
@@ -923,7 +944,7 @@ fn emit_dns(
                     bridge_channel_num: common.bridge,
                     ..Default::default()
                 };
-                push(Some(&mut *out), &record, c);
+                push(out, &record, c);
             }
             Err(e) => {
                 if let Some(counter) = c.dns_errors.get(e.index()) {
@@ -942,7 +963,7 @@ fn emit_http_request(
     req: &Request<'_>,
     seq: u32,
     common: &Common,
-    out: Option<&mut RecordSender>,
+    out: &mut Output,
     c: &AppCounters,
 ) {
     // COOKIE is the Cookie lines joined with "; ".
@@ -972,12 +993,7 @@ fn emit_http_request(
     push(out, &record, c);
 }
 
-fn emit_http_reply(
-    reply: &Reply<'_>,
-    common: &Common,
-    out: Option<&mut RecordSender>,
-    c: &AppCounters,
-) {
+fn emit_http_reply(reply: &Reply<'_>, common: &Common, out: &mut Output, c: &AppCounters) {
     let record = HttpReply {
         time_stamp: common.time_stamp,
         login: Text::EMPTY,
@@ -999,9 +1015,16 @@ fn emit_http_reply(
 }
 
 /// Hands a record to the export side, counting it or its drop.
-fn push<R: Record>(out: Option<&mut RecordSender>, record: &R, c: &AppCounters) {
-    let Some(out) = out else { return };
-    if out.push(record) {
+fn push<R: Record>(out: &mut Output, record: &R, c: &AppCounters) {
+    let Some(sender) = out.sender.as_mut() else {
+        return;
+    };
+    let start = out.clock.map_or(0, |clock| clock());
+    let pushed = sender.push(record);
+    if let Some(clock) = out.clock {
+        out.cycles = out.cycles.wrapping_add(clock().wrapping_sub(start));
+    }
+    if pushed {
         c.records.add(1);
     } else {
         c.records_dropped.add(1);

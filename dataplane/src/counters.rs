@@ -100,8 +100,10 @@ pub struct StageCounters {
     pub decode: Counter,
     /// Flow table lookup and update (and eviction on a full table).
     pub flow: Counter,
-    /// Application parsing, record encoding and hand-off to the export ring.
-    pub app: Counter,
+    /// Application parsing (reassembly included) and building the records.
+    pub parse: Counter,
+    /// Encoding records into the worker's chunk and handing chunks to the export ring.
+    pub enqueue: Counter,
 }
 
 /// What the application parsers of a worker did.
