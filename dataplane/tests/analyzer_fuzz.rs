@@ -145,3 +145,46 @@ fn mutation_campaign() {
     );
     assert!(c.app.records.get() > 0);
 }
+
+/// The DNS parser alone, fed mutated DNS messages of the fixtures (UDP payloads
+/// of port-53 frames): no panic, names and RDATA within their bounds.
+/// `MUTATIONS=10000000 cargo test --release -p metaprobe-dataplane --test analyzer_fuzz -- --ignored dns_campaign`.
+#[test]
+#[ignore = "long; run in release with MUTATIONS=N"]
+fn dns_campaign() {
+    use metaprobe_dataplane::app::dns::{Answers, RecordBuf};
+    use metaprobe_dataplane::wire::decode;
+    let n: u64 = std::env::var("MUTATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let messages: Vec<Vec<u8>> = common::ethernet_frames()
+        .iter()
+        .filter_map(|f| {
+            let p = decode(f);
+            let (s, d) = p.ports()?;
+            (p.udp().is_some() && (s == 53 || d == 53)).then(|| p.payload(f).to_vec())
+        })
+        .filter(|m| !m.is_empty())
+        .collect();
+    assert!(messages.len() > 50, "DNS seeds in the fixtures");
+    let mut rng = Rng(0x5eed_d0d5);
+    let mut buf = RecordBuf::new();
+    let (mut records, mut errors) = (0u64, 0u64);
+    for _ in 0..n {
+        let r = rng.next();
+        let m = mutate(&messages[(r as usize) % messages.len()], &mut rng);
+        let mut answers = Answers::new(&m);
+        while let Some(item) = answers.next(&mut buf) {
+            match item {
+                Ok(rec) => {
+                    assert!(rec.name.len() <= 255);
+                    records += 1;
+                }
+                Err(_) => errors += 1,
+            }
+        }
+    }
+    println!("dns campaign: {n} messages, {records} records, {errors} errors counted");
+    assert!(records > 0 && errors > 0);
+}
