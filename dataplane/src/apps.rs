@@ -13,7 +13,7 @@ use metaprobe_export::template::{Clickstream, Dns, HttpReply, Record, TlsReply};
 
 use crate::app::dns::{Answers, DnsError, RecordBuf};
 use crate::app::http::{self, Direction, HttpState, Reply, Request, Want};
-use crate::app::quic::{QuicInitialState, QuicStatus, VERSION_1, VERSION_2};
+use crate::app::quic::{self, QuicInitialState, QuicStatus};
 use crate::app::tls::{self, ClientHello, ServerFlight, ServerHello, Status};
 use crate::counters::{AppCounters, WorkerCounters};
 use crate::flow::{Flow, Observed};
@@ -126,23 +126,7 @@ fn starts_client_hello(p: &[u8]) -> bool {
 
 /// A QUIC long-header Initial of version 1 or 2.
 fn is_quic_initial(_: u16, _: u16, p: &[u8]) -> bool {
-    quic_initial_dcid(p).is_some()
-}
-
-/// The Destination Connection ID of a QUIC v1/v2 Initial packet.
-fn quic_initial_dcid(p: &[u8]) -> Option<&[u8]> {
-    let (&first, rest) = p.split_first()?;
-    let (version, rest) = rest.split_first_chunk::<4>()?;
-    let initial_type = match u32::from_be_bytes(*version) {
-        VERSION_1 => 0,
-        VERSION_2 => 1,
-        _ => return None,
-    };
-    if first & 0x80 == 0 || (first >> 4) & 3 != initial_type {
-        return None;
-    }
-    let (&len, rest) = rest.split_first()?;
-    rest.get(..usize::from(len))
+    quic::initial_dcid(p).is_some()
 }
 
 /// What the application layer keeps in each flow (inline in the flow table).
@@ -736,7 +720,7 @@ impl Apps {
             }
             return;
         }
-        let Some(dcid) = quic_initial_dcid(seen.payload) else {
+        let Some(dcid) = quic::initial_dcid(seen.payload) else {
             return;
         };
         if slot.is_none() {

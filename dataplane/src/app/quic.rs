@@ -314,28 +314,32 @@ struct LongHeader<'a> {
 }
 
 impl<'a> LongHeader<'a> {
-    /// `Ok(None)`: not a long header of version 1 or 2 (a short header,
-    /// padding, another version) — the walk of the datagram stops there.
-    fn parse(datagram: &'a [u8]) -> Result<Option<Self>, QuicError> {
+    /// Version and packet type of a v1/v2 long header, and a cursor on the
+    /// Destination Connection ID length that follows them.
+    fn start(datagram: &'a [u8]) -> Option<(u32, PacketType, Cursor<'a>)> {
         let mut r = Cursor::new(datagram);
-        let Some(first) = r.u8() else {
-            return Ok(None);
-        };
+        let first = r.u8()?;
         if first & 0x80 == 0 {
-            return Ok(None);
+            return None;
         }
-        let Some(version) = r.u32() else {
-            return Ok(None);
-        };
+        let version = r.u32()?;
         if version != VERSION_1 && version != VERSION_2 {
-            return Ok(None);
+            return None;
         }
-        let bits = (first >> 4) & 0x03;
-        let ty = match (version, bits) {
+        let ty = match (version, (first >> 4) & 0x03) {
             (VERSION_1, 0) | (VERSION_2, 1) => PacketType::Initial,
             (VERSION_1, 1) | (VERSION_2, 2) => PacketType::ZeroRtt,
             (VERSION_1, 2) | (VERSION_2, 3) => PacketType::Handshake,
             _ => PacketType::Retry,
+        };
+        Some((version, ty, r))
+    }
+
+    /// `Ok(None)`: not a long header of version 1 or 2 (a short header,
+    /// padding, another version) — the walk of the datagram stops there.
+    fn parse(datagram: &'a [u8]) -> Result<Option<Self>, QuicError> {
+        let Some((version, ty, mut r)) = Self::start(datagram) else {
+            return Ok(None);
         };
         let dcid = r.cid()?;
         let scid = r.cid()?;
@@ -369,6 +373,18 @@ impl<'a> LongHeader<'a> {
             len,
         }))
     }
+}
+
+/// The Destination Connection ID of a datagram that starts with a QUIC v1/v2
+/// Initial packet: the cleartext header only, nothing decrypted (cheap enough
+/// to recognise QUIC by).
+pub fn initial_dcid(datagram: &[u8]) -> Option<&[u8]> {
+    let (_, ty, mut r) = LongHeader::start(datagram)?;
+    if ty != PacketType::Initial {
+        return None;
+    }
+    let len = r.u8()?;
+    r.take(u64::from(len))
 }
 
 /// A bounded cursor over contiguous bytes (the cleartext header, a decrypted payload).
