@@ -223,6 +223,29 @@ impl Common {
         Octets(self.mpls.get(..self.mpls_len).unwrap_or(&[]))
     }
 
+    /// The TLS reply record of a ServerHello (spec §6); `cname`, the server
+    /// certificate's subject CN when it was visible (type_host 2), else 0 / empty.
+    fn tls_reply<'a>(&'a self, hello: &ServerHello, cname: Option<&'a [u8]>) -> TlsReply<'a> {
+        TlsReply {
+            time_stamp: self.time_stamp,
+            login: Text::EMPTY,
+            addrs: self.addrs,
+            session_id: self.session_id,
+            ssl_version: hello.version,
+            cipher_suite: hello.cipher_suite,
+            compression_method: hello.compression_method,
+            bridge_channel_num: self.bridge,
+            vlan_id: self.vlan,
+            post_vlan_id: self.post_vlan,
+            source_mac: self.src_mac,
+            destination_mac: self.dst_mac,
+            mpls_labels: self.mpls(),
+            host_type: if cname.is_some() { HOST_CNAME } else { 0 },
+            cname: Text::new(cname.unwrap_or_default()),
+            ..Default::default()
+        }
+    }
+
     fn clickstream<'a>(&'a self, host: &'a [u8], host_type: u8, seq: u32) -> Clickstream<'a> {
         Clickstream {
             time_stamp: self.time_stamp,
@@ -538,24 +561,7 @@ impl Apps {
         };
         let cname = f.certificate.common_name();
         if self.cfg.tls_replies {
-            let record = TlsReply {
-                time_stamp: common.time_stamp,
-                login: Text::EMPTY,
-                addrs: common.addrs,
-                session_id: common.session_id,
-                ssl_version: f.hello.version,
-                cipher_suite: f.hello.cipher_suite,
-                compression_method: f.hello.compression_method,
-                bridge_channel_num: common.bridge,
-                vlan_id: common.vlan,
-                post_vlan_id: common.post_vlan,
-                source_mac: common.src_mac,
-                destination_mac: common.dst_mac,
-                mpls_labels: common.mpls(),
-                host_type: if cname.is_some() { HOST_CNAME } else { 0 },
-                cname: Text::new(cname.map_or(&[][..], |n| n.as_bytes())),
-                ..Default::default()
-            };
+            let record = common.tls_reply(&f.hello, cname.map(|n| n.as_bytes()));
             self.emit(&record, c);
         }
         // No SNI: the certificate names the host. The record is the client's
@@ -826,24 +832,7 @@ impl Apps {
         let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
             return;
         };
-        let record = TlsReply {
-            time_stamp: common.time_stamp,
-            login: Text::EMPTY,
-            addrs: common.addrs,
-            session_id: common.session_id,
-            ssl_version: hello.version,
-            cipher_suite: hello.cipher_suite,
-            compression_method: hello.compression_method,
-            bridge_channel_num: common.bridge,
-            vlan_id: common.vlan,
-            post_vlan_id: common.post_vlan,
-            source_mac: common.src_mac,
-            destination_mac: common.dst_mac,
-            mpls_labels: common.mpls(),
-            host_type: 0,
-            cname: Text::EMPTY,
-            ..Default::default()
-        };
+        let record = common.tls_reply(hello, None);
         self.emit(&record, c);
     }
 
