@@ -304,6 +304,13 @@ pub struct Seen<'a> {
     pub now_unix: u32,
 }
 
+impl Seen<'_> {
+    /// The fields every record of this packet shares.
+    fn common(&self) -> Option<Common> {
+        Common::of(self.packet, self.obs, self.bridge, self.now_unix)
+    }
+}
+
 impl Apps {
     pub fn new(cfg: AppConfig, out: Option<RecordSender>) -> Apps {
         let quic_slots = if cfg.clickstream { cfg.quic_slots } else { 0 };
@@ -454,7 +461,7 @@ impl Apps {
 
     /// The whole DNS-over-TCP message at the start of `r`'s window, parsed in place.
     fn dns_stream_message(&mut self, r: StreamRef, len: usize, seen: &Seen<'_>, c: &AppCounters) {
-        let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
+        let Some(common) = seen.common() else {
             return;
         };
         let window = self.streams.contiguous(r);
@@ -463,7 +470,7 @@ impl Apps {
     }
 
     fn dns_message(&mut self, seen: &Seen<'_>, message: &[u8], transport: u8, c: &AppCounters) {
-        let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
+        let Some(common) = seen.common() else {
             return;
         };
         emit_dns(
@@ -537,7 +544,7 @@ impl Apps {
             flow.app.proto = AppProto::Tls { no_sni: Some(macs) };
             return;
         };
-        let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
+        let Some(common) = seen.common() else {
             return;
         };
         let record = Clickstream {
@@ -556,7 +563,7 @@ impl Apps {
         seq: u32,
         c: &AppCounters,
     ) {
-        let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
+        let Some(common) = seen.common() else {
             return;
         };
         let cname = f.certificate.common_name();
@@ -626,7 +633,7 @@ impl Apps {
         let Some(r) = self.stream(flow, end, tcp.seq, seen.payload, c) else {
             return;
         };
-        let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
+        let Some(common) = seen.common() else {
             return;
         };
         let cap = self.streams.slot_size() as usize;
@@ -771,8 +778,7 @@ impl Apps {
                     self.quic_free.push(slot);
                 }
                 if let Some(sni) = hello.server_name.as_ref().filter(|n| !n.is_empty())
-                    && let Some(common) =
-                        Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix)
+                    && let Some(common) = seen.common()
                 {
                     let record = Clickstream {
                         cipher_suites_len: hello.cipher_suites_len,
@@ -829,7 +835,7 @@ impl Apps {
     /// The tls_reply record of a QUIC ServerHello: TLS 1.3, its certificate is
     /// encrypted (type_host 0, no cname).
     fn quic_reply(&mut self, seen: &Seen<'_>, hello: &ServerHello, c: &AppCounters) {
-        let Some(common) = Common::of(seen.packet, seen.obs, seen.bridge, seen.now_unix) else {
+        let Some(common) = seen.common() else {
             return;
         };
         let record = common.tls_reply(hello, None);
