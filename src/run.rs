@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use metaprobe_config::Config;
 use metaprobe_dataplane::analyze::{Analyzer, AnalyzerConfig};
-use metaprobe_dataplane::apps::AppConfig;
+use metaprobe_dataplane::app::AppConfig;
 use metaprobe_dataplane::counters::{MAX_PORTS, WorkerCounters};
 use metaprobe_dataplane::flow::SessionIds;
 use metaprobe_dataplane::forward::{QueueSet, run_worker};
@@ -21,6 +21,7 @@ use metaprobe_ffi::{Eal, Launched, MbufBurst, Mempool, Port, PortInfo, PortQueue
 use crate::io::{DpdkBurst, DpdkQueue};
 use crate::signals;
 use crate::stats::{self, PortSnapshot, Snapshot};
+use metaprobe_dataplane::counters::AppCount;
 
 /// Mbufs each lcore keeps in its mempool cache.
 const MEMPOOL_CACHE: u32 = 256;
@@ -391,6 +392,11 @@ fn snapshot(ports: &[Port], workers: &[(u32, Arc<WorkerCounters>)]) -> Snapshot 
             .iter()
             .map(|(lcore, w)| (*lcore, w.totals()))
             .collect(),
+        analysis: std::array::from_fn(|i| {
+            AppCount::ALL
+                .get(i)
+                .map_or(0, |&a| workers.iter().map(|(_, w)| w.app.get(a)).sum())
+        }),
     }
 }
 

@@ -5,7 +5,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use metaprobe_dataplane::counters::{WorkerCounters, WorkerTotals};
+use metaprobe_dataplane::app::dns::DnsError;
+use metaprobe_dataplane::counters::{AppCount, WorkerCounters, WorkerTotals};
 use metaprobe_dataplane::wire::StopReason;
 use metaprobe_export::exporter::ExportStats;
 use metaprobe_export::template::Stream;
@@ -20,12 +21,24 @@ pub struct PortSnapshot {
 }
 
 /// Every counter at one moment.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Snapshot {
     /// (port id, device name, counters)
     pub ports: Vec<(u16, String, PortSnapshot)>,
     /// (lcore, totals), in worker order.
     pub workers: Vec<(u32, WorkerTotals)>,
+    /// The application layer's counters summed over workers, by [`AppCount`] index.
+    pub analysis: [u64; AppCount::COUNT],
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot {
+            ports: Vec::new(),
+            workers: Vec::new(),
+            analysis: [0; AppCount::COUNT],
+        }
+    }
 }
 
 impl Snapshot {
@@ -61,7 +74,9 @@ pub fn final_summary(s: &Snapshot) -> String {
 
 /// What the workers' analysis saw, summed over workers:
 /// `final flows: active 3 created 10 evicted-full 0 expired-idle 7 closed-tcp 0 reused 0 untracked 2`
-/// and `final decode stops: unknown-ether-type 2 ipv4-truncated 1` (reasons with a count, or `none`).
+/// `final decode stops: unknown-ether-type 2 ipv4-truncated 1` (reasons with a count, or `none`),
+/// `final analysis: records 12 records-dropped 0 streams-exhausted 0 …` (every
+/// [`AppCount`]) and `final dns errors: pointer_loop 1` (or `none`).
 pub fn analysis_summary<'a>(workers: impl Iterator<Item = &'a WorkerCounters> + Clone) -> String {
     let sum = |f: fn(&WorkerCounters) -> u64| workers.clone().map(f).sum::<u64>();
     let mut out = format!(
@@ -91,6 +106,21 @@ pub fn analysis_summary<'a>(workers: impl Iterator<Item = &'a WorkerCounters> + 
             .sum();
         if n > 0 {
             let _ = write!(out, " {} {n}", reason.name());
+            any = true;
+        }
+    }
+    out.push_str(if any { "\n" } else { " none\n" });
+    out.push_str("final analysis:");
+    for &what in AppCount::ALL {
+        let n: u64 = workers.clone().map(|w| w.app.get(what)).sum();
+        let _ = write!(out, " {} {n}", what.name());
+    }
+    out.push_str("\nfinal dns errors:");
+    let mut any = false;
+    for &e in DnsError::ALL {
+        let n: u64 = workers.clone().map(|w| w.app.dns_error(e)).sum();
+        if n > 0 {
+            let _ = write!(out, " {} {n}", e.name());
             any = true;
         }
     }
@@ -153,7 +183,8 @@ pub fn export_summary(e: &ExportStats) -> String {
 /// One line for the period between `before` and `now`:
 /// `stats 10.0s | port 0 rx 12000000 (1.20 Mpps 0.98 Gbit/s) tx 12000000 (1.20 Mpps) drops 0 | … | worker 0 85.3 cycles/pkt`.
 /// Packet counts are of the period; drops are everything lost in it:
-/// rx-missed, rx-nombuf, rx/tx errors and tx-dropped.
+/// rx-missed, rx-nombuf, rx/tx errors and tx-dropped; then the analysis
+/// counters that moved in the period (` | analysis records 120 tls-malformed 1`).
 pub fn period_line(before: &Snapshot, now: &Snapshot, period: Duration) -> String {
     let secs = period.as_secs_f64().max(1e-9);
     let mut out = format!("stats {:.1}s", period.as_secs_f64());
@@ -186,6 +217,19 @@ pub fn period_line(before: &Snapshot, now: &Snapshot, period: Duration) -> Strin
             " | worker {i} {:.1} cycles/pkt",
             w.since(&old).cycles_per_packet()
         );
+    }
+    // The analysis counters that moved in the period.
+    let mut first = true;
+    for (&what, (n, o)) in AppCount::ALL
+        .iter()
+        .zip(now.analysis.iter().zip(&before.analysis))
+    {
+        let d = n.saturating_sub(*o);
+        if d > 0 {
+            out.push_str(if first { " | analysis" } else { "" });
+            let _ = write!(out, " {} {d}", what.name());
+            first = false;
+        }
     }
     out
 }
@@ -230,6 +274,13 @@ mod tests {
                     busy_cycles: cycles,
                 },
             )],
+            analysis: std::array::from_fn(|i| {
+                if i == AppCount::Records.index() {
+                    rx / 100
+                } else {
+                    0
+                }
+            }),
         }
     }
 
@@ -259,12 +310,17 @@ mod tests {
         b.stages.timed.add(2);
         b.stages.parse.add(60);
         b.stages.enqueue.add(20);
+        a.app.add(AppCount::StreamsExhausted, 3);
+        b.app.add(AppCount::StreamsExhausted, 4);
+        b.app.add(AppCount::TlsMalformed, 1);
         assert_eq!(
             text_of(&a, &b),
             format!(
                 "final flows: active 5 created 0 evicted-full 0 expired-idle 0 closed-tcp 0 reused 0 untracked 4\n\
                  final ip reassembly: fragments 0 datagrams 0 dropped 0\n\
                  final decode stops: {} 6\n\
+                 final analysis: records 0 records-dropped 0 streams-exhausted 7 quic-exhausted 0 quic-malformed 0 tls-malformed 1 tls-too-long 0 dns-too-long 0 http-malformed 0 http-truncated 0\n\
+                 final dns errors: none\n\
                  final stages: decode 25.0 flow 75.0 parse 15.0 enqueue 5.0 cycles/pkt (4 packets timed)\n",
                 reason.name()
             )
@@ -289,7 +345,7 @@ mod tests {
         );
         assert_eq!(
             line,
-            "stats 2.0s | port 0 rx 2000000 (1.00 Mpps 0.80 Gbit/s) tx 1999990 (1000.0 kpps) drops 10 | worker 0 100.0 cycles/pkt"
+            "stats 2.0s | port 0 rx 2000000 (1.00 Mpps 0.80 Gbit/s) tx 1999990 (1000.0 kpps) drops 10 | worker 0 100.0 cycles/pkt | analysis records 20000"
         );
     }
 }

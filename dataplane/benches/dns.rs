@@ -11,7 +11,8 @@ mod common;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use metaprobe_dataplane::app::dns::{Answers, Header, RecordBuf, TcpFramer};
+use metaprobe_dataplane::app::Outcome;
+use metaprobe_dataplane::app::dns::{Answers, Header, RecordBuf, TCP_MESSAGE_MAX, tcp_frame};
 use metaprobe_dataplane::wire::decode;
 
 /// UDP port-53 payloads of the fixture captures that are DNS responses.
@@ -101,7 +102,8 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
-    // DNS over TCP: the corpus responses framed, fed in 1448-octet segments.
+    // DNS over TCP: the corpus responses framed, fed in 1448-octet segments
+    // into a window the way a worker's reassembly slot gathers them.
     let mut stream = Vec::new();
     for m in &corpus {
         stream.extend_from_slice(&(m.len() as u16).to_be_bytes());
@@ -110,15 +112,18 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("dns_tcp");
     g.throughput(Throughput::Elements(corpus.len() as u64));
     g.bench_function("frame_and_parse_corpus_1448_segments", |b| {
+        let mut window = Vec::with_capacity(TCP_MESSAGE_MAX);
         b.iter(|| {
-            let mut f = TcpFramer::new(64 * 1024);
+            window.clear();
             let mut n = 0;
             for seg in stream.chunks(1448) {
-                f.push(black_box(seg), |m| {
-                    if let Ok(m) = m {
-                        n += walk(m, &mut buf);
-                    }
-                });
+                window.extend_from_slice(black_box(seg));
+                let mut used = 0;
+                while let Outcome::Done(f) = tcp_frame(&window[used..], TCP_MESSAGE_MAX) {
+                    n += walk(f.message, &mut buf);
+                    used += f.framed_len;
+                }
+                window.drain(..used);
             }
             n
         })

@@ -12,7 +12,8 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use metaprobe_dataplane::app::http::{HttpState, Status};
+use metaprobe_dataplane::app::Outcome;
+use metaprobe_dataplane::app::http::HttpState;
 use metaprobe_dataplane::wire::{decode, decode_ip};
 use pcap_file::DataLink;
 use pcap_file::pcap::PcapReader;
@@ -147,7 +148,7 @@ fn bench(c: &mut Criterion) {
     let head = check.replies(&chunked, 1 << 20);
     assert!(head.status.done().is_some());
     let rest = check.replies(&chunked[head.consumed..], 1 << 20);
-    assert_eq!(rest.status, Status::Incomplete);
+    assert_eq!(rest.status, Outcome::Incomplete);
     assert_eq!(head.consumed + rest.consumed, chunked.len());
     g.throughput(Throughput::Bytes(chunked.len() as u64));
     g.bench_function(format!("reply_chunked_whole_{}B", chunked.len()), |b| {

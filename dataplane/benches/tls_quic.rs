@@ -11,7 +11,8 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use metaprobe_dataplane::app::quic::{InitialKeys, QuicInitialState, QuicStatus, Side, VERSION_1};
+use metaprobe_dataplane::app::Outcome;
+use metaprobe_dataplane::app::quic::{InitialKeys, QuicInitialState, Side, VERSION_1};
 use metaprobe_dataplane::app::tls;
 use metaprobe_dataplane::wire::{Packet, decode, decode_ip};
 use pcap_file::DataLink;
@@ -95,7 +96,7 @@ fn bench(c: &mut Criterion) {
     let mut s = Box::new(QuicInitialState::new());
     assert!(matches!(
         s.on_client_datagram(&gstatic[0]),
-        QuicStatus::Done(_)
+        Outcome::Done(_)
     ));
     g.bench_function("initial_1packet_derive_decrypt_parse", |b| {
         b.iter(|| {

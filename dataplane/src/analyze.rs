@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use metaprobe_export::exporter::RecordSender;
 
-use crate::apps::{AppConfig, AppState, Apps, Seen};
+use crate::app::{AppConfig, AppState, Apps, Seen};
 use crate::counters::{MAX_PORTS, WorkerCounters};
 use crate::defrag::{DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, DEFAULT_TIMEOUT_SECS, Defrag};
 use crate::flow::{FlowTable, Prepared, SessionIds, Timeouts};
@@ -304,6 +304,7 @@ fn analyze_one(
         obs: &obs,
         bridge: role.bridge,
         now_unix,
+        from_client: obs.sender == flow.client,
     };
     apps.payload(flow, &seen, counters);
     stages[2] = stages[2].wrapping_add(clock().wrapping_sub(t2));

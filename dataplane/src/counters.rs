@@ -106,28 +106,106 @@ pub struct StageCounters {
     pub enqueue: Counter,
 }
 
+/// A family of named counters: an enum whose rows give the name printed in
+/// the summary, the stats line and the metrics, and a one-line meaning.
+macro_rules! counter_table {
+    (
+        $(#[$doc:meta])*
+        pub enum $name:ident {
+            $($(#[$vdoc:meta])* $variant:ident = $label:literal, $meaning:literal;)+
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            pub const ALL: &[$name] = &[$($name::$variant,)+];
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The name users see (`final analysis: … streams-exhausted 3`).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $($name::$variant => $label,)+
+                }
+            }
+
+            /// What it counts, in one line (docs, metrics HELP).
+            pub const fn meaning(self) -> &'static str {
+                match self {
+                    $($name::$variant => $meaning,)+
+                }
+            }
+
+            pub const fn index(self) -> usize {
+                self as usize
+            }
+        }
+    };
+}
+
+counter_table! {
+    /// What the application layer of a worker did, and every place it gave up.
+    pub enum AppCount {
+        Records = "records", "records handed to the export side";
+        RecordsDropped = "records-dropped",
+            "records the export ring could not take (ring full, no free chunk, too long)";
+        StreamsExhausted = "streams-exhausted",
+            "TCP ends left unparsed because every reassembly slot was taken";
+        QuicExhausted = "quic-exhausted",
+            "QUIC connections left unparsed because every QUIC slot was taken";
+        QuicMalformed = "quic-malformed", "QUIC Initials that could not be read";
+        TlsMalformed = "tls-malformed", "TLS handshakes whose structure is broken";
+        TlsTooLong = "tls-too-long",
+            "TLS handshakes longer than a reassembly slot before the needed part";
+        DnsTooLong = "dns-too-long", "DNS-over-TCP messages longer than a reassembly slot, skipped";
+        HttpMalformed = "http-malformed",
+            "HTTP streams that stopped being HTTP (a bad head or broken body framing)";
+        HttpTruncated = "http-truncated", "HTTP request heads longer than a reassembly slot, exported cut";
+    }
+}
+
 /// What the application parsers of a worker did.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct AppCounters {
-    /// Records handed to the export side.
-    pub records: Counter,
-    /// Records the export ring could not take (full ring, no free chunk, too long).
-    pub records_dropped: Counter,
-    /// Flows left unparsed because every reassembly slot was taken.
-    pub streams_exhausted: Counter,
-    /// QUIC connections left unparsed because every QUIC slot was taken.
-    pub quic_exhausted: Counter,
-    pub quic_malformed: Counter,
-    pub tls_malformed: Counter,
-    /// TLS handshakes longer than a reassembly slot before the needed part.
-    pub tls_too_long: Counter,
-    /// DNS-over-TCP messages longer than a reassembly slot, skipped.
-    pub dns_too_long: Counter,
-    /// HTTP streams that stopped being HTTP (a bad head or broken body framing).
-    pub http_malformed: Counter,
-    /// HTTP request heads longer than a reassembly slot, exported cut.
-    pub http_truncated: Counter,
-    pub dns_errors: [Counter; DNS_ERRORS],
+    counts: [Counter; AppCount::COUNT],
+    dns_errors: [Counter; DNS_ERRORS],
+}
+
+impl Default for AppCounters {
+    fn default() -> Self {
+        AppCounters {
+            counts: std::array::from_fn(|_| Counter::default()),
+            dns_errors: std::array::from_fn(|_| Counter::default()),
+        }
+    }
+}
+
+impl AppCounters {
+    /// Only the owning worker may call this.
+    #[inline]
+    pub fn add(&self, what: AppCount, n: u64) {
+        #[expect(clippy::indexing_slicing, reason = "counts has a row per AppCount")]
+        self.counts[what.index()].add(n);
+    }
+
+    pub fn get(&self, what: AppCount) -> u64 {
+        #[expect(clippy::indexing_slicing, reason = "counts has a row per AppCount")]
+        self.counts[what.index()].get()
+    }
+
+    /// A DNS message (or one of its answers) could not be read.
+    pub fn add_dns_error(&self, e: DnsError) {
+        #[expect(clippy::indexing_slicing, reason = "dns_errors has a row per DnsError")]
+        self.dns_errors[e.index()].add(1);
+    }
+
+    pub fn dns_error(&self, e: DnsError) -> u64 {
+        #[expect(clippy::indexing_slicing, reason = "dns_errors has a row per DnsError")]
+        self.dns_errors[e.index()].get()
+    }
 }
 
 /// A flow table's counters, published by its worker.

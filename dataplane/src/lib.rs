@@ -7,7 +7,6 @@
 
 pub mod analyze;
 pub mod app;
-pub mod apps;
 pub mod counters;
 pub mod defrag;
 pub mod flow;

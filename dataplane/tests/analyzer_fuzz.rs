@@ -11,7 +11,9 @@ mod common;
 use std::sync::Arc;
 
 use metaprobe_dataplane::analyze::{Analyzer, AnalyzerConfig};
-use metaprobe_dataplane::apps::AppConfig;
+use metaprobe_dataplane::app::AppConfig;
+use metaprobe_dataplane::app::dns::DnsError;
+use metaprobe_dataplane::counters::AppCount;
 use metaprobe_dataplane::counters::WorkerCounters;
 use metaprobe_dataplane::forward::Inspect;
 use metaprobe_export::exporter::{Exporter, ExporterConfig, SystemClock};
@@ -114,7 +116,7 @@ fn run(n: u64, seed: u64) -> Arc<WorkerCounters> {
 fn mutated_frames_through_the_analysis() {
     let c = run(200_000, 0x5eed_0001);
     // The run reached the parsers and the export side, and stayed bounded.
-    assert!(c.app.records.get() > 0, "no record was produced");
+    assert!(c.app.get(AppCount::Records) > 0, "no record was produced");
     assert!(
         c.flows.created.get() > 1024,
         "the flow table was exercised past its capacity"
@@ -133,17 +135,17 @@ fn mutation_campaign() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000_000);
     let c = run(n, 0x9e37_79b9_7f4a_7c15);
-    let dns_errors: u64 = c.app.dns_errors.iter().map(|e| e.get()).sum();
+    let dns_errors: u64 = DnsError::ALL.iter().map(|&e| c.app.dns_error(e)).sum();
+    let counts: Vec<String> = AppCount::ALL
+        .iter()
+        .map(|&a| format!("{} {}", a.name(), c.app.get(a)))
+        .collect();
     println!(
-        "analysis campaign: {n} inputs, {} flows, {} records ({} dropped), dns errors {dns_errors}, tls malformed {}, quic malformed {}, streams exhausted {}",
+        "analysis campaign: {n} inputs, {} flows, {}, dns errors {dns_errors}",
         c.flows.created.get(),
-        c.app.records.get(),
-        c.app.records_dropped.get(),
-        c.app.tls_malformed.get(),
-        c.app.quic_malformed.get(),
-        c.app.streams_exhausted.get()
+        counts.join(" ")
     );
-    assert!(c.app.records.get() > 0);
+    assert!(c.app.get(AppCount::Records) > 0);
 }
 
 /// The DNS parser alone, fed mutated DNS messages of the fixtures (UDP payloads

@@ -1,7 +1,7 @@
 //! Golden test: the DNS captures of `../shared/corpus` (copied into `fixtures/`, see
 //! `fixtures/SOURCES.md`), every frame decoded with `wire::decode`, UDP port-53
 //! payloads given to `app::dns::Answers`, TCP port-53 streams reassembled in order per
-//! direction and cut by `app::dns::TcpFramer`; every record compared with tshark.
+//! direction and cut by `app::dns::tcp_frame`; every record compared with tshark.
 //!
 //! Truth, two files per capture, both from TShark 4.0.17 (the corpus's version):
 //! * `<capture>.dns_answers.tsv`: one row per answer-section RR, made by the shared
@@ -32,7 +32,10 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use common::{fixtures, read_capture};
-use metaprobe_dataplane::app::dns::{Answers, DnsError, RecordBuf, RecordKind, TcpFramer};
+use metaprobe_dataplane::app::Outcome;
+use metaprobe_dataplane::app::dns::{
+    Answers, DnsError, RecordBuf, RecordKind, TCP_MESSAGE_MAX, TooLong, tcp_frame,
+};
 use metaprobe_dataplane::wire::{Packet, TcpFlags, decode};
 use pcap_file::DataLink;
 
@@ -144,10 +147,44 @@ struct Tally {
     errors: HashMap<&'static str, usize>,
 }
 
-/// Per TCP direction: the framer and the next expected sequence number.
+/// Per TCP direction: the in-order octets not framed yet, octets of an
+/// over-long message still to skip, and the next expected sequence number.
 struct Direction {
-    framer: TcpFramer,
+    window: Vec<u8>,
+    skip: usize,
     next: Option<u32>,
+}
+
+impl Direction {
+    fn reset(&mut self) {
+        self.window.clear();
+        self.skip = 0;
+    }
+
+    /// Appends in-order octets; every message they complete, in order.
+    fn push(&mut self, fresh: &[u8], errors: &mut HashMap<&'static str, usize>) -> Vec<Vec<u8>> {
+        let n = self.skip.min(fresh.len());
+        self.skip -= n;
+        self.window.extend_from_slice(&fresh[n..]);
+        let mut msgs = Vec::new();
+        loop {
+            match tcp_frame(&self.window, TCP_MESSAGE_MAX) {
+                Outcome::Done(f) => {
+                    msgs.push(f.message.to_vec());
+                    self.window.drain(..f.framed_len);
+                }
+                Outcome::Malformed(TooLong { framed_len }) => {
+                    *errors
+                        .entry(DnsError::TcpMessageTooLong.name())
+                        .or_default() += 1;
+                    let n = framed_len.min(self.window.len());
+                    self.window.drain(..n);
+                    self.skip = framed_len - n;
+                }
+                Outcome::Incomplete | Outcome::NotThis => return msgs,
+            }
+        }
+    }
 }
 
 /// Everything our parser yields for one capture, by frame; fragment bookkeeping.
@@ -198,11 +235,12 @@ fn run_capture(name: &str, t: &mut Tally) -> (Vec<Rec>, Vec<usize>) {
             emit(payload, 0, t, &mut out);
         } else if let Some(tcp) = p.tcp() {
             let d = flows.entry((src, dst, psrc, pdst)).or_insert(Direction {
-                framer: TcpFramer::new(64 * 1024),
+                window: Vec::new(),
+                skip: 0,
                 next: None,
             });
             if tcp.flags.contains(TcpFlags::SYN) {
-                d.framer.reset();
+                d.reset();
                 d.next = Some(tcp.seq.wrapping_add(1));
                 continue;
             }
@@ -217,17 +255,12 @@ fn run_capture(name: &str, t: &mut Tally) -> (Vec<Rec>, Vec<usize>) {
             } else if ahead < 0 {
                 &payload[(-ahead) as usize..]
             } else {
-                d.framer.reset(); // a gap: resynchronise on this segment
+                d.reset(); // a gap: resynchronise on this segment
                 d.next = Some(seq);
                 payload
             };
             d.next = Some(d.next.unwrap().wrapping_add(fresh.len() as u32));
-            let mut msgs = Vec::new();
-            d.framer.push(fresh, |m| match m {
-                Ok(m) => msgs.push(m.to_vec()),
-                Err(e) => *t.errors.entry(e.name()).or_default() += 1,
-            });
-            for m in msgs {
+            for m in d.push(fresh, &mut t.errors) {
                 t.tcp_messages += 1;
                 emit(&m, 1, t, &mut out);
             }

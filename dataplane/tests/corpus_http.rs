@@ -26,8 +26,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use common::{fixtures, read_capture};
+use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::http::{
-    Direction, Flags, HttpState, Reply, Request, Status, Want, looks_like_request,
+    Direction, Flags, HttpState, Reason, Reply, Request, Status, Want, looks_like_request,
 };
 use metaprobe_dataplane::reasm::{StreamPool, StreamRef};
 use metaprobe_dataplane::wire::{Packet, TcpFlags, decode, decode_ip};
@@ -399,10 +400,10 @@ fn feed(
 
 fn end_of<T>(s: Status<T>) -> Option<&'static str> {
     match s {
-        Status::Done(_) | Status::Incomplete => None,
-        Status::NotHttp => Some("not http"),
-        Status::Malformed(m) => Some(m.reason.as_str()),
-        Status::Tunnel => Some("tunnel"),
+        Outcome::Done(_) | Outcome::Incomplete => None,
+        Outcome::Malformed(m) if m.reason == Reason::NotHttp => Some("not http"),
+        Outcome::Malformed(m) => Some(m.reason.as_str()),
+        Outcome::NotThis => Some("tunnel"),
     }
 }
 

@@ -21,12 +21,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use common::{fixtures, read_capture};
-use metaprobe_dataplane::app::quic::{
-    QuicError, QuicInitialState, QuicStatus, VERSION_1, VERSION_2,
-};
-use metaprobe_dataplane::app::tls::{
-    self, Certificate, ClientHello, ServerFlight, ServerHello, Status,
-};
+use metaprobe_dataplane::app::Outcome;
+use metaprobe_dataplane::app::quic::{QuicError, QuicInitialState, VERSION_1, VERSION_2};
+use metaprobe_dataplane::app::tls::{self, Certificate, ClientHello, ServerFlight, ServerHello};
 use metaprobe_dataplane::wire::{Packet, TcpFlags, decode, decode_ip};
 use pcap_file::DataLink;
 use proptest::prelude::*;
@@ -234,32 +231,32 @@ fn run(name: &str) -> Found {
             let s = &s[..];
             if !d.client_hello {
                 match tls::client_hello(s) {
-                    Status::Done(ch) => {
+                    Outcome::Done(ch) => {
                         d.client_hello = true;
                         found.client_hellos.push((f.number, t, ch));
                     }
-                    Status::Malformed(m) => panic!("{name} frame {}: {m:?}", f.number),
-                    Status::NotTls | Status::Incomplete => {}
+                    Outcome::Malformed(m) => panic!("{name} frame {}: {m:?}", f.number),
+                    Outcome::NotThis | Outcome::Incomplete => {}
                 }
             }
             if !d.server_hello {
                 match tls::server_hello(s) {
-                    Status::Done(sh) => {
+                    Outcome::Done(sh) => {
                         d.server_hello = true;
                         found.server_hellos.push((f.number, t, sh));
                     }
-                    Status::Malformed(m) => panic!("{name} frame {}: {m:?}", f.number),
-                    Status::NotTls | Status::Incomplete => {}
+                    Outcome::Malformed(m) => panic!("{name} frame {}: {m:?}", f.number),
+                    Outcome::NotThis | Outcome::Incomplete => {}
                 }
             }
             if !d.server_flight {
                 match tls::server_flight(s) {
-                    Status::Done(fl) => {
+                    Outcome::Done(fl) => {
                         d.server_flight = true;
                         found.flights.push((f.number, t, fl));
                     }
-                    Status::Malformed(m) => panic!("{name} frame {}: {m:?}", f.number),
-                    Status::NotTls | Status::Incomplete => {}
+                    Outcome::Malformed(m) => panic!("{name} frame {}: {m:?}", f.number),
+                    Outcome::NotThis | Outcome::Incomplete => {}
                 }
             }
         } else if f.packet.udp().is_some() {
@@ -267,9 +264,9 @@ fn run(name: &str) -> Found {
             let reverse = (t.2, t.3, t.0, t.1);
             if let Some(st) = quic.get_mut(&reverse) {
                 match st.on_server_datagram(f.payload()) {
-                    QuicStatus::Done(sh) => found.quic_server_hellos.push((f.number, t, sh)),
-                    QuicStatus::Malformed(e) => panic!("{name} frame {}: {e:?}", f.number),
-                    QuicStatus::NotInitial | QuicStatus::Incomplete | QuicStatus::Seen => {}
+                    Outcome::Done(sh) => found.quic_server_hellos.push((f.number, t, sh)),
+                    Outcome::Malformed(e) => panic!("{name} frame {}: {e:?}", f.number),
+                    Outcome::NotThis | Outcome::Incomplete => {}
                 }
                 continue;
             }
@@ -277,9 +274,9 @@ fn run(name: &str) -> Found {
                 .entry(t)
                 .or_insert_with(|| Box::new(QuicInitialState::new()));
             match st.on_client_datagram(f.payload()) {
-                QuicStatus::Done(ch) => found.quic.push((f.number, t, ch)),
-                QuicStatus::Malformed(e) => panic!("{name} frame {}: {e:?}", f.number),
-                QuicStatus::NotInitial | QuicStatus::Incomplete | QuicStatus::Seen => {}
+                Outcome::Done(ch) => found.quic.push((f.number, t, ch)),
+                Outcome::Malformed(e) => panic!("{name} frame {}: {e:?}", f.number),
+                Outcome::NotThis | Outcome::Incomplete => {}
             }
             found.quic_connections.insert(t, st.connections());
         }
@@ -605,7 +602,7 @@ fn mlkem_stream() -> (Vec<Vec<u8>>, Vec<u8>) {
 fn mlkem_client_hello_needs_both_segments() {
     let (segs, stream) = mlkem_stream();
     assert_eq!(segs[0].len(), 1392);
-    assert_eq!(tls::client_hello(&segs[0]), Status::Incomplete);
+    assert_eq!(tls::client_hello(&segs[0]), Outcome::Incomplete);
     let ch = tls::client_hello(&stream).done().unwrap();
     assert_eq!(ch.server_name.unwrap().as_bytes(), b"clients2.google.com");
     assert_eq!(ch.cipher_suites_len, 32);
@@ -613,8 +610,8 @@ fn mlkem_client_hello_needs_both_segments() {
     // Every cut before the server name's end is a valid prefix, never an error.
     for cut in 0..stream.len() {
         match tls::client_hello(&stream[..cut]) {
-            Status::Incomplete => {}
-            Status::Done(c) => assert_eq!(c, ch, "cut {cut}"),
+            Outcome::Incomplete => {}
+            Outcome::Done(c) => assert_eq!(c, ch, "cut {cut}"),
             other => panic!("cut {cut}: {other:?}"),
         }
     }
@@ -639,7 +636,7 @@ fn client_hello_over_several_records() {
     for cut in [905, 910, 1200, framed.len() - 1] {
         assert!(matches!(
             tls::client_hello(&framed[..cut]),
-            Status::Incomplete | Status::Done(_)
+            Outcome::Incomplete | Outcome::Done(_)
         ));
     }
 }
@@ -680,7 +677,11 @@ fn segments_out_of_order_are_reordered_by_the_caller() {
             .take_while(|r| r.done().is_some())
             .count()
     );
-    assert!(matches!(results[0], Status::Incomplete), "{:?}", results[0]);
+    assert!(
+        matches!(results[0], Outcome::Incomplete),
+        "{:?}",
+        results[0]
+    );
     assert_eq!(
         done[0].server_name.unwrap().as_bytes(),
         b"clients2.google.com"
@@ -700,11 +701,11 @@ fn garbage_on_tls_ports_yields_nothing() {
         assert!(tls::client_hello(p).done().is_none());
         assert!(tls::server_flight(p).done().is_none());
     }
-    assert_eq!(tls::client_hello(http), Status::NotTls);
-    assert_eq!(tls::server_hello(http), Status::NotTls);
+    assert_eq!(tls::client_hello(http), Outcome::NotThis);
+    assert_eq!(tls::server_hello(http), Outcome::NotThis);
     // A server stream is not a ClientHello, and the reverse.
     let segs = client_segments("tls12_curl_ecdhe_rsa_cert_chain.pcap");
-    assert_eq!(tls::server_hello(&segs.concat()), Status::NotTls);
+    assert_eq!(tls::server_hello(&segs.concat()), Outcome::NotThis);
 }
 
 // ---------------------------------------------------------------------------
@@ -739,9 +740,9 @@ fn initial_len(d: &[u8]) -> usize {
 fn quic_client_hello_over_two_initials_in_any_order() {
     let (client, _) = datagrams("quic_v1_chrome_ch_2initials_mlkem_unordered.pcap");
     let mut s = QuicInitialState::new();
-    assert_eq!(s.on_client_datagram(&client[1]), QuicStatus::Incomplete);
+    assert_eq!(s.on_client_datagram(&client[1]), Outcome::Incomplete);
     let ch = match s.on_client_datagram(&client[0]) {
-        QuicStatus::Done(ch) => ch,
+        Outcome::Done(ch) => ch,
         other => panic!("{other:?}"),
     };
     assert_eq!(ch.server_name.unwrap().as_bytes(), b"mastodon.social");
@@ -749,7 +750,7 @@ fn quic_client_hello_over_two_initials_in_any_order() {
         ch.cipher_suites().collect::<Vec<_>>(),
         [0x1301, 0x1302, 0x1303]
     );
-    assert_eq!(s.on_client_datagram(&client[0]), QuicStatus::Seen);
+    assert_eq!(s.on_client_datagram(&client[0]), Outcome::NotThis);
     assert_eq!(s.connections(), 1);
     assert_eq!(s.version(), VERSION_1);
     assert_eq!(
@@ -760,7 +761,7 @@ fn quic_client_hello_over_two_initials_in_any_order() {
     // Both Initials coalesced into one datagram.
     let mut s = QuicInitialState::new();
     let both = [&client[0][..initial_len(&client[0])], &client[1][..]].concat();
-    assert_eq!(s.on_client_datagram(&both), QuicStatus::Done(ch));
+    assert_eq!(s.on_client_datagram(&both), Outcome::Done(ch));
 }
 
 #[test]
@@ -773,13 +774,13 @@ fn quic_coalesced_initial_and_handshake() {
     assert_eq!(hs_packet[0] & 0xb0, 0xa0, "a v1 Handshake packet");
     let mut s = QuicInitialState::new();
     let d1 = [hs_packet, &client[0][..]].concat();
-    assert_eq!(s.on_client_datagram(&d1), QuicStatus::Incomplete);
+    assert_eq!(s.on_client_datagram(&d1), Outcome::Incomplete);
     let d2 = [&client[1][..initial_len(&client[1])], hs_packet].concat();
-    assert!(matches!(s.on_client_datagram(&d2), QuicStatus::Done(_)));
+    assert!(matches!(s.on_client_datagram(&d2), Outcome::Done(_)));
     // A server Initial is not decrypted by client keys: reported, state unchanged.
     assert_eq!(
         QuicInitialState::new().on_client_datagram(s4),
-        QuicStatus::Malformed(QuicError::Decrypt)
+        Outcome::Malformed(QuicError::Decrypt)
     );
 }
 
@@ -789,13 +790,10 @@ fn quic_new_connection_on_the_same_five_tuple() {
     let (firefox, _) = datagrams("quic_v1_firefox_ch_2initials_mlkem.pcap");
     let mut s = QuicInitialState::new();
     s.on_client_datagram(&chrome[0]);
-    assert!(matches!(
-        s.on_client_datagram(&chrome[1]),
-        QuicStatus::Done(_)
-    ));
+    assert!(matches!(s.on_client_datagram(&chrome[1]), Outcome::Done(_)));
     // A new DCID that the current keys do not open: a new connection.
     let ch = match s.on_client_datagram(&firefox[0]) {
-        QuicStatus::Done(ch) => ch,
+        Outcome::Done(ch) => ch,
         other => panic!("{other:?}"),
     };
     assert_eq!(
@@ -803,13 +801,10 @@ fn quic_new_connection_on_the_same_five_tuple() {
         b"token.services.mozilla.com"
     );
     assert_eq!(s.connections(), 2);
-    assert_eq!(s.on_client_datagram(&firefox[1]), QuicStatus::Seen);
+    assert_eq!(s.on_client_datagram(&firefox[1]), Outcome::NotThis);
     // Later client datagrams of that connection (Handshake, 1-RTT) carry no Initial.
     for d in &firefox[2..] {
-        assert!(matches!(
-            s.on_client_datagram(d),
-            QuicStatus::NotInitial | QuicStatus::Seen
-        ));
+        assert!(matches!(s.on_client_datagram(d), Outcome::NotThis));
     }
     assert_eq!(s.connections(), 2);
 }
@@ -924,22 +919,22 @@ fn quic_v2_and_v1_scattered_crypto_frames_with_ack_ping_close() {
         let mut s = QuicInitialState::new();
         assert_eq!(
             s.on_client_datagram(&seal_initial(version, &dcid, 0, &p0)),
-            QuicStatus::Incomplete
+            Outcome::Incomplete
         );
         assert_eq!(
             s.on_client_datagram(&seal_initial(version, &dcid, 1, &p1)),
-            QuicStatus::Incomplete
+            Outcome::Incomplete
         );
         assert_eq!(
             s.on_client_datagram(&seal_initial(version, &dcid, 2, &p2)),
-            QuicStatus::Done(want)
+            Outcome::Done(want)
         );
         assert_eq!(s.version(), version);
         // An Initial carrying CONNECTION_CLOSE after the ClientHello: nothing new.
         let close = padded(vec![0x1c, 0x0a, 0x06, 0x03, b'b', b'y', b'e']);
         assert_eq!(
             s.on_client_datagram(&seal_initial(version, &dcid, 3, &close)),
-            QuicStatus::Seen
+            Outcome::NotThis
         );
     }
     // A frame type not allowed in Initial packets (STREAM).
@@ -947,7 +942,7 @@ fn quic_v2_and_v1_scattered_crypto_frames_with_ack_ping_close() {
     let bad = padded(vec![0x08, 0x00, 0x01, 0xff]);
     assert_eq!(
         s.on_client_datagram(&seal_initial(VERSION_1, &dcid, 0, &bad)),
-        QuicStatus::Malformed(QuicError::Frame)
+        Outcome::Malformed(QuicError::Frame)
     );
 }
 
@@ -1115,6 +1110,6 @@ proptest! {
         frames.resize(frames.len().max(40), 0);
         let mut s = QuicInitialState::new();
         let r = s.on_client_datagram(&seal_initial(version, &dcid, 1, &frames));
-        prop_assert!(!matches!(r, QuicStatus::NotInitial | QuicStatus::Malformed(QuicError::Decrypt)));
+        prop_assert!(!matches!(r, Outcome::NotThis | Outcome::Malformed(QuicError::Decrypt)));
     }
 }

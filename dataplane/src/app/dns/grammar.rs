@@ -3,8 +3,8 @@
 //!
 //! # Contract
 //!
-//! * [`Answers`] walks one DNS message (`&[u8]`: a UDP payload, or a message from
-//!   [`TcpFramer`]) and yields, for a **response**, one [`Record`] per answer-section
+//! * [`Answers`] walks one DNS message (`&[u8]`: a UDP payload, or a message framed by
+//!   [`tcp_frame`]) and yields, for a **response**, one [`Record`] per answer-section
 //!   RR — owner name, RRTYPE, RRCLASS, TTL, RDATA — or, when the answer section is
 //!   empty, one record with the question's name and type, TTL 0 and empty RDATA
 //!   ([`RecordKind::Question`]). A query yields nothing. Authority and additional
@@ -47,6 +47,9 @@ use core::fmt;
 
 // The RDATA layouts are shared with the text log's rendering (export side).
 use metaprobe_export::dns_text::{Piece, rdata_layout};
+use metaprobe_ipfix::codec::Reader;
+
+use crate::app::Outcome;
 
 /// Octets of the fixed DNS header.
 pub const HEADER_LEN: usize = 12;
@@ -748,139 +751,42 @@ fn read_name(
     }
 }
 
-/// DNS over TCP (RFC 1035 §4.2.2, RFC 7766): each message is preceded by a 2-octet
-/// length. A bounded state machine over the in-order octets of one direction of a
-/// connection: several messages per segment, a message (or its length) spanning
-/// segments.
-///
-/// A message inside one segment is handed out straight from the segment (no copy);
-/// only a message that spans segments is gathered in the framer's buffer, which grows
-/// once to the longest such message, never past the cap. A message longer than the
-/// cap is reported as [`DnsError::TcpMessageTooLong`] and its octets skipped, so the
-/// stream stays in step. After a gap in the stream (lost segment) call
-/// [`TcpFramer::reset`]: the framing cannot be recovered from the middle of a message.
-#[derive(Clone, Debug)]
-pub struct TcpFramer {
-    cap: usize,
-    state: Framing,
-    buf: Vec<u8>,
-}
-
+/// A DNS-over-TCP message at the start of a stream window (RFC 1035 §4.2.2,
+/// RFC 7766: each message is preceded by a 2-octet length).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Framing {
-    /// Waiting for the first octet of a length.
-    Len,
-    /// Have the high octet of a length.
-    LenHi(u8),
-    /// Gathering a message of this many octets (`buf` holds the first ones).
-    Body(usize),
-    /// Skipping this many octets of a message over the cap.
-    Skip(usize),
+pub struct TcpFrame<'a> {
+    /// The message, without its length prefix.
+    pub message: &'a [u8],
+    /// Octets the frame takes in the stream, prefix included.
+    pub framed_len: usize,
 }
 
-impl TcpFramer {
-    /// A framer that passes messages up to `cap` octets (at most [`TCP_MESSAGE_MAX`]).
-    /// Allocates nothing until a message spans segments.
-    pub const fn new(cap: usize) -> Self {
-        Self {
-            cap: if cap < TCP_MESSAGE_MAX {
-                cap
-            } else {
-                TCP_MESSAGE_MAX
-            },
-            state: Framing::Len,
-            buf: Vec::new(),
-        }
-    }
+/// A message longer than the caller can hold: skip `framed_len` octets of the
+/// stream (prefix included) to stay in step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLong {
+    pub framed_len: usize,
+}
 
-    /// The largest message passed on.
-    pub const fn cap(&self) -> usize {
-        self.cap
+/// The first message of `window`, the contiguous in-order octets of one TCP
+/// direction from a message boundary on: `Done` when the whole message is
+/// there, `Incomplete` while its length or its octets are cut, `Malformed`
+/// when it is longer than `cap` octets with its prefix (it can never be whole).
+pub fn tcp_frame(window: &[u8], cap: usize) -> Outcome<TcpFrame<'_>, TooLong> {
+    let mut r = Reader::new(window);
+    let Some(len) = r.u16() else {
+        return Outcome::Incomplete;
+    };
+    let framed_len = 2 + usize::from(len);
+    if framed_len > cap {
+        return Outcome::Malformed(TooLong { framed_len });
     }
-
-    /// Octets of an unfinished message (or length) held.
-    pub fn pending(&self) -> usize {
-        match self.state {
-            Framing::Len => 0,
-            Framing::LenHi(_) => 1,
-            Framing::Body(_) => self.buf.len(),
-            Framing::Skip(_) => 0,
-        }
-    }
-
-    /// Forgets any partial message (after a gap in the stream).
-    pub fn reset(&mut self) {
-        self.state = Framing::Len;
-        self.buf.clear();
-    }
-
-    /// Feeds the next in-order octets of the stream; `on` gets every message completed
-    /// by them, in order, and every error.
-    pub fn push(&mut self, mut seg: &[u8], mut on: impl FnMut(Result<&[u8], DnsError>)) {
-        loop {
-            match self.state {
-                Framing::Len => match seg {
-                    [] => return,
-                    [hi] => {
-                        self.state = Framing::LenHi(*hi);
-                        return;
-                    }
-                    [hi, lo, rest @ ..] => {
-                        seg = rest;
-                        self.begin(u16::from_be_bytes([*hi, *lo]), &mut on);
-                    }
-                },
-                Framing::LenHi(hi) => match seg {
-                    [] => return,
-                    [lo, rest @ ..] => {
-                        seg = rest;
-                        self.begin(u16::from_be_bytes([hi, *lo]), &mut on);
-                    }
-                },
-                Framing::Body(len) => {
-                    if self.buf.is_empty()
-                        && let Some((msg, rest)) = seg.split_at_checked(len)
-                    {
-                        on(Ok(msg));
-                        seg = rest;
-                        self.state = Framing::Len;
-                        continue;
-                    }
-                    let want = len.saturating_sub(self.buf.len());
-                    let (take, rest) = seg.split_at(want.min(seg.len()));
-                    if self.buf.capacity() < len {
-                        self.buf.reserve_exact(len - self.buf.len());
-                    }
-                    self.buf.extend_from_slice(take);
-                    seg = rest;
-                    if self.buf.len() < len {
-                        return;
-                    }
-                    on(Ok(&self.buf));
-                    self.buf.clear();
-                    self.state = Framing::Len;
-                }
-                Framing::Skip(left) => {
-                    let n = left.min(seg.len());
-                    seg = seg.get(n..).unwrap_or_default();
-                    if n < left {
-                        self.state = Framing::Skip(left - n);
-                        return;
-                    }
-                    self.state = Framing::Len;
-                }
-            }
-        }
-    }
-
-    fn begin(&mut self, len: u16, on: &mut impl FnMut(Result<&[u8], DnsError>)) {
-        let len = usize::from(len);
-        self.state = if len > self.cap {
-            on(Err(DnsError::TcpMessageTooLong));
-            Framing::Skip(len)
-        } else {
-            Framing::Body(len)
-        };
+    match r.take(usize::from(len)) {
+        Some(message) => Outcome::Done(TcpFrame {
+            message,
+            framed_len,
+        }),
+        None => Outcome::Incomplete,
     }
 }
 
@@ -1406,10 +1312,30 @@ mod tests {
         assert_eq!(format!("{:?}", RrType::MX), "RrType(15 MX)");
     }
 
-    fn frames(f: &mut TcpFramer, segs: &[&[u8]]) -> Vec<Result<Vec<u8>, DnsError>> {
-        let mut out = Vec::new();
+    /// Frames a stream cut into `segs` the way a worker does: octets gathered
+    /// in order, every whole message taken from the front, an over-long one
+    /// skipped by count.
+    fn frames(cap: usize, segs: &[&[u8]]) -> Vec<Result<Vec<u8>, DnsError>> {
+        let (mut out, mut window, mut skip) = (Vec::new(), Vec::new(), 0usize);
         for s in segs {
-            f.push(s, |m| out.push(m.map(<[u8]>::to_vec)));
+            let n = skip.min(s.len());
+            skip -= n;
+            window.extend_from_slice(&s[n..]);
+            loop {
+                match tcp_frame(&window, cap) {
+                    Outcome::Done(f) => {
+                        out.push(Ok(f.message.to_vec()));
+                        window.drain(..f.framed_len);
+                    }
+                    Outcome::Malformed(TooLong { framed_len }) => {
+                        out.push(Err(DnsError::TcpMessageTooLong));
+                        let n = framed_len.min(window.len());
+                        window.drain(..n);
+                        skip = framed_len - n;
+                    }
+                    Outcome::Incomplete | Outcome::NotThis => break,
+                }
+            }
         }
         out
     }
@@ -1427,12 +1353,16 @@ mod tests {
     fn tcp_several_messages_per_segment() {
         let (a, mx, nx) = (hex(A), hex(MX), hex(NXDOMAIN));
         let stream = framed(&[&a, &mx, &nx]);
-        let mut f = TcpFramer::new(TCP_MESSAGE_MAX);
-        let got = frames(&mut f, &[&stream]);
+        let got = frames(TCP_MESSAGE_MAX, &[&stream]);
         assert_eq!(got, [Ok(a.clone()), Ok(mx.clone()), Ok(nx.clone())]);
-        assert_eq!(f.pending(), 0);
-        // One message in one segment is not copied: no buffer.
-        assert_eq!(f.buf.capacity(), 0);
+        // The frame borrows the message from the window.
+        let Outcome::Done(f) = tcp_frame(&stream, TCP_MESSAGE_MAX) else {
+            panic!("a whole message");
+        };
+        assert_eq!(
+            (f.message, f.framed_len),
+            (&stream[2..2 + a.len()], 2 + a.len())
+        );
     }
 
     #[test]
@@ -1441,25 +1371,24 @@ mod tests {
         let stream = framed(&[&a, &mx]);
         for i in 0..=stream.len() {
             for j in i..=stream.len() {
-                let mut f = TcpFramer::new(TCP_MESSAGE_MAX);
-                let got = frames(&mut f, &[&stream[..i], &stream[i..j], &stream[j..]]);
+                let got = frames(
+                    TCP_MESSAGE_MAX,
+                    &[&stream[..i], &stream[i..j], &stream[j..]],
+                );
                 assert_eq!(got, [Ok(a.clone()), Ok(mx.clone())], "split {i} {j}");
-                assert_eq!(f.pending(), 0);
             }
         }
         // Octet by octet, and the records come out of the gathered message.
-        let mut f = TcpFramer::new(TCP_MESSAGE_MAX);
+        let segs: Vec<&[u8]> = stream.iter().map(std::slice::from_ref).collect();
         let mut n = 0;
         let mut buf = RecordBuf::new();
-        for b in &stream {
-            f.push(std::slice::from_ref(b), |m| {
-                let m = m.unwrap();
-                let mut it = Answers::new(m);
-                while let Some(r) = it.next(&mut buf) {
-                    r.unwrap();
-                    n += 1;
-                }
-            });
+        for m in frames(TCP_MESSAGE_MAX, &segs) {
+            let m = m.unwrap();
+            let mut it = Answers::new(&m);
+            while let Some(r) = it.next(&mut buf) {
+                r.unwrap();
+                n += 1;
+            }
         }
         assert_eq!(n, 7);
     }
@@ -1468,9 +1397,8 @@ mod tests {
     fn tcp_over_cap_is_skipped_and_counted() {
         let (a, mx) = (hex(A), hex(MX));
         let stream = framed(&[&mx, &a, &mx]);
-        let mut f = TcpFramer::new(100);
-        assert!(mx.len() > 100 && a.len() <= 100);
-        let got = frames(&mut f, &[&stream[..50], &stream[50..]]);
+        assert!(mx.len() + 2 > 100 && a.len() + 2 <= 100);
+        let got = frames(100, &[&stream[..50], &stream[50..]]);
         assert_eq!(
             got,
             [
@@ -1479,16 +1407,12 @@ mod tests {
                 Err(DnsError::TcpMessageTooLong)
             ]
         );
-        // Reset after a gap: the partial message is dropped.
-        let mut f = TcpFramer::new(TCP_MESSAGE_MAX);
+        // A length prefix alone, or a cut message, waits for more.
         let s = framed(&[&a]);
-        assert!(frames(&mut f, &[&s[..10]]).is_empty());
-        assert_eq!(f.pending(), 8);
-        f.reset();
-        assert_eq!(frames(&mut f, &[&s]), [Ok(a.clone())]);
+        assert_eq!(tcp_frame(&s[..1], TCP_MESSAGE_MAX), Outcome::Incomplete);
+        assert_eq!(tcp_frame(&s[..10], TCP_MESSAGE_MAX), Outcome::Incomplete);
         // A zero-length message is passed on (and is a truncated header).
-        let got = frames(&mut TcpFramer::new(10), &[&[0, 0]]);
-        assert_eq!(got, [Ok(vec![])]);
+        assert_eq!(frames(10, &[&[0, 0]]), [Ok(vec![])]);
         assert_eq!(all(&[]), [Err(DnsError::HeaderTruncated)]);
     }
 
@@ -1536,10 +1460,11 @@ mod tests {
                 m[7] %= 8;
             }
             exercise(&m);
-            let mut f = TcpFramer::new(usize::from(b.first().copied().unwrap_or(0)) * 4);
             let cut = b.len() / 3;
-            f.push(&b[..cut], |m| { if let Ok(m) = m { exercise(m); } });
-            f.push(&b[cut..], |m| { if let Ok(m) = m { exercise(m); } });
+            let cap = usize::from(b.first().copied().unwrap_or(0)) * 4;
+            for m in frames(cap, &[&b[..cut], &b[cut..]]).into_iter().flatten() {
+                exercise(&m);
+            }
         }
 
         #[test]
@@ -1575,7 +1500,7 @@ mod tests {
                 last = p;
             }
             segs.push(&stream[last..]);
-            let got = frames(&mut TcpFramer::new(TCP_MESSAGE_MAX), &segs);
+            let got = frames(TCP_MESSAGE_MAX, &segs);
             let want: Vec<Result<Vec<u8>, DnsError>> = msgs.iter().map(|m| Ok(m.to_vec())).collect();
             proptest::prop_assert_eq!(got, want);
         }

@@ -62,7 +62,10 @@ use aes_gcm::{AeadInPlace, Aes128Gcm, Nonce, Tag};
 use hkdf::Hkdf;
 use sha2::Sha256;
 
-use super::tls::{self, ClientHello, ServerHello, Status};
+use metaprobe_ipfix::codec::Reader;
+
+use crate::app::Outcome;
+use crate::app::tls::{self, ClientHello, ServerHello};
 
 /// QUIC version 1 (RFC 9000).
 pub const VERSION_1: u32 = 0x0000_0001;
@@ -125,33 +128,21 @@ pub enum QuicError {
 
 /// What a datagram did to the connection's state: `T` is the message the
 /// datagram's side sends first, the [`ClientHello`] of a client datagram or
-/// the [`ServerHello`] of a server datagram.
-// `Done` holds the message inline (no allocation), as `tls::Status` does.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum QuicStatus<T = ClientHello> {
-    /// No QUIC v1/v2 Initial packet in it.
-    NotInitial,
-    /// Initial data taken; the message is not complete yet.
-    Incomplete,
-    /// The connection's message of this side: reported once per connection.
-    Done(T),
-    /// This side's message of this connection was already reported (or the
-    /// stream proved not to hold one).
-    Seen,
-    /// An Initial that could not be read; the state is unchanged by it.
-    Malformed(QuicError),
-}
+/// the [`ServerHello`] of a server datagram. `Done` is reported once per
+/// connection and side; `NotThis` when the datagram holds no QUIC v1/v2
+/// Initial, or none that tells this side anything new (its message was
+/// already reported, or the stream proved not to hold one); `Malformed` for
+/// an Initial that could not be read (the state is unchanged by it).
+pub type QuicStatus<T = ClientHello> = Outcome<T, QuicError>;
 
-impl<T> QuicStatus<T> {
+impl<T> Outcome<T, QuicError> {
     /// Which of two outcomes of one datagram to report.
     fn rank(&self) -> u8 {
         match self {
-            QuicStatus::NotInitial => 0,
-            QuicStatus::Seen => 1,
-            QuicStatus::Malformed(_) => 2,
-            QuicStatus::Incomplete => 3,
-            QuicStatus::Done(_) => 4,
+            Outcome::NotThis => 0,
+            Outcome::Malformed(_) => 1,
+            Outcome::Incomplete => 2,
+            Outcome::Done(_) => 3,
         }
     }
 }
@@ -316,8 +307,8 @@ struct LongHeader<'a> {
 impl<'a> LongHeader<'a> {
     /// Version and packet type of a v1/v2 long header, and a cursor on the
     /// Destination Connection ID length that follows them.
-    fn start(datagram: &'a [u8]) -> Option<(u32, PacketType, Cursor<'a>)> {
-        let mut r = Cursor::new(datagram);
+    fn start(datagram: &'a [u8]) -> Option<(u32, PacketType, Reader<'a>)> {
+        let mut r = Reader::new(datagram);
         let first = r.u8()?;
         if first & 0x80 == 0 {
             return None;
@@ -341,8 +332,8 @@ impl<'a> LongHeader<'a> {
         let Some((version, ty, mut r)) = Self::start(datagram) else {
             return Ok(None);
         };
-        let dcid = r.cid()?;
-        let scid = r.cid()?;
+        let dcid = cid(&mut r)?;
+        let scid = cid(&mut r)?;
         if ty == PacketType::Retry {
             return Ok(Some(Self {
                 version,
@@ -354,11 +345,11 @@ impl<'a> LongHeader<'a> {
             }));
         }
         if ty == PacketType::Initial {
-            let token = r.varint().ok_or(QuicError::Header)?;
-            r.take(token).ok_or(QuicError::Header)?;
+            let token = varint(&mut r).ok_or(QuicError::Header)?;
+            take_varint_len(&mut r, token).ok_or(QuicError::Header)?;
         }
-        let length = r.varint().ok_or(QuicError::Header)?;
-        let pn_offset = r.pos;
+        let length = varint(&mut r).ok_or(QuicError::Header)?;
+        let pn_offset = r.offset();
         let len = usize::try_from(length)
             .ok()
             .and_then(|l| l.checked_add(pn_offset))
@@ -384,59 +375,31 @@ pub fn initial_dcid(datagram: &[u8]) -> Option<&[u8]> {
         return None;
     }
     let len = r.u8()?;
-    r.take(u64::from(len))
+    r.take(usize::from(len))
 }
 
-/// A bounded cursor over contiguous bytes (the cleartext header, a decrypted payload).
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
+/// A variable-length integer (RFC 9000 §16): the two high bits of the first
+/// octet give its length, 1, 2, 4 or 8 octets.
+fn varint(r: &mut Reader<'_>) -> Option<u64> {
+    let len = 1usize << (r.peek_u8()? >> 6);
+    let bytes = r.take(len)?;
+    Some(
+        bytes.iter().fold(0u64, |v, &b| (v << 8) | u64::from(b)) & (u64::MAX >> (64 - 8 * len + 2)),
+    )
 }
 
-impl<'a> Cursor<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+/// A length octet and the connection id it announces (at most 20 octets).
+fn cid<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], QuicError> {
+    let len = r.u8().ok_or(QuicError::Header)?;
+    if usize::from(len) > MAX_CID_LEN {
+        return Err(QuicError::CidLength);
     }
+    r.take(usize::from(len)).ok_or(QuicError::Header)
+}
 
-    fn rest(&self) -> &'a [u8] {
-        self.buf.get(self.pos..).unwrap_or(&[])
-    }
-
-    fn take(&mut self, n: u64) -> Option<&'a [u8]> {
-        let n = usize::try_from(n).ok()?;
-        let (t, _) = self.rest().split_at_checked(n)?;
-        self.pos += n;
-        Some(t)
-    }
-
-    fn u8(&mut self) -> Option<u8> {
-        self.take(1)?.first().copied()
-    }
-
-    fn u32(&mut self) -> Option<u32> {
-        let b: [u8; 4] = self.take(4)?.try_into().ok()?;
-        Some(u32::from_be_bytes(b))
-    }
-
-    /// A variable-length integer (RFC 9000 §16).
-    fn varint(&mut self) -> Option<u64> {
-        let first = *self.rest().first()?;
-        let len = 1usize << (first >> 6);
-        let bytes = self.take(len as u64)?;
-        let mut v = u64::from(first & 0x3f);
-        for &b in bytes.get(1..).unwrap_or(&[]) {
-            v = (v << 8) | u64::from(b);
-        }
-        Some(v)
-    }
-
-    fn cid(&mut self) -> Result<&'a [u8], QuicError> {
-        let len = self.u8().ok_or(QuicError::Header)?;
-        if usize::from(len) > MAX_CID_LEN {
-            return Err(QuicError::CidLength);
-        }
-        self.take(u64::from(len)).ok_or(QuicError::Header)
-    }
+/// `take` with a length read off the wire as a varint.
+fn take_varint_len<'a>(r: &mut Reader<'a>, n: u64) -> Option<&'a [u8]> {
+    r.take(usize::try_from(n).ok()?)
 }
 
 /// A connection id kept inline.
@@ -670,7 +633,7 @@ impl QuicInitialState {
         let known = same_version
             && (header.dcid == self.odcid.as_bytes() || header.dcid == self.alt_dcid.as_bytes());
         if known && self.finished {
-            return QuicStatus::Seen;
+            return Outcome::NotThis;
         }
         let mut scratch = [0u8; MAX_PACKET];
         if let Some(keys) = self.keys.as_ref().filter(|_| same_version) {
@@ -681,17 +644,17 @@ impl QuicInitialState {
                     }
                     self.largest_pn = Some(self.largest_pn.map_or(pn, |l| l.max(pn)));
                     if self.finished {
-                        return QuicStatus::Seen;
+                        return Outcome::NotThis;
                     }
                     return self.on_payload(payload);
                 }
-                Err(e) if known => return QuicStatus::Malformed(e),
+                Err(e) if known => return Outcome::Malformed(e),
                 Err(_) => {}
             }
         }
         // The first Initial of a connection, or of a new one on this 5-tuple.
         let Some(keys) = InitialKeys::derive(header.version, Side::Client, header.dcid) else {
-            return QuicStatus::NotInitial;
+            return Outcome::NotThis;
         };
         match keys.open(header, packet, None, &mut scratch) {
             Ok((pn, payload)) => {
@@ -702,7 +665,7 @@ impl QuicInitialState {
                 self.largest_pn = Some(pn);
                 self.on_payload(payload)
             }
-            Err(e) => QuicStatus::Malformed(e),
+            Err(e) => Outcome::Malformed(e),
         }
     }
 
@@ -715,7 +678,7 @@ impl QuicInitialState {
         });
         self.dropped_octets = self.dropped_octets.saturating_add(dropped);
         if walked.is_none() {
-            return QuicStatus::Malformed(QuicError::Frame);
+            return Outcome::Malformed(QuicError::Frame);
         }
         self.try_hello()
     }
@@ -723,22 +686,22 @@ impl QuicInitialState {
     /// Advances the contiguous prefix and parses the ClientHello when it grew.
     fn try_hello(&mut self) -> QuicStatus {
         if self.finished {
-            return QuicStatus::Seen;
+            return Outcome::NotThis;
         }
         if !self.crypto.advance() {
-            return QuicStatus::Incomplete;
+            return Outcome::Incomplete;
         }
         let status = match tls::client_hello_crypto(self.crypto.prefix()) {
-            Status::Done(hello) => QuicStatus::Done(hello),
-            Status::Incomplete if self.crypto.contiguous < CRYPTO_CAP => {
-                return QuicStatus::Incomplete;
+            Outcome::Done(hello) => Outcome::Done(hello),
+            Outcome::Incomplete if self.crypto.contiguous < CRYPTO_CAP => {
+                return Outcome::Incomplete;
             }
-            Status::Incomplete => QuicStatus::Malformed(QuicError::Tls(tls::Malformed {
+            Outcome::Incomplete => Outcome::Malformed(QuicError::Tls(tls::Malformed {
                 reason: tls::Reason::HandshakeLength,
                 offset: CRYPTO_CAP as u32,
             })),
-            Status::NotTls => QuicStatus::Malformed(QuicError::NotClientHello),
-            Status::Malformed(m) => QuicStatus::Malformed(QuicError::Tls(m)),
+            Outcome::NotThis => Outcome::Malformed(QuicError::NotClientHello),
+            Outcome::Malformed(m) => Outcome::Malformed(QuicError::Tls(m)),
         };
         // The client's stream is done with: the buffer is the server's now.
         self.finished = true;
@@ -752,10 +715,10 @@ impl QuicInitialState {
         packet: &[u8],
     ) -> QuicStatus<ServerHello> {
         if self.keys.is_none() {
-            return QuicStatus::Malformed(QuicError::NoConnection);
+            return Outcome::Malformed(QuicError::NoConnection);
         }
         if self.server_finished {
-            return QuicStatus::Seen;
+            return Outcome::NotThis;
         }
         if self
             .server_keys
@@ -764,19 +727,19 @@ impl QuicInitialState {
         {
             let Some(raw) = RawKeys::derive(header.version, Side::Server, self.odcid.as_bytes())
             else {
-                return QuicStatus::NotInitial;
+                return Outcome::NotThis;
             };
             self.server_keys = Some((header.version, raw));
             self.server_largest_pn = None;
         }
         let Some((_, raw)) = self.server_keys.as_ref() else {
-            return QuicStatus::NotInitial;
+            return Outcome::NotThis;
         };
         let keys = InitialKeys::new(raw);
         let mut scratch = [0u8; MAX_PACKET];
         let (pn, payload) = match keys.open(header, packet, self.server_largest_pn, &mut scratch) {
             Ok(opened) => opened,
-            Err(e) => return QuicStatus::Malformed(e),
+            Err(e) => return Outcome::Malformed(e),
         };
         self.server_largest_pn = Some(self.server_largest_pn.map_or(pn, |l| l.max(pn)));
         if self.alt_dcid.len == 0 {
@@ -797,22 +760,22 @@ impl QuicInitialState {
         });
         self.dropped_octets = self.dropped_octets.saturating_add(dropped);
         if walked.is_none() {
-            return QuicStatus::Malformed(QuicError::Frame);
+            return Outcome::Malformed(QuicError::Frame);
         }
         if !owned || !self.crypto.advance() {
-            return QuicStatus::Incomplete;
+            return Outcome::Incomplete;
         }
         let status = match tls::server_hello_crypto(self.crypto.prefix()) {
-            Status::Done(hello) => QuicStatus::Done(hello),
-            Status::Incomplete if self.crypto.contiguous < CRYPTO_CAP => {
-                return QuicStatus::Incomplete;
+            Outcome::Done(hello) => Outcome::Done(hello),
+            Outcome::Incomplete if self.crypto.contiguous < CRYPTO_CAP => {
+                return Outcome::Incomplete;
             }
-            Status::Incomplete => QuicStatus::Malformed(QuicError::Tls(tls::Malformed {
+            Outcome::Incomplete => Outcome::Malformed(QuicError::Tls(tls::Malformed {
                 reason: tls::Reason::HandshakeLength,
                 offset: CRYPTO_CAP as u32,
             })),
-            Status::NotTls => QuicStatus::Malformed(QuicError::NotServerHello),
-            Status::Malformed(m) => QuicStatus::Malformed(QuicError::Tls(m)),
+            Outcome::NotThis => Outcome::Malformed(QuicError::NotServerHello),
+            Outcome::Malformed(m) => Outcome::Malformed(QuicError::Tls(m)),
         };
         self.server_finished = true;
         status
@@ -826,14 +789,14 @@ fn walk_datagram<T>(
     datagram: &[u8],
     mut initial: impl FnMut(&LongHeader<'_>, &[u8]) -> QuicStatus<T>,
 ) -> QuicStatus<T> {
-    let mut status = QuicStatus::NotInitial;
+    let mut status = Outcome::NotThis;
     let mut rest = datagram;
     for _ in 0..MAX_COALESCED {
         let header = match LongHeader::parse(rest) {
             Ok(Some(h)) => h,
             Ok(None) => break,
             Err(e) => {
-                status = merge(status, QuicStatus::Malformed(e));
+                status = merge(status, Outcome::Malformed(e));
                 break;
             }
         };
@@ -854,29 +817,29 @@ fn walk_datagram<T>(
 /// CRYPTO frame's offset and data to `crypto`. `None`: a cut frame or one not
 /// allowed in an Initial (the frames before it were handed over).
 fn walk_frames(payload: &[u8], mut crypto: impl FnMut(u64, &[u8])) -> Option<()> {
-    let mut r = Cursor::new(payload);
-    while !r.rest().is_empty() {
-        let ty = r.varint()?;
+    let mut r = Reader::new(payload);
+    while r.any_left() {
+        let ty = varint(&mut r)?;
         match ty {
             // PADDING: skip the run.
             0x00 => {
-                let run = r.rest().iter().take_while(|&&b| b == 0).count();
-                r.pos += run;
+                let run = r.peek_rest().iter().take_while(|&&b| b == 0).count();
+                r.skip(run)?;
             }
             0x01 => {}
             0x02 | 0x03 => skip_ack(&mut r, ty == 0x03)?,
             0x06 => {
-                let offset = r.varint()?;
-                let len = r.varint()?;
-                crypto(offset, r.take(len)?);
+                let offset = varint(&mut r)?;
+                let len = varint(&mut r)?;
+                crypto(offset, take_varint_len(&mut r, len)?);
             }
             0x1c | 0x1d => {
-                r.varint()?;
+                varint(&mut r)?;
                 if ty == 0x1c {
-                    r.varint()?;
+                    varint(&mut r)?;
                 }
-                let reason = r.varint()?;
-                r.take(reason)?;
+                let reason = varint(&mut r)?;
+                take_varint_len(&mut r, reason)?;
             }
             _ => return None,
         }
@@ -886,23 +849,23 @@ fn walk_frames(payload: &[u8], mut crypto: impl FnMut(u64, &[u8])) -> Option<()>
 
 /// ACK frame (RFC 9000 §19.3): Largest Acknowledged, ACK Delay, ACK Range
 /// Count, First ACK Range, ranges (Gap, Length), ECN counts for type 0x03.
-fn skip_ack(r: &mut Cursor<'_>, ecn: bool) -> Option<()> {
-    r.varint()?;
-    r.varint()?;
-    let ranges = r.varint()?;
-    r.varint()?;
+fn skip_ack(r: &mut Reader<'_>, ecn: bool) -> Option<()> {
+    varint(r)?;
+    varint(r)?;
+    let ranges = varint(r)?;
+    varint(r)?;
     // Each range is at least 2 octets: a count beyond that is cut.
-    if ranges > r.rest().len() as u64 / 2 {
+    if ranges > r.left() as u64 / 2 {
         return None;
     }
     for _ in 0..ranges {
-        r.varint()?;
-        r.varint()?;
+        varint(r)?;
+        varint(r)?;
     }
     if ecn {
-        r.varint()?;
-        r.varint()?;
-        r.varint()?;
+        varint(r)?;
+        varint(r)?;
+        varint(r)?;
     }
     Some(())
 }
@@ -981,18 +944,15 @@ mod tests {
     #[test]
     fn garbage_is_not_initial() {
         let mut s = QuicInitialState::new();
-        assert_eq!(s.on_client_datagram(&[]), QuicStatus::NotInitial);
-        assert_eq!(
-            s.on_client_datagram(&[0x40, 1, 2, 3]),
-            QuicStatus::NotInitial
-        );
+        assert_eq!(s.on_client_datagram(&[]), Outcome::NotThis);
+        assert_eq!(s.on_client_datagram(&[0x40, 1, 2, 3]), Outcome::NotThis);
         assert_eq!(
             s.on_client_datagram(&[0xc0, 0, 0, 0, 1, 21]),
-            QuicStatus::Malformed(QuicError::CidLength)
+            Outcome::Malformed(QuicError::CidLength)
         );
         assert_eq!(
             s.on_client_datagram(&[0xc0, 0, 0, 0, 1, 8, 1, 2]),
-            QuicStatus::Malformed(QuicError::Header)
+            Outcome::Malformed(QuicError::Header)
         );
         assert_eq!(s.connections(), 0);
     }
@@ -1001,7 +961,7 @@ mod tests {
     fn crypto_coverage_in_any_order() {
         let mut s = QuicInitialState::new();
         assert_eq!(s.crypto.store(100, &[1; 50]), 0);
-        assert_eq!(s.try_hello(), QuicStatus::Incomplete);
+        assert_eq!(s.try_hello(), Outcome::Incomplete);
         assert_eq!(s.crypto.contiguous, 0);
         s.crypto.store(0, &[1; 63]);
         s.crypto.store(63, &[1; 37]);
@@ -1069,7 +1029,7 @@ mod tests {
         let mut s = QuicInitialState::new();
         let done = client
             .iter()
-            .filter(|d| matches!(s.on_client_datagram(d), QuicStatus::Done(_)))
+            .filter(|d| matches!(s.on_client_datagram(d), Outcome::Done(_)))
             .count();
         assert_eq!(done, 1);
         s
@@ -1091,34 +1051,34 @@ mod tests {
         // Initial with ACK only, its second Initial (ACK, CRYPTO) + Handshake.
         let (client, server) = capture("quic_v1_chrome_ch_2initials_mlkem_unordered.pcap");
         let mut s = after_client_hello(&client);
-        assert_eq!(s.on_server_datagram(&server[0]), QuicStatus::Incomplete);
+        assert_eq!(s.on_server_datagram(&server[0]), Outcome::Incomplete);
         assert!(!s.server_finished());
         assert_eq!(
             s.on_server_datagram(&server[1]),
-            QuicStatus::Done(hello_1_3(0x1302))
+            Outcome::Done(hello_1_3(0x1302))
         );
         assert!(s.server_finished());
         assert_eq!(s.server_cid(), hex("e4fee65805a1f90581ba5f52c8be595c50"));
         // Retransmissions are not decrypted again; Handshake-only datagrams are no Initial.
-        assert_eq!(s.on_server_datagram(&server[1]), QuicStatus::Seen);
+        assert_eq!(s.on_server_datagram(&server[1]), Outcome::NotThis);
         for d in &server[2..] {
-            assert_eq!(s.on_server_datagram(d), QuicStatus::NotInitial);
+            assert_eq!(s.on_server_datagram(d), Outcome::NotThis);
         }
         assert_eq!(s.connections(), 1);
         assert_eq!(s.dropped_octets(), 0);
         // The client's later Initials carry the server's connection id: known.
-        assert_eq!(s.on_client_datagram(&client[0]), QuicStatus::Seen);
+        assert_eq!(s.on_client_datagram(&client[0]), Outcome::NotThis);
     }
 
     #[test]
     fn server_hello_after_two_ack_only_server_initials() {
         let (client, server) = capture("quic_v1_firefox_ch_2initials_mlkem.pcap");
         let mut s = after_client_hello(&client);
-        assert_eq!(s.on_server_datagram(&server[0]), QuicStatus::Incomplete);
-        assert_eq!(s.on_server_datagram(&server[1]), QuicStatus::Incomplete);
+        assert_eq!(s.on_server_datagram(&server[0]), Outcome::Incomplete);
+        assert_eq!(s.on_server_datagram(&server[1]), Outcome::Incomplete);
         assert_eq!(
             s.on_server_datagram(&server[2]),
-            QuicStatus::Done(hello_1_3(0x1301))
+            Outcome::Done(hello_1_3(0x1301))
         );
         assert_eq!(s.server_cid(), hex("e942fad183b691ec"));
 
@@ -1126,7 +1086,7 @@ mod tests {
         let mut s = after_client_hello(&client);
         assert_eq!(
             s.on_server_datagram(&server[0]),
-            QuicStatus::Done(hello_1_3(0x1301))
+            Outcome::Done(hello_1_3(0x1301))
         );
     }
 
@@ -1138,29 +1098,29 @@ mod tests {
         let mut s = QuicInitialState::new();
         assert_eq!(
             s.on_server_datagram(&chrome_s[1]),
-            QuicStatus::Malformed(QuicError::NoConnection)
+            Outcome::Malformed(QuicError::NoConnection)
         );
         // Keys of another connection: not decrypted, the state is unchanged.
         let mut s = after_client_hello(&chrome_c);
         assert_eq!(
             s.on_server_datagram(&firefox_s[2]),
-            QuicStatus::Malformed(QuicError::Decrypt)
+            Outcome::Malformed(QuicError::Decrypt)
         );
         assert_eq!(s.server_cid(), []);
         assert!(matches!(
             s.on_server_datagram(&chrome_s[1]),
-            QuicStatus::Done(_)
+            Outcome::Done(_)
         ));
         // A new connection on the 5-tuple forgets the server side.
         s.reset();
         assert_eq!(
             s.on_server_datagram(&chrome_s[1]),
-            QuicStatus::Malformed(QuicError::NoConnection)
+            Outcome::Malformed(QuicError::NoConnection)
         );
         let mut s = after_client_hello(&chrome_c);
         assert!(matches!(
             s.on_server_datagram(&chrome_s[1]),
-            QuicStatus::Done(_)
+            Outcome::Done(_)
         ));
     }
 
@@ -1168,18 +1128,15 @@ mod tests {
     fn server_crypto_before_the_client_hello_is_dropped() {
         let (client, server) = capture("quic_v1_chrome_ch_2initials_mlkem_unordered.pcap");
         let mut s = QuicInitialState::new();
-        assert_eq!(s.on_client_datagram(&client[1]), QuicStatus::Incomplete);
+        assert_eq!(s.on_client_datagram(&client[1]), Outcome::Incomplete);
         // The buffer is the client's: the server's 90 CRYPTO octets are dropped.
-        assert_eq!(s.on_server_datagram(&server[1]), QuicStatus::Incomplete);
+        assert_eq!(s.on_server_datagram(&server[1]), Outcome::Incomplete);
         assert_eq!(s.dropped_octets(), 90);
-        assert!(matches!(
-            s.on_client_datagram(&client[0]),
-            QuicStatus::Done(_)
-        ));
+        assert!(matches!(s.on_client_datagram(&client[0]), Outcome::Done(_)));
         // The server's retransmission completes it.
         assert_eq!(
             s.on_server_datagram(&server[1]),
-            QuicStatus::Done(hello_1_3(0x1302))
+            Outcome::Done(hello_1_3(0x1302))
         );
     }
 
@@ -1262,13 +1219,13 @@ mod tests {
                 0,
                 &[&ack[..], &crypto_frame(0, &sh[..600])].concat(),
             );
-            assert_eq!(s.on_server_datagram(&second), QuicStatus::Incomplete);
+            assert_eq!(s.on_server_datagram(&second), Outcome::Incomplete);
             assert_eq!(
                 s.on_server_datagram(&first),
-                QuicStatus::Done(hello_1_3(0x1302))
+                Outcome::Done(hello_1_3(0x1302))
             );
             assert_eq!(s.server_cid(), scid);
-            assert_eq!(s.on_server_datagram(&first), QuicStatus::Seen);
+            assert_eq!(s.on_server_datagram(&first), Outcome::NotThis);
         }
         // A server stream that is not a ServerHello: given up once, then seen.
         let mut s = after_client_hello(&client);
@@ -1281,16 +1238,16 @@ mod tests {
         );
         assert_eq!(
             s.on_server_datagram(&bad),
-            QuicStatus::Malformed(QuicError::NotServerHello)
+            Outcome::Malformed(QuicError::NotServerHello)
         );
         assert!(s.server_finished());
-        assert_eq!(s.on_server_datagram(&bad), QuicStatus::Seen);
+        assert_eq!(s.on_server_datagram(&bad), Outcome::NotThis);
         // A frame not allowed in an Initial (STREAM).
         let mut s = after_client_hello(&client);
         let stream = seal_server(VERSION_1, &odcid, &[1], 0, &[0x08, 0x00, 0x01, 0xff]);
         assert_eq!(
             s.on_server_datagram(&stream),
-            QuicStatus::Malformed(QuicError::Frame)
+            Outcome::Malformed(QuicError::Frame)
         );
         assert!(!s.server_finished());
     }

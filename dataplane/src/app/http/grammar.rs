@@ -15,8 +15,9 @@
 //!   them) and a [`Status`]: `Done` with one message (call again with the rest:
 //!   more messages may follow), `Incomplete` (more bytes are needed; the
 //!   unconsumed bytes — a partial message head — must be given again with
-//!   what follows), `NotHttp`, `Malformed` or `Tunnel` (the direction is over:
-//!   every later call answers the same with nothing consumed).
+//!   what follows), `Malformed` (not HTTP, or broken framing) or `NotThis` (a
+//!   tunnel: the direction is over; every later call answers the same with
+//!   nothing consumed).
 //! * Only a message **head** (request or status line and headers) has to be
 //!   contiguous; it is parsed by `httparse` in one piece and its fields are
 //!   borrowed from the given bytes (no copy, no allocation). Everything else —
@@ -47,6 +48,8 @@
 //! ```
 
 use core::mem::MaybeUninit;
+
+use crate::app::Outcome;
 
 /// Header lines `httparse` reads into its stack array; a head with more is read
 /// by the lax line walker instead ([`Flags::LAX`]).
@@ -280,32 +283,15 @@ pub struct Step<T> {
     pub status: Status<T>,
 }
 
-/// The outcome of a call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status<T> {
-    /// One message head; its body (if any) is consumed by the next calls.
-    Done(T),
-    /// Everything usable was consumed; more bytes are needed.
-    Incomplete,
-    /// The bytes at a message start are not an HTTP/1.x message head.
-    NotHttp,
-    /// The body framing is broken ([`Malformed`] says what and where).
-    Malformed(Malformed),
-    /// The connection switched protocols (101, or a CONNECT tunnel).
-    Tunnel,
-}
+/// The outcome of a call: `Done` with one message head (its body, if any, is
+/// consumed by the next calls); `Incomplete` when everything usable was
+/// consumed and more bytes are needed; `Malformed` when the bytes at a message
+/// start are not an HTTP/1.x head or the body framing is broken ([`Malformed`]
+/// says what and where); `NotThis` when the connection switched protocols
+/// (101, or a CONNECT tunnel): the rest is not HTTP.
+pub type Status<T> = Outcome<T, Malformed>;
 
-impl<T> Status<T> {
-    /// The message, if one was parsed.
-    pub fn done(self) -> Option<T> {
-        match self {
-            Status::Done(t) => Some(t),
-            _ => None,
-        }
-    }
-}
-
-/// Why a body's framing is broken, and where.
+/// Why a direction stopped being HTTP, and where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Malformed {
     pub reason: Reason,
@@ -313,9 +299,11 @@ pub struct Malformed {
     pub offset: usize,
 }
 
-/// Why a body's framing is broken (an index for counters).
+/// Why a direction stopped being HTTP (an index for counters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Reason {
+    /// The bytes at a message start are not an HTTP/1.x message head.
+    NotHttp,
     /// A chunk-size line does not start with a hex digit, holds another
     /// character, or overflows 64 bits.
     ChunkSize,
@@ -326,10 +314,11 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const COUNT: usize = 3;
+    pub const COUNT: usize = 4;
 
     pub const fn as_str(self) -> &'static str {
         match self {
+            Reason::NotHttp => "not an HTTP/1.x message head",
             Reason::ChunkSize => "bad chunk size",
             Reason::ChunkDelimiter => "chunk not followed by CRLF",
             Reason::TrailerDelimiter => "bad end of trailers",
@@ -399,7 +388,7 @@ impl HttpState {
         let (pos, ended) = self.body(dir, bytes)?;
         let rest = bytes.get(pos..).unwrap_or(&[]);
         if !ended || rest.is_empty() {
-            return Err(Step::new(pos, Status::Incomplete));
+            return Err(Step::new(pos, Outcome::Incomplete));
         }
         Ok((pos, rest))
     }
@@ -414,10 +403,10 @@ impl HttpState {
         };
         let (mut req, seen, len, truncated) = match read_request(rest, bytes.len() >= cap) {
             HeadRead::Done(h) => h,
-            HeadRead::Incomplete => return Step::new(pos, Status::Incomplete),
+            HeadRead::Incomplete => return Step::new(pos, Outcome::Incomplete),
             HeadRead::NotHttp => {
                 self.request = Phase::Off;
-                return Step::new(pos, Status::NotHttp);
+                return Step::new(pos, not_http(pos));
             }
         };
         req.start = req.start.saturating_add(pos);
@@ -439,7 +428,7 @@ impl HttpState {
         }
         let n = seen.length.value();
         self.request = after_head(rest, len, truncated, next, n);
-        Step::new(pos.saturating_add(len), Status::Done(req))
+        Step::new(pos.saturating_add(len), Outcome::Done(req))
     }
 
     /// Server-to-client bytes from the parser's position; `cap` as for
@@ -452,10 +441,10 @@ impl HttpState {
         };
         let (mut reply, seen, len, truncated) = match read_reply(rest, bytes.len() >= cap) {
             HeadRead::Done(h) => h,
-            HeadRead::Incomplete => return Step::new(pos, Status::Incomplete),
+            HeadRead::Incomplete => return Step::new(pos, Outcome::Incomplete),
             HeadRead::NotHttp => {
                 self.reply = Phase::Off;
-                return Step::new(pos, Status::NotHttp);
+                return Step::new(pos, not_http(pos));
             }
         };
         reply.start = reply.start.saturating_add(pos);
@@ -493,7 +482,7 @@ impl HttpState {
             }
         };
         self.reply = after_head(rest, len, truncated, next, seen.length.value());
-        Step::new(pos.saturating_add(len), Status::Done(reply))
+        Step::new(pos.saturating_add(len), Outcome::Done(reply))
     }
 
     fn phase(&self, dir: Direction) -> Phase {
@@ -518,8 +507,8 @@ impl HttpState {
         match *phase {
             Phase::Head => return Ok((0, true)),
             Phase::Hold => return Ok((0, false)),
-            Phase::Tunnel => return Err(Step::new(0, Status::Tunnel)),
-            Phase::Off => return Err(Step::new(0, Status::NotHttp)),
+            Phase::Tunnel => return Err(Step::new(0, Outcome::NotThis)),
+            Phase::Off => return Err(Step::new(0, not_http(0))),
             _ => {}
         }
         match skip_body(phase, bytes) {
@@ -528,7 +517,7 @@ impl HttpState {
                 *phase = Phase::Off;
                 Err(Step::new(
                     offset,
-                    Status::Malformed(Malformed { reason, offset }),
+                    Outcome::Malformed(Malformed { reason, offset }),
                 ))
             }
         }
@@ -543,11 +532,10 @@ impl<T> Step<T> {
     /// The step without its message, for a caller that has handled it.
     pub fn erased(&self) -> Step<()> {
         let status = match self.status {
-            Status::Done(_) => Status::Done(()),
-            Status::Incomplete => Status::Incomplete,
-            Status::NotHttp => Status::NotHttp,
-            Status::Malformed(m) => Status::Malformed(m),
-            Status::Tunnel => Status::Tunnel,
+            Outcome::Done(_) => Outcome::Done(()),
+            Outcome::Incomplete => Outcome::Incomplete,
+            Outcome::NotThis => Outcome::NotThis,
+            Outcome::Malformed(m) => Outcome::Malformed(m),
         };
         Step::new(self.consumed, status)
     }
@@ -557,13 +545,20 @@ impl Step<()> {
     /// The same step for another message type (never `Done`).
     fn map<T>(self) -> Step<T> {
         let status = match self.status {
-            Status::Done(()) | Status::Incomplete => Status::Incomplete,
-            Status::NotHttp => Status::NotHttp,
-            Status::Malformed(m) => Status::Malformed(m),
-            Status::Tunnel => Status::Tunnel,
+            Outcome::Done(()) | Outcome::Incomplete => Outcome::Incomplete,
+            Outcome::NotThis => Outcome::NotThis,
+            Outcome::Malformed(m) => Outcome::Malformed(m),
         };
         Step::new(self.consumed, status)
     }
+}
+
+/// A message start that is not an HTTP/1.x head, at `offset`.
+fn not_http<T>(offset: usize) -> Status<T> {
+    Outcome::Malformed(Malformed {
+        reason: Reason::NotHttp,
+        offset,
+    })
 }
 
 /// Cheap test of the first client bytes of a TCP connection, for the
@@ -1397,7 +1392,7 @@ mod tests {
     ) -> (Vec<T>, Status<()>) {
         let mut buf = Vec::new();
         let mut out = Vec::new();
-        let mut last = Status::Incomplete;
+        let mut last = Outcome::Incomplete;
         for piece in pieces {
             buf.extend_from_slice(piece);
             loop {
@@ -1405,21 +1400,17 @@ mod tests {
                 assert!(consumed <= buf.len());
                 buf.drain(..consumed);
                 match status {
-                    Status::Done(t) => out.push(t),
-                    Status::Incomplete => {
-                        last = Status::Incomplete;
+                    Outcome::Done(t) => out.push(t),
+                    Outcome::Incomplete => {
+                        last = Outcome::Incomplete;
                         break;
                     }
-                    Status::NotHttp => {
-                        last = Status::NotHttp;
+                    Outcome::NotThis => {
+                        last = Outcome::NotThis;
                         break;
                     }
-                    Status::Malformed(m) => {
-                        last = Status::Malformed(m);
-                        break;
-                    }
-                    Status::Tunnel => {
-                        last = Status::Tunnel;
+                    Outcome::Malformed(m) => {
+                        last = Outcome::Malformed(m);
                         break;
                     }
                 }
@@ -1431,32 +1422,14 @@ mod tests {
     fn requests(st: &mut HttpState, pieces: &[&[u8]], cap: usize) -> (Vec<Req>, Status<()>) {
         drive(pieces, cap, |b, cap| {
             let step = st.requests(b, cap);
-            (
-                step.consumed,
-                match step.status {
-                    Status::Done(r) => Status::Done(req(&r)),
-                    Status::Incomplete => Status::Incomplete,
-                    Status::NotHttp => Status::NotHttp,
-                    Status::Malformed(m) => Status::Malformed(m),
-                    Status::Tunnel => Status::Tunnel,
-                },
-            )
+            (step.consumed, step.status.map(|r| req(&r)))
         })
     }
 
     fn replies(st: &mut HttpState, pieces: &[&[u8]], cap: usize) -> (Vec<Rep>, Status<()>) {
         drive(pieces, cap, |b, cap| {
             let step = st.replies(b, cap);
-            (
-                step.consumed,
-                match step.status {
-                    Status::Done(r) => Status::Done(rep(&r)),
-                    Status::Incomplete => Status::Incomplete,
-                    Status::NotHttp => Status::NotHttp,
-                    Status::Malformed(m) => Status::Malformed(m),
-                    Status::Tunnel => Status::Tunnel,
-                },
-            )
+            (step.consumed, step.status.map(|r| rep(&r)))
         })
     }
 
@@ -1486,7 +1459,7 @@ Referer: http://r.example/\r\nCookie: k=v; k2=v2\r\nAccept: */*\r\n\r\n";
         assert_eq!(r.version, Some(1));
         assert_eq!(r.flags, Flags::NONE);
         assert_eq!(st.want(Direction::Requests), Want::Head);
-        assert_eq!(st.requests(&[], 4096).status, Status::Incomplete);
+        assert_eq!(st.requests(&[], 4096).status, Outcome::Incomplete);
     }
 
     #[test]
@@ -1516,7 +1489,7 @@ Referer: http://r.example/\r\nCookie: k=v; k2=v2\r\nAccept: */*\r\n\r\n";
         assert_eq!(whole.len(), 1);
         let (one_by_one, last) = requests(&mut HttpState::new(), &octets(GET), 4096);
         assert_eq!(one_by_one, whole);
-        assert_eq!(last, Status::Incomplete);
+        assert_eq!(last, Outcome::Incomplete);
         for cut in 1..GET.len() {
             let (a, b) = GET.split_at(cut);
             assert_eq!(requests(&mut HttpState::new(), &[a, b], 4096).0, whole);
@@ -1543,7 +1516,7 @@ PUT /3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n\
         ];
         let (all, last) = requests(&mut HttpState::new(), &[stream], 4096);
         assert_eq!(paths(&all), want);
-        assert_eq!(last, Status::Incomplete);
+        assert_eq!(last, Outcome::Incomplete);
         let (all, _) = requests(&mut HttpState::new(), &octets(stream), 4096);
         assert_eq!(paths(&all), want);
         // The start of each request in the bytes it was parsed from.
@@ -1552,7 +1525,7 @@ PUT /3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n\
         let mut starts = vec![];
         loop {
             let step = st.requests(&stream[at..], 4096);
-            if let Status::Done(r) = step.status {
+            if let Outcome::Done(r) = step.status {
                 starts.push(at + r.start);
             } else {
                 break;
@@ -1674,7 +1647,7 @@ HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>HTTP/1.1 200 OK\r\n\r\n"
         assert_eq!((r.method_code(), r.host), (0, &b"example.com:443"[..]));
         assert_eq!(st.want(Direction::Requests), Want::Hold);
         let held = &connect[step.consumed..];
-        assert_eq!(st.requests(held, 4096), Step::new(0, Status::Incomplete));
+        assert_eq!(st.requests(held, 4096), Step::new(0, Outcome::Incomplete));
         // Refused: the client's next bytes are HTTP again.
         let mut refused = st;
         refused.replies(
@@ -1686,8 +1659,8 @@ HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>HTTP/1.1 200 OK\r\n\r\n"
         st.replies(b"HTTP/1.1 200 Connection established\r\n\r\n", 4096);
         assert_eq!(st.want(Direction::Requests), Want::Nothing);
         assert_eq!(st.want(Direction::Replies), Want::Nothing);
-        assert_eq!(st.requests(held, 4096).status, Status::Tunnel);
-        assert_eq!(st.replies(b"\x16\x03\x03", 4096).status, Status::Tunnel);
+        assert_eq!(st.requests(held, 4096).status, Outcome::NotThis);
+        assert_eq!(st.replies(b"\x16\x03\x03", 4096).status, Outcome::NotThis);
     }
 
     #[test]
@@ -1697,7 +1670,7 @@ HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>HTTP/1.1 200 OK\r\n\r\n"
         let r = st.replies(b"HTTP/1.1 101 Switching Protocols\r\n\r\n\x81\x05", 4096);
         assert_eq!(r.status.done().unwrap().status, 101);
         assert_eq!(st.want(Direction::Requests), Want::Nothing);
-        assert_eq!(st.replies(b"\x81\x05", 4096).status, Status::Tunnel);
+        assert_eq!(st.replies(b"\x81\x05", 4096).status, Outcome::NotThis);
     }
 
     #[test]
@@ -1819,7 +1792,7 @@ HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>HTTP/1.1 200 OK\r\n\r\n"
         let step = st.replies(b"3\r\nabcX", 4096);
         assert_eq!(
             step.status,
-            Status::Malformed(Malformed {
+            Outcome::Malformed(Malformed {
                 reason: Reason::ChunkDelimiter,
                 offset: 6
             })
@@ -1833,7 +1806,7 @@ HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>HTTP/1.1 200 OK\r\n\r\n"
         let step = st.replies(b"fffffffffffffffff\r\n", 4096);
         assert_eq!(
             step.status,
-            Status::Malformed(Malformed {
+            Outcome::Malformed(Malformed {
                 reason: Reason::ChunkSize,
                 offset: 16
             })
@@ -1854,15 +1827,24 @@ HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>HTTP/1.1 200 OK\r\n\r\n"
             assert!(!looks_like_request(junk), "{junk:?}");
             let (all, last) = requests(&mut HttpState::new(), &[junk], 4096);
             assert!(all.is_empty(), "{junk:?}");
-            assert_eq!(last, Status::NotHttp, "{junk:?}");
+            assert!(is_not_http(last), "{junk:?}");
         }
         let (all, last) = replies(&mut HttpState::new(), &[b"\x16\x03\x03\x00\x5a\x02"], 4096);
         assert!(all.is_empty());
-        assert_eq!(last, Status::NotHttp);
-        assert_eq!(
-            replies(&mut HttpState::new(), &[b"ICY 200 OK\r\n\r\n"], 4096).1,
-            Status::NotHttp
-        );
+        assert!(is_not_http(last));
+        assert!(is_not_http(
+            replies(&mut HttpState::new(), &[b"ICY 200 OK\r\n\r\n"], 4096).1
+        ));
+    }
+
+    fn is_not_http(s: Status<()>) -> bool {
+        matches!(
+            s,
+            Outcome::Malformed(Malformed {
+                reason: Reason::NotHttp,
+                ..
+            })
+        )
     }
 
     #[test]

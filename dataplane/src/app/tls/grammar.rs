@@ -10,7 +10,7 @@
 //!   space ([`client_hello_crypto`]). The functions keep no state: call again
 //!   with the longer stream when more bytes arrive.
 //! * Every call answers with a [`Status`]: `Incomplete` (the bytes so far are a
-//!   valid prefix; more are needed), `NotTls` (the stream does not start with
+//!   valid prefix; more are needed), `NotThis` (the stream does not start with
 //!   the expected handshake message), `Malformed` (it did, but a length or
 //!   structure is broken; [`Malformed`] says what and at which stream offset) or
 //!   `Done` with a small `Copy` result that borrows nothing.
@@ -33,6 +33,8 @@
 //! | 1    | 2 (3.x) | 2      | ...       | 1    | 3 (u24)   |
 //! +------+---------+--------+------     +------+-----------+----------------
 //! ```
+
+use crate::app::Outcome;
 
 /// Octets of a TLS record header.
 pub const RECORD_HEADER_LEN: usize = 5;
@@ -87,30 +89,11 @@ const HRR_RANDOM: [u8; 32] = [
 ];
 
 /// What a stream parser concluded from the bytes it was given.
-// `Done` holds names inline (a few hundred octets) so that results borrow
-// nothing and cost no allocation; boxing it would allocate per result.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Status<T> {
-    /// A valid prefix: call again with more of the stream.
-    Incomplete,
-    /// The stream does not start with the expected TLS handshake message.
-    NotTls,
-    /// It does, but its structure is broken.
-    Malformed(Malformed),
-    /// The result; more bytes would not change it.
-    Done(T),
-}
-
-impl<T> Status<T> {
-    /// The result, if done.
-    pub fn done(self) -> Option<T> {
-        match self {
-            Status::Done(t) => Some(t),
-            _ => None,
-        }
-    }
-}
+/// What a parse of the stream so far gives: [`Outcome::NotThis`] when the
+/// stream does not start with the expected handshake message. `Done` holds
+/// names inline (a few hundred octets) so that results borrow nothing and
+/// cost no allocation.
+pub type Status<T> = Outcome<T, Malformed>;
 
 /// Why a handshake is malformed, and where.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -334,7 +317,7 @@ pub fn client_hello_crypto(crypto: &[u8]) -> Status<ClientHello> {
         .first()
         .is_some_and(|&t| t != handshake::CLIENT_HELLO)
     {
-        return Status::NotTls;
+        return Outcome::NotThis;
     }
     let mut hs = Handshake::raw(crypto);
     finish(client_hello_message(&mut hs), &hs)
@@ -355,7 +338,7 @@ pub fn server_hello_crypto(crypto: &[u8]) -> Status<ServerHello> {
         .first()
         .is_some_and(|&t| t != handshake::SERVER_HELLO)
     {
-        return Status::NotTls;
+        return Outcome::NotThis;
     }
     let mut hs = Handshake::raw(crypto);
     finish(server_hello_message(&mut hs), &hs)
@@ -381,16 +364,16 @@ pub fn server_flight(stream: &[u8]) -> Status<ServerFlight> {
     finish(r, &hs)
 }
 
-/// `NotTls` / `Incomplete` from the first octets, before any parsing: a
+/// `NotThis` / `Incomplete` from the first octets, before any parsing: a
 /// handshake record of version 3.x whose first message has type `ty`.
 fn sniff<T>(stream: &[u8], ty: u8) -> Option<Status<T>> {
     match stream {
-        [] | [content::HANDSHAKE] | [content::HANDSHAKE, 3] => Some(Status::Incomplete),
-        [t, ..] if *t != content::HANDSHAKE => Some(Status::NotTls),
-        [_, major, ..] if *major != 3 => Some(Status::NotTls),
-        [_, _, minor, ..] if *minor > 4 => Some(Status::NotTls),
+        [] | [content::HANDSHAKE] | [content::HANDSHAKE, 3] => Some(Outcome::Incomplete),
+        [t, ..] if *t != content::HANDSHAKE => Some(Outcome::NotThis),
+        [_, major, ..] if *major != 3 => Some(Outcome::NotThis),
+        [_, _, minor, ..] if *minor > 4 => Some(Outcome::NotThis),
         _ => match stream.get(RECORD_HEADER_LEN) {
-            Some(&t) if t != ty => Some(Status::NotTls),
+            Some(&t) if t != ty => Some(Outcome::NotThis),
             _ => None,
         },
     }
@@ -398,10 +381,10 @@ fn sniff<T>(stream: &[u8], ty: u8) -> Option<Status<T>> {
 
 fn finish<T>(r: Result<T, Halt>, hs: &Handshake<'_>) -> Status<T> {
     match r {
-        Ok(t) => Status::Done(t),
-        Err(Halt::Incomplete) => Status::Incomplete,
-        Err(Halt::Closed) => Status::Malformed(hs.malformed(Reason::Interleaved)),
-        Err(Halt::Malformed(m)) => Status::Malformed(m),
+        Ok(t) => Outcome::Done(t),
+        Err(Halt::Incomplete) => Outcome::Incomplete,
+        Err(Halt::Closed) => Outcome::Malformed(hs.malformed(Reason::Interleaved)),
+        Err(Halt::Malformed(m)) => Outcome::Malformed(m),
     }
 }
 
@@ -975,7 +958,7 @@ mod tests {
             for cut in 0..s.len() {
                 assert_eq!(
                     client_hello(&s[..cut]),
-                    Status::Incomplete,
+                    Outcome::Incomplete,
                     "records of {max}, cut {cut}"
                 );
             }
@@ -984,17 +967,17 @@ mod tests {
 
     #[test]
     fn not_tls_and_malformed() {
-        assert_eq!(client_hello(b"GET / HTTP/1.1\r\n"), Status::NotTls);
-        assert_eq!(client_hello(&[22, 3, 1, 0, 5, 2]), Status::NotTls);
-        assert_eq!(client_hello(&[22, 2]), Status::NotTls);
-        assert_eq!(client_hello(&[]), Status::Incomplete);
+        assert_eq!(client_hello(b"GET / HTTP/1.1\r\n"), Outcome::NotThis);
+        assert_eq!(client_hello(&[22, 3, 1, 0, 5, 2]), Outcome::NotThis);
+        assert_eq!(client_hello(&[22, 2]), Outcome::NotThis);
+        assert_eq!(client_hello(&[]), Outcome::Incomplete);
         // A cipher suite list that claims more than the message holds.
         let mut body = hello_body();
         body[35] = 0xff;
         let s = records(&message(1, &body), 16384);
         assert!(matches!(
             client_hello(&s),
-            Status::Malformed(Malformed {
+            Outcome::Malformed(Malformed {
                 reason: Reason::Overrun,
                 ..
             })
@@ -1005,7 +988,7 @@ mod tests {
         s.extend([21, 3, 3, 0, 2, 2, 40]);
         assert!(matches!(
             client_hello(&s),
-            Status::Malformed(Malformed {
+            Outcome::Malformed(Malformed {
                 reason: Reason::Interleaved,
                 ..
             })
@@ -1024,8 +1007,8 @@ mod tests {
                 .as_bytes(),
             b"a.example"
         );
-        assert_eq!(client_hello_crypto(&hs[..20]), Status::Incomplete);
-        assert_eq!(client_hello_crypto(&[2, 0]), Status::NotTls);
+        assert_eq!(client_hello_crypto(&hs[..20]), Outcome::Incomplete);
+        assert_eq!(client_hello_crypto(&[2, 0]), Outcome::NotThis);
     }
 
     fn server_hello_body(sv: Option<u16>) -> Vec<u8> {
@@ -1053,7 +1036,7 @@ mod tests {
         let s = records(&message(2, &server_hello_body(None)), 16384);
         assert_eq!(server_hello(&s).done().unwrap().version, 0x0303);
         // TLS 1.2 without more bytes: the certificate may still come.
-        assert_eq!(server_flight(&s), Status::Incomplete);
+        assert_eq!(server_flight(&s), Outcome::Incomplete);
         // ... then ChangeCipherSpec: a resumed session, no certificate.
         let mut r = s.clone();
         r.extend([20, 3, 3, 0, 1, 1]);

@@ -1,0 +1,119 @@
+//! DNS: the answers of every response over UDP and TCP → the `dns` stream
+//! (spec §8), one record per answer.
+//!
+//! Signature: port 53 on either side. Per flow: nothing (UDP datagrams are
+//! whole messages; a TCP end's messages are framed in its reassembly window).
+//! Grammar: [`grammar`] (the answer walk, names decompressed, the TCP framing).
+
+mod grammar;
+
+pub use grammar::*;
+
+use metaprobe_export::field::{Octets, Text};
+
+use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Output, Seen};
+use crate::counters::{AppCount, AppCounters};
+
+/// Nothing per flow: the framing state is the reassembly window itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct State;
+
+/// The names of the record being built (one per worker).
+pub struct Worker {
+    buf: RecordBuf,
+}
+
+impl Worker {
+    pub fn new(_: &AppConfig) -> Worker {
+        Worker {
+            buf: RecordBuf::new(),
+        }
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<RecordBuf>()
+    }
+}
+
+pub(super) fn detect(seen: &Seen<'_>) -> Option<State> {
+    let (sport, dport) = seen.ports();
+    (seen.transport().is_some() && (sport == 53 || dport == 53)).then_some(State)
+}
+
+pub(super) fn wanted(cfg: &AppConfig) -> bool {
+    cfg.dns
+}
+
+pub(super) fn on_payload(
+    _: &mut State,
+    w: &mut Worker,
+    ends: &mut Ends,
+    cx: &mut Cx<'_>,
+    seen: &Seen<'_>,
+) {
+    let Some(common) = seen.common() else {
+        return;
+    };
+    match seen.transport() {
+        Some(L4::Udp) => emit_answers(seen.payload, 0, &common, w, cx.out, cx.counters),
+        Some(L4::Tcp) => {
+            let end = seen.obs.sender.index();
+            let Some(seq) = seen.tcp_seq() else {
+                return;
+            };
+            let Some(r) = cx.stream(ends, end, seq, seen.payload) else {
+                return;
+            };
+            let cap = cx.streams.slot_size() as usize;
+            // Every whole message of the window, parsed in place.
+            loop {
+                let consumed = match tcp_frame(cx.streams.contiguous(r), cap) {
+                    Outcome::Done(frame) => {
+                        emit_answers(frame.message, 1, &common, w, cx.out, cx.counters);
+                        frame.framed_len
+                    }
+                    Outcome::Malformed(TooLong { framed_len }) => {
+                        cx.count(AppCount::DnsTooLong);
+                        framed_len
+                    }
+                    Outcome::Incomplete | Outcome::NotThis => break,
+                };
+                cx.streams.consume(r, consumed as u32);
+            }
+        }
+        None => {}
+    }
+}
+
+pub(super) fn on_end(_: &State, _: &mut Worker) {}
+
+/// One DNS record per answer of a response message (`transport` 0 UDP, 1 TCP).
+fn emit_answers(
+    message: &[u8],
+    transport: u8,
+    common: &Common,
+    w: &mut Worker,
+    out: &mut Output,
+    c: &AppCounters,
+) {
+    if !out.exporting() {
+        return;
+    }
+    let mut answers = Answers::new(message);
+    while let Some(item) = answers.next(&mut w.buf) {
+        match item {
+            Ok(rr) => {
+                let record = metaprobe_export::template::Dns {
+                    domain: Text::new(rr.name),
+                    rrclass: rr.rrclass.0,
+                    rrtype: rr.rrtype.0,
+                    ttl: rr.ttl,
+                    rdata: Octets(rr.rdata),
+                    ..common.dns(transport)
+                };
+                out.emit(&record, c);
+            }
+            Err(e) => c.add_dns_error(e),
+        }
+    }
+}
