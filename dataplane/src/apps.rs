@@ -7,9 +7,9 @@
 //! parser is a module in `app/`, one entry here and one arm in
 //! [`Apps::payload`].
 
-use metaprobe_export::exporter::RecordSender;
-use metaprobe_export::field::{IpPair, Mac, Octets, Text};
-use metaprobe_export::template::{Clickstream, Dns, HttpReply, Record, TlsReply};
+use metaprobe_ipfix::field::{IpPair, Mac, Octets, Text};
+use metaprobe_ipfix::ring::RecordSender;
+use metaprobe_ipfix::template::{Clickstream, Dns, HttpReply, Record, TlsReply};
 
 use crate::app::dns::{Answers, DnsError, RecordBuf};
 use crate::app::http::{self, Direction, HttpState, Reply, Request, Want};

@@ -46,7 +46,7 @@
 use core::fmt;
 
 // The RDATA layouts are shared with the text log's rendering (export side).
-use metaprobe_export::dns_text::{Piece, rdata_layout};
+use metaprobe_ipfix::dns_text::{Piece, rdata_layout};
 
 /// Octets of the fixed DNS header.
 pub const HEADER_LEN: usize = 12;
@@ -887,7 +887,7 @@ impl TcpFramer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use metaprobe_export::dns_text::{RdataText, write_name_text, write_rdata_text};
+    use metaprobe_ipfix::dns_text::{RdataText, write_name_text, write_rdata_text};
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
