@@ -13,7 +13,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
-use metaprobe_export::collect::{
+use metaprobe_ipfix::collect::{
     DecodedMessage, TemplateCache, csv_header, decode_message, message_len, to_csv, to_json,
 };
 

@@ -5,18 +5,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use metaprobe_config::Config;
+use metaprobe_config::{Config, DnsLogField};
 use metaprobe_dataplane::analyze::{Analyzer, AnalyzerConfig};
 use metaprobe_dataplane::app::AppConfig;
 use metaprobe_dataplane::counters::{MAX_PORTS, WorkerCounters};
 use metaprobe_dataplane::flow::SessionIds;
 use metaprobe_dataplane::forward::{QueueSet, run_worker};
 use metaprobe_dataplane::plan::{self, PortCaps};
-use metaprobe_export::dnslog::DnsLogConfig;
+use metaprobe_export::dnslog::{DnsLogConfig, LineField};
 use metaprobe_export::exporter::{Exporter, ExporterConfig, SystemClock};
-use metaprobe_export::session::Transport;
-use metaprobe_export::template::Stream;
 use metaprobe_ffi::{Eal, Launched, MbufBurst, Mempool, Port, PortInfo, PortQueue, PortSetup};
+use metaprobe_ipfix::session::Transport;
+use metaprobe_ipfix::template::Stream;
 
 use crate::io::{DpdkBurst, DpdkQueue};
 use crate::signals;
@@ -424,6 +424,53 @@ fn exporter_config(cfg: &Config, workers: usize) -> ExporterConfig {
     ec.stat_log = cfg.dbg_log_mask & 0x80 != 0;
     ec.stat_period_secs = cfg.netflow_timeout;
     ec.workers = workers;
-    ec.dns_log = DnsLogConfig::from_config(cfg);
+    ec.dns_log = dns_log_config(cfg);
     ec
+}
+
+/// The DNS text log's settings (`ajb_*` keys); None when `ajb_save_dns` is off.
+fn dns_log_config(c: &Config) -> Option<DnsLogConfig> {
+    c.ajb_save_dns.then(|| DnsLogConfig {
+        path: c.ajb_dns_path.clone(),
+        format: c
+            .ajb_save_dns_format
+            .iter()
+            .map(|&f| line_field(f))
+            .collect(),
+        bufsize: usize::try_from(c.ajb_dns_bufsize).unwrap_or(usize::MAX),
+        fsize: c.ajb_dns_fsize,
+        ftimeout_secs: c.ajb_dns_ftimeout.saturating_mul(60),
+    })
+}
+
+/// A field of `ajb_save_dns_format` as the log writes it.
+fn line_field(f: DnsLogField) -> LineField {
+    match f {
+        DnsLogField::Ts => LineField::Ts,
+        DnsLogField::Ssid => LineField::Ssid,
+        DnsLogField::Login => LineField::Login,
+        DnsLogField::IpSrc => LineField::IpSrc,
+        DnsLogField::IpDst => LineField::IpDst,
+        DnsLogField::PSrc => LineField::PSrc,
+        DnsLogField::PDst => LineField::PDst,
+        DnsLogField::Transport => LineField::Transport,
+        DnsLogField::Host => LineField::Host,
+        DnsLogField::RrType => LineField::RrType,
+        DnsLogField::RrClass => LineField::RrClass,
+        DnsLogField::Ttl => LineField::Ttl,
+        DnsLogField::RdLen => LineField::RdLen,
+        DnsLogField::Rdata => LineField::Rdata,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The configuration's field order is the log's, field for field.
+    #[test]
+    fn every_dns_log_field_translates_in_order() {
+        let got: Vec<LineField> = DnsLogField::ALL.into_iter().map(line_field).collect();
+        assert_eq!(got, LineField::ALL);
+    }
 }

@@ -9,8 +9,8 @@ use metaprobe_dataplane::app::dns::DnsError;
 use metaprobe_dataplane::counters::{AppCount, WorkerCounters, WorkerTotals};
 use metaprobe_dataplane::wire::StopReason;
 use metaprobe_export::exporter::ExportStats;
-use metaprobe_export::template::Stream;
 use metaprobe_ffi::PortStats;
+use metaprobe_ipfix::template::Stream;
 
 /// A port's counters at one moment: the driver's, and the packets for it that
 /// the workers had to drop because its TX ring stayed full.

@@ -9,10 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use metaprobe_export::exporter::{Exporter, ExporterConfig, RecordSender, SystemClock};
-use metaprobe_export::samples;
-use metaprobe_export::session::Transport;
-use metaprobe_export::template::Stream;
+use metaprobe_export::exporter::{Exporter, ExporterConfig, SystemClock};
+use metaprobe_ipfix::ring::RecordSender;
+use metaprobe_ipfix::samples;
+use metaprobe_ipfix::session::Transport;
+use metaprobe_ipfix::template::Stream;
 
 struct Collector {
     child: Child,

@@ -2,7 +2,7 @@
 //! of the same run: the real binary — EAL with `--no-huge --no-pci`, a bridge of two
 //! `net_pcap` ports, a corpus DNS capture on port 0 (the subscriber side), an empty capture
 //! on port 1 — exports the dns stream over UDP to a socket this test owns (decoded
-//! in-process with `metaprobe_export::collect`, sequence numbers checked) and writes the log
+//! in-process with `metaprobe_ipfix::collect`, sequence numbers checked) and writes the log
 //! under the test's directory.
 //!
 //! * Every DNS capture of `records_e2e` (UDP, TCP, 802.1Q, QinQ + PPPoE, IP fragments, and
@@ -47,7 +47,7 @@ use common::{
     assert_same_packets, decode_all, dpdk_lock, eal_args, ethernet_frames_of, read_capture,
     read_capture_links, run_args, run_metaprobe, toml_string, write_config, write_pcap,
 };
-use metaprobe_export::collect::{DecodedRecord, Value, to_json};
+use metaprobe_ipfix::collect::{DecodedRecord, Value, to_json};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dataplane/tests/fixtures")

@@ -8,7 +8,7 @@
 //!   final summary, `[NFLW] very long operation` is in `fastdpi_alert.log`, and
 //!   `fastdpi_stat.log` has the spec's statistics sections.
 //! * The clickstream and dns streams of one run go to a UDP and a TCP collector at once:
-//!   both decode (in-process, `metaprobe_export::collect`) to the same data records, with
+//!   both decode (in-process, `metaprobe_ipfix::collect`) to the same data records, with
 //!   the templates first on every session. The same run through the strict collector
 //!   (`../shared/tools/ipfix_collect.py --strict`) shows no violation — ignored in a plain
 //!   `cargo test` like `export/tests/independent.rs`, since the checker lives beside the
@@ -38,7 +38,7 @@ use common::{
     dpdk_lock, eal_args, eth, fixtures_dir, gen_bulk, ipv4_header, read_capture, run_args_idle,
     run_metaprobe, udp_header, write_config, write_pcap,
 };
-use metaprobe_export::collect::{DecodedRecord, TemplateCache, decode_message, message_len};
+use metaprobe_ipfix::collect::{DecodedRecord, TemplateCache, decode_message, message_len};
 
 // ---------------------------------------------------------------------------------------
 // Collectors owned by the test

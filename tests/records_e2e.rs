@@ -3,7 +3,7 @@
 //! EAL with `--no-huge --no-pci`, a bridge of two `net_pcap` ports, the capture on port 0
 //! (the subscriber side), an empty capture on port 1 — with the clickstream and dns
 //! streams exported over UDP to sockets this test owns on 127.0.0.1 and decoded in-process
-//! with `metaprobe_export::collect` (templates per exporter session, sequence numbers
+//! with `metaprobe_ipfix::collect` (templates per exporter session, sequence numbers
 //! checked: nothing lost). `ssl_parse_reply = 1` and `http_parse_reply = 1`.
 //!
 //! Every truth row must have a record with equal fields (recall 1.0) and every record must
@@ -64,7 +64,7 @@ use common::{
     ethernet_frames_of, ipv4_header, ipv6_header, read_capture, read_capture_links, run_args,
     run_metaprobe, tcp_header, write_config, write_pcap,
 };
-use metaprobe_export::collect::{DecodedRecord, Value, to_json};
+use metaprobe_ipfix::collect::{DecodedRecord, Value, to_json};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dataplane/tests/fixtures")

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use metaprobe_export::exporter::RecordSender;
+use metaprobe_ipfix::ring::RecordSender;
 
 use crate::app::{AppConfig, AppState, Apps, Seen};
 use crate::counters::{MAX_PORTS, WorkerCounters};

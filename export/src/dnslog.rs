@@ -25,7 +25,8 @@ use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use metaprobe_config::{Config, DnsLogField};
+use metaprobe_ipfix::dns_record::DnsRecordView;
+use metaprobe_ipfix::dns_text::RdataText;
 
 /// Buffered lines are written out by [`DnsLog::poll`] once they are this old.
 pub const FLUSH_AFTER_SECS: u32 = 1;
@@ -36,13 +37,68 @@ pub const COLLISION_MAX: u32 = 10_000;
 /// Field separator of a line.
 pub const SEPARATOR: u8 = b'\t';
 
-/// The settings of the log, from the `ajb_*` keys.
+/// A field of a line (`ajb_save_dns_format`, spec §8). The binary translates
+/// the configuration's field list into these; the log only writes them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LineField {
+    /// Time, Unix seconds.
+    Ts,
+    /// Session id.
+    Ssid,
+    /// Subscriber login (escaped).
+    Login,
+    /// Source address.
+    IpSrc,
+    /// Destination address.
+    IpDst,
+    /// Source port.
+    PSrc,
+    /// Destination port.
+    PDst,
+    /// `udp` or `tcp`.
+    Transport,
+    /// The record's owner name (escaped).
+    Host,
+    /// Resource record type.
+    RrType,
+    /// Resource record class.
+    RrClass,
+    /// Time to live.
+    Ttl,
+    /// RDATA length.
+    RdLen,
+    /// RDATA, readable.
+    Rdata,
+}
+
+impl LineField {
+    /// Every field, in the spec's default order
+    /// (`ts:ssid:login:ipsrc:ipdst:psrc:pdst:transport:host:rrtype:rrclass:ttl:rdlen:rdata`).
+    pub const ALL: [LineField; 14] = [
+        LineField::Ts,
+        LineField::Ssid,
+        LineField::Login,
+        LineField::IpSrc,
+        LineField::IpDst,
+        LineField::PSrc,
+        LineField::PDst,
+        LineField::Transport,
+        LineField::Host,
+        LineField::RrType,
+        LineField::RrClass,
+        LineField::Ttl,
+        LineField::RdLen,
+        LineField::Rdata,
+    ];
+}
+
+/// The settings of the log (the binary fills them from the `ajb_*` keys).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DnsLogConfig {
     /// `ajb_dns_path`: the file being written.
     pub path: PathBuf,
     /// `ajb_save_dns_format`.
-    pub format: Vec<DnsLogField>,
+    pub format: Vec<LineField>,
     /// `ajb_dns_bufsize`, octets (at least 1).
     pub bufsize: usize,
     /// `ajb_dns_fsize`, octets.
@@ -51,23 +107,10 @@ pub struct DnsLogConfig {
     pub ftimeout_secs: u64,
 }
 
-impl DnsLogConfig {
-    /// The log's settings in a configuration; `None` when `ajb_save_dns` is off.
-    pub fn from_config(c: &Config) -> Option<Self> {
-        c.ajb_save_dns.then(|| Self {
-            path: c.ajb_dns_path.clone(),
-            format: c.ajb_save_dns_format.clone(),
-            bufsize: usize::try_from(c.ajb_dns_bufsize).unwrap_or(usize::MAX),
-            fsize: c.ajb_dns_fsize,
-            ftimeout_secs: c.ajb_dns_ftimeout.saturating_mul(60),
-        })
-    }
-}
-
 /// One DNS record as the log writes it. `rdata` renders the RDATA readably
-/// ([`crate::dns_text::RdataText`]: addresses as text, names dotted, other types
-/// hex); `rdlen` is the length of the exported RDATA. The exporter makes it from the
-/// encoded IPFIX record ([`crate::dns_record::DnsRecordView::log_line`]).
+/// ([`RdataText`]: addresses as text, names dotted, other types hex); `rdlen` is
+/// the length of the exported RDATA. The exporter makes it from the encoded IPFIX
+/// record ([`DnsLogLine::of`]).
 #[derive(Clone, Copy)]
 pub struct DnsLogLine<'a> {
     pub ts: u32,
@@ -86,6 +129,29 @@ pub struct DnsLogLine<'a> {
     pub ttl: u32,
     pub rdlen: usize,
     pub rdata: &'a dyn fmt::Display,
+}
+
+impl<'a> DnsLogLine<'a> {
+    /// The line of a DNS data record read back from its bytes; `rdata` is
+    /// [`DnsRecordView::rdata_text`], kept by the caller (the line borrows it).
+    pub fn of(v: &'a DnsRecordView<'_>, rdata: &'a RdataText<'_>) -> Self {
+        DnsLogLine {
+            ts: v.time_stamp,
+            session_id: v.session_id,
+            login: v.login,
+            src: v.src,
+            dst: v.dst,
+            psrc: v.port_source,
+            pdst: v.port_destination,
+            transport: v.transport,
+            host: v.domain,
+            rrtype: v.rrtype,
+            rrclass: v.rrclass,
+            ttl: v.ttl,
+            rdlen: v.rdata.len(),
+            rdata,
+        }
+    }
 }
 
 /// What failed.
@@ -382,7 +448,7 @@ fn utc_suffix(secs: u32) -> String {
 }
 
 /// Appends one line (fields, separators, `\n`).
-fn format_line(out: &mut Vec<u8>, format: &[DnsLogField], l: &DnsLogLine<'_>) {
+fn format_line(out: &mut Vec<u8>, format: &[LineField], l: &DnsLogLine<'_>) {
     let mut w = VecWriter(out);
     for (i, f) in format.iter().enumerate() {
         if i > 0 {
@@ -390,29 +456,29 @@ fn format_line(out: &mut Vec<u8>, format: &[DnsLogField], l: &DnsLogLine<'_>) {
         }
         // Writing into a Vec cannot fail; a Display that fails leaves what it wrote.
         let _ = match f {
-            DnsLogField::Ts => write_num(&mut w, l.ts),
-            DnsLogField::Ssid => write_num(&mut w, l.session_id),
-            DnsLogField::Login => {
+            LineField::Ts => write_num(&mut w, l.ts),
+            LineField::Ssid => write_num(&mut w, l.session_id),
+            LineField::Login => {
                 write_escaped(w.0, l.login);
                 Ok(())
             }
-            DnsLogField::IpSrc => fmt::Write::write_fmt(&mut w, format_args!("{}", l.src)),
-            DnsLogField::IpDst => fmt::Write::write_fmt(&mut w, format_args!("{}", l.dst)),
-            DnsLogField::PSrc => write_num(&mut w, l.psrc),
-            DnsLogField::PDst => write_num(&mut w, l.pdst),
-            DnsLogField::Transport => {
+            LineField::IpSrc => fmt::Write::write_fmt(&mut w, format_args!("{}", l.src)),
+            LineField::IpDst => fmt::Write::write_fmt(&mut w, format_args!("{}", l.dst)),
+            LineField::PSrc => write_num(&mut w, l.psrc),
+            LineField::PDst => write_num(&mut w, l.pdst),
+            LineField::Transport => {
                 w.0.extend_from_slice(if l.transport == 1 { b"tcp" } else { b"udp" });
                 Ok(())
             }
-            DnsLogField::Host => {
+            LineField::Host => {
                 write_escaped(w.0, l.host);
                 Ok(())
             }
-            DnsLogField::RrType => write_num(&mut w, l.rrtype),
-            DnsLogField::RrClass => write_num(&mut w, l.rrclass),
-            DnsLogField::Ttl => write_num(&mut w, l.ttl),
-            DnsLogField::RdLen => write_num(&mut w, l.rdlen),
-            DnsLogField::Rdata => fmt::Write::write_fmt(&mut w, format_args!("{}", l.rdata)),
+            LineField::RrType => write_num(&mut w, l.rrtype),
+            LineField::RrClass => write_num(&mut w, l.rrclass),
+            LineField::Ttl => write_num(&mut w, l.ttl),
+            LineField::RdLen => write_num(&mut w, l.rdlen),
+            LineField::Rdata => fmt::Write::write_fmt(&mut w, format_args!("{}", l.rdata)),
         };
     }
     w.0.push(b'\n');
@@ -456,6 +522,30 @@ mod tests {
         assert_eq!(utc_suffix(951_782_400), "20000229-000000");
         assert_eq!(utc_suffix(1_668_966_903), "20221120-175503");
         assert_eq!(utc_suffix(u32::MAX), "21060207-062815");
+    }
+
+    /// A record read back from its bytes gives the line's fields.
+    #[test]
+    fn a_line_of_an_encoded_record() {
+        use metaprobe_ipfix::field::{Octets, Text};
+        use metaprobe_ipfix::template::Record;
+        let rdata = vec![0xab; 300];
+        let name = "a".repeat(260);
+        let mut s = metaprobe_ipfix::samples::dns(7, true);
+        s.rdata = Octets(&rdata);
+        s.domain = Text::from_str(&name);
+        s.rrtype = 16;
+        let mut rec = Vec::with_capacity(65_000);
+        metaprobe_ipfix::encoder::encode(&s, 65_000, &mut rec).unwrap();
+        let v = DnsRecordView::parse(s.template().id(), &rec).unwrap();
+        let text = v.rdata_text();
+        let l = DnsLogLine::of(&v, &text);
+        assert_eq!((l.ts, l.session_id, l.rrtype, l.rdlen), (7, 13, 16, 300));
+        assert_eq!(l.host, name.as_bytes());
+        assert_eq!(l.login, b"subscriber-1");
+        let mut out = Vec::new();
+        format_line(&mut out, &[LineField::RdLen, LineField::Rdata], &l);
+        assert_eq!(out, format!("300\t{}\n", "ab".repeat(300)).into_bytes());
     }
 
     #[test]

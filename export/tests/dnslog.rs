@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use metaprobe_config::DnsLogField;
+use metaprobe_export::dnslog::LineField;
 use metaprobe_export::dnslog::{DnsLog, DnsLogConfig, DnsLogLine, DnsLogOp};
 
 /// A fresh directory under the system temp dir.
@@ -29,7 +29,7 @@ fn tempdir(tag: &str) -> PathBuf {
 fn cfg(path: &Path, bufsize: usize, fsize: u64, ftimeout_min: u64) -> DnsLogConfig {
     DnsLogConfig {
         path: path.to_path_buf(),
-        format: DnsLogField::ALL.to_vec(),
+        format: LineField::ALL.to_vec(),
         bufsize,
         fsize,
         ftimeout_secs: ftimeout_min * 60,
@@ -102,10 +102,10 @@ fn default_format_line_and_buffering() {
     let path = d.join("sub.log");
     let mut c = cfg(&path, 1, 1 << 30, 0);
     c.format = vec![
-        DnsLogField::Rdata,
-        DnsLogField::Transport,
-        DnsLogField::Host,
-        DnsLogField::Login,
+        LineField::Rdata,
+        LineField::Transport,
+        LineField::Host,
+        LineField::Login,
     ];
     let mut log = DnsLog::new(c);
     let mut l = line(1);

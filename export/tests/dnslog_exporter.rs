@@ -5,16 +5,17 @@
 //! hand.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use metaprobe_config::DnsLogField;
-use metaprobe_export::collect::{TemplateCache, Value, decode_message};
-use metaprobe_export::dns_text::RdataText;
+use metaprobe_export::dnslog::LineField;
 use metaprobe_export::dnslog::{DnsLogConfig, DnsLogStats};
-use metaprobe_export::exporter::{Clock, Exporter, ExporterConfig, RecordSender};
-use metaprobe_export::field::{IpPair, Octets, Text};
+use metaprobe_export::exporter::{Clock, Exporter, ExporterConfig};
 use metaprobe_export::logs::ALERT_LOG;
-use metaprobe_export::samples;
-use metaprobe_export::session::Transport;
-use metaprobe_export::template::{Dns, Stream};
+use metaprobe_ipfix::collect::{TemplateCache, Value, decode_message};
+use metaprobe_ipfix::dns_text::RdataText;
+use metaprobe_ipfix::field::{IpPair, Octets, Text};
+use metaprobe_ipfix::ring::RecordSender;
+use metaprobe_ipfix::samples;
+use metaprobe_ipfix::session::Transport;
+use metaprobe_ipfix::template::{Dns, Stream};
 use std::cell::Cell;
 use std::io::ErrorKind;
 use std::net::{IpAddr, UdpSocket};
@@ -57,7 +58,7 @@ fn tmpdir(tag: &str) -> PathBuf {
 fn log_cfg(path: &Path) -> DnsLogConfig {
     DnsLogConfig {
         path: path.to_path_buf(),
-        format: DnsLogField::ALL.to_vec(),
+        format: LineField::ALL.to_vec(),
         bufsize: 1 << 20,
         fsize: 1 << 30,
         ftimeout_secs: 0,
@@ -325,11 +326,11 @@ fn log_and_udp_collector_agree_record_for_record() {
         }
     }
     assert_eq!(decoded.len() as u64, n);
-    let num = |r: &metaprobe_export::collect::DecodedRecord, k: &str| match r.get(k) {
+    let num = |r: &metaprobe_ipfix::collect::DecodedRecord, k: &str| match r.get(k) {
         Some(Value::Unsigned(v)) => *v,
         other => panic!("{k}: {other:?}"),
     };
-    let text = |r: &metaprobe_export::collect::DecodedRecord, k: &str| match r.get(k) {
+    let text = |r: &metaprobe_ipfix::collect::DecodedRecord, k: &str| match r.get(k) {
         Some(Value::Str(v)) => v.clone(),
         other => panic!("{k}: {other:?}"),
     };

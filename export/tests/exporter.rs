@@ -3,11 +3,12 @@
 //! (a clock the test sets); only the kernel's socket work is real.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use metaprobe_export::collect::{DecodedMessage, TemplateCache, decode_message, message_len};
-use metaprobe_export::exporter::{Clock, ExportStats, Exporter, ExporterConfig, RecordSender};
-use metaprobe_export::samples;
-use metaprobe_export::session::Transport;
-use metaprobe_export::template::Stream;
+use metaprobe_export::exporter::{Clock, ExportStats, Exporter, ExporterConfig};
+use metaprobe_ipfix::collect::{DecodedMessage, TemplateCache, decode_message, message_len};
+use metaprobe_ipfix::ring::RecordSender;
+use metaprobe_ipfix::samples;
+use metaprobe_ipfix::session::Transport;
+use metaprobe_ipfix::template::Stream;
 use std::cell::Cell;
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -358,7 +359,7 @@ fn tcp_collector_killed_and_restarted() {
         .flat_map(|m| m.records.iter())
         .find(|r| r.kind.as_deref() == Some("reliability"))
         .expect("reliability record with the templates");
-    let Some(metaprobe_export::collect::Value::Unsigned(not_sent)) =
+    let Some(metaprobe_ipfix::collect::Value::Unsigned(not_sent)) =
         rel.get("notSentFlowTotalCount")
     else {
         panic!("{rel:?}")

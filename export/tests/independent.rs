@@ -14,9 +14,9 @@
 //! checker is there (as in CI), and then its absence fails loudly.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use metaprobe_export::samples;
-use metaprobe_export::session::{PushError, Session, SessionConfig, enterprise_elements};
-use metaprobe_export::template::Stream;
+use metaprobe_ipfix::samples;
+use metaprobe_ipfix::session::{PushError, Session, SessionConfig, enterprise_elements};
+use metaprobe_ipfix::template::Stream;
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
@@ -439,7 +439,7 @@ fn ready_port(text: &str, key: &str) -> Option<u16> {
 #[ignore = "needs ../shared/tools/ipfix_collect.py; scripts/test.sh runs it when present"]
 fn strict_collector_sees_no_violation_over_udp_and_tcp() {
     use metaprobe_export::exporter::{Exporter, ExporterConfig, SystemClock};
-    use metaprobe_export::session::Transport;
+    use metaprobe_ipfix::session::Transport;
     let tools = tools();
     let dir = std::env::temp_dir().join(format!("mp-export-indep-tcp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

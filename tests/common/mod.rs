@@ -1900,7 +1900,7 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::AtomicBool;
 
-use metaprobe_export::collect::{DecodedRecord, TemplateCache, decode_message};
+use metaprobe_ipfix::collect::{DecodedRecord, TemplateCache, decode_message};
 
 /// A UDP socket on 127.0.0.1 that a thread drains until told to stop.
 pub struct UdpCollector {

@@ -21,8 +21,8 @@ pub mod quic;
 mod record;
 pub mod tls;
 
-use metaprobe_export::exporter::RecordSender;
-use metaprobe_export::template::Record;
+use metaprobe_ipfix::ring::RecordSender;
+use metaprobe_ipfix::template::Record;
 
 use crate::counters::{AppCount, AppCounters, WorkerCounters};
 use crate::flow::{Flow, Observed};

@@ -1,8 +1,8 @@
 //! The fields every record of a packet shares (spec §3), built in one place
 //! for every record kind.
 
-use metaprobe_export::field::{IpPair, Mac, Octets, Text};
-use metaprobe_export::template::{Clickstream, Dns, HttpReply, TlsReply};
+use metaprobe_ipfix::field::{IpPair, Mac, Octets, Text};
+use metaprobe_ipfix::template::{Clickstream, Dns, HttpReply, TlsReply};
 
 use crate::flow::Observed;
 use crate::wire::{MPLS_CAP, Packet};

@@ -46,8 +46,8 @@
 use core::fmt;
 
 // The RDATA layouts are shared with the text log's rendering (export side).
-use metaprobe_export::dns_text::{Piece, rdata_layout};
 use metaprobe_ipfix::codec::Reader;
+use metaprobe_ipfix::dns_text::{Piece, rdata_layout};
 
 use crate::app::Outcome;
 
@@ -793,7 +793,7 @@ pub fn tcp_frame(window: &[u8], cap: usize) -> Outcome<TcpFrame<'_>, TooLong> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use metaprobe_export::dns_text::{RdataText, write_name_text, write_rdata_text};
+    use metaprobe_ipfix::dns_text::{RdataText, write_name_text, write_rdata_text};
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();

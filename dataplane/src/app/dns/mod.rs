@@ -9,7 +9,7 @@ mod grammar;
 
 pub use grammar::*;
 
-use metaprobe_export::field::{Octets, Text};
+use metaprobe_ipfix::field::{Octets, Text};
 
 use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Output, Seen};
 use crate::counters::{AppCount, AppCounters};
@@ -103,7 +103,7 @@ fn emit_answers(
     while let Some(item) = answers.next(&mut w.buf) {
         match item {
             Ok(rr) => {
-                let record = metaprobe_export::template::Dns {
+                let record = metaprobe_ipfix::template::Dns {
                     domain: Text::new(rr.name),
                     rrclass: rr.rrclass.0,
                     rrtype: rr.rrtype.0,

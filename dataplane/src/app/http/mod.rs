@@ -11,8 +11,8 @@ mod grammar;
 
 pub use grammar::*;
 
-use metaprobe_export::field::Text;
-use metaprobe_export::template::Clickstream;
+use metaprobe_ipfix::field::Text;
+use metaprobe_ipfix::template::Clickstream;
 
 use super::record::HOST_HTTP;
 use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Seen};
@@ -133,7 +133,7 @@ pub(super) fn on_payload(
                 Direction::Replies => {
                     let step = st.replies(window, cap);
                     if let Outcome::Done(reply) = step.status {
-                        let record = metaprobe_export::template::HttpReply {
+                        let record = metaprobe_ipfix::template::HttpReply {
                             result_code: u32::from(reply.status),
                             content_length: reply.content_length,
                             content_type: Text::new(reply.content_type),

@@ -12,8 +12,8 @@ mod grammar;
 
 pub use grammar::*;
 
-use metaprobe_export::field::Octets;
-use metaprobe_export::template::Clickstream;
+use metaprobe_ipfix::field::Octets;
+use metaprobe_ipfix::template::Clickstream;
 
 use super::record::HOST_QUIC;
 use super::{AppConfig, Cx, Ends, L4, Outcome, Seen};

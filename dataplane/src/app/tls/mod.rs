@@ -14,8 +14,8 @@ mod grammar;
 
 pub use grammar::*;
 
-use metaprobe_export::field::{Mac, Octets, Text};
-use metaprobe_export::template::Clickstream;
+use metaprobe_ipfix::field::{Mac, Octets, Text};
+use metaprobe_ipfix::template::Clickstream;
 
 use super::record::{HOST_CNAME, HOST_SNI};
 use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Seen};
@@ -160,8 +160,8 @@ pub(super) fn reply_record<'a>(
     common: &'a Common,
     hello: &ServerHello,
     cname: Option<&'a [u8]>,
-) -> metaprobe_export::template::TlsReply<'a> {
-    metaprobe_export::template::TlsReply {
+) -> metaprobe_ipfix::template::TlsReply<'a> {
+    metaprobe_ipfix::template::TlsReply {
         ssl_version: hello.version,
         cipher_suite: hello.cipher_suite,
         compression_method: hello.compression_method,

@@ -13,6 +13,7 @@
 //! are not UTF-8 writes U+FFFD for each invalid sequence, and truncation stops
 //! on a character boundary.
 
+use crate::codec::Reader;
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Longest content a variable-length field can carry (2-octet length).
@@ -77,6 +78,22 @@ pub fn write_varlen_prefix(content: usize, out: &mut Vec<u8>) {
         out.push(255);
         out.extend_from_slice(&n.to_be_bytes());
     }
+}
+
+/// Reads an RFC 7011 §7 length prefix: the length of the content that
+/// follows. `None` when the prefix is cut short.
+pub fn read_varlen_prefix(r: &mut Reader<'_>) -> Option<usize> {
+    match r.u8()? {
+        255 => r.u16().map(usize::from),
+        n => Some(usize::from(n)),
+    }
+}
+
+/// Reads one variable-length field (prefix and content); `None` when either
+/// is cut short (the prefix may then have been consumed).
+pub fn read_varlen<'a>(r: &mut Reader<'a>) -> Option<&'a [u8]> {
+    let n = read_varlen_prefix(r)?;
+    r.take(n)
 }
 
 macro_rules! uint_field {
@@ -401,6 +418,11 @@ mod tests {
             write_varlen_prefix(n, &mut v);
             assert_eq!(v, want, "{n}");
             assert_eq!(varlen_prefix_len(n), want.len());
+            assert_eq!(read_varlen_prefix(&mut Reader::new(&v)), Some(n));
+            assert_eq!(
+                read_varlen_prefix(&mut Reader::new(&v[..v.len() - 1])),
+                None
+            );
         }
     }
 

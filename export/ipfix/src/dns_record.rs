@@ -9,8 +9,9 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::codec::Reader;
 use crate::dns_text::RdataText;
-use crate::dnslog::DnsLogLine;
+use crate::field::read_varlen;
 use crate::template::{DNS, TemplateId};
 
 /// The fields of one DNS data record, borrowed from its bytes.
@@ -52,18 +53,18 @@ impl<'a> DnsRecordView<'a> {
         } else {
             return None;
         };
-        let mut r = Reader(rec);
+        let mut r = Reader::new(rec);
         let time_stamp = r.u32()?;
-        let login = r.varlen()?;
+        let login = read_varlen(&mut r)?;
         let (src, dst) = if v6 {
             (
-                IpAddr::V6(Ipv6Addr::from(r.array::<16>()?)),
-                IpAddr::V6(Ipv6Addr::from(r.array::<16>()?)),
+                IpAddr::V6(Ipv6Addr::from(*r.take_array::<16>()?)),
+                IpAddr::V6(Ipv6Addr::from(*r.take_array::<16>()?)),
             )
         } else {
             (
-                IpAddr::V4(Ipv4Addr::from(r.array::<4>()?)),
-                IpAddr::V4(Ipv4Addr::from(r.array::<4>()?)),
+                IpAddr::V4(Ipv4Addr::from(*r.take_array::<4>()?)),
+                IpAddr::V4(Ipv4Addr::from(*r.take_array::<4>()?)),
             )
         };
         let v = DnsRecordView {
@@ -73,21 +74,21 @@ impl<'a> DnsRecordView<'a> {
             dst,
             port_source: r.u16()?,
             port_destination: r.u16()?,
-            session_id: u64::from_be_bytes(r.array()?),
-            transport: r.array::<1>()?[0],
-            domain: r.varlen()?,
+            session_id: r.u64()?,
+            transport: r.u8()?,
+            domain: read_varlen(&mut r)?,
             rrclass: r.u16()?,
             rrtype: r.u16()?,
             ttl: r.u32()?,
-            rdata: r.varlen()?,
+            rdata: read_varlen(&mut r)?,
             vlan_id: r.u16()?,
             post_vlan_id: r.u16()?,
-            source_mac: r.array()?,
-            destination_mac: r.array()?,
-            mpls_labels: r.varlen()?,
+            source_mac: *r.take_array()?,
+            destination_mac: *r.take_array()?,
+            mpls_labels: read_varlen(&mut r)?,
             bridge_channel_num: r.u16()?,
         };
-        r.0.is_empty().then_some(v)
+        (!r.any_left()).then_some(v)
     }
 
     /// The RDATA as the text log writes it.
@@ -96,65 +97,6 @@ impl<'a> DnsRecordView<'a> {
             rrtype: self.rrtype,
             rdata: self.rdata,
         }
-    }
-
-    /// The text-log line of this record; `rdata` is [`Self::rdata_text`], kept by the
-    /// caller (the line borrows it).
-    pub fn log_line<'b>(&'b self, rdata: &'b RdataText<'a>) -> DnsLogLine<'b> {
-        DnsLogLine {
-            ts: self.time_stamp,
-            session_id: self.session_id,
-            login: self.login,
-            src: self.src,
-            dst: self.dst,
-            psrc: self.port_source,
-            pdst: self.port_destination,
-            transport: self.transport,
-            host: self.domain,
-            rrtype: self.rrtype,
-            rrclass: self.rrclass,
-            ttl: self.ttl,
-            rdlen: self.rdata.len(),
-            rdata,
-        }
-    }
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    #[inline]
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let (a, b) = self.0.split_at_checked(n)?;
-        self.0 = b;
-        Some(a)
-    }
-
-    #[inline]
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N)?.try_into().ok()
-    }
-
-    #[inline]
-    fn u16(&mut self) -> Option<u16> {
-        self.array().map(u16::from_be_bytes)
-    }
-
-    #[inline]
-    fn u32(&mut self) -> Option<u32> {
-        self.array().map(u32::from_be_bytes)
-    }
-
-    /// RFC 7011 §7: a 1-octet length below 255, else 255 and a 2-octet length.
-    #[inline]
-    fn varlen(&mut self) -> Option<&'a [u8]> {
-        let [n] = self.array::<1>()?;
-        let n = if n == 255 {
-            usize::from(self.u16()?)
-        } else {
-            usize::from(n)
-        };
-        self.take(n)
     }
 }
 
@@ -272,9 +214,5 @@ mod tests {
         assert_eq!(v.transport, 1);
         assert_eq!(v.mpls_labels, [1, 2, 3, 4]);
         assert_eq!(v.rdata_text().to_string(), "ab".repeat(300));
-        let line = v.rdata_text();
-        let l = v.log_line(&line);
-        assert_eq!(l.rdlen, 300);
-        assert_eq!(l.host, name.as_bytes());
     }
 }

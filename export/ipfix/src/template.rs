@@ -1,6 +1,6 @@
 //! Every template of the spec, derived from the element table of [`crate::ie`].
 //!
-//! Each template is declared once, in [`templates!`] below: the declaration
+//! Each template is declared once, in `templates!` below: the declaration
 //! gives the typed record a worker fills (`Clickstream`, `Dns`, …; borrowed
 //! strings, no allocation), the ordered field list sent in the template
 //! record, and the two stable template ids (IPv4, IPv6 variant). The IPv6
@@ -61,6 +61,46 @@ impl Stream {
     /// The templates of this stream.
     pub fn templates(self) -> impl Iterator<Item = &'static TemplateDef> {
         TEMPLATES.iter().copied().filter(move |t| t.stream == self)
+    }
+
+    /// Position in [`Stream::ALL`]: the index of per-stream counter arrays.
+    pub const fn index(self) -> usize {
+        match self {
+            Stream::Clickstream => 0,
+            Stream::Meta => 1,
+            Stream::Dns => 2,
+        }
+    }
+}
+
+/// Template id → stream, for the ids of [`all`] (a small table built once:
+/// the worker and the export lcore look it up per record).
+#[derive(Clone, Debug)]
+pub struct Routes(Vec<Option<Stream>>);
+
+impl Routes {
+    pub fn new() -> Self {
+        let max = all().map(|t| t.id().0).max().unwrap_or(255);
+        let mut v = vec![None; usize::from(max.saturating_sub(255))];
+        for t in all() {
+            if let Some(slot) = v.get_mut(usize::from(t.id().0.wrapping_sub(256))) {
+                *slot = Some(t.def.stream);
+            }
+        }
+        Routes(v)
+    }
+
+    /// The stream of data template `id`; None for any other id.
+    #[inline]
+    pub fn stream(&self, id: TemplateId) -> Option<Stream> {
+        let i = usize::from(id.0.checked_sub(256)?);
+        self.0.get(i).copied().flatten()
+    }
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -529,6 +569,20 @@ pub static OPTIONS_TEMPLATES: [&OptionsTemplate; 2] = [&IE_TYPE_TEMPLATE, &RELIA
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn routes_cover_every_template() {
+        let r = Routes::new();
+        for t in all() {
+            assert_eq!(r.stream(t.id()), Some(t.def.stream));
+        }
+        assert_eq!(r.stream(TemplateId(255)), None);
+        assert_eq!(r.stream(IE_TYPE_TEMPLATE_ID), None);
+        assert_eq!(r.stream(TemplateId(9999)), None);
+        for (i, s) in Stream::ALL.into_iter().enumerate() {
+            assert_eq!(s.index(), i);
+        }
+    }
 
     #[test]
     fn every_field_type_matches_its_element() {

@@ -5,10 +5,10 @@
 //! - `direct/*`: a typed record encoded straight into a session's message.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use metaprobe_export::encoder::{Chunk, record_limit_for_mtu};
-use metaprobe_export::samples;
-use metaprobe_export::session::{Session, SessionConfig};
-use metaprobe_export::template::{Record, Stream};
+use metaprobe_ipfix::encoder::{Chunk, record_limit_for_mtu};
+use metaprobe_ipfix::samples;
+use metaprobe_ipfix::session::{Session, SessionConfig};
+use metaprobe_ipfix::template::{Record, Stream};
 use std::hint::black_box;
 
 const T0: u32 = 1_700_000_000;

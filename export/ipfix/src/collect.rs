@@ -7,6 +7,8 @@
 //! does (`clickstream`, `dns_v6`, …; options: `ie_type`, `reliability`).
 //! It never panics on any input: every length is checked before use.
 
+use crate::codec::Reader;
+use crate::field::read_varlen;
 use crate::ie::{self, DataType, Ie, VARLEN};
 use crate::session::{OPTIONS_TEMPLATE_SET_ID, TEMPLATE_SET_ID, VERSION};
 use crate::template::{self, OPTIONS_TEMPLATES};
@@ -271,50 +273,22 @@ impl core::fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-/// A bounded cursor over untrusted bytes.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    base: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8], base: usize) -> Self {
-        Reader { buf, pos: 0, base }
-    }
-    fn left(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-    fn at(&self) -> usize {
-        self.base + self.pos
-    }
-    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
-        let at = self.at();
-        let s = self
-            .buf
-            .get(self.pos..self.pos.saturating_add(n))
-            .ok_or(DecodeError::Short { what, at })?;
-        self.pos += n;
-        Ok(s)
-    }
-    fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
-        Ok(self.take(1, what)?.first().copied().unwrap_or(0))
-    }
-    fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
-        let s = self.take(2, what)?;
-        Ok(u16::from_be_bytes(s.try_into().unwrap_or([0; 2])))
-    }
-    fn u32(&mut self, what: &'static str) -> Result<u32, DecodeError> {
-        let s = self.take(4, what)?;
-        Ok(u32::from_be_bytes(s.try_into().unwrap_or([0; 4])))
-    }
+/// The value of a read, or the error that says what was short and where:
+/// `r` is where the read was tried (a failed read consumes nothing, and a
+/// [`Reader::sub`] cursor counts its offset from the start of the message).
+fn need<T>(v: Option<T>, what: &'static str, r: &Reader<'_>) -> Result<T, DecodeError> {
+    v.ok_or(DecodeError::Short {
+        what,
+        at: r.offset(),
+    })
 }
 
 /// Length of the message that starts `buf` (for framing a TCP stream), once
 /// its first 4 octets are there.
 pub fn message_len(buf: &[u8]) -> Option<usize> {
-    let b = buf.get(2..4)?;
-    Some(usize::from(u16::from_be_bytes([*b.first()?, *b.get(1)?])))
+    let mut r = Reader::new(buf);
+    r.skip(2)?;
+    r.u16().map(usize::from)
 }
 
 /// Decodes one message, learning its templates into `cache`.
@@ -322,12 +296,12 @@ pub fn decode_message(
     cache: &mut TemplateCache,
     msg: &[u8],
 ) -> Result<DecodedMessage, DecodeError> {
-    let mut r = Reader::new(msg, 0);
-    let version = r.u16("message header")?;
-    let len = usize::from(r.u16("message header")?);
-    let export_time = r.u32("message header")?;
-    let seq = r.u32("message header")?;
-    let odid = r.u32("message header")?;
+    let mut r = Reader::new(msg);
+    let version = need(r.u16(), "message header", &r)?;
+    let len = usize::from(need(r.u16(), "message header", &r)?);
+    let export_time = need(r.u32(), "message header", &r)?;
+    let seq = need(r.u32(), "message header", &r)?;
+    let odid = need(r.u32(), "message header", &r)?;
     if version != VERSION {
         return Err(DecodeError::Version(version));
     }
@@ -343,27 +317,20 @@ pub fn decode_message(
         odid,
         ..Default::default()
     };
-    while r.left() > 0 {
-        let at = r.at();
-        let set_id = r.u16("set header")?;
-        let set_len = usize::from(r.u16("set header")?);
-        if set_len < 4 || set_len - 4 > r.left() {
+    while r.any_left() {
+        let at = r.offset();
+        let set_id = need(r.u16(), "set header", &r)?;
+        let set_len = usize::from(need(r.u16(), "set header", &r)?);
+        let Some(body) = set_len.checked_sub(4).and_then(|n| r.sub(n)) else {
             return Err(DecodeError::SetLength { at, len: set_len });
-        }
-        let body = r.take(set_len - 4, "set")?;
-        let body_at = at + 4;
+        };
         match set_id {
             TEMPLATE_SET_ID | OPTIONS_TEMPLATE_SET_ID => {
-                out.templates += template_set(
-                    cache,
-                    odid,
-                    body,
-                    body_at,
-                    set_id == OPTIONS_TEMPLATE_SET_ID,
-                )?;
+                out.templates +=
+                    template_set(cache, odid, body, set_id == OPTIONS_TEMPLATE_SET_ID)?;
             }
             id if id >= 256 => match cache.get(odid, id) {
-                Some(t) => data_set(t, body, body_at, &mut out)?,
+                Some(t) => data_set(t, body, &mut out)?,
                 None => out.unknown_sets += 1,
             },
             _ => out.unknown_sets += 1,
@@ -375,23 +342,21 @@ pub fn decode_message(
 fn template_set(
     cache: &mut TemplateCache,
     odid: u32,
-    body: &[u8],
-    base: usize,
+    mut r: Reader<'_>,
     options: bool,
 ) -> Result<u32, DecodeError> {
-    let mut r = Reader::new(body, base);
     let mut n = 0;
     let hdr = if options { 6 } else { 4 };
     while r.left() >= hdr {
-        let id = r.u16("template record")?;
-        let count = r.u16("template record")?;
+        let id = need(r.u16(), "template record", &r)?;
+        let count = need(r.u16(), "template record", &r)?;
         if count == 0 {
             // Withdrawal (RFC 7011 §8.1).
             cache.map.remove(&(odid, id));
             continue;
         }
         let scope = if options {
-            r.u16("options template record")?
+            need(r.u16(), "options template record", &r)?
         } else {
             0
         };
@@ -400,10 +365,10 @@ fn template_set(
         }
         let mut fields = Vec::with_capacity(usize::from(count));
         for _ in 0..count {
-            let raw = r.u16("field specifier")?;
-            let len = r.u16("field specifier")?;
+            let raw = need(r.u16(), "field specifier", &r)?;
+            let len = need(r.u16(), "field specifier", &r)?;
             let (id, pen) = if raw & 0x8000 != 0 {
-                (raw & 0x7fff, r.u32("enterprise number")?)
+                (raw & 0x7fff, need(r.u32(), "enterprise number", &r)?)
             } else {
                 (raw, 0)
             };
@@ -420,26 +385,21 @@ fn template_set(
 
 fn data_set(
     t: &ReceivedTemplate,
-    body: &[u8],
-    base: usize,
+    mut r: Reader<'_>,
     out: &mut DecodedMessage,
 ) -> Result<(), DecodeError> {
     let min = t.min_len().max(1);
-    let mut r = Reader::new(body, base);
     while r.left() >= min {
-        let at = r.at();
-        let overrun = |_| DecodeError::RecordOverrun { template: t.id, at };
+        let at = r.offset();
+        let overrun = DecodeError::RecordOverrun { template: t.id, at };
         let mut fields = Vec::with_capacity(t.fields.len());
         for (f, name) in t.fields.iter().zip(&t.names) {
-            let n = if f.len == VARLEN {
-                match r.u8("varlen").map_err(overrun)? {
-                    255 => usize::from(r.u16("varlen").map_err(overrun)?),
-                    n => usize::from(n),
-                }
+            let v = if f.len == VARLEN {
+                read_varlen(&mut r)
             } else {
-                usize::from(f.len)
-            };
-            let v = r.take(n, "field").map_err(overrun)?;
+                r.take(usize::from(f.len))
+            }
+            .ok_or(overrun)?;
             fields.push((name.clone(), value(element(f.id, f.pen), v)));
         }
         out.records.push(DecodedRecord {
@@ -457,17 +417,16 @@ fn data_set(
 
 fn value(e: Option<&Ie>, v: &[u8]) -> Value {
     let unsigned = |v: &[u8]| v.iter().fold(0u64, |a, &b| (a << 8) | u64::from(b));
+    let bytes = |v: &[u8]| Value::Bytes(v.to_vec());
     match e.map(|e| e.data_type) {
         Some(DataType::String) => Value::Str(String::from_utf8_lossy(v).into_owned()),
-        Some(DataType::Ipv4Address) if v.len() == 4 => {
-            Value::Ipv4(Ipv4Addr::from(<[u8; 4]>::try_from(v).unwrap_or_default()))
+        Some(DataType::Ipv4Address) => {
+            <[u8; 4]>::try_from(v).map_or_else(|_| bytes(v), |a| Value::Ipv4(Ipv4Addr::from(a)))
         }
-        Some(DataType::Ipv6Address) if v.len() == 16 => {
-            Value::Ipv6(Ipv6Addr::from(<[u8; 16]>::try_from(v).unwrap_or_default()))
+        Some(DataType::Ipv6Address) => {
+            <[u8; 16]>::try_from(v).map_or_else(|_| bytes(v), |a| Value::Ipv6(Ipv6Addr::from(a)))
         }
-        Some(DataType::MacAddress) if v.len() == 6 => {
-            Value::Mac(<[u8; 6]>::try_from(v).unwrap_or_default())
-        }
+        Some(DataType::MacAddress) => <[u8; 6]>::try_from(v).map_or_else(|_| bytes(v), Value::Mac),
         Some(
             DataType::Unsigned8
             | DataType::Unsigned16
@@ -475,7 +434,7 @@ fn value(e: Option<&Ie>, v: &[u8]) -> Value {
             | DataType::Unsigned64,
         ) if !v.is_empty() && v.len() <= 8 => Value::Unsigned(unsigned(v)),
         None if matches!(v.len(), 1 | 2 | 4 | 8) => Value::Unsigned(unsigned(v)),
-        _ => Value::Bytes(v.to_vec()),
+        _ => bytes(v),
     }
 }
 

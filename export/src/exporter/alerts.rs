@@ -1,0 +1,81 @@
+//! The lines of `fastdpi_alert.log` the exporter writes: overrun cycles,
+//! collectors that do not keep up or come and go, DNS log failures —
+//! accumulated between writes and written at most once per alert interval.
+
+use super::Exporter;
+use crate::logs;
+
+/// What happened since the last alert line about overrun cycles.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct AlertAccum {
+    /// Cycles that ran past their period.
+    pub(super) overrun_cycles: u64,
+    /// The longest of them, µs.
+    pub(super) longest_us: u64,
+    /// Chunks they skipped.
+    pub(super) chunks: u64,
+    /// Records of those chunks, per stream.
+    pub(super) records: [u64; 3],
+}
+
+impl Exporter {
+    /// Writes the pending alert lines, at most once per alert interval
+    /// (`force`: now, at shutdown).
+    pub(super) fn alerts(&mut self, now: u64, force: bool) {
+        let pending = self.alert.overrun_cycles > 0
+            || self.dns.pending.is_some()
+            || self
+                .collectors
+                .iter()
+                .any(|c| c.alert_skipped > 0 || !c.events.is_empty());
+        if !pending {
+            return;
+        }
+        if !force
+            && self
+                .last_alert
+                .is_some_and(|t| now.saturating_sub(t) < self.cfg.alert_interval_us)
+        {
+            return;
+        }
+        let when = logs::format_time(now);
+        let mut text = String::new();
+        let mut lines = 0;
+        let a = core::mem::take(&mut self.alert);
+        if a.overrun_cycles > 0 {
+            let [c, m, d] = a.records;
+            text.push_str(&format!(
+                "[NFLW] very long operation: {} send cycle(s) ran past the {}us period (longest {}us): skipped {} chunk(s) = {} records (clickstream {c}, meta {m}, dns {d}) [{when}]\n",
+                a.overrun_cycles,
+                self.cfg.cycle_period_us,
+                a.longest_us,
+                a.chunks,
+                c + m + d,
+            ));
+            lines += 1;
+        }
+        for c in &mut self.collectors {
+            for e in c.events.drain(..) {
+                text.push_str(&format!("{e} [{when}]\n"));
+                lines += 1;
+            }
+            if c.alert_skipped > 0 {
+                text.push_str(&format!(
+                    "[NFLW] very long operation: collector {} is not keeping up (socket buffer full): skipped {} records [{when}]\n",
+                    c.spec, c.alert_skipped
+                ));
+                c.alert_skipped = 0;
+                lines += 1;
+            }
+        }
+        if let Some(line) = self.dns.alert(&when) {
+            text.push_str(&line);
+            lines += 1;
+        }
+        match logs::append(&self.cfg.log_dir, logs::ALERT_LOG, &text) {
+            Ok(()) => self.alert_lines += lines,
+            Err(_) => self.log_errors += 1,
+        }
+        self.last_alert = Some(now);
+    }
+}
