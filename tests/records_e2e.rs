@@ -60,9 +60,9 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{
-    Packet, RUN_TIMEOUT, RunOutput, TestDir, UdpCollector, decode_all, dpdk_lock, eal_args,
-    ethernet_frames_of, ipv4_header, ipv6_header, read_capture, read_capture_links, run_args,
-    run_metaprobe, tcp_header, write_config, write_pcap,
+    MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, TestDir, UdpCollector, decode_all, dpdk_lock,
+    eal_args, eth, ethernet_frames_of, ipv4_header, ipv6_header, read_capture, read_capture_links,
+    run_args, run_metaprobe, tcp_header, write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::{DecodedRecord, Value, to_json};
 
@@ -1826,4 +1826,49 @@ fn direction_macs(cap: &Capture) -> HashMap<(IpAddr, IpAddr), ([u8; 6], [u8; 6])
         }
     }
     m
+}
+
+/// A ClientHello whose cipher-suite list has an odd length: the run's final
+/// summary names it (`final analysis: … tls-malformed 1`) and no record is made.
+#[test]
+fn a_malformed_client_hello_is_counted_by_name_in_the_summary() {
+    let (client, server) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+    let mut hello = vec![
+        0x01, 0x00, 0x00, 0x00, // ClientHello, length patched below
+        0x03, 0x03, // legacy_version
+    ];
+    hello.extend_from_slice(&[0x11; 32]); // random
+    hello.push(0); // session id
+    hello.extend_from_slice(&[0x00, 0x03, 0x13, 0x01, 0x13]); // 3 octets of suites: odd
+    hello.extend_from_slice(&[0x01, 0x00]); // compression
+    let body_len = hello.len() - 4;
+    hello[1..4].copy_from_slice(&(body_len as u32).to_be_bytes()[1..]);
+    let mut record = vec![22, 3, 1];
+    record.extend_from_slice(&(hello.len() as u16).to_be_bytes());
+    record.extend_from_slice(&hello);
+    let seg = |src: [u8; 4], dst: [u8; 4], sport, dport, seq, flags, data: &[u8]| {
+        let mut f = eth(MAC_NET, MAC_SUB, 0x0800);
+        f.extend(ipv4_header(src, dst, 6, (40 + data.len()) as u16, 1));
+        f.extend(tcp_header(sport, dport, seq, flags));
+        f.extend_from_slice(data);
+        Packet::whole(f)
+    };
+    let frames = [
+        seg(client, server, 40000, 443, 1000, 0x02, &[]),
+        seg(server, client, 443, 40000, 5000, 0x12, &[]),
+        seg(client, server, 40000, 443, 1001, 0x10, &[]),
+        seg(client, server, 40000, 443, 1001, 0x18, &record),
+    ];
+    let run = run_frames("tls-malformed", &frames);
+    assert!(run.clickstream.is_empty(), "{:?}", run.clickstream);
+    let line = run
+        .out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("final analysis:"))
+        .unwrap_or_else(|| panic!("no final analysis line\n{}", run.out.describe_short()));
+    assert!(
+        line.contains(" tls-malformed 1 ") && line.contains(" streams-exhausted 0 "),
+        "{line}"
+    );
 }
