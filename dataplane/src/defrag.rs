@@ -80,7 +80,7 @@
 //! For a datagram fragmented from a valid one, the result is octet for octet the
 //! datagram before fragmentation (IPv4 with its original flags 0 or DF).
 
-use crate::wire::{IPV6_EXT_CAP, Ip, LenSource, Packet, decode_ip};
+use crate::wire::{Ip, LenSource, Packet, decode_ip};
 
 /// Entry number meaning "none" in the lists.
 const NIL: u32 = u32::MAX;
@@ -781,9 +781,7 @@ fn parse<'a>(packet: &Packet, frame: &'a [u8], bridge: u16) -> Parsed<'a> {
             let len = IPV6_HEADER_LEN + usize::from(r.payload_len);
             let ip = frame.get(l3..).unwrap_or_default();
             let ip = ip.get(..len).unwrap_or(ip);
-            let Some((at, next_header_at)) = find_fragment_header(r.next_header.0, ip) else {
-                return Parsed::Unusable;
-            };
+            let (at, next_header_at) = (usize::from(frag.header_at), frag.named_at);
             let (Some(header), Some(&next_header), Some(data)) =
                 (ip.get(..at), ip.get(at), ip.get(at + 8..))
             else {
@@ -802,34 +800,13 @@ fn parse<'a>(packet: &Packet, frame: &'a [u8], bridge: u16) -> Parsed<'a> {
                 more: frag.more,
                 data,
                 header,
-                next_header_at: next_header_at as u16,
+                next_header_at,
                 next_header,
                 fault: (r.len_source != LenSource::Header).then_some(Fault::Truncated),
             })
         }
         Ip::None => Parsed::Unusable,
     }
-}
-
-/// Where the first fragment header of an IPv6 packet is (`ip` starts at the fixed
-/// header, whose Next Header is `first`), and where the Next Header octet that named it
-/// is. Walks the same extension headers as `wire`'s walk, in the same bound.
-fn find_fragment_header(first: u8, ip: &[u8]) -> Option<(usize, usize)> {
-    let mut next = first;
-    let mut next_at = 6;
-    let mut at = IPV6_HEADER_LEN;
-    for _ in 0..IPV6_EXT_CAP {
-        let len = match next {
-            44 => return Some((at, next_at)),
-            0 | 43 | 60 | 135 | 139 | 140 => (usize::from(*ip.get(at + 1)?) + 1) * 8,
-            51 => (usize::from(*ip.get(at + 1)?) + 2) * 4,
-            _ => return None,
-        };
-        next = *ip.get(at)?;
-        next_at = at;
-        at += len;
-    }
-    None
 }
 
 /// IPv4: clears MF and the offset (keeps DF and the reserved bit), sets Total Length

@@ -146,6 +146,12 @@ pub struct Ipv6Fragment {
     /// In units of 8 octets.
     pub offset: u16,
     pub more: bool,
+    /// Where the fragment header is, in octets from the start of the fixed
+    /// header, and where the Next Header octet that names it is (6, in the
+    /// fixed header, or the first octet of the extension header before it):
+    /// what IP reassembly needs to rebuild the datagram's header chain.
+    pub header_at: u16,
+    pub named_at: u16,
 }
 
 /// What the extension-header walk found.
@@ -180,6 +186,8 @@ impl Ipv6Extensions {
     pub fn walk(first: IpProtocol, payload: &[u8]) -> (Self, Option<Stop>) {
         let mut ext = Self::empty(first);
         let mut at = 0usize;
+        // The Next Header octet naming the header at `at`, from the fixed header's start.
+        let mut named_at = 6usize;
         loop {
             let nh = ext.protocol;
             let is_ext = matches!(nh.0, 0 | 43 | 44 | 51 | 60 | 135 | 139 | 140);
@@ -212,6 +220,10 @@ impl Ipv6Extensions {
                         ident: u32::from_be_bytes([i1, i2, i3, i4]),
                         offset: offset_res_m >> 3,
                         more: offset_res_m & 1 == 1,
+                        // At most IPV6_EXT_CAP headers of at most 2048 octets
+                        // each precede it: both offsets are below 2^15.
+                        header_at: (HEADER_LEN + at) as u16,
+                        named_at: named_at as u16,
                     };
                     ext.fragment = Some(frag);
                     if frag.offset != 0 {
@@ -236,6 +248,7 @@ impl Ipv6Extensions {
                 .len
                 .saturating_add(u16::try_from(len).unwrap_or(u16::MAX));
             ext.protocol = IpProtocol(next);
+            named_at = HEADER_LEN + at;
             at += len;
         }
     }
@@ -340,6 +353,9 @@ mod tests {
         assert!(ext.routing);
         let f = ext.fragment.unwrap();
         assert_eq!((f.ident, f.offset, f.more), (0x1234, 0, true));
+        // The fragment header follows 8 + 24 octets of headers; the routing
+        // header's first octet (at 40 + 8) names it.
+        assert_eq!((f.header_at, f.named_at), (40 + 32, 40 + 8));
     }
 
     #[test]
