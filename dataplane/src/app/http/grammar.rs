@@ -909,6 +909,18 @@ struct Seen<'a> {
 }
 
 impl<'a> Seen<'a> {
+    /// The fields of the headers `httparse` read.
+    fn of<'h>(headers: impl Iterator<Item = &'h httparse::Header<'a>>) -> Seen<'a>
+    where
+        'a: 'h,
+    {
+        let mut seen = Seen::default();
+        for h in headers {
+            seen.header(h.name.as_bytes(), h.value);
+        }
+        seen
+    }
+
     fn header(&mut self, name: &[u8], value: &'a [u8]) {
         let value = trim(value);
         let slot = match name.len() {
@@ -982,69 +994,88 @@ fn reply_config() -> httparse::ParserConfig {
     c
 }
 
+/// What `httparse` made of a head.
+enum Strict<'a, T> {
+    /// The whole head: its length and the message built from it.
+    Complete(usize, (T, Seen<'a>)),
+    Partial,
+    /// A byte it refuses; `line_read`: the start line was read before it.
+    Refused {
+        line_read: bool,
+    },
+}
+
 /// A request head at the start of `window`; `at_cap`: no more bytes can come.
 fn read_request(window: &[u8], at_cap: bool) -> HeadRead<'_, Request<'_>> {
     let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
-    match request_config().parse_request_with_uninit_headers(&mut req, window, &mut headers) {
-        Ok(httparse::Status::Complete(len)) => {
-            let mut seen = Seen::default();
-            for h in req.headers.iter() {
-                seen.header(h.name.as_bytes(), h.value);
+    let strict =
+        match request_config().parse_request_with_uninit_headers(&mut req, window, &mut headers) {
+            Ok(httparse::Status::Complete(len)) => {
+                let seen = Seen::of(req.headers.iter());
+                let line = RequestLine {
+                    start: empty_lines(window),
+                    method: req.method.unwrap_or_default().as_bytes(),
+                    target: req.path.unwrap_or_default().as_bytes(),
+                    version: req.version,
+                };
+                Strict::Complete(len, (line.request(&seen, Flags::NONE), seen))
             }
-            let line = RequestLine {
-                start: empty_lines(window),
-                method: req.method.unwrap_or_default().as_bytes(),
-                target: req.path.unwrap_or_default().as_bytes(),
-                version: req.version,
-            };
-            HeadRead::Done((line.request(&seen, Flags::NONE), seen, len, false))
-        }
-        Ok(httparse::Status::Partial) if !at_cap => HeadRead::Incomplete,
-        Ok(httparse::Status::Partial) => lax_request(window, true, Flags::NONE),
-        Err(_) if req.method.is_none() => HeadRead::NotHttp,
-        Err(_) => match head_end(window) {
-            Some(len) => lax_request(window.get(..len).unwrap_or(window), false, Flags::LAX),
-            None if at_cap => lax_request(window, true, Flags::LAX),
-            // A first line that is complete and wrong is not HTTP.
-            None => match lax_request(window, false, Flags::LAX) {
-                HeadRead::NotHttp => HeadRead::NotHttp,
-                _ => HeadRead::Incomplete,
+            Ok(httparse::Status::Partial) => Strict::Partial,
+            Err(_) => Strict::Refused {
+                line_read: req.method.is_some(),
             },
-        },
-    }
+        };
+    read_head(window, at_cap, strict, lax_request)
 }
 
 /// A reply head at the start of `window`; `at_cap`: no more bytes can come.
 fn read_reply(window: &[u8], at_cap: bool) -> HeadRead<'_, Reply<'_>> {
     let mut headers = [const { MaybeUninit::uninit() }; MAX_HEADERS];
     let mut resp = httparse::Response::new(&mut []);
-    match reply_config().parse_response_with_uninit_headers(&mut resp, window, &mut headers) {
-        Ok(httparse::Status::Complete(len)) => {
-            let mut seen = Seen::default();
-            for h in resp.headers.iter() {
-                seen.header(h.name.as_bytes(), h.value);
+    let strict =
+        match reply_config().parse_response_with_uninit_headers(&mut resp, window, &mut headers) {
+            Ok(httparse::Status::Complete(len)) => {
+                let seen = Seen::of(resp.headers.iter());
+                let start = empty_lines(window);
+                let reply = make_reply(
+                    start,
+                    resp.code.unwrap_or(0),
+                    resp.version,
+                    &seen,
+                    Flags::NONE,
+                );
+                Strict::Complete(len, (reply, seen))
             }
-            let start = empty_lines(window);
-            let reply = make_reply(
-                start,
-                resp.code.unwrap_or(0),
-                resp.version,
-                &seen,
-                Flags::NONE,
-            );
-            HeadRead::Done((reply, seen, len, false))
-        }
-        Ok(httparse::Status::Partial) if !at_cap => HeadRead::Incomplete,
-        Ok(httparse::Status::Partial) => lax_reply(window, true, Flags::NONE),
-        Err(_) if resp.code.is_none() => HeadRead::NotHttp,
-        Err(_) => match head_end(window) {
-            Some(len) => lax_reply(window.get(..len).unwrap_or(window), false, Flags::LAX),
-            None if at_cap => lax_reply(window, true, Flags::LAX),
+            Ok(httparse::Status::Partial) => Strict::Partial,
+            Err(_) => Strict::Refused {
+                line_read: resp.code.is_some(),
+            },
+        };
+    read_head(window, at_cap, strict, lax_reply)
+}
+
+/// `httparse` first; the lax reader (see [`lax_request`]) for what it cannot
+/// give: a head cut by the cap, and a head with a byte it refuses after a good
+/// start line.
+fn read_head<'a, T>(
+    window: &'a [u8],
+    at_cap: bool,
+    strict: Strict<'a, T>,
+    lax: fn(&'a [u8], bool, Flags) -> HeadRead<'a, T>,
+) -> HeadRead<'a, T> {
+    match strict {
+        Strict::Complete(len, (message, seen)) => HeadRead::Done((message, seen, len, false)),
+        Strict::Partial if !at_cap => HeadRead::Incomplete,
+        Strict::Partial => lax(window, true, Flags::NONE),
+        Strict::Refused { line_read: false } => HeadRead::NotHttp,
+        Strict::Refused { line_read: true } => match head_end(window) {
+            Some(len) => lax(window.get(..len).unwrap_or(window), false, Flags::LAX),
+            None if at_cap => lax(window, true, Flags::LAX),
             // A first line that is complete and wrong is not HTTP.
-            None => match lax_reply(window, false, Flags::LAX) {
+            None => match lax(window, false, Flags::LAX) {
                 HeadRead::NotHttp => HeadRead::NotHttp,
-                _ => HeadRead::Incomplete,
+                HeadRead::Done(_) | HeadRead::Incomplete => HeadRead::Incomplete,
             },
         },
     }
@@ -1137,6 +1168,16 @@ fn absolute_form(target: &[u8]) -> Option<(&[u8], &[u8])> {
 /// line; lines without a colon and folded lines are skipped. `truncated`: the
 /// head was cut at the end of `head` — the last value is cut to a UTF-8
 /// boundary and the message flagged.
+///
+/// Why a second reader beside `httparse`: a probe must export what a browser
+/// or server accepted, and `httparse` (rightly, for a server) refuses heads
+/// that real clients send and real servers answer — more than
+/// [`MAX_HEADERS`] lines, obs-fold continuation lines, bytes outside its
+/// token and field-value sets (raw UTF-8 or control octets in a value, spaces
+/// before the colon) — and it cannot read a head that is cut by the
+/// reassembly cap. For those it reads the start line by hand (method a token,
+/// target, `HTTP/1.x`) and takes each `name: value` line it can; anything
+/// else still answers `NotHttp`. Such messages carry [`Flags::LAX`].
 fn lax_request(head: &[u8], truncated: bool, flags: Flags) -> HeadRead<'_, Request<'_>> {
     let start = empty_lines(head);
     let body = head.get(start..).unwrap_or(&[]);
