@@ -270,7 +270,11 @@ impl StreamPool {
 impl Slot {
     /// An out-of-order run `[start, end)` can be kept: a free run entry, or one it touches.
     fn can_track(&self, start: u32, end: u32) -> bool {
-        let runs = self.runs.get(..usize::from(self.run_count)).unwrap_or(&[]);
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "run_count is at most MAX_RUNS: a run is added only below it"
+        )]
+        let runs = &self.runs[..usize::from(self.run_count)];
         runs.len() < MAX_RUNS || runs.iter().any(|&(a, b)| a <= end && start <= b)
     }
 

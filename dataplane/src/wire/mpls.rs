@@ -80,7 +80,11 @@ pub struct MplsStack {
 impl MplsStack {
     /// The kept entries, top of stack first.
     pub fn entries(&self) -> &[MplsEntry] {
-        self.entries.get(..usize::from(self.len)).unwrap_or(&[])
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "len is at most MPLS_CAP: push stops there"
+        )]
+        &self.entries[..usize::from(self.len)]
     }
 
     pub fn is_empty(&self) -> bool {

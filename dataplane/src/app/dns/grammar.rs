@@ -483,7 +483,11 @@ impl<'a> Answers<'a> {
         read_name(self.msg, at, self.msg.len(), &mut sink)?;
         let len = sink.len;
         Ok(Record {
-            name: buf.name.get(..len).unwrap_or_default(),
+            #[expect(
+                clippy::indexing_slicing,
+                reason = "the sink writes at most the buffer's length"
+            )]
+            name: &buf.name[..len],
             rrtype: RrType(qtype),
             rrclass: RrClass(qclass),
             ttl: 0,
@@ -535,12 +539,20 @@ impl<'a> Answers<'a> {
         let rdata: &'b [u8] = match rdata_layout(rrtype.0) {
             None => raw,
             Some(layout) => match expand_rdata(msg, start, end, layout, rdata) {
-                Ok(n) => rdata.get(..n).unwrap_or_default(),
+                #[expect(
+                    clippy::indexing_slicing,
+                    reason = "expand_rdata returns the octets it wrote into rdata"
+                )]
+                Ok(n) => &rdata[..n],
                 Err(e) => return Some(Err(e)),
             },
         };
         Some(Ok(Record {
-            name: name.get(..name_len).unwrap_or_default(),
+            #[expect(
+                clippy::indexing_slicing,
+                reason = "the sink writes at most the buffer's length"
+            )]
+            name: &name[..name_len],
             rrtype,
             rrclass,
             ttl,

@@ -420,7 +420,11 @@ impl Cid {
     }
 
     fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "len is at most MAX_CID_LEN: Cid::new cuts to it"
+        )]
+        &self.bytes[..usize::from(self.len)]
     }
 }
 
@@ -502,7 +506,11 @@ impl CryptoStream {
     }
 
     fn prefix(&self) -> &[u8] {
-        self.data.get(..self.contiguous).unwrap_or(&[])
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "contiguous counts octets of data from offset 0, at most CRYPTO_CAP"
+        )]
+        &self.data[..self.contiguous]
     }
 }
 

@@ -165,7 +165,11 @@ impl Name {
     };
 
     pub fn as_bytes(&self) -> &[u8] {
-        self.bytes.get(..usize::from(self.len)).unwrap_or(&[])
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "len is at most NAME_CAP: every writer cuts to it"
+        )]
+        &self.bytes[..usize::from(self.len)]
     }
 
     pub fn is_empty(&self) -> bool {
@@ -238,9 +242,11 @@ pub struct ClientHello {
 impl ClientHello {
     /// The first [`SUITES_CAP`] cipher suites as on the wire, 2 octets each (IE 1025).
     pub fn cipher_suites_raw(&self) -> &[u8] {
-        self.suites
-            .get(..usize::from(self.suites_kept))
-            .unwrap_or(&[])
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "suites_kept counts the octets written into suites, at most its size"
+        )]
+        &self.suites[..usize::from(self.suites_kept)]
     }
 
     /// The first [`SUITES_CAP`] cipher suites.
