@@ -11,7 +11,7 @@ use crate::counters::{MAX_PORTS, WorkerCounters};
 use crate::defrag::{DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, DEFAULT_TIMEOUT_SECS, Defrag};
 use crate::flow::{FlowTable, Prepared, SessionIds, Timeouts};
 use crate::forward::{BURST_SIZE, Inspect};
-use crate::wire::{Packet, decode};
+use crate::wire::{Packet, TcpFlags, Transport, decode};
 
 /// Flows ended per housekeeping round at most, so a round stays short.
 const EXPIRE_BUDGET: usize = 1024;
@@ -292,12 +292,24 @@ fn analyze_one(
         return;
     };
     let payload = packet.payload(bytes);
-    if payload.is_empty() {
+    let closing = match packet.transport {
+        Transport::Tcp(tcp) if tcp.flags.intersects(TcpFlags::FIN.union(TcpFlags::RST)) => {
+            Some(tcp.flags)
+        }
+        _ => None,
+    };
+    if payload.is_empty() && closing.is_none() {
         return;
     }
     let Some(flow) = flows.get_mut(obs.handle) else {
         return;
     };
+    if payload.is_empty() {
+        if let Some(flags) = closing {
+            apps.tcp_close(flow, obs.sender.index(), flags.contains(TcpFlags::RST));
+        }
+        return;
+    }
     let seen = Seen {
         packet,
         payload,
@@ -307,6 +319,9 @@ fn analyze_one(
         from_client: obs.sender == flow.client,
     };
     apps.payload(flow, &seen, counters);
+    if let Some(flags) = closing {
+        apps.tcp_close(flow, obs.sender.index(), flags.contains(TcpFlags::RST));
+    }
     stages[2] = stages[2].wrapping_add(clock().wrapping_sub(t2));
 }
 

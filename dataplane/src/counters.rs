@@ -153,7 +153,11 @@ counter_table! {
         RecordsDropped = "records-dropped",
             "records the export ring could not take (ring full, no free chunk, too long)";
         StreamsExhausted = "streams-exhausted",
-            "TCP ends left unparsed because every reassembly slot was taken";
+            "TCP ends left unparsed because the worker has no reassembly slot at all";
+        StreamsReclaimed = "streams-reclaimed",
+            "reassembly slots taken from the least recently used stream for a new one";
+        StreamsLost = "streams-lost",
+            "TCP ends whose partial message was dropped because its slot was reclaimed";
         QuicExhausted = "quic-exhausted",
             "QUIC connections left unparsed because every QUIC slot was taken";
         QuicMalformed = "quic-malformed", "QUIC Initials that could not be read";

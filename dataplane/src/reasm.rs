@@ -5,9 +5,10 @@
 //! One [`StreamPool`] per worker holds every buffer, allocated once at start:
 //! `slots` buffers of `slot_size` octets. A flow direction that needs
 //! reassembly takes a slot ([`StreamPool::open`]) and gives it back when its
-//! parser is done or the flow ends ([`StreamPool::close`]). When every slot is
-//! taken, `open` says so and the caller counts it: the flow goes unparsed,
-//! nothing else happens.
+//! parser holds no partial message, or the flow ends ([`StreamPool::close`]).
+//! When every slot is taken, `open` reclaims the least recently used one
+//! (counted): its owner finds its reference stale ([`StreamPool::is_live`])
+//! and starts over, so a burst of streams never blinds the worker.
 //!
 //! Within a slot, bytes are placed by TCP sequence number relative to the
 //! stream's first octet, so retransmissions land on themselves and
@@ -52,11 +53,23 @@ struct Slot {
     open: bool,
 }
 
+/// No slot (the end of the recency list).
+const NIL: u32 = u32::MAX;
+
+/// A slot's place in the recency list of open slots (least recent first).
+#[derive(Clone, Copy, Debug)]
+struct Link {
+    prev: u32,
+    next: u32,
+}
+
 /// Counters of a pool.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolStats {
     pub opened: u64,
-    /// `open` found no free slot.
+    /// `open` found no free slot and took the least recently used one.
+    pub reclaimed: u64,
+    /// `open` found no slot at all (a pool of 0 slots).
     pub exhausted: u64,
     /// Segments (partly) beyond a slot's end.
     pub cut: u64,
@@ -68,6 +81,10 @@ pub struct PoolStats {
 pub struct StreamPool {
     data: Box<[u8]>,
     slots: Box<[Slot]>,
+    /// The recency list of open slots: `lru_head` was pushed to least recently.
+    links: Box<[Link]>,
+    lru_head: u32,
+    lru_tail: u32,
     free: Vec<u32>,
     slot_size: u32,
     stats: PoolStats,
@@ -80,6 +97,16 @@ impl StreamPool {
         StreamPool {
             data: vec![0; len].into_boxed_slice(),
             slots: vec![Slot::default(); slots as usize].into_boxed_slice(),
+            links: vec![
+                Link {
+                    prev: NIL,
+                    next: NIL
+                };
+                slots as usize
+            ]
+            .into_boxed_slice(),
+            lru_head: NIL,
+            lru_tail: NIL,
             free: (0..slots).rev().collect(),
             slot_size,
             stats: PoolStats::default(),
@@ -100,16 +127,30 @@ impl StreamPool {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.data.len() + std::mem::size_of_val(&*self.slots) + self.free.capacity() * 4
+        self.data.len()
+            + std::mem::size_of_val(&*self.slots)
+            + std::mem::size_of_val(&*self.links)
+            + self.free.capacity() * 4
     }
 
-    /// Takes a slot for a stream whose first octet has sequence number `base`;
-    /// `None` (counted) when every slot is taken.
+    /// Takes a slot for a stream whose first octet has sequence number `base`:
+    /// a free one, else the least recently used one (counted; its owner's
+    /// reference goes stale). `None` only for a pool without slots.
     pub fn open(&mut self, base: u32) -> Option<StreamRef> {
-        let Some(slot) = self.free.pop() else {
-            self.stats.exhausted += 1;
-            return None;
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None if self.lru_head != NIL => {
+                let victim = self.lru_head;
+                self.unlink(victim);
+                self.stats.reclaimed += 1;
+                victim
+            }
+            None => {
+                self.stats.exhausted += 1;
+                return None;
+            }
         };
+        self.link_tail(slot);
         let s = self.slots.get_mut(slot as usize)?;
         *s = Slot {
             base,
@@ -128,8 +169,52 @@ impl StreamPool {
     pub fn close(&mut self, r: StreamRef) {
         if let Some(s) = self.slot_mut(r) {
             s.open = false;
+            self.unlink(r.slot);
             self.free.push(r.slot);
         }
+    }
+
+    /// The reference still names its slot (it was not closed, nor reclaimed
+    /// for another stream).
+    pub fn is_live(&self, r: StreamRef) -> bool {
+        self.slots
+            .get(r.slot as usize)
+            .is_some_and(|s| s.open && s.generation == r.generation)
+    }
+
+    fn unlink(&mut self, i: u32) {
+        let Some(&Link { prev, next }) = self.links.get(i as usize) else {
+            return;
+        };
+        match self.links.get_mut(prev as usize) {
+            Some(p) => p.next = next,
+            None => self.lru_head = next,
+        }
+        match self.links.get_mut(next as usize) {
+            Some(n) => n.prev = prev,
+            None => self.lru_tail = prev,
+        }
+        if let Some(l) = self.links.get_mut(i as usize) {
+            *l = Link {
+                prev: NIL,
+                next: NIL,
+            };
+        }
+    }
+
+    fn link_tail(&mut self, i: u32) {
+        let tail = self.lru_tail;
+        if let Some(l) = self.links.get_mut(i as usize) {
+            *l = Link {
+                prev: tail,
+                next: NIL,
+            };
+        }
+        match self.links.get_mut(tail as usize) {
+            Some(t) => t.next = i,
+            None => self.lru_head = i,
+        }
+        self.lru_tail = i;
     }
 
     /// The contiguous bytes of the stream so far (empty for a stale reference).
@@ -172,6 +257,10 @@ impl StreamPool {
         let Some(mut slot) = self.slot_mut(r).map(|s| *s) else {
             return ignored;
         };
+        if self.lru_tail != r.slot {
+            self.unlink(r.slot);
+            self.link_tail(r.slot);
+        }
         let mut offset = seq.wrapping_sub(slot.base);
         let mut payload = payload;
         // Offsets "before" the base wrap to huge values: half the sequence space back.
@@ -413,16 +502,39 @@ mod tests {
     }
 
     #[test]
-    fn an_exhausted_pool_says_so_and_slots_come_back() {
+    fn a_full_pool_reclaims_the_least_recently_used_slot() {
         let mut pool = StreamPool::new(2, 8);
         let a = pool.open(0).unwrap();
         let b = pool.open(0).unwrap();
-        assert_eq!(pool.open(0), None);
-        assert_eq!(pool.stats().exhausted, 1);
+        pool.push(a, 0, &[1]); // a is now the most recently used
+        let c = pool.open(0).unwrap();
+        assert_eq!(pool.stats().reclaimed, 1);
+        assert!(!pool.is_live(b) && pool.is_live(a) && pool.is_live(c));
+        // The stale reference to the reclaimed slot sees nothing and changes nothing.
+        assert!(pool.push(b, 0, &[9; 4]).ignored);
+        assert_eq!(pool.contiguous(b), &[] as &[u8]);
+        assert_eq!(pool.contiguous(a), &[1]);
+        // Now c is older than a: the next reclaim takes c.
+        pool.push(a, 1, &[2]);
+        let d = pool.open(0).unwrap();
+        assert!(!pool.is_live(c) && pool.is_live(a) && pool.is_live(d));
+        assert_eq!(pool.in_use(), 2);
+        // A pool without slots says so.
+        let mut empty = StreamPool::new(0, 8);
+        assert_eq!(empty.open(0), None);
+        assert_eq!(empty.stats().exhausted, 1);
+    }
+
+    #[test]
+    fn closed_slots_come_back_first() {
+        let mut pool = StreamPool::new(2, 8);
+        let a = pool.open(0).unwrap();
+        let b = pool.open(0).unwrap();
         pool.close(a);
         pool.close(a); // twice: no double free
         assert_eq!(pool.in_use(), 1);
         let c = pool.open(7).unwrap();
+        assert_eq!(pool.stats().reclaimed, 0);
         // The stale reference to the reused slot sees nothing and changes nothing.
         assert!(pool.push(a, 0, &[9; 4]).ignored);
         assert_eq!(pool.contiguous(a), &[] as &[u8]);
@@ -431,6 +543,17 @@ mod tests {
         pool.close(b);
         pool.close(c);
         assert_eq!(pool.in_use(), 0);
+        // Every slot reopened and closed many times: the recency list stays whole.
+        for i in 0..100 {
+            let x = pool.open(i).unwrap();
+            let y = pool.open(i).unwrap();
+            let z = pool.open(i).unwrap(); // reclaims x
+            assert!(!pool.is_live(x));
+            pool.close(y);
+            pool.close(z);
+        }
+        assert_eq!(pool.in_use(), 0);
+        assert_eq!(pool.stats().reclaimed, 100);
     }
 
     #[test]

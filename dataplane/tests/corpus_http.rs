@@ -5,7 +5,7 @@
 //! The test plays the flow layer the way it is meant to drive
 //! [`HttpState`]: frames are decoded with `wire::decode` (Ethernet) or
 //! `wire::decode_ip` (the raw-IP IPv6 capture); a connection is HTTP when the
-//! first payload is a request line (`looks_like_request`) or a status line;
+//! first payload is a request line (`request_start`) or a status line;
 //! each direction keeps the sequence number of the parser's next octet and a
 //! `reasm::StreamPool` slot that holds **only the unconsumed bytes** (a partial
 //! head): after each call the consumed prefix is dropped (the slot is re-based
@@ -28,7 +28,7 @@ use std::net::IpAddr;
 use common::{fixtures, read_capture};
 use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::http::{
-    Direction, Flags, HttpState, Reason, Reply, Request, Status, Want, looks_like_request,
+    Direction, Flags, HttpState, Reason, Reply, Request, Status, Want, request_start,
 };
 use metaprobe_dataplane::reasm::{StreamPool, StreamRef};
 use metaprobe_dataplane::wire::{Packet, TcpFlags, decode, decode_ip};
@@ -279,7 +279,7 @@ impl Flows {
             // side when the handshake was not seen), or a status line from the
             // server, makes the connection HTTP.
             let from_client = conn.client.is_none_or(|c| c == (t.0, t.1));
-            let http = if from_client && looks_like_request(payload) {
+            let http = if from_client && request_start(payload) != Outcome::NotThis {
                 conn.client = Some((t.0, t.1));
                 true
             } else if conn.client != Some((t.0, t.1)) && payload.starts_with(b"HTTP/1.") {
@@ -782,7 +782,7 @@ fn garbage_on_port_80_makes_no_record_and_no_panic() {
         "pop3_stls.pcap",
     ] {
         for (t, stream) in tcp_streams(name) {
-            assert!(!looks_like_request(&stream), "{name} {t:?}");
+            assert_eq!(request_start(&stream), Outcome::NotThis, "{name} {t:?}");
             for pieces in [stream.chunks(stream.len()), stream.chunks(1)] {
                 let mut st = HttpState::new();
                 let (mut a, mut b) = (Vec::new(), Vec::new());

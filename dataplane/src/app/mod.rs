@@ -24,6 +24,8 @@ pub mod tls;
 use metaprobe_ipfix::ring::RecordSender;
 use metaprobe_ipfix::template::Record;
 
+use core::convert::Infallible;
+
 use crate::counters::{AppCount, AppCounters, WorkerCounters};
 use crate::flow::{Flow, Observed};
 use crate::reasm::{StreamPool, StreamRef};
@@ -76,8 +78,17 @@ impl<T, R> Outcome<T, R> {
     }
 }
 
-/// Payload packets a flow may show before detection gives up on it.
+/// Payload packets that match no signature a flow may show before detection
+/// gives up on it.
 const DETECT_PACKETS: u8 = 4;
+/// First octets of a TCP end that detection accumulates (across segments cut
+/// anywhere) before it decides on what it has.
+const DETECT_OCTETS: usize = 512;
+
+/// A signature's answer on the first octets of a direction: `Done` (this
+/// protocol), `Incomplete` (a prefix of its signature: more octets decide) or
+/// `NotThis`.
+pub type Signature<S> = Outcome<S, Infallible>;
 
 /// The registry: every protocol module, in detection order. Each module has a
 /// `State` (per flow, `Copy`), a `Worker` (per worker), `detect`, `wanted`,
@@ -111,15 +122,28 @@ macro_rules! protocols {
             }
         }
 
-        /// The first protocol whose signature the packet matches, if the
-        /// configuration wants its records; `Undecided` when none matches yet.
-        fn detect(seen: &Seen<'_>, cfg: &AppConfig) -> AppProto {
+        /// The first protocol, in registry order, whose signature `first`
+        /// (the first octets of the packet's direction) matches — `Unknown`
+        /// when the configuration does not want its records. `Incomplete`
+        /// while a protocol before it could still match, unless `last`:
+        /// then a prefix counts as no match.
+        fn detect(seen: &Seen<'_>, first: &[u8], cfg: &AppConfig, last: bool) -> Signature<AppProto> {
+            let mut waiting = false;
             $(
-                if let Some(st) = $module::detect(seen) {
-                    return if $module::wanted(cfg) { AppProto::$variant(st) } else { AppProto::Unknown };
+                match $module::detect(seen, first) {
+                    Outcome::Done(st) if !waiting => {
+                        return Outcome::Done(if $module::wanted(cfg) {
+                            AppProto::$variant(st)
+                        } else {
+                            AppProto::Unknown
+                        });
+                    }
+                    Outcome::Incomplete if !last => waiting = true,
+                    Outcome::Done(_) | Outcome::Incomplete | Outcome::NotThis => {}
+                    Outcome::Malformed(never) => match never {},
                 }
             )+
-            AppProto::Undecided
+            if waiting { Outcome::Incomplete } else { Outcome::NotThis }
         }
 
         fn dispatch(app: &mut AppState, w: &mut Workers, cx: &mut Cx<'_>, seen: &Seen<'_>) {
@@ -151,6 +175,18 @@ protocols! {
 pub enum L4 {
     Tcp,
     Udp,
+}
+
+/// What became of an end's stream when a segment was added ([`Cx::stream`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Segment {
+    /// New contiguous octets to look at.
+    Grew(StreamRef),
+    /// Nothing new: a retransmission, a segment past a hole, an end given up.
+    Nothing,
+    /// The end's slot had been reclaimed for a newer stream (counted): what
+    /// it held is gone, and this segment starts a new slot.
+    Lost(StreamRef),
 }
 
 /// The generic per-flow part of the application state: each end's
@@ -252,6 +288,8 @@ pub struct Cx<'a> {
     streams: &'a mut StreamPool,
     out: &'a mut Output,
     counters: &'a AppCounters,
+    /// The end whose slot detection filled with this packet already.
+    primed: Option<usize>,
 }
 
 impl Cx<'_> {
@@ -264,34 +302,61 @@ impl Cx<'_> {
         self.out.emit(record, self.counters);
     }
 
-    /// Adds a TCP segment to `end`'s stream, opening it on first use; the
-    /// stream's slot when it has new contiguous bytes to look at.
-    fn stream(
-        &mut self,
-        ends: &mut Ends,
-        end: usize,
-        seq: u32,
-        payload: &[u8],
-    ) -> Option<StreamRef> {
+    /// Adds a TCP segment to `end`'s stream, opening a slot on first use (at
+    /// the octet the parser wants next, when it said so).
+    fn stream(&mut self, ends: &mut Ends, end: usize, seq: u32, payload: &[u8]) -> Segment {
         if ends.done.get(end).copied().unwrap_or(true) {
-            return None;
+            return Segment::Nothing;
         }
-        let slot = ends.streams.get_mut(end)?;
-        let r = match *slot {
-            Some(r) => r,
-            None => {
-                let Some(r) = self.streams.open(seq) else {
-                    self.count(AppCount::StreamsExhausted);
-                    if let Some(d) = ends.done.get_mut(end) {
-                        *d = true;
-                    }
-                    return None;
+        let Some(&held) = ends.streams.get(end) else {
+            return Segment::Nothing;
+        };
+        let (r, lost) = match held {
+            Some(r) if self.streams.is_live(r) => (r, false),
+            _ => {
+                let lost = held.is_some();
+                let base = if lost {
+                    // Reclaimed for a newer stream: what it held is gone.
+                    self.count(AppCount::StreamsLost);
+                    seq
+                } else {
+                    ends.next_seq.get(end).copied().flatten().unwrap_or(seq)
                 };
-                *slot = Some(r);
-                r
+                let reclaimed = self.streams.stats().reclaimed;
+                let Some(r) = self.streams.open(base) else {
+                    self.count(AppCount::StreamsExhausted);
+                    self.finish_stream(ends, end);
+                    return Segment::Nothing;
+                };
+                if self.streams.stats().reclaimed != reclaimed {
+                    self.count(AppCount::StreamsReclaimed);
+                }
+                if let Some(slot) = ends.streams.get_mut(end) {
+                    *slot = Some(r);
+                }
+                (r, lost)
             }
         };
-        self.streams.push(r, seq, payload).grew.then_some(r)
+        let grew = self.streams.push(r, seq, payload).grew || self.primed.take() == Some(end);
+        match (lost, grew) {
+            (true, _) => Segment::Lost(r),
+            (false, true) => Segment::Grew(r),
+            (false, false) => Segment::Nothing,
+        }
+    }
+
+    /// Gives `end`'s slot back when it holds nothing (the parser is between
+    /// messages), remembering where the stream goes on.
+    fn release_if_empty(&mut self, ends: &mut Ends, end: usize, r: StreamRef) {
+        if !self.streams.contiguous(r).is_empty() {
+            return;
+        }
+        if let Some(next) = ends.next_seq.get_mut(end) {
+            *next = self.streams.base(r);
+        }
+        if let Some(slot) = ends.streams.get_mut(end).and_then(Option::take) {
+            self.streams.close(slot);
+        }
     }
 
     /// `end`'s message was handled: its slot goes back, its payload is ignored.
@@ -383,21 +448,117 @@ impl Apps {
                 ..AppState::default()
             };
         }
-        let app = &mut flow.app;
-        if app.proto == AppProto::Undecided {
-            app.proto = detect(seen, &self.cfg);
-            app.tries = app.tries.saturating_add(1);
-            if app.proto == AppProto::Undecided && app.tries >= DETECT_PACKETS {
-                app.proto = AppProto::Unknown;
-            }
-        }
+        let primed = if flow.app.proto == AppProto::Undecided {
+            self.decide(&mut flow.app, seen, &c.app)
+        } else {
+            None
+        };
         let mut cx = Cx {
             cfg: &self.cfg,
             streams: &mut self.streams,
             out: &mut self.out,
             counters: &c.app,
+            primed,
         };
-        dispatch(app, &mut self.workers, &mut cx, seen);
+        dispatch(&mut flow.app, &mut self.workers, &mut cx, seen);
+    }
+
+    /// Detection on an undecided flow's packet. A TCP end whose first octets
+    /// are a prefix of a signature (a request cut after `GE`, a TLS record
+    /// header after one octet) keeps them in its reassembly slot, and detection
+    /// reads them joined with what follows, so a cut at any octet decides as
+    /// the whole would. Returns the end whose slot already holds this packet
+    /// (its driver must read it as new).
+    fn decide(&mut self, app: &mut AppState, seen: &Seen<'_>, c: &AppCounters) -> Option<usize> {
+        let end = seen.obs.sender.index();
+        let held = app
+            .ends
+            .streams
+            .get(end)
+            .copied()
+            .flatten()
+            .filter(|&r| self.streams.is_live(r));
+        let (verdict, primed) = match (seen.tcp_seq(), held) {
+            (Some(seq), Some(r)) => {
+                self.streams.push(r, seq, seen.payload);
+                let first = self.streams.contiguous(r);
+                let last = first.len() >= DETECT_OCTETS || self.streams.is_full(r);
+                (detect(seen, first, &self.cfg, last), Some(end))
+            }
+            (Some(seq), None) => {
+                let verdict = detect(seen, seen.payload, &self.cfg, false);
+                if verdict == Outcome::Incomplete {
+                    self.hold_first_octets(app, end, seq, seen.payload, c);
+                }
+                (verdict, None)
+            }
+            (None, _) => (detect(seen, seen.payload, &self.cfg, true), None),
+        };
+        match verdict {
+            Outcome::Done(proto) => {
+                app.proto = proto;
+                if proto == AppProto::Unknown {
+                    self.release_first_octets(app, end);
+                }
+                primed
+            }
+            Outcome::Incomplete => None,
+            Outcome::NotThis | Outcome::Malformed(_) => {
+                self.release_first_octets(app, end);
+                app.tries = app.tries.saturating_add(1);
+                if app.tries >= DETECT_PACKETS {
+                    app.proto = AppProto::Unknown;
+                }
+                None
+            }
+        }
+    }
+
+    /// Keeps a segment that is a signature prefix as the end's first octets.
+    fn hold_first_octets(
+        &mut self,
+        app: &mut AppState,
+        end: usize,
+        seq: u32,
+        payload: &[u8],
+        c: &AppCounters,
+    ) {
+        let Some(slot) = app.ends.streams.get_mut(end) else {
+            return;
+        };
+        let reclaimed = self.streams.stats().reclaimed;
+        let Some(r) = self.streams.open(seq) else {
+            c.add(AppCount::StreamsExhausted, 1);
+            return;
+        };
+        if self.streams.stats().reclaimed != reclaimed {
+            c.add(AppCount::StreamsReclaimed, 1);
+        }
+        self.streams.push(r, seq, payload);
+        *slot = Some(r);
+    }
+
+    fn release_first_octets(&mut self, app: &mut AppState, end: usize) {
+        if let Some(r) = app.ends.streams.get_mut(end).and_then(Option::take) {
+            self.streams.close(r);
+        }
+    }
+
+    /// A FIN from `end`, or a RST: that end (both, for a RST) sends no more
+    /// data, so its reassembly slot goes back now rather than when the flow
+    /// leaves the table.
+    pub fn tcp_close(&mut self, flow: &mut Flow<AppState>, end: usize, reset: bool) {
+        let ends = &mut flow.app.ends;
+        for e in 0..2 {
+            if (e == end || reset)
+                && let Some(r) = ends.streams.get_mut(e).and_then(Option::take)
+            {
+                self.streams.close(r);
+                if let Some(d) = ends.done.get_mut(e) {
+                    *d = true;
+                }
+            }
+        }
     }
 
     /// A flow ended: give back what it holds.

@@ -11,7 +11,7 @@ pub use grammar::*;
 
 use metaprobe_ipfix::field::{Octets, Text};
 
-use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Output, Seen};
+use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Output, Seen, Segment, Signature};
 use crate::counters::{AppCount, AppCounters};
 
 /// Nothing per flow: the framing state is the reassembly window itself.
@@ -35,9 +35,14 @@ impl Worker {
     }
 }
 
-pub(super) fn detect(seen: &Seen<'_>) -> Option<State> {
+/// Port 53 on either side, UDP or TCP.
+pub(super) fn detect(seen: &Seen<'_>, _first: &[u8]) -> Signature<State> {
     let (sport, dport) = seen.ports();
-    (seen.transport().is_some() && (sport == 53 || dport == 53)).then_some(State)
+    if seen.transport().is_some() && (sport == 53 || dport == 53) {
+        Outcome::Done(State)
+    } else {
+        Outcome::NotThis
+    }
 }
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
@@ -61,8 +66,11 @@ pub(super) fn on_payload(
             let Some(seq) = seen.tcp_seq() else {
                 return;
             };
-            let Some(r) = cx.stream(ends, end, seq, seen.payload) else {
-                return;
+            let r = match cx.stream(ends, end, seq, seen.payload) {
+                Segment::Grew(r) => r,
+                Segment::Nothing => return,
+                // The framing is lost with the octets the slot held.
+                Segment::Lost(_) => return cx.finish_stream(ends, end),
             };
             let cap = cx.streams.slot_size() as usize;
             // Every whole message of the window, parsed in place.
@@ -80,6 +88,8 @@ pub(super) fn on_payload(
                 };
                 cx.streams.consume(r, consumed as u32);
             }
+            // Between messages: the slot goes back until the next one starts.
+            cx.release_if_empty(ends, end, r);
         }
         None => {}
     }

@@ -47,6 +47,7 @@
 //!                "0" [ ";" ext ] CRLF *( trailer-field CRLF ) CRLF
 //! ```
 
+use core::convert::Infallible;
 use core::mem::MaybeUninit;
 
 use crate::app::Outcome;
@@ -561,35 +562,63 @@ fn not_http<T>(offset: usize) -> Status<T> {
     })
 }
 
-/// Cheap test of the first client bytes of a TCP connection, for the
-/// dispatcher: an HTTP method token (upper case, at most 24 octets), one space,
-/// a target that starts like one (`/`, `*` or a letter), and — when the line
-/// is complete in `bytes` — ` HTTP/1.0` or ` HTTP/1.1` at its end. SIP, RTSP
-/// and the like (other versions) are refused; so is anything shorter than
-/// `X /`.
-pub fn looks_like_request(bytes: &[u8]) -> bool {
-    let line_end = bytes.iter().position(|&b| b == b'\n');
-    let line = match line_end {
-        Some(i) => strip_cr(bytes.get(..i).unwrap_or(&[])),
-        None => bytes,
+/// Longest method token a request may start with (WebDAV's are the longest in use).
+const METHOD_MAX: usize = 24;
+/// A request line not ended within this many octets is taken on its start.
+const LINE_DECIDE: usize = 256;
+
+/// The signature of an HTTP/1.x client stream, on its first octets however they
+/// were cut: a method token (upper case, `-`, `_`, at most [`METHOD_MAX`]
+/// octets), one space, a target that starts like one (`/`, `*` or a letter),
+/// and ` HTTP/1.0` or ` HTTP/1.1` at the end of the line. `Incomplete` while
+/// the octets are a prefix of such a line (`G`, `GET`, `GET `, a line before
+/// its LF), so that a request cut at any octet is still recognised; a line
+/// still open after [`LINE_DECIDE`] octets is taken on its start. SIP, RTSP
+/// and the like (other versions) are refused.
+pub fn request_start(first: &[u8]) -> Outcome<(), Infallible> {
+    let line_end = first.iter().position(|&b| b == b'\n');
+    let line = match line_end.and_then(|i| first.get(..i)) {
+        Some(l) => strip_cr(l),
+        None => first,
     };
-    let Some(sp) = line.iter().take(25).position(|&b| b == b' ') else {
-        return false;
+    // What an octet missing from a cut line means: more may come, or it is over.
+    let cut = if line_end.is_none() {
+        Outcome::Incomplete
+    } else {
+        Outcome::NotThis
     };
-    let (method, rest) = line.split_at(sp);
-    let method_ok = !method.is_empty()
-        && method
-            .iter()
-            .all(|&b| b.is_ascii_uppercase() || b == b'-' || b == b'_');
-    let target_ok = rest
-        .get(1)
-        .is_some_and(|&b| b == b'/' || b == b'*' || b.is_ascii_alphabetic());
-    if !(method_ok && target_ok) || line.contains(&b'\r') {
-        return false;
+    let method = line
+        .iter()
+        .take_while(|&&b| b.is_ascii_uppercase() || b == b'-' || b == b'_')
+        .count();
+    if method == 0 && !line.is_empty() || method > METHOD_MAX {
+        return Outcome::NotThis;
     }
-    match line_end {
-        None => true,
-        Some(_) => line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0"),
+    match line.get(method) {
+        None => return cut,
+        Some(b' ') => {}
+        Some(_) => return Outcome::NotThis,
+    }
+    match line.get(method + 1) {
+        None => return cut,
+        Some(&b) if b == b'/' || b == b'*' || b.is_ascii_alphabetic() => {}
+        Some(_) => return Outcome::NotThis,
+    }
+    if line_end.is_some() {
+        let version = line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0");
+        return if version && !line.contains(&b'\r') {
+            Outcome::Done(())
+        } else {
+            Outcome::NotThis
+        };
+    }
+    // A CR may end the octets so far: the LF that follows it ends the line.
+    if line.strip_suffix(b"\r").unwrap_or(line).contains(&b'\r') {
+        Outcome::NotThis
+    } else if first.len() >= LINE_DECIDE {
+        Outcome::Done(())
+    } else {
+        Outcome::Incomplete
     }
 }
 
@@ -1865,7 +1894,7 @@ HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>HTTP/1.1 200 OK\r\n\r\n"
             b"GET / HTTP/1.1\rX",
             b"\x00\x00\x00\x00",
         ] {
-            assert!(!looks_like_request(junk), "{junk:?}");
+            assert_eq!(request_start(junk), Outcome::NotThis, "{junk:?}");
             let (all, last) = requests(&mut HttpState::new(), &[junk], 4096);
             assert!(all.is_empty(), "{junk:?}");
             assert!(is_not_http(last), "{junk:?}");
@@ -1890,16 +1919,40 @@ HTTP/1.0 200 OK\r\nContent-Type: text/html\r\n\r\n<html>HTTP/1.1 200 OK\r\n\r\n"
 
     #[test]
     fn the_detector_accepts_request_lines() {
-        assert!(looks_like_request(b"GET / HTTP/1.1\r\nHost: a\r\n"));
-        assert!(looks_like_request(b"PROPFIND /webdav HTTP/1.1\r\n"));
-        assert!(looks_like_request(b"OPTIONS * HTTP/1.0\n"));
-        assert!(looks_like_request(b"GET http://a/ HTTP/1.1\r\n"));
-        // A request line longer than the first segment.
-        assert!(looks_like_request(b"GET /very/long/path?q="));
-        assert!(!looks_like_request(b"GET"));
-        assert!(!looks_like_request(b"GET  / HTTP/1.1\r\n"));
-        assert!(!looks_like_request(b"get / HTTP/1.1\r\n"));
-        assert!(!looks_like_request(b"DESCRIBE rtsp://a/ RTSP/1.0\r\n"));
+        let done = |b: &[u8]| request_start(b) == Outcome::Done(());
+        assert!(done(b"GET / HTTP/1.1\r\nHost: a\r\n"));
+        assert!(done(b"PROPFIND /webdav HTTP/1.1\r\n"));
+        assert!(done(b"OPTIONS * HTTP/1.0\n"));
+        assert!(done(b"GET http://a/ HTTP/1.1\r\n"));
+        // A request line longer than the detector waits for.
+        let mut long = b"GET /".to_vec();
+        long.resize(LINE_DECIDE, b'a');
+        assert!(done(&long));
+        for refused in [
+            &b"GET  / HTTP/1.1\r\n"[..],
+            b"get / HTTP/1.1\r\n",
+            b"DESCRIBE rtsp://a/ RTSP/1.0\r\n",
+            b"GET / HTTP/1.1\rX",
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZ / HTTP/1.1\r\n",
+        ] {
+            assert_eq!(request_start(refused), Outcome::NotThis, "{refused:?}");
+        }
+    }
+
+    #[test]
+    fn the_detector_waits_on_every_prefix_of_a_request_line() {
+        let line = b"DELETE /a/b?c=d HTTP/1.1\r\n";
+        for cut in 1..line.len() {
+            assert_eq!(
+                request_start(&line[..cut]),
+                Outcome::Incomplete,
+                "cut {cut}"
+            );
+        }
+        assert_eq!(request_start(line), Outcome::Done(()));
+        // A prefix that can no longer be a request line is refused at once.
+        assert_eq!(request_start(b"GE?"), Outcome::NotThis);
+        assert_eq!(request_start(b"GET ?"), Outcome::NotThis);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use metaprobe_ipfix::field::Text;
 use metaprobe_ipfix::template::Clickstream;
 
 use super::record::HOST_HTTP;
-use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Seen};
+use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Seen, Segment, Signature};
 use crate::counters::AppCount;
 
 /// Per flow: the grammar's state machine.
@@ -45,8 +45,13 @@ impl Worker {
     }
 }
 
-pub(super) fn detect(seen: &Seen<'_>) -> Option<State> {
-    (seen.transport() == Some(L4::Tcp) && looks_like_request(seen.payload)).then(HttpState::new)
+/// A request line at the start of the client's stream (cut anywhere:
+/// `Incomplete` until it can tell).
+pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
+    if seen.transport() != Some(L4::Tcp) {
+        return Outcome::NotThis;
+    }
+    request_start(first).map(|()| HttpState::new())
 }
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
@@ -73,20 +78,11 @@ pub(super) fn on_payload(
     if dir == Direction::Replies && !cx.cfg.http_replies {
         return;
     }
-    let start = ends.next_seq.get(end).copied().flatten().unwrap_or(seq);
-    if ends.streams.get(end).copied().flatten().is_none()
-        && let Some(slot) = ends.streams.get_mut(end)
-    {
-        match cx.streams.open(start) {
-            Some(r) => *slot = Some(r),
-            None => {
-                cx.count(AppCount::StreamsExhausted);
-                return;
-            }
-        }
-    }
-    let Some(r) = cx.stream(ends, end, seq, seen.payload) else {
-        return;
+    let r = match cx.stream(ends, end, seq, seen.payload) {
+        Segment::Grew(r) => r,
+        Segment::Nothing => return,
+        // The head in progress went with the reclaimed slot.
+        Segment::Lost(_) => return cx.finish_stream(ends, end),
     };
     let Some(common) = seen.common() else {
         return;
@@ -96,7 +92,9 @@ pub(super) fn on_payload(
     // Each round consumes at least one octet or stops.
     for _ in 0..cap {
         let window = cx.streams.contiguous(r);
-        let base = cx.streams.base(r).unwrap_or(start);
+        let Some(base) = cx.streams.base(r) else {
+            break;
+        };
         let step = match (st.want(dir), window.is_empty()) {
             (Want::Nothing, _) | (Want::Skip(u64::MAX), true) => {
                 finished = true;
@@ -167,14 +165,8 @@ pub(super) fn on_payload(
     }
     if finished {
         cx.finish_stream(ends, end);
-    } else if cx.streams.contiguous(r).is_empty() {
-        // Nothing buffered: give the slot back, remember where the stream goes on.
-        if let Some(next) = ends.next_seq.get_mut(end) {
-            *next = cx.streams.base(r);
-        }
-        if let Some(slot) = ends.streams.get_mut(end).and_then(Option::take) {
-            cx.streams.close(slot);
-        }
+    } else {
+        cx.release_if_empty(ends, end, r);
     }
 }
 

@@ -16,7 +16,7 @@ use metaprobe_ipfix::field::Octets;
 use metaprobe_ipfix::template::Clickstream;
 
 use super::record::HOST_QUIC;
-use super::{AppConfig, Cx, Ends, L4, Outcome, Seen};
+use super::{AppConfig, Cx, Ends, L4, Outcome, Seen, Signature};
 use crate::counters::AppCount;
 
 /// Per flow.
@@ -56,9 +56,13 @@ impl Worker {
     }
 }
 
-/// A QUIC long-header Initial of version 1 or 2.
-pub(super) fn detect(seen: &Seen<'_>) -> Option<State> {
-    (seen.transport() == Some(L4::Udp) && initial_dcid(seen.payload).is_some()).then(State::default)
+/// A QUIC long-header Initial of version 1 or 2 (a datagram is whole).
+pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
+    if seen.transport() == Some(L4::Udp) && initial_dcid(first).is_some() {
+        Outcome::Done(State::default())
+    } else {
+        Outcome::NotThis
+    }
 }
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {

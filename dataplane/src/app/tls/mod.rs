@@ -18,7 +18,7 @@ use metaprobe_ipfix::field::{Mac, Octets, Text};
 use metaprobe_ipfix::template::Clickstream;
 
 use super::record::{HOST_CNAME, HOST_SNI};
-use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Seen};
+use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Seen, Segment, Signature};
 use crate::counters::AppCount;
 
 /// Per flow.
@@ -42,10 +42,17 @@ impl Worker {
     }
 }
 
-/// A TLS handshake record header: type 22, version 3.x.
-pub(super) fn detect(seen: &Seen<'_>) -> Option<State> {
-    (seen.transport() == Some(L4::Tcp) && matches!(seen.payload, [22, 3, minor, ..] if *minor <= 4))
-        .then(State::default)
+/// A TLS handshake record header, type 22 and version 3.x, at the start of
+/// either end's stream (cut after 1 or 2 octets: `Incomplete`).
+pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
+    if seen.transport() != Some(L4::Tcp) {
+        return Outcome::NotThis;
+    }
+    match first {
+        [22] | [22, 3] => Outcome::Incomplete,
+        [22, 3, minor, ..] if *minor <= 4 => Outcome::Done(State::default()),
+        _ => Outcome::NotThis,
+    }
 }
 
 /// A TLS handshake record starting with a ClientHello (type 1).
@@ -68,8 +75,11 @@ pub(super) fn on_payload(
         return;
     };
     let end = seen.obs.sender.index();
-    let Some(r) = cx.stream(ends, end, seq, seen.payload) else {
-        return;
+    let r = match cx.stream(ends, end, seq, seen.payload) {
+        Segment::Grew(r) => r,
+        Segment::Nothing => return,
+        // The hello's first octets went with the reclaimed slot.
+        Segment::Lost(_) => return cx.finish_stream(ends, end),
     };
     let base = cx.streams.base(r).unwrap_or(seq);
     let window = cx.streams.contiguous(r);
