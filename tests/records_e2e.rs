@@ -1872,3 +1872,116 @@ fn a_malformed_client_hello_is_counted_by_name_in_the_summary() {
         "{line}"
     );
 }
+
+/// The first client payload of `capture` that `starts` accepts: a real request.
+fn first_client_payload(capture: &str, starts: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    Capture::load(capture)
+        .layers
+        .into_iter()
+        .find(|l| l.tcp && starts(&l.payload))
+        .map(|l| l.payload)
+        .unwrap_or_else(|| panic!("{capture}: no such payload"))
+}
+
+/// One TCP connection per cut of `message` (client port `base_port + i`): the
+/// handshake, then the message in the pieces `cuts[i]` gives (cut points).
+fn cut_connections(message: &[u8], dport: u16, base_port: u16, cuts: &[Vec<usize>]) -> Vec<Packet> {
+    let (client, server) = ([10, 9, 0, 1], [10, 9, 0, 2]);
+    let seg = |src: [u8; 4], dst: [u8; 4], sport, dport, seq, flags, data: &[u8]| {
+        let mut f = eth(MAC_NET, MAC_SUB, 0x0800);
+        f.extend(ipv4_header(src, dst, 6, (40 + data.len()) as u16, 1));
+        f.extend(tcp_header(sport, dport, seq, flags));
+        f.extend_from_slice(data);
+        Packet::whole(f)
+    };
+    let mut frames = Vec::new();
+    for (i, points) in cuts.iter().enumerate() {
+        let sport = base_port + i as u16;
+        frames.push(seg(client, server, sport, dport, 1000, 0x02, &[]));
+        frames.push(seg(server, client, dport, sport, 5000, 0x12, &[]));
+        frames.push(seg(client, server, sport, dport, 1001, 0x10, &[]));
+        let mut from = 0;
+        for &to in points.iter().chain(std::iter::once(&message.len())) {
+            let piece = &message[from..to];
+            frames.push(seg(
+                client,
+                server,
+                sport,
+                dport,
+                1001 + from as u32,
+                0x18,
+                piece,
+            ));
+            from = to;
+        }
+    }
+    frames
+}
+
+/// Every cut a DPI-evasion tool makes: the first segment ends after octet k
+/// (k = 1..=64), and octet-by-octet segments throughout; entry 0 is uncut.
+fn evasion_cuts(len: usize) -> Vec<Vec<usize>> {
+    let mut cuts = vec![Vec::new()];
+    cuts.extend((1..=64.min(len - 1)).map(|k| vec![k]));
+    cuts.push((1..len).collect());
+    cuts
+}
+
+/// The records of the cut connections, each compared with the uncut one's
+/// (every field but the client port and the session id), one per connection.
+fn assert_cuts_give_the_uncut_record(tag: &str, message: &[u8], dport: u16) {
+    let base_port = 30000;
+    let cuts = evasion_cuts(message.len());
+    let run = run_frames(tag, &cut_connections(message, dport, base_port, &cuts));
+    let by_port: BTreeMap<u64, &DecodedRecord> = run
+        .clickstream
+        .iter()
+        .map(|r| match r.get("PORT_SOURCE") {
+            Some(Value::Unsigned(p)) => (*p, r),
+            other => panic!("{tag}: PORT_SOURCE {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        run.clickstream.len(),
+        cuts.len(),
+        "{tag}: one record per connection"
+    );
+    let uncut = by_port[&u64::from(base_port)];
+    assert_eq!(
+        uncut.get("TCP_SEQUENCE"),
+        Some(&Value::Unsigned(1001)),
+        "{tag}"
+    );
+    let same = |r: &DecodedRecord| {
+        uncut
+            .fields
+            .iter()
+            .filter(|(name, _)| {
+                !matches!(name.as_str(), "PORT_SOURCE" | "SESSION_ID" | "TIME_STAMP")
+            })
+            .all(|(name, v)| r.get(name) == Some(v))
+    };
+    for (i, points) in cuts.iter().enumerate() {
+        let r = by_port
+            .get(&u64::from(base_port + i as u16))
+            .unwrap_or_else(|| panic!("{tag}: no record for cuts {points:?}"));
+        assert!(
+            same(r),
+            "{tag}: cuts {points:?} gave\n{}\nnot\n{}",
+            to_json(r),
+            to_json(uncut)
+        );
+    }
+}
+
+#[test]
+fn an_http_request_cut_at_any_octet_gives_the_same_record() {
+    let get = first_client_payload("http_301_location.pcapng", |p| p.starts_with(b"GET "));
+    assert_cuts_give_the_uncut_record("cut-http", &get, 80);
+}
+
+#[test]
+fn a_client_hello_cut_at_any_octet_gives_the_same_record() {
+    let hello = first_client_payload("tls13_curl_with_dns.pcap", |p| p.starts_with(&[22, 3]));
+    assert_cuts_give_the_uncut_record("cut-tls", &hello, 443);
+}
