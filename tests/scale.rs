@@ -1,0 +1,126 @@
+//! The analysis at scale: a generated mix of a million packets and 80 000
+//! flows (64 interleaved) through the binary, every record it must give
+//! exported, nothing dropped (issue "Nothing lost in silence").
+//!
+//! The traffic and its truth come from the independent generator beside the
+//! repository (`../shared/tools/mkpcap.py --scale 80000 --seed 5
+//! --truth-out`), and `compare.py` there matches the records; so the test is
+//! `#[ignore]`d where those tools are not, and `scripts/test.sh` runs it
+//! when they are.
+
+mod common;
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use common::{
+    METAPROBE, RUN_TIMEOUT, TestDir, dpdk_lock, eal_args, run_args, run_metaprobe, write_config,
+    write_pcap,
+};
+
+/// The record classes the generator makes that metaprobe builds.
+const CLASSES: &str = "http_request,http_reply,tls_client_hello,tls_server_hello,dns_answer";
+
+fn tools() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tools")
+}
+
+#[test]
+#[ignore = "needs ../shared/tools (mkpcap.py, compare.py); scripts/test.sh runs it"]
+fn a_million_packets_of_80_000_flows_give_every_record() {
+    let tools = tools();
+    assert!(tools.join("mkpcap.py").exists(), "no {}", tools.display());
+    let dir = TestDir::new("scale");
+    let (capture, truth) = (dir.join("mix.pcap"), dir.join("mix.truth.jsonl"));
+    let made = Command::new("python3")
+        .arg(tools.join("mkpcap.py"))
+        .args(["--scale", "80000", "--seed", "5", "-q", "-o"])
+        .arg(&capture)
+        .arg("--truth-out")
+        .arg(&truth)
+        .status()
+        .expect("run mkpcap.py");
+    assert!(made.success(), "mkpcap.py failed");
+
+    let collector_addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let got = dir.join("got.jsonl");
+    let mut collector = Command::new(METAPROBE)
+        .args([
+            "collect",
+            "--tcp",
+            &collector_addr.to_string(),
+            "--idle",
+            "5",
+        ])
+        .stdout(std::fs::File::create(&got).expect("create got.jsonl"))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start metaprobe collect");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let extra = format!(
+        "ipfix_tcp_collectors = [\"{collector_addr}\"]\n\
+         ipfix_dns_tcp_collectors = [\"{collector_addr}\"]\n\
+         ssl_parse_reply = 1\nhttp_parse_reply = 1\n"
+    );
+    let config = write_config(&dir, 0, 1, &extra);
+    let (empty, out0, out1) = (
+        dir.join("empty.pcap"),
+        dir.join("out0.pcap"),
+        dir.join("out1.pcap"),
+    );
+    write_pcap(&empty, &[]);
+    let args = run_args(&config, eal_args(&dir, &capture, &out0, &empty, &out1));
+    let out = {
+        let _guard = dpdk_lock();
+        run_metaprobe(&args, RUN_TIMEOUT)
+    };
+    out.assert_success();
+    assert!(collector.wait().expect("collector exit").success());
+
+    // Nothing dropped, nothing given up for want of a reassembly slot.
+    let line = |prefix: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no '{prefix}' line\n{}", out.describe_short()))
+            .to_string()
+    };
+    for stream in ["clickstream", "dns"] {
+        let l = line(&format!("final export {stream}:"));
+        assert!(l.contains(" dropped 0 "), "{l}");
+    }
+    let analysis = line("final analysis:");
+    for loss in ["records-dropped", "streams-exhausted", "streams-lost"] {
+        assert!(analysis.contains(&format!(" {loss} 0 ")), "{analysis}");
+    }
+
+    let compared = Command::new("python3")
+        .arg(tools.join("compare.py"))
+        .arg("--truth")
+        .arg(&truth)
+        .arg("--got")
+        .arg(&got)
+        .args([
+            "--classes",
+            CLASSES,
+            "--min-recall",
+            "1.0",
+            "--min-precision",
+            "1.0",
+        ])
+        .output()
+        .expect("run compare.py");
+    let report = String::from_utf8_lossy(&compared.stdout);
+    assert!(
+        compared.status.success(),
+        "recall or precision below 1.0:\n{}",
+        report
+            .lines()
+            .filter(|l| !l.starts_with("  {"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
