@@ -168,8 +168,13 @@ impl Inspect for Analyzer {
     }
 
     fn finish(&mut self, _now: u64) {
-        self.apps.flush();
+        // The summary's flow counts are those of the run; then every flow ends,
+        // so that what its parser holds (a reply awaiting its certificate) is
+        // given out.
         self.publish();
+        let (apps, counters) = (&mut self.apps, &self.counters);
+        self.flows.end_all(|f, _| apps.end(&f.app, &counters.app));
+        self.apps.flush();
     }
 }
 
@@ -262,8 +267,9 @@ impl Analyzer {
         let secs = now.saturating_sub(self.start_tsc) / self.tsc_hz;
         self.now_unix = u32::try_from(self.start_unix_secs + secs).unwrap_or(u32::MAX);
         let apps = &mut self.apps;
+        let counters = &self.counters;
         self.flows
-            .expire(now, EXPIRE_BUDGET, |f, _| apps.end(&f.app));
+            .expire(now, EXPIRE_BUDGET, |f, _| apps.end(&f.app, &counters.app));
         self.apps.flush();
         self.publish();
     }
@@ -284,8 +290,9 @@ fn analyze_one(
     t1: u64,
     stages: &mut [u64; 3],
 ) {
-    let observed =
-        flows.observe_prepared(prep, packet, role.subscriber, now, |f, _| apps.end(&f.app));
+    let observed = flows.observe_prepared(prep, packet, role.subscriber, now, |f, _| {
+        apps.end(&f.app, &counters.app)
+    });
     let t2 = clock();
     stages[1] = stages[1].wrapping_add(t2.wrapping_sub(t1));
     let Some(obs) = observed else {
@@ -306,7 +313,12 @@ fn analyze_one(
     };
     if payload.is_empty() {
         if let Some(flags) = closing {
-            apps.tcp_close(flow, obs.sender.index(), flags.contains(TcpFlags::RST));
+            apps.tcp_close(
+                flow,
+                obs.sender.index(),
+                flags.contains(TcpFlags::RST),
+                counters,
+            );
         }
         return;
     }
@@ -320,7 +332,12 @@ fn analyze_one(
     };
     apps.payload(flow, &seen, counters);
     if let Some(flags) = closing {
-        apps.tcp_close(flow, obs.sender.index(), flags.contains(TcpFlags::RST));
+        apps.tcp_close(
+            flow,
+            obs.sender.index(),
+            flags.contains(TcpFlags::RST),
+            counters,
+        );
     }
     stages[2] = stages[2].wrapping_add(clock().wrapping_sub(t2));
 }

@@ -162,6 +162,8 @@ counter_table! {
             "QUIC connections left unparsed because every QUIC slot was taken";
         QuicMalformed = "quic-malformed", "QUIC Initials that could not be read";
         TlsMalformed = "tls-malformed", "TLS handshakes whose structure is broken";
+        TlsReplyWithoutCertificate = "tls-reply-without-certificate",
+            "TLS replies exported without CN: the certificate did not follow the ServerHello";
         TlsTooLong = "tls-too-long",
             "TLS handshakes longer than a reassembly slot before the needed part";
         DnsTooLong = "dns-too-long", "DNS-over-TCP messages longer than a reassembly slot, skipped";

@@ -28,6 +28,13 @@ pub struct StreamRef {
     generation: u32,
 }
 
+impl StreamRef {
+    /// The slot's number, for tables kept beside the pool (one entry per slot).
+    pub fn index(self) -> usize {
+        self.slot as usize
+    }
+}
+
 /// What [`StreamPool::push`] did with a segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pushed {

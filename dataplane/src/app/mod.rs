@@ -154,9 +154,17 @@ macro_rules! protocols {
             }
         }
 
-        fn end(proto: &AppProto, w: &mut Workers) {
+        fn close(app: &mut AppState, w: &mut Workers, cx: &mut Cx<'_>) {
+            let AppState { proto, ends, .. } = app;
             match proto {
-                $(AppProto::$variant(st) => $module::on_end(st, &mut w.$module),)+
+                $(AppProto::$variant(st) => $module::on_close(st, &mut w.$module, ends, cx),)+
+                AppProto::Undecided | AppProto::Unknown => {}
+            }
+        }
+
+        fn end(app: &AppState, w: &mut Workers, cx: &mut Cx<'_>) {
+            match &app.proto {
+                $(AppProto::$variant(st) => $module::on_end(st, &mut w.$module, &app.ends, cx),)+
                 AppProto::Undecided | AppProto::Unknown => {}
             }
         }
@@ -442,7 +450,7 @@ impl Apps {
             && tls::starts_client_hello(seen.payload)
         {
             // TLS after a cleartext start (STARTTLS, STLS): the stream starts here.
-            self.end(&flow.app);
+            self.end(&flow.app, &c.app);
             flow.app = AppState {
                 proto: AppProto::Tls(tls::State::default()),
                 ..AppState::default()
@@ -547,7 +555,21 @@ impl Apps {
     /// A FIN from `end`, or a RST: that end (both, for a RST) sends no more
     /// data, so its reassembly slot goes back now rather than when the flow
     /// leaves the table.
-    pub fn tcp_close(&mut self, flow: &mut Flow<AppState>, end: usize, reset: bool) {
+    pub fn tcp_close(
+        &mut self,
+        flow: &mut Flow<AppState>,
+        end: usize,
+        reset: bool,
+        c: &WorkerCounters,
+    ) {
+        let mut cx = Cx {
+            cfg: &self.cfg,
+            streams: &mut self.streams,
+            out: &mut self.out,
+            counters: &c.app,
+            primed: None,
+        };
+        close(&mut flow.app, &mut self.workers, &mut cx);
         let ends = &mut flow.app.ends;
         for e in 0..2 {
             if (e == end || reset)
@@ -561,12 +583,19 @@ impl Apps {
         }
     }
 
-    /// A flow ended: give back what it holds.
-    pub fn end(&mut self, app: &AppState) {
+    /// A flow ended: its parser gives out what it holds, then its slots go back.
+    pub fn end(&mut self, app: &AppState, c: &AppCounters) {
+        let mut cx = Cx {
+            cfg: &self.cfg,
+            streams: &mut self.streams,
+            out: &mut self.out,
+            counters: c,
+            primed: None,
+        };
+        end(app, &mut self.workers, &mut cx);
         for r in app.ends.streams.iter().flatten() {
             self.streams.close(*r);
         }
-        end(&app.proto, &mut self.workers);
     }
 
     /// Hands the records so far to the export side.

@@ -94,6 +94,8 @@ pub enum EndReason {
     Evicted,
     /// A SYN arrived on a closing TCP flow: the ports are in use by a new connection.
     Reused,
+    /// The worker stops (the run ends): every flow still in the table ends.
+    Shutdown,
 }
 
 /// One flow: what later stages read and the parser state `S` they keep in it.
@@ -485,6 +487,19 @@ impl<S: Copy + Default> FlowTable<S> {
                     EndReason::IdleTimeout
                 };
                 self.end(head, reason, &mut on_end);
+                ended += 1;
+            }
+        }
+        ended
+    }
+
+    /// Ends every flow (the run stops), so that what their parsers hold is
+    /// given out; returns how many ended.
+    pub fn end_all(&mut self, mut on_end: impl FnMut(&Flow<S>, EndReason)) -> usize {
+        let mut ended = 0;
+        for class in CLASSES {
+            while let Some(head) = Some(self.lists[class].head).filter(|&h| h != NIL) {
+                self.end(head, EndReason::Shutdown, &mut on_end);
                 ended += 1;
             }
         }

@@ -95,7 +95,9 @@ pub(super) fn on_payload(
     }
 }
 
-pub(super) fn on_end(_: &State, _: &mut Worker) {}
+pub(super) fn on_close(_: &mut State, _: &mut Worker, _: &mut Ends, _: &mut Cx<'_>) {}
+
+pub(super) fn on_end(_: &State, _: &mut Worker, _: &Ends, _: &mut Cx<'_>) {}
 
 /// One DNS record per answer of a response message (`transport` 0 UDP, 1 TCP).
 fn emit_answers(

@@ -170,7 +170,9 @@ pub(super) fn on_payload(
     }
 }
 
-pub(super) fn on_end(_: &State, _: &mut Worker) {}
+pub(super) fn on_close(_: &mut State, _: &mut Worker, _: &mut Ends, _: &mut Cx<'_>) {}
+
+pub(super) fn on_end(_: &State, _: &mut Worker, _: &Ends, _: &mut Cx<'_>) {}
 
 /// The clickstream record of a request; COOKIE is its Cookie lines joined
 /// with "; " in `cookie`.

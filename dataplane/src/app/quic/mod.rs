@@ -147,7 +147,9 @@ pub(super) fn on_payload(
     }
 }
 
-pub(super) fn on_end(st: &State, w: &mut Worker) {
+pub(super) fn on_close(_: &mut State, _: &mut Worker, _: &mut Ends, _: &mut Cx<'_>) {}
+
+pub(super) fn on_end(st: &State, w: &mut Worker, _: &Ends, _: &mut Cx<'_>) {
     if let Some(slot) = st.slot {
         w.free.push(slot);
     }

@@ -20,6 +20,7 @@ use metaprobe_ipfix::template::Clickstream;
 use super::record::{HOST_CNAME, HOST_SNI};
 use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Seen, Segment, Signature};
 use crate::counters::AppCount;
+use crate::reasm::StreamRef;
 
 /// Per flow.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,18 +28,49 @@ pub struct State {
     /// The ClientHello had no server name (the certificate's CN names the
     /// host): its packet's source and destination MAC, for that record.
     no_sni: Option<[Mac; 2]>,
+    /// The server's ServerHello is whole, its certificate not yet: the end
+    /// (`Endpoint::index`) whose slot holds it, until the reply is exported.
+    reply_pending: Option<u8>,
 }
 
-/// Nothing per worker: TLS lives in the reassembly slots.
-pub struct Worker;
+/// The common fields of each ServerHello whose reply waits for its
+/// certificate, by the server end's reassembly slot: the reply record is
+/// that packet's, whenever it is exported (the certificate may never come).
+pub struct Worker {
+    pending: Box<[Option<(StreamRef, Common)>]>,
+}
 
 impl Worker {
-    pub fn new(_: &AppConfig) -> Worker {
-        Worker
+    pub fn new(cfg: &AppConfig) -> Worker {
+        let n = if cfg.tls_replies { cfg.stream_slots } else { 0 };
+        Worker {
+            pending: vec![None; n as usize].into_boxed_slice(),
+        }
     }
 
     pub fn memory_bytes(&self) -> usize {
-        0
+        std::mem::size_of_val(&*self.pending)
+    }
+
+    fn keep(&mut self, r: StreamRef, common: Common) -> bool {
+        match self.pending.get_mut(r.index()) {
+            Some(entry) => {
+                *entry = Some((r, common));
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn take(&mut self, r: StreamRef) -> Option<Common> {
+        let entry = self.pending.get_mut(r.index())?;
+        match *entry {
+            Some((held, common)) if held == r => {
+                *entry = None;
+                Some(common)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -51,6 +83,9 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
     match first {
         [22] | [22, 3] => Outcome::Incomplete,
         [22, 3, minor, ..] if *minor <= 4 => Outcome::Done(State::default()),
+        [len_hi, _, 1, 3, minor, ..] if len_hi & 0x80 != 0 && *minor <= 4 => {
+            Outcome::Done(State::default())
+        }
         _ => Outcome::NotThis,
     }
 }
@@ -66,7 +101,7 @@ pub(super) fn wanted(cfg: &AppConfig) -> bool {
 
 pub(super) fn on_payload(
     st: &mut State,
-    _: &mut Worker,
+    w: &mut Worker,
     ends: &mut Ends,
     cx: &mut Cx<'_>,
     seen: &Seen<'_>,
@@ -74,6 +109,16 @@ pub(super) fn on_payload(
     let Some(seq) = seen.tcp_seq() else {
         return;
     };
+    if seen.from_client {
+        // The client answers only the server's whole flight: a certificate
+        // not seen by now never will be (lost before the probe).
+        export_pending_reply(st, w, ends, cx);
+        if let Some(macs) = sslv2_client_hello(seen) {
+            // An SSLv2-format ClientHello cannot carry a server name.
+            st.no_sni = Some(macs);
+            return cx.finish_stream(ends, seen.obs.sender.index());
+        }
+    }
     let end = seen.obs.sender.index();
     let r = match cx.stream(ends, end, seq, seen.payload) {
         Segment::Grew(r) => r,
@@ -94,7 +139,17 @@ pub(super) fn on_payload(
     } else {
         // The server's flight: the reply record and, for TLS <= 1.2, the certificate.
         let flight = match server_flight(window) {
-            Outcome::Incomplete if !full => return,
+            Outcome::Incomplete if !full => {
+                if cx.cfg.tls_replies
+                    && st.reply_pending.is_none()
+                    && server_hello(window).done().is_some()
+                    && let Some(common) = seen.common()
+                    && w.keep(r, common)
+                {
+                    st.reply_pending = Some(end as u8);
+                }
+                return;
+            }
             Outcome::Incomplete => {
                 cx.count(AppCount::TlsTooLong);
                 server_hello(window).done().map(|hello| ServerFlight {
@@ -108,6 +163,9 @@ pub(super) fn on_payload(
                 None
             }
         };
+        if st.reply_pending.take().is_some() {
+            w.take(r);
+        }
         if let Some(f) = flight {
             on_server_flight(st, cx, seen, &f, base);
         }
@@ -115,7 +173,49 @@ pub(super) fn on_payload(
     cx.finish_stream(ends, end);
 }
 
-pub(super) fn on_end(_: &State, _: &mut Worker) {}
+/// A FIN or RST: the certificate will not come.
+pub(super) fn on_close(st: &mut State, w: &mut Worker, ends: &mut Ends, cx: &mut Cx<'_>) {
+    export_pending_reply(st, w, ends, cx);
+}
+
+/// The flow ends (idle, evicted, the run stops): the certificate did not come.
+pub(super) fn on_end(st: &State, w: &mut Worker, ends: &Ends, cx: &mut Cx<'_>) {
+    let mut st = *st;
+    let mut ends = *ends;
+    export_pending_reply(&mut st, w, &mut ends, cx);
+}
+
+/// The reply record of a ServerHello whose certificate did not follow,
+/// without a CN, dated and addressed as its own packet.
+fn export_pending_reply(st: &mut State, w: &mut Worker, ends: &mut Ends, cx: &mut Cx<'_>) {
+    let Some(end) = st.reply_pending.take().map(usize::from) else {
+        return;
+    };
+    let Some(r) = ends.streams.get(end).copied().flatten() else {
+        return;
+    };
+    let common = w.take(r);
+    if let (Some(common), Some(hello)) = (common, server_hello(cx.streams.contiguous(r)).done()) {
+        cx.count(AppCount::TlsReplyWithoutCertificate);
+        let record = reply_record(&common, &hello, None);
+        cx.emit(&record);
+    }
+    cx.finish_stream(ends, end);
+}
+
+/// An SSLv2-format ClientHello (RFC 6101 appendix E.2, what old clients send
+/// for compatibility): a 2-octet record length with the high bit set,
+/// message type 1, a version of 3.x. Its packet's MACs, when it is one.
+fn sslv2_client_hello(seen: &Seen<'_>) -> Option<[Mac; 2]> {
+    match seen.payload {
+        [len_hi, _, 1, 3, minor, ..] if len_hi & 0x80 != 0 && *minor <= 4 => Some(
+            seen.packet
+                .ethernet
+                .map_or([[0; 6]; 2], |e| [e.src.octets(), e.dst.octets()]),
+        ),
+        _ => None,
+    }
+}
 
 fn on_client_hello(
     st: &mut State,
