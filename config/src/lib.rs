@@ -23,6 +23,7 @@
 
 mod error;
 mod read;
+mod schema;
 mod write;
 
 use std::fmt;
