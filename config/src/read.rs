@@ -27,6 +27,7 @@ use crate::schema::{
 use crate::{Bridge, Config, ConfigError, DnsLogField};
 
 const COLLECTOR_EXAMPLE: &str = "expected e.g. 192.0.2.10:4739 or [2001:db8::1]:4739";
+const LISTEN_EXAMPLE: &str = "expected e.g. 127.0.0.1:9156 or [::]:9156";
 
 pub(crate) fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let root = DeTable::parse(text).map_err(|e| ConfigError::syntax(origin, text, &e))?;
@@ -141,6 +142,9 @@ impl Check<'_> {
         });
         key(s, &mut c.stats_interval, &f.stats_interval, |s, v| {
             s.uint("stats_interval", v, "seconds", EVERY)
+        });
+        key(s, &mut c.metrics_listen, &f.metrics_listen, |s, v| {
+            s.listen("metrics_listen", v)
         });
         key(s, &mut c.rx_descriptors, &f.rx_descriptors, |s, v| {
             s.descriptors("rx_descriptors", v)
@@ -458,6 +462,22 @@ impl Check<'_> {
         Some(s.clone())
     }
 
+    /// An address to listen on, `ip:port` (port 0: any free port); "" = off.
+    fn listen(&mut self, key: &str, v: &Value<Text>) -> Option<Option<SocketAddr>> {
+        let Text(s) = self.shaped(key, v, "an address \"ip:port\" to listen on (a string)")?;
+        let text = s.trim();
+        if text.is_empty() {
+            return Some(None);
+        }
+        match parse_addr(text, LISTEN_EXAMPLE) {
+            Ok(addr) => Some(Some(addr)),
+            Err(why) => {
+                self.p.at(&v.span(), key, why);
+                None
+            }
+        }
+    }
+
     /// The strings of an array of strings; None (reported) if any element is not one.
     fn elements(
         &mut self,
@@ -727,13 +747,20 @@ impl Check<'_> {
     }
 }
 
-/// `ip:port` / `[ipv6]:port`, port not 0, with a hint for the usual mistakes.
+/// A collector: `ip:port` / `[ipv6]:port`, port not 0.
 fn parse_collector(text: &str) -> Result<SocketAddr, String> {
-    let base = format!("`{text}` is not ip:port ({COLLECTOR_EXAMPLE})");
+    let addr = parse_addr(text, COLLECTOR_EXAMPLE)?;
+    if addr.port() == 0 {
+        return Err(format!("`{text}`: port 0 is not a collector port"));
+    }
+    Ok(addr)
+}
+
+/// `ip:port` / `[ipv6]:port`, with a hint for the usual mistakes; `example` says what
+/// was expected.
+fn parse_addr(text: &str, example: &str) -> Result<SocketAddr, String> {
+    let base = format!("`{text}` is not ip:port ({example})");
     if let Ok(addr) = text.parse::<SocketAddr>() {
-        if addr.port() == 0 {
-            return Err(format!("`{text}`: port 0 is not a collector port"));
-        }
         return Ok(addr);
     }
     let hint = if text.matches(':').count() > 1 && !text.starts_with('[') {

@@ -31,6 +31,7 @@ pub(crate) struct File {
     pub bridges: Option<Value<List<BridgeShape>>>,
     pub log_dir: Option<Value<Text>>,
     pub stats_interval: Option<Value<Int>>,
+    pub metrics_listen: Option<Value<Text>>,
     pub rx_descriptors: Option<Value<Int>>,
     pub tx_descriptors: Option<Value<Int>>,
     pub queues_per_port: Option<Value<Int>>,

@@ -50,6 +50,7 @@ fn every_default() {
     );
     assert_eq!(c.log_dir, PathBuf::from("/var/log/metaprobe"));
     assert_eq!(c.stats_interval, 10);
+    assert_eq!(c.metrics_listen, None);
     assert_eq!(c.rx_descriptors, 1024);
     assert_eq!(c.tx_descriptors, 1024);
     assert_eq!(c.queues_per_port, 0);
@@ -160,6 +161,7 @@ fn round_trip_of_every_key_changed() {
         ],
         log_dir: "/tmp/mp logs".into(),
         stats_interval: 0,
+        metrics_listen: Some(addr("[::1]:9156")),
         rx_descriptors: 64,
         tx_descriptors: 16384,
         queues_per_port: 64,
@@ -850,6 +852,31 @@ fn bridge_tables_name_their_own_key_lines() {
         e.contains(
             "bridges[0][1]: expected a port id (an integer), found the date-time 1979-05-27"
         ),
+        "{e}"
+    );
+}
+
+#[test]
+fn metrics_listen_address() {
+    assert_eq!(
+        ok(&with("metrics_listen = \"127.0.0.1:9156\"")).metrics_listen,
+        Some(addr("127.0.0.1:9156"))
+    );
+    assert_eq!(
+        ok(&with("metrics_listen = \"[::]:0\"")).metrics_listen,
+        Some(addr("[::]:0")),
+        "port 0: any free port"
+    );
+    assert_eq!(ok(&with("metrics_listen = \"\"")).metrics_listen, None);
+    let e = err(&with("metrics_listen = \"localhost:9156\""));
+    assert_eq!(
+        e,
+        "metaprobe.toml:2: metrics_listen: `localhost:9156` is not ip:port \
+         (expected e.g. 127.0.0.1:9156 or [::]:9156); host names are not resolved: give an IP address"
+    );
+    let e = err(&with("metrics_listen = 9156"));
+    assert!(
+        e.contains("metrics_listen: expected an address \"ip:port\" to listen on (a string), found the integer 9156"),
         "{e}"
     );
 }
