@@ -2,7 +2,9 @@
 //! exports what it sees as IPFIX.
 
 mod collect;
+mod http;
 mod io;
+mod metrics;
 mod run;
 mod signals;
 mod stats;

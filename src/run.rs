@@ -13,12 +13,13 @@ use metaprobe_dataplane::flow::SessionIds;
 use metaprobe_dataplane::forward::{QueueSet, run_worker};
 use metaprobe_dataplane::plan::{self, PortCaps};
 use metaprobe_export::dnslog::{DnsLogConfig, LineField};
-use metaprobe_export::exporter::{Exporter, ExporterConfig, SystemClock};
+use metaprobe_export::exporter::{ExportHandle, Exporter, ExporterConfig, SystemClock};
 use metaprobe_ffi::{Eal, Launched, MbufBurst, Mempool, Port, PortInfo, PortQueue, PortSetup};
 use metaprobe_ipfix::session::Transport;
 use metaprobe_ipfix::template::Stream;
 
 use crate::io::{DpdkBurst, DpdkQueue};
+use crate::metrics::{self, Endpoint, Scrape};
 use crate::signals;
 use crate::stats::{self, PortSnapshot, Snapshot};
 use metaprobe_dataplane::counters::AppCount;
@@ -44,6 +45,11 @@ pub fn run(
     std::fs::create_dir_all(&cfg.log_dir)
         .map_err(|e| format!("log_dir: cannot create {}: {e}", cfg.log_dir.display()))?;
     signals::install().map_err(|e| format!("cannot install SIGINT/SIGTERM handlers: {e}"))?;
+    // Bound before the EAL starts, so that an address in use stops nothing half-started.
+    let mut metrics = cfg.metrics_listen.map(Endpoint::bind).transpose()?;
+    if let Some(m) = &metrics {
+        println!("metrics: listening on http://{}/metrics", m.local_addr());
+    }
 
     let eal_args: Vec<String> = cfg.eal_args.iter().chain(cli_eal_args).cloned().collect();
     let eal = Eal::init(&eal_args).map_err(|e| format!("EAL: {e}"))?;
@@ -230,7 +236,14 @@ pub fn run(
         .iter()
         .map(|w| (w.lcore, Arc::clone(&w.counters)))
         .collect();
-    let reason = supervise(cfg, &ports, &counters, idle_exit);
+    let reason = supervise(
+        cfg,
+        &ports,
+        &counters,
+        &export_stats,
+        metrics.as_mut(),
+        idle_exit,
+    );
     println!("stopping: {reason}");
     stop.store(true, Ordering::SeqCst);
     let mut failed = Vec::new();
@@ -338,6 +351,8 @@ fn supervise(
     cfg: &Config,
     ports: &[Port],
     counters: &[(u32, Arc<WorkerCounters>)],
+    export: &ExportHandle,
+    mut metrics: Option<&mut Endpoint>,
     idle_exit: Option<Duration>,
 ) -> String {
     let period = Duration::from_secs(cfg.stats_interval);
@@ -349,6 +364,16 @@ fn supervise(
         std::thread::sleep(MAIN_TICK);
         if signals::stop_requested() {
             return "signal received".to_owned();
+        }
+        if let Some(m) = metrics.as_deref_mut() {
+            m.poll(Instant::now(), |http| {
+                metrics::render(&Scrape {
+                    snapshot: &snapshot(ports, counters),
+                    workers: counters,
+                    export: &export.snapshot(),
+                    http,
+                })
+            });
         }
         let rx = counters.iter().map(|(_, w)| w.totals().rx).sum::<u64>();
         if rx != last_rx {
