@@ -2,7 +2,8 @@
 # Builds the Debian package (cargo deb) and installs it on this machine with dpkg -i,
 # then checks what an operator gets: `metaprobe --version`, `man metaprobe` and the
 # subcommand pages, the packaged configuration accepted by check-config, the systemd
-# unit (ExecStartPre=check-config) as systemd-analyze reads it, the conffile.
+# unit (ExecStartPre=check-config, ExecReload=SIGHUP) as systemd-analyze reads it, the
+# conffiles (the configuration, the logrotate file).
 # Purges the package afterwards unless --keep is given. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +63,7 @@ for page in metaprobe metaprobe-run metaprobe-check-config metaprobe-collect; do
   [[ $file == /usr/share/man/man1/$page.1.gz ]] || fail "$page is $file, not the package's"
 done
 text=$(MANPAGER=cat MANWIDTH=100 man metaprobe 2>/dev/null)
-for needle in SYNOPSIS SIGNALS FILES /etc/metaprobe/metaprobe.toml check-config; do
+for needle in SYNOPSIS SIGNALS SIGHUP FILES /etc/metaprobe/metaprobe.toml check-config; do
   grep -qF -- "$needle" <<<"$text" || fail "man metaprobe has no $needle"
 done
 MANPAGER=cat man metaprobe-run 2>/dev/null | grep -qF -- --idle-exit || fail "man metaprobe-run has no --idle-exit"
@@ -70,11 +71,16 @@ echo "deb-test: man metaprobe works ($(wc -l <<<"$text") lines)"
 
 metaprobe check-config -c /etc/metaprobe/metaprobe.toml >/dev/null ||
   fail "the packaged configuration is refused"
-dpkg-query -W -f='${Conffiles}\n' metaprobe | grep -q ' /etc/metaprobe/metaprobe.toml ' ||
-  fail "/etc/metaprobe/metaprobe.toml is not a conffile"
+for conffile in /etc/metaprobe/metaprobe.toml /etc/logrotate.d/metaprobe; do
+  dpkg-query -W -f='${Conffiles}\n' metaprobe | grep -q " $conffile " || fail "$conffile is not a conffile"
+done
+if command -v logrotate >/dev/null; then
+  logrotate --debug /etc/logrotate.d/metaprobe >/dev/null 2>&1 || fail "logrotate refuses /etc/logrotate.d/metaprobe"
+fi
 unit=$(dpkg -L metaprobe | grep '/systemd/system/metaprobe\.service$') || fail "no systemd unit installed"
 grep -qx 'ExecStartPre=/usr/bin/metaprobe check-config -c /etc/metaprobe/metaprobe.toml' "$unit" ||
   fail "$unit has no ExecStartPre=check-config"
+grep -qx 'ExecReload=/bin/kill -HUP $MAINPID' "$unit" || fail "$unit has no ExecReload=SIGHUP"
 verify=$(systemd-analyze verify "$unit" 2>&1) || fail "systemd-analyze verify $unit: $verify"
 echo "deb-test: $unit verified"
 dpkg -L metaprobe | grep -q '^/usr/share/metaprobe/ipfixcol2/' || fail "no ipfixcol2 directory"

@@ -18,6 +18,12 @@ const OPERATOR_SECTIONS: &str = r#".SH SIGNALS
 Stop cleanly: the workers finish their burst, the ports are stopped and closed, the
 records still held are exported, the final statistics are printed and the exit status
 is 0. A second signal ends the process at once.
+.TP
+\fBSIGHUP\fR
+Reopen the log files (\fIfastdpi_alert.log\fR, \fIfastdpi_stat.log\fR, the DNS text
+log), as logrotate expects: a file moved away is created again at once, and lines
+written before the signal stay in the moved file. The probe goes on; an alert line and
+the \fBfinal logs\fR counter say the logs were reopened.
 .SH FILES
 .TP
 \fI/etc/metaprobe/metaprobe.toml\fR
@@ -103,6 +109,7 @@ mod tests {
             ".TH metaprobe 1",
             ".SH SYNOPSIS",
             ".SH SIGNALS",
+            "SIGHUP",
             ".SH FILES",
             "check\\-config",
         ] {

@@ -36,7 +36,6 @@ pub struct Scrape<'a> {
     pub snapshot: &'a Snapshot,
     /// The workers' counters (flows, reassembly, decode stops, stages), worker order.
     pub workers: &'a [(u32, Arc<WorkerCounters>)],
-    pub export: &'a ExportStats,
     /// The endpoint's own counts.
     pub http: ServerStats,
 }
@@ -63,14 +62,11 @@ const STREAM_ROWS: [Row<StreamStats>; 2] = [
 
 /// The exporter's own counters.
 #[rustfmt::skip]
-const EXPORTER_ROWS: [Row<ExportStats>; 8] = [
+const EXPORTER_ROWS: [Row<ExportStats>; 5] = [
     Row { name: "cycles", metric: "export_cycles_total", help: "Send cycles run by the export thread.", get: |e| e.cycles },
     Row { name: "cycles-over", metric: "export_cycles_over_total", help: "Send cycles longer than their period.", get: |e| e.cycles_over },
     Row { name: "chunks-skipped", metric: "export_chunks_skipped_total", help: "Chunks of records skipped by cycles that ran past their period.", get: |e| e.chunks_skipped },
     Row { name: "invalid-records", metric: "export_invalid_records_total", help: "Records with a template of no stream (a worker's bug).", get: |e| e.invalid_records },
-    Row { name: "alert-lines", metric: "export_alert_lines_total", help: "Lines written to fastdpi_alert.log.", get: |e| e.alert_lines },
-    Row { name: "stat-sections", metric: "export_stat_sections_total", help: "Sections written to fastdpi_stat.log.", get: |e| e.stat_sections },
-    Row { name: "log-errors", metric: "export_log_errors_total", help: "Writes to fastdpi_alert.log or fastdpi_stat.log that failed.", get: |e| e.log_errors },
     Row { name: "dns-log-unreadable", metric: "dns_log_unreadable_records_total", help: "DNS records the text log could not read (not written).", get: |e| e.dns_log_unreadable },
 ];
 
@@ -165,7 +161,7 @@ pub fn render(s: &Scrape<'_>) -> String {
     let streams = || {
         Stream::ALL
             .iter()
-            .zip(&s.export.streams)
+            .zip(&s.snapshot.export.streams)
             .map(|(stream, st)| ([("stream", stream.name())], st))
     };
     for row in stats::EXPORT_ROWS
@@ -176,16 +172,17 @@ pub fn render(s: &Scrape<'_>) -> String {
         t.rows(row, streams());
     }
     t.labelled(&stats::EXPORT_DROPS, streams());
-    for row in &EXPORTER_ROWS {
-        t.rows(row, std::iter::once(([], s.export)));
+    for row in EXPORTER_ROWS.iter().chain(&stats::LOG_ROWS) {
+        t.rows(row, std::iter::once(([], &s.snapshot.export)));
     }
-    if let Some(log) = &s.export.dns_log {
+    if let Some(log) = &s.snapshot.export.dns_log {
         for row in &stats::DNS_LOG_ROWS {
             t.rows(row, std::iter::once(([], log)));
         }
     }
 
     let collectors: Vec<(String, &CollectorStats)> = s
+        .snapshot
         .export
         .collectors
         .iter()
@@ -375,6 +372,7 @@ mod tests {
                     ..WorkerTotals::default()
                 },
             )],
+            export: ExportStats::default(),
             ..Snapshot::default()
         };
         let w = Arc::new(WorkerCounters::default());
@@ -400,9 +398,8 @@ mod tests {
             losses: 0,
         });
         render(&Scrape {
-            snapshot: &snapshot,
+            snapshot: &Snapshot { export, ..snapshot },
             workers: &[(1, w)],
-            export: &export,
             http: ServerStats::default(),
         })
     }

@@ -44,7 +44,8 @@ pub fn run(
 ) -> Result<(), String> {
     std::fs::create_dir_all(&cfg.log_dir)
         .map_err(|e| format!("log_dir: cannot create {}: {e}", cfg.log_dir.display()))?;
-    signals::install().map_err(|e| format!("cannot install SIGINT/SIGTERM handlers: {e}"))?;
+    signals::install()
+        .map_err(|e| format!("cannot install the SIGINT/SIGTERM/SIGHUP handlers: {e}"))?;
     // Bound before the EAL starts, so that an address in use stops nothing half-started.
     let mut metrics = cfg.metrics_listen.map(Endpoint::bind).transpose()?;
     if let Some(m) = &metrics {
@@ -121,6 +122,7 @@ pub fn run(
         );
     }
     let export_stats = exporter.handle();
+    let reopen_logs = exporter.reopen_flag();
     let analysis = AnalyzerConfig {
         bridges: cfg
             .bridges
@@ -241,6 +243,7 @@ pub fn run(
         &ports,
         &counters,
         &export_stats,
+        &reopen_logs,
         metrics.as_mut(),
         idle_exit,
     );
@@ -258,14 +261,14 @@ pub fn run(
     if export_thread.join().is_err() {
         failed.push("the export thread panicked".to_owned());
     }
-    let last = snapshot(&ports, &counters);
+    let last = snapshot(&ports, &counters, &export_stats);
     drop(ports); // stops and closes every port: net_pcap flushes its tx files
     print!("{}", stats::final_summary(&last));
     print!(
         "{}",
         stats::analysis_summary(counters.iter().map(|(_, c)| c.as_ref()))
     );
-    print!("{}", stats::export_summary(&export_stats.snapshot()));
+    print!("{}", stats::export_summary(&last.export));
     if failed.is_empty() {
         Ok(())
     } else {
@@ -352,11 +355,12 @@ fn supervise(
     ports: &[Port],
     counters: &[(u32, Arc<WorkerCounters>)],
     export: &ExportHandle,
+    reopen_logs: &AtomicBool,
     mut metrics: Option<&mut Endpoint>,
     idle_exit: Option<Duration>,
 ) -> String {
     let period = Duration::from_secs(cfg.stats_interval);
-    let mut last = snapshot(ports, counters);
+    let mut last = snapshot(ports, counters, export);
     let mut last_at = Instant::now();
     let mut last_rx = last.total_rx();
     let mut last_rx_at = Instant::now();
@@ -365,12 +369,18 @@ fn supervise(
         if signals::stop_requested() {
             return "signal received".to_owned();
         }
+        if signals::take_reopen_request() {
+            // The export thread reopens its logs at its next cycle; nothing waits.
+            reopen_logs.store(true, Ordering::Relaxed);
+            println!(
+                "SIGHUP: reopening the log files (fastdpi_alert.log, fastdpi_stat.log, the DNS text log)"
+            );
+        }
         if let Some(m) = metrics.as_deref_mut() {
             m.poll(Instant::now(), |http| {
                 metrics::render(&Scrape {
-                    snapshot: &snapshot(ports, counters),
+                    snapshot: &snapshot(ports, counters, export),
                     workers: counters,
-                    export: &export.snapshot(),
                     http,
                 })
             });
@@ -385,7 +395,7 @@ fn supervise(
             return format!("no packet received for {}s (--idle-exit)", idle.as_secs());
         }
         if !period.is_zero() && last_at.elapsed() >= period {
-            let now = snapshot(ports, counters);
+            let now = snapshot(ports, counters, export);
             println!("{}", stats::period_line(&last, &now, last_at.elapsed()));
             last = now;
             last_at = Instant::now();
@@ -393,7 +403,11 @@ fn supervise(
     }
 }
 
-fn snapshot(ports: &[Port], workers: &[(u32, Arc<WorkerCounters>)]) -> Snapshot {
+fn snapshot(
+    ports: &[Port],
+    workers: &[(u32, Arc<WorkerCounters>)],
+    export: &ExportHandle,
+) -> Snapshot {
     Snapshot {
         ports: ports
             .iter()
@@ -422,6 +436,7 @@ fn snapshot(ports: &[Port], workers: &[(u32, Arc<WorkerCounters>)]) -> Snapshot 
                 .get(i)
                 .map_or(0, |&a| workers.iter().map(|(_, w)| w.app.get(a)).sum())
         }),
+        export: export.snapshot(),
     }
 }
 

@@ -30,6 +30,8 @@ pub struct Snapshot {
     pub workers: Vec<(u32, WorkerTotals)>,
     /// The application layer's counters summed over workers, by [`AppCount`] index.
     pub analysis: [u64; AppCount::COUNT],
+    /// The exporter's counters (its last cycle's, the workers' drops as of now).
+    pub export: ExportStats,
 }
 
 impl Default for Snapshot {
@@ -38,6 +40,7 @@ impl Default for Snapshot {
             ports: Vec::new(),
             workers: Vec::new(),
             analysis: [0; AppCount::COUNT],
+            export: ExportStats::default(),
         }
     }
 }
@@ -190,6 +193,15 @@ pub const DNS_LOG_ROWS: [Row<DnsLogStats>; 4] = [
     Row { name: "errors", metric: "dns_log_errors_total", help: "DNS text log failures.", get: |l| l.errors },
 ];
 
+/// `final logs`: `fastdpi_alert.log`, `fastdpi_stat.log`, and their reopening.
+#[rustfmt::skip]
+pub const LOG_ROWS: [Row<ExportStats>; 4] = [
+    Row { name: "reopened", metric: "logs_reopened_total", help: "Times the log files were reopened (SIGHUP).", get: |e| e.log_reopens },
+    Row { name: "alert-lines", metric: "alert_log_lines_total", help: "Lines written to fastdpi_alert.log.", get: |e| e.alert_lines },
+    Row { name: "stat-sections", metric: "stat_log_sections_total", help: "Sections written to fastdpi_stat.log.", get: |e| e.stat_sections },
+    Row { name: "errors", metric: "logs_write_errors_total", help: "Writes to fastdpi_alert.log or fastdpi_stat.log that failed.", get: |e| e.log_errors },
+];
+
 /// `name value` of each row, space-separated.
 fn pairs<T>(rows: &[Row<T>], of: &T) -> String {
     let v: Vec<String> = rows
@@ -304,14 +316,16 @@ pub fn export_summary(e: &ExportStats) -> String {
     if let Some(log) = &e.dns_log {
         let _ = writeln!(out, "final dns log: {}", pairs(&DNS_LOG_ROWS, log));
     }
+    let _ = writeln!(out, "final logs: {}", pairs(&LOG_ROWS, e));
     out
 }
 
 /// One line for the period between `before` and `now`:
-/// `stats 10.0s | port 0 rx 12000000 (1.20 Mpps 0.98 Gbit/s) tx 12000000 (1.20 Mpps) drops 0 | … | worker 0 85.3 cycles/pkt`.
-/// Packet counts are of the period; drops are everything lost in it:
-/// rx-missed, rx-nombuf, rx/tx errors and tx-dropped; then the analysis
-/// counters that moved in the period (` | analysis records 120 tls-malformed 1`).
+/// `stats 10.0s | port 0 rx 12000000 (1.20 Mpps 0.98 Gbit/s) tx 12000000 (1.20 Mpps) drops 0 | … | worker 0 85.3 cycles/pkt | clickstream produced 10 exported 10 dropped 0 | meta … | dns …`.
+/// Counts are of the period; a port's drops are everything lost in it (rx-missed,
+/// rx-nombuf, rx/tx errors and tx-dropped), a stream's every reason of its
+/// `final export` line; then the analysis counters that moved in the period
+/// (` | analysis records 120 tls-malformed 1`).
 pub fn period_line(before: &Snapshot, now: &Snapshot, period: Duration) -> String {
     let secs = period.as_secs_f64().max(1e-9);
     let mut out = format!("stats {:.1}s", period.as_secs_f64());
@@ -343,6 +357,20 @@ pub fn period_line(before: &Snapshot, now: &Snapshot, period: Duration) -> Strin
             out,
             " | worker {i} {:.1} cycles/pkt",
             w.since(&old).cycles_per_packet()
+        );
+    }
+    for ((stream, s), old) in Stream::ALL
+        .iter()
+        .zip(&now.export.streams)
+        .zip(&before.export.streams)
+    {
+        let _ = write!(
+            out,
+            " | {} produced {} exported {} dropped {}",
+            stream.name(),
+            s.produced.saturating_sub(old.produced),
+            s.exported.saturating_sub(old.exported),
+            export_dropped(s).saturating_sub(export_dropped(old)),
         );
     }
     // The analysis counters that moved in the period.
@@ -408,6 +436,7 @@ mod tests {
                     0
                 }
             }),
+            export: ExportStats::default(),
         }
     }
 
@@ -483,6 +512,7 @@ mod tests {
                 "final export meta: produced 0 exported 0 dropped 0 (ring-full 0 no-chunk 0 too-long 0 skipped 0 backpressure 0 collector-down 0) truncated 0",
                 "final export dns: produced 10 exported 7 dropped 3 (ring-full 1 no-chunk 0 too-long 0 skipped 0 backpressure 2 collector-down 0) truncated 1",
                 "final dns log: lines 9 dropped 0 rotations 1 errors 0",
+                "final logs: reopened 0 alert-lines 0 stat-sections 0 errors 0",
             ]
         );
     }
@@ -496,14 +526,29 @@ mod tests {
 
     #[test]
     fn the_period_line_gives_rates_and_drops_of_the_period() {
-        let line = period_line(
-            &snapshot(1_000_000, 1_000_000, 5, 0),
-            &snapshot(3_000_000, 2_999_990, 15, 200_000_000),
-            Duration::from_secs(2),
-        );
+        let before = snapshot(1_000_000, 1_000_000, 5, 0);
+        let mut now = snapshot(3_000_000, 2_999_990, 15, 200_000_000);
+        now.export.streams[0] = StreamStats {
+            produced: 12,
+            exported: 9,
+            dropped_backpressure: 2,
+            dropped_down: 1,
+            ..StreamStats::default()
+        };
+        now.export.streams[2].produced = 4;
+        now.export.streams[2].exported = 4;
+        let line = period_line(&before, &now, Duration::from_secs(2));
         assert_eq!(
             line,
-            "stats 2.0s | port 0 rx 2000000 (1.00 Mpps 0.80 Gbit/s) tx 1999990 (1000.0 kpps) drops 10 | worker 0 100.0 cycles/pkt | analysis records 20000"
+            "stats 2.0s | port 0 rx 2000000 (1.00 Mpps 0.80 Gbit/s) tx 1999990 (1000.0 kpps) drops 10 \
+             | worker 0 100.0 cycles/pkt | clickstream produced 12 exported 9 dropped 3 \
+             | meta produced 0 exported 0 dropped 0 | dns produced 4 exported 4 dropped 0 | analysis records 20000"
+        );
+        // Of the period: what was there before is not counted again.
+        let again = period_line(&now, &now, Duration::from_secs(2));
+        assert!(
+            again.ends_with("| clickstream produced 0 exported 0 dropped 0 | meta produced 0 exported 0 dropped 0 | dns produced 0 exported 0 dropped 0"),
+            "{again}"
         );
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     FinalSummary, Packet, Running, TestDir, UdpCollector, decode_all, dpdk_lock, eal_args,
-    ethernet_frames_of, read_capture_links, run_args_idle, toml_string, write_config, write_pcap,
+    ethernet_frames_of, read_capture_links, run_args_idle, toml_string, write_pcap,
 };
 
 /// How long EAL start-up and port set-up may take before the worker line.
@@ -37,26 +37,33 @@ fn capture() -> Vec<Packet> {
 /// `--idle-exit`: it runs until the test signals it).
 struct Probe {
     running: Running,
-    /// Kept for the run's files (removed when the test passes).
-    _dir: TestDir,
+    /// The run's files (removed when the test passes).
+    dir: TestDir,
     dns: Option<UdpCollector>,
 }
 
 impl Probe {
-    fn start(tag: &str, frames: &[Packet], extra: &str) -> Probe {
+    /// Starts the run: `stats_interval` seconds between stats lines (0: none), `extra`
+    /// configuration lines.
+    fn start(tag: &str, frames: &[Packet], stats_interval: u32, extra: &str) -> Probe {
         let dir = TestDir::new(tag);
         let (in0, in1) = (dir.join("in0.pcap"), dir.join("in1.pcap"));
         write_pcap(&in0, frames);
         write_pcap(&in1, &[]);
         let dns = UdpCollector::start();
         let dns_log = dir.join("dns.log");
-        let extra = format!(
-            "ipfix_dns_udp_collectors = [\"{}\"]\nipfix_mtu = 9216\najb_save_dns = 1\n\
+        let log_dir = dir.join("log");
+        std::fs::create_dir_all(&log_dir).unwrap();
+        let config = dir.join("metaprobe.toml");
+        let text = format!(
+            "bridges = [[0, 1]]\nlog_dir = {}\nstats_interval = {stats_interval}\n\
+             ipfix_dns_udp_collectors = [\"{}\"]\nipfix_mtu = 9216\najb_save_dns = 1\n\
              ajb_dns_bufsize = 1\najb_dns_path = {}\n{extra}",
+            toml_string(&log_dir.to_string_lossy()),
             dns.addr,
             toml_string(&dns_log.to_string_lossy())
         );
-        let config = write_config(&dir, 0, 1, &extra);
+        std::fs::write(&config, text).unwrap();
         let eal = eal_args(
             &dir,
             &in0,
@@ -68,8 +75,29 @@ impl Probe {
         running.wait_for_stdout("worker 0 on lcore", STARTUP_TIMEOUT);
         Probe {
             running,
-            _dir: dir,
+            dir,
             dns: Some(dns),
+        }
+    }
+
+    fn dns_log(&self) -> PathBuf {
+        self.dir.join("dns.log")
+    }
+
+    fn alert_log(&self) -> PathBuf {
+        self.dir.join("log").join("fastdpi_alert.log")
+    }
+
+    /// Waits until stdout has `n` lines containing `needle`.
+    fn wait_for_lines(&mut self, needle: &str, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.running.stdout_so_far().matches(needle).count() < n {
+            assert!(
+                Instant::now() < deadline,
+                "no {n} lines {needle:?} within 30 s\n{}",
+                self.running.describe_so_far()
+            );
+            thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -163,7 +191,7 @@ fn metrics_are_scraped_during_a_run_and_agree_with_the_final_summary() {
     let frames = capture();
     let n = frames.len() as u64;
     let _guard = dpdk_lock();
-    let probe = Probe::start("metrics", &frames, "metrics_listen = \"127.0.0.1:0\"\n");
+    let probe = Probe::start("metrics", &frames, 0, "metrics_listen = \"127.0.0.1:0\"\n");
     let addr = metrics_addr(&probe.running.stdout_so_far());
 
     // The replay takes a moment: scrape until the capture is through and exported.
@@ -274,5 +302,107 @@ fn metrics_are_scraped_during_a_run_and_agree_with_the_final_summary() {
         get(&scrape, "metaprobe_dns_log_lines_total"),
         received as u64,
         "every DNS record is a log line"
+    );
+}
+
+/// Lines of the file at `path`, 0 when it is not there.
+fn lines_of(path: &std::path::Path) -> usize {
+    std::fs::read_to_string(path).map_or(0, |t| t.lines().count())
+}
+
+/// Waits until `f` holds, at most 10 s.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "{what}: not within 10 s");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// SIGHUP during a run, after the logs were moved away as logrotate does: the probe
+/// goes on (a stats line comes after it, a second SIGHUP is taken too), the DNS text
+/// log and the alert log are back at their paths at once, the moved files keep what
+/// was written to them, and SIGTERM ends the run with its final summary. The stats
+/// lines carry each stream's produced/exported/dropped of their period.
+#[test]
+fn sighup_reopens_the_logs_and_the_run_goes_on() {
+    let frames = capture();
+    let _guard = dpdk_lock();
+    let mut probe = Probe::start("sighup", &frames, 1, "");
+    let (dns_log, alert_log) = (probe.dns_log(), probe.alert_log());
+    // The capture is through when the DNS log stops growing.
+    let mut last = (0, Instant::now());
+    eventually("the DNS log settles", || {
+        let n = lines_of(&dns_log);
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        n > 0 && last.1.elapsed() > Duration::from_millis(1500)
+    });
+    let before = last.0;
+    let moved_dns = probe.dir.join("dns.log.rotated");
+    std::fs::rename(&dns_log, &moved_dns).unwrap();
+    let moved_alert = probe.dir.join("log").join("fastdpi_alert.log.1");
+    if alert_log.exists() {
+        std::fs::rename(&alert_log, &moved_alert).unwrap();
+    }
+
+    probe.running.signal(libc::SIGHUP);
+    probe.wait_for_lines("SIGHUP: reopening the log files", 1);
+    eventually("dns.log is created again", || dns_log.exists());
+    eventually("fastdpi_alert.log is created again", || {
+        std::fs::read_to_string(&alert_log)
+            .is_ok_and(|t| t.contains("[LOGS] log files reopened (SIGHUP)"))
+    });
+    assert_eq!(
+        lines_of(&moved_dns),
+        before,
+        "the moved DNS log keeps its lines"
+    );
+    assert_eq!(lines_of(&dns_log), 0, "no line written twice");
+
+    // Still running: the next stats lines come, and a second SIGHUP is taken.
+    let stats_lines = probe.running.stdout_so_far().matches("\nstats ").count();
+    probe.wait_for_lines("\nstats ", stats_lines + 2);
+    probe.running.signal(libc::SIGHUP);
+    probe.wait_for_lines("SIGHUP: reopening the log files", 2);
+
+    let (out, received) = probe.stop();
+    FinalSummary::parse(&out.stdout).unwrap();
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("final logs: reopened 2 ")),
+        "{}",
+        out.describe_short()
+    );
+    let export = export_line(&out.stdout);
+    assert_eq!(export["produced"], received as u64);
+    assert_eq!(
+        before, received,
+        "every DNS record was a line of the moved log"
+    );
+    // The stats lines' dns counts are of their periods: together, the whole run.
+    let mut sums = [0u64; 3];
+    for line in out.stdout.lines().filter(|l| l.starts_with("stats ")) {
+        let part = line
+            .split(" | ")
+            .find_map(|p| p.strip_prefix("dns "))
+            .unwrap_or_else(|| panic!("no dns part in {line:?}"));
+        let words: Vec<&str> = part.split(' ').collect();
+        assert_eq!(
+            [words[0], words[2], words[4]],
+            ["produced", "exported", "dropped"],
+            "{line}"
+        );
+        for (sum, i) in sums.iter_mut().zip([1, 3, 5]) {
+            *sum += words[i].parse::<u64>().unwrap();
+        }
+    }
+    assert_eq!(
+        sums,
+        [export["produced"], export["exported"], export["dropped"]],
+        "the stats lines' dns counts add up to the final ones\n{}",
+        out.describe_short()
     );
 }

@@ -1,5 +1,6 @@
 //! The lines of `fastdpi_alert.log` the exporter writes: overrun cycles,
-//! collectors that do not keep up or come and go, DNS log failures —
+//! collectors that do not keep up or come and go, DNS log failures, the logs
+//! reopened on SIGHUP —
 //! accumulated between writes and written at most once per alert interval.
 
 use super::Exporter;
@@ -16,6 +17,8 @@ pub(super) struct AlertAccum {
     pub(super) chunks: u64,
     /// Records of those chunks, per stream.
     pub(super) records: [u64; 3],
+    /// The log files were reopened (SIGHUP) since the last alert lines.
+    pub(super) reopened: bool,
 }
 
 impl Exporter {
@@ -23,6 +26,7 @@ impl Exporter {
     /// (`force`: now, at shutdown).
     pub(super) fn alerts(&mut self, now: u64, force: bool) {
         let pending = self.alert.overrun_cycles > 0
+            || self.alert.reopened
             || self.dns.pending.is_some()
             || self
                 .collectors
@@ -42,6 +46,14 @@ impl Exporter {
         let mut text = String::new();
         let mut lines = 0;
         let a = core::mem::take(&mut self.alert);
+        if a.reopened {
+            text.push_str(&format!(
+                "[LOGS] log files reopened (SIGHUP): {}, {} and the DNS text log [{when}]\n",
+                logs::ALERT_LOG,
+                logs::STAT_LOG
+            ));
+            lines += 1;
+        }
         if a.overrun_cycles > 0 {
             let [c, m, d] = a.records;
             text.push_str(&format!(

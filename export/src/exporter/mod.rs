@@ -107,6 +107,10 @@ pub struct Exporter {
     alert_lines: u64,
     log_errors: u64,
     dns: DnsLogState,
+    /// Set by another thread (SIGHUP) to have the log files reopened; polled by
+    /// every cycle, never waited on.
+    reopen: Arc<AtomicBool>,
+    log_reopens: u64,
     published: Arc<Mutex<ExportStats>>,
 }
 
@@ -198,6 +202,8 @@ impl Exporter {
                 log: cfg_dns_log.map(DnsLog::new),
                 ..DnsLogState::default()
             },
+            reopen: Arc::new(AtomicBool::new(false)),
+            log_reopens: 0,
             published,
         };
         Ok((exporter, senders))
@@ -209,6 +215,15 @@ impl Exporter {
             published: Arc::clone(&self.published),
             senders: self.rings.iter().map(RecordReceiver::counters).collect(),
         }
+    }
+
+    /// The flag that has the next cycle reopen the log files (set it on SIGHUP): the
+    /// DNS text log is written out and `ajb_dns_path` opened again (created anew when
+    /// logrotate moved it away); `fastdpi_alert.log` and `fastdpi_stat.log` are opened
+    /// for every write already, and an alert line says the logs were reopened, so a
+    /// moved alert log is back at once.
+    pub fn reopen_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.reopen)
     }
 
     /// The configuration.
@@ -227,6 +242,11 @@ impl Exporter {
         let start = clock.now_us();
         let now_s = (start / 1_000_000) as u32;
         let period = self.cfg.cycle_period_us;
+        if self.reopen.swap(false, Ordering::Relaxed) {
+            self.dns.reopen();
+            self.log_reopens += 1;
+            self.alert.reopened = true;
+        }
         for c in &mut self.collectors {
             c.maintain(start);
         }

@@ -94,6 +94,8 @@ pub struct ExportStats {
     pub stat_sections: u64,
     /// Log writes that failed.
     pub log_errors: u64,
+    /// Times the log files were reopened ([`Exporter::reopen_flag`], SIGHUP).
+    pub log_reopens: u64,
     /// The DNS text log's counters (lines, dropped lines, rotations, errors);
     /// None when the log is off.
     pub dns_log: Option<DnsLogStats>,
@@ -185,6 +187,7 @@ impl Exporter {
         g.alert_lines = self.alert_lines;
         g.stat_sections = self.stat_sections;
         g.log_errors = self.log_errors;
+        g.log_reopens = self.log_reopens;
         g.dns_log = self.dns.log.as_ref().map(DnsLog::stats);
         g.dns_log_unreadable = self.dns.unreadable;
     }
