@@ -166,6 +166,9 @@ pub const EXPORT_DROPS: Labelled<StreamStats> = Labelled {
         ("skipped", |s| s.dropped_skipped),
         ("backpressure", |s| s.dropped_backpressure),
         ("collector-down", |s| s.dropped_down),
+        ("unreachable", |s| s.dropped_unreachable),
+        ("refused", |s| s.dropped_refused),
+        ("unacked", |s| s.dropped_unacked),
     ],
 };
 
@@ -294,7 +297,7 @@ pub fn analysis_summary<'a>(workers: impl Iterator<Item = &'a WorkerCounters> + 
 }
 
 /// One line per export stream:
-/// `final export dns: produced 10 exported 10 dropped 0 (ring-full 0 no-chunk 0 too-long 0 skipped 0 backpressure 0 collector-down 0) truncated 0`.
+/// `final export dns: produced 10 exported 10 dropped 0 (ring-full 0 no-chunk 0 too-long 0 skipped 0 backpressure 0 collector-down 0 unreachable 0 refused 0 unacked 0) truncated 0`.
 pub fn export_summary(e: &ExportStats) -> String {
     let mut out = String::new();
     for (stream, s) in Stream::ALL.iter().zip(&e.streams) {
@@ -508,9 +511,9 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "final export clickstream: produced 0 exported 0 dropped 0 (ring-full 0 no-chunk 0 too-long 0 skipped 0 backpressure 0 collector-down 0) truncated 0",
-                "final export meta: produced 0 exported 0 dropped 0 (ring-full 0 no-chunk 0 too-long 0 skipped 0 backpressure 0 collector-down 0) truncated 0",
-                "final export dns: produced 10 exported 7 dropped 3 (ring-full 1 no-chunk 0 too-long 0 skipped 0 backpressure 2 collector-down 0) truncated 1",
+                "final export clickstream: produced 0 exported 0 dropped 0 (ring-full 0 no-chunk 0 too-long 0 skipped 0 backpressure 0 collector-down 0 unreachable 0 refused 0 unacked 0) truncated 0",
+                "final export meta: produced 0 exported 0 dropped 0 (ring-full 0 no-chunk 0 too-long 0 skipped 0 backpressure 0 collector-down 0 unreachable 0 refused 0 unacked 0) truncated 0",
+                "final export dns: produced 10 exported 7 dropped 3 (ring-full 1 no-chunk 0 too-long 0 skipped 0 backpressure 2 collector-down 0 unreachable 0 refused 0 unacked 0) truncated 1",
                 "final dns log: lines 9 dropped 0 rotations 1 errors 0",
                 "final logs: reopened 0 alert-lines 0 stat-sections 0 errors 0",
             ]

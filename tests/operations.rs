@@ -44,13 +44,26 @@ struct Probe {
 
 impl Probe {
     /// Starts the run: `stats_interval` seconds between stats lines (0: none), `extra`
-    /// configuration lines.
+    /// configuration lines; the dns stream goes to a collector of the test.
     fn start(tag: &str, frames: &[Packet], stats_interval: u32, extra: &str) -> Probe {
+        let dns = UdpCollector::start();
+        let addr = dns.addr;
+        Probe::start_to(tag, frames, stats_interval, addr, Some(dns), extra)
+    }
+
+    /// Starts the run with the dns stream sent to `dns_addr` over UDP.
+    fn start_to(
+        tag: &str,
+        frames: &[Packet],
+        stats_interval: u32,
+        dns_addr: SocketAddr,
+        dns: Option<UdpCollector>,
+        extra: &str,
+    ) -> Probe {
         let dir = TestDir::new(tag);
         let (in0, in1) = (dir.join("in0.pcap"), dir.join("in1.pcap"));
         write_pcap(&in0, frames);
         write_pcap(&in1, &[]);
-        let dns = UdpCollector::start();
         let dns_log = dir.join("dns.log");
         let log_dir = dir.join("log");
         std::fs::create_dir_all(&log_dir).unwrap();
@@ -60,7 +73,7 @@ impl Probe {
              ipfix_dns_udp_collectors = [\"{}\"]\nipfix_mtu = 9216\najb_save_dns = 1\n\
              ajb_dns_bufsize = 1\najb_dns_path = {}\n{extra}",
             toml_string(&log_dir.to_string_lossy()),
-            dns.addr,
+            dns_addr,
             toml_string(&dns_log.to_string_lossy())
         );
         std::fs::write(&config, text).unwrap();
@@ -73,11 +86,7 @@ impl Probe {
         );
         let mut running = Running::spawn(&run_args_idle(&config, None, eal));
         running.wait_for_stdout("worker 0 on lcore", STARTUP_TIMEOUT);
-        Probe {
-            running,
-            dir,
-            dns: Some(dns),
-        }
+        Probe { running, dir, dns }
     }
 
     fn dns_log(&self) -> PathBuf {
@@ -101,8 +110,10 @@ impl Probe {
         }
     }
 
-    /// SIGTERM, then the whole run's output; checks it stopped cleanly.
-    fn stop(mut self) -> (common::RunOutput, usize) {
+    /// SIGTERM, then the whole run's output, the records the test's collector got,
+    /// and the run's files (kept while the returned directory lives); checks it
+    /// stopped cleanly.
+    fn stop(mut self) -> (common::RunOutput, usize, TestDir) {
         self.running.signal(libc::SIGTERM);
         let out = self.running.wait(common::RUN_TIMEOUT);
         out.assert_success();
@@ -114,7 +125,7 @@ impl Probe {
             .unwrap_or_default();
         let (records, problems) = decode_all(&dns);
         assert!(problems.is_empty(), "collector: {problems:?}");
-        (out, records.len())
+        (out, records.len(), self.dir)
     }
 }
 
@@ -235,7 +246,7 @@ fn metrics_are_scraped_during_a_run_and_agree_with_the_final_summary() {
         1
     );
 
-    let (out, received) = probe.stop();
+    let (out, received, _dir) = probe.stop();
     let summary = FinalSummary::parse(&out.stdout).unwrap();
     let port = |id: u32, key: &str| summary.port(id).unwrap().u64(key).unwrap();
     for (id, dev) in [(0, "net_pcap0"), (1, "net_pcap1")] {
@@ -367,7 +378,7 @@ fn sighup_reopens_the_logs_and_the_run_goes_on() {
     probe.running.signal(libc::SIGHUP);
     probe.wait_for_lines("SIGHUP: reopening the log files", 2);
 
-    let (out, received) = probe.stop();
+    let (out, received, _dir) = probe.stop();
     FinalSummary::parse(&out.stdout).unwrap();
     assert!(
         out.stdout
@@ -405,4 +416,66 @@ fn sighup_reopens_the_logs_and_the_run_goes_on() {
         "the stats lines' dns counts add up to the final ones\n{}",
         out.describe_short()
     );
+}
+
+/// The dns stream to a UDP port nothing listens on: the final summary counts its
+/// records `refused` (none as backpressure, the misnaming of before), the metrics
+/// and the alert log say so, and everything produced is accounted for.
+#[test]
+fn a_closed_udp_collector_is_counted_refused_end_to_end() {
+    let frames = capture();
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let _guard = dpdk_lock();
+    let probe = Probe::start_to(
+        "refused",
+        &frames,
+        0,
+        closed,
+        None,
+        "metrics_listen = \"127.0.0.1:0\"\n",
+    );
+    let addr = metrics_addr(&probe.running.stdout_so_far());
+    let alert_log = probe.alert_log();
+    let dns_log = probe.dir.join("dns.log");
+    let mut last = (0, Instant::now());
+    eventually("the DNS log settles", || {
+        let n = lines_of(&dns_log);
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+        n > 0 && last.1.elapsed() > Duration::from_millis(1500)
+    });
+    let scrape = samples(&http_get(addr, "/metrics").2);
+    let (out, _, _dir) = probe.stop();
+    let export = export_line(&out.stdout);
+    assert!(export["refused"] > 0, "{}", out.describe_short());
+    assert_eq!(export["backpressure"], 0, "{}", out.describe_short());
+    assert_eq!(
+        export["exported"] + export["refused"],
+        export["produced"],
+        "{}",
+        out.describe_short()
+    );
+    assert_eq!(
+        export["produced"], last.0 as u64,
+        "every record was a DNS log line"
+    );
+    assert_eq!(
+        get(
+            &scrape,
+            "metaprobe_export_dropped_records_total{stream=\"dns\",reason=\"refused\"}"
+        ),
+        export["refused"]
+    );
+    let text = std::fs::read_to_string(&alert_log).unwrap();
+    assert!(
+        text.contains(&format!(
+            "[NFLW] collector udp {closed} (dns) refused: nothing listens on its port (ICMP port unreachable)"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("socket buffer full"), "{text}");
 }

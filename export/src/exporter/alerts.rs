@@ -4,7 +4,9 @@
 //! accumulated between writes and written at most once per alert interval.
 
 use super::Exporter;
+use super::collector::FAULT_HOLD_US;
 use crate::logs;
+use crate::transport::Fault;
 
 /// What happened since the last alert line about overrun cycles.
 #[derive(Clone, Copy, Debug, Default)]
@@ -31,7 +33,7 @@ impl Exporter {
             || self
                 .collectors
                 .iter()
-                .any(|c| c.alert_skipped > 0 || !c.events.is_empty());
+                .any(|c| c.alert_skipped > 0 || !c.alert_faults.is_empty() || !c.events.is_empty());
         if !pending {
             return;
         }
@@ -69,6 +71,23 @@ impl Exporter {
         for c in &mut self.collectors {
             for e in c.events.drain(..) {
                 text.push_str(&format!("{e} [{when}]\n"));
+                lines += 1;
+            }
+            for a in c.alert_faults.drain(..) {
+                let what = match a.fault {
+                    Fault::Unreachable => "unreachable",
+                    Fault::Refused => {
+                        "refused: nothing listens on its port (ICMP port unreachable)"
+                    }
+                    Fault::Down => "send failed",
+                };
+                text.push_str(&format!(
+                    "[NFLW] collector {} {what} ({}): {} records dropped, tried again every {} ms [{when}]\n",
+                    c.spec,
+                    a.error,
+                    a.records,
+                    FAULT_HOLD_US / 1000
+                ));
                 lines += 1;
             }
             if c.alert_skipped > 0 {
