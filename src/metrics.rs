@@ -326,6 +326,11 @@ impl Endpoint {
         self.server.local_addr()
     }
 
+    /// The endpoint's own counts.
+    pub fn stats(&self) -> ServerStats {
+        self.server.stats()
+    }
+
     /// Serves what waits; `scrape(http stats)` renders the text, called at most once
     /// per [`REFRESH`] and only when `/metrics` is asked for.
     pub fn poll(&mut self, now: Instant, mut scrape: impl FnMut(ServerStats) -> String) {

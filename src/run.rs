@@ -269,6 +269,9 @@ pub fn run(
         stats::analysis_summary(counters.iter().map(|(_, c)| c.as_ref()))
     );
     print!("{}", stats::export_summary(&last.export));
+    if let Some(m) = &metrics {
+        print!("{}", stats::metrics_summary(&m.stats()));
+    }
     if failed.is_empty() {
         Ok(())
     } else {

@@ -11,6 +11,8 @@ use metaprobe_dataplane::wire::StopReason;
 use metaprobe_export::dnslog::DnsLogStats;
 use metaprobe_export::exporter::{ExportStats, StreamStats};
 use metaprobe_ffi::PortStats;
+
+use crate::http::ServerStats;
 use metaprobe_ipfix::template::Stream;
 
 /// A port's counters at one moment: the driver's, and the packets for it that
@@ -323,6 +325,21 @@ pub fn export_summary(e: &ExportStats) -> String {
     out
 }
 
+/// With `metrics_listen`: `final metrics: responses 200 12 404 1 405 0 400 0 431 0 timed-out 0 failed 0`.
+pub fn metrics_summary(s: &ServerStats) -> String {
+    let responses: Vec<String> = s
+        .responses
+        .iter()
+        .map(|(status, n)| format!("{status} {n}"))
+        .collect();
+    format!(
+        "final metrics: responses {} timed-out {} failed {}\n",
+        responses.join(" "),
+        s.timed_out,
+        s.failed
+    )
+}
+
 /// One line for the period between `before` and `now`:
 /// `stats 10.0s | port 0 rx 12000000 (1.20 Mpps 0.98 Gbit/s) tx 12000000 (1.20 Mpps) drops 0 | … | worker 0 85.3 cycles/pkt | clickstream produced 10 exported 10 dropped 0 | meta … | dns …`.
 /// Counts are of the period; a port's drops are everything lost in it (rx-missed,
@@ -517,6 +534,17 @@ mod tests {
                 "final dns log: lines 9 dropped 0 rotations 1 errors 0",
                 "final logs: reopened 0 alert-lines 0 stat-sections 0 errors 0",
             ]
+        );
+    }
+
+    #[test]
+    fn the_metrics_line_counts_responses_by_status() {
+        let mut s = ServerStats::default();
+        s.responses[0].1 = 12;
+        s.timed_out = 1;
+        assert_eq!(
+            metrics_summary(&s),
+            "final metrics: responses 200 12 404 0 405 0 400 0 431 0 timed-out 1 failed 0\n"
         );
     }
 

@@ -245,9 +245,18 @@ fn metrics_are_scraped_during_a_run_and_agree_with_the_final_summary() {
         get(&later, "metaprobe_metrics_responses_total{code=\"404\"}"),
         1
     );
+    let responses = get(&later, "metaprobe_metrics_responses_total{code=\"200\"}");
 
     let (out, received, _dir) = probe.stop();
     let summary = FinalSummary::parse(&out.stdout).unwrap();
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("final metrics: responses 200 "))
+        .unwrap_or_else(|| panic!("no final metrics line\n{}", out.describe_short()));
+    let served: u64 = line.split(' ').nth(4).unwrap().parse().unwrap();
+    assert!(served > responses, "{line}: every scrape counted");
+    assert!(line.contains(" 404 1 "), "{line}");
     let port = |id: u32, key: &str| summary.port(id).unwrap().u64(key).unwrap();
     for (id, dev) in [(0, "net_pcap0"), (1, "net_pcap1")] {
         for (key, metric) in [
