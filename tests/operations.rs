@@ -97,6 +97,21 @@ impl Probe {
         self.dir.join("log").join("fastdpi_alert.log")
     }
 
+    /// Waits until the capture is through (the DNS log has lines and has not
+    /// grown for 1.5 s); its lines.
+    fn dns_log_settled(&self) -> usize {
+        let path = self.dns_log();
+        let mut last = (0, Instant::now());
+        eventually("the DNS log settles", || {
+            let n = lines_of(&path);
+            if n != last.0 {
+                last = (n, Instant::now());
+            }
+            n > 0 && last.1.elapsed() > Duration::from_millis(1500)
+        });
+        last.0
+    }
+
     /// Waits until stdout has `n` lines containing `needle`.
     fn wait_for_lines(&mut self, needle: &str, n: usize) {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -350,16 +365,7 @@ fn sighup_reopens_the_logs_and_the_run_goes_on() {
     let _guard = dpdk_lock();
     let mut probe = Probe::start("sighup", &frames, 1, "");
     let (dns_log, alert_log) = (probe.dns_log(), probe.alert_log());
-    // The capture is through when the DNS log stops growing.
-    let mut last = (0, Instant::now());
-    eventually("the DNS log settles", || {
-        let n = lines_of(&dns_log);
-        if n != last.0 {
-            last = (n, Instant::now());
-        }
-        n > 0 && last.1.elapsed() > Duration::from_millis(1500)
-    });
-    let before = last.0;
+    let before = probe.dns_log_settled();
     let moved_dns = probe.dir.join("dns.log.rotated");
     std::fs::rename(&dns_log, &moved_dns).unwrap();
     let moved_alert = probe.dir.join("log").join("fastdpi_alert.log.1");
@@ -448,15 +454,7 @@ fn a_closed_udp_collector_is_counted_refused_end_to_end() {
     );
     let addr = metrics_addr(&probe.running.stdout_so_far());
     let alert_log = probe.alert_log();
-    let dns_log = probe.dir.join("dns.log");
-    let mut last = (0, Instant::now());
-    eventually("the DNS log settles", || {
-        let n = lines_of(&dns_log);
-        if n != last.0 {
-            last = (n, Instant::now());
-        }
-        n > 0 && last.1.elapsed() > Duration::from_millis(1500)
-    });
+    let lines = probe.dns_log_settled();
     let scrape = samples(&http_get(addr, "/metrics").2);
     let (out, _, _dir) = probe.stop();
     let export = export_line(&out.stdout);
@@ -469,7 +467,7 @@ fn a_closed_udp_collector_is_counted_refused_end_to_end() {
         out.describe_short()
     );
     assert_eq!(
-        export["produced"], last.0 as u64,
+        export["produced"], lines as u64,
         "every record was a DNS log line"
     );
     assert_eq!(

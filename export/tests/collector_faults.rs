@@ -150,6 +150,17 @@ fn no_route_an_unreachable_route_and_a_blackhole_are_unreachable() {
     );
 }
 
+/// A TCP listener on loopback whose connections have a 4 KiB receive buffer, so
+/// that a collector that stops reading fills up quickly.
+fn small_listener() -> TcpListener {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
+        .unwrap();
+    sock.listen(1).unwrap();
+    sock.into()
+}
+
 /// Unread octets in a socket's receive queue (`FIONREAD`).
 fn unread(s: &impl AsRawFd) -> u64 {
     let mut n: libc::c_int = 0;
@@ -168,12 +179,7 @@ fn unread(s: &impl AsRawFd) -> u64 {
 fn tcp_records_never_acknowledged_are_lost_not_exported() {
     const LEN: usize = 1000;
     const RECORDS: u32 = 3;
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    sock.listen(1).unwrap();
-    let l: TcpListener = sock.into();
+    let l = small_listener();
     let mut t =
         TcpTransport::new(l.local_addr().unwrap(), "", "ipfix_tcp_collectors", LEN).unwrap();
     t.set_send_buffer(Some(8192));
@@ -431,12 +437,7 @@ fn unreachable_collectors_are_counted_and_alerted_as_unreachable() {
 #[test]
 fn a_dead_tcp_collector_loses_its_unacknowledged_records() {
     let dir = tmpdir("unacked");
-    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    sock.set_recv_buffer_size(4096).unwrap();
-    sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
-        .unwrap();
-    sock.listen(1).unwrap();
-    let l: TcpListener = sock.into();
+    let l = small_listener();
     let addr = l.local_addr().unwrap();
     let mut cfg = ExporterConfig::new(&dir);
     cfg.add(Stream::Dns, Transport::Tcp, &[addr]);
