@@ -9,7 +9,7 @@ packages=(
   libpcap-dev
   tshark
   iproute2 ethtool iputils-ping
-  man-db
+  man-db logrotate
 )
 
 missing=()
