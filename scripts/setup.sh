@@ -9,6 +9,7 @@ packages=(
   libpcap-dev
   tshark
   iproute2 ethtool iputils-ping
+  man-db logrotate
 )
 
 missing=()

@@ -8,6 +8,10 @@ cargo fmt --all --check
 cargo clippy -j2 --workspace --all-targets -- -D warnings
 cargo test -j2 --workspace
 
+# The Debian package: built, installed with dpkg -i, checked (--version, man pages,
+# the unit, the conffile), purged again.
+bash scripts/deb-test.sh
+
 # Cross-checks against the independent tools kept beside the repository
 # (../shared/tools: a strict IPFIX collector), when they are there.
 if [[ -d ../shared/tools ]]; then

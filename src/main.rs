@@ -2,7 +2,10 @@
 //! exports what it sees as IPFIX.
 
 mod collect;
+mod http;
 mod io;
+mod man;
+mod metrics;
 mod run;
 mod signals;
 mod stats;
@@ -71,6 +74,13 @@ enum Command {
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Write the man pages into DIR (for packaging).
+    #[command(hide = true)]
+    Man {
+        /// Where the pages go (created if needed).
+        #[arg(long, value_name = "DIR")]
+        out_dir: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -103,6 +113,11 @@ fn main() -> ExitCode {
             options,
         }),
         Command::CheckConfig { config } => load(&config).map(|cfg| print!("{}", cfg.to_toml())),
+        Command::Man { out_dir } => man::write_pages(&out_dir).map(|pages| {
+            for p in pages {
+                println!("{}", p.display());
+            }
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -13,12 +13,13 @@ use metaprobe_dataplane::flow::SessionIds;
 use metaprobe_dataplane::forward::{QueueSet, run_worker};
 use metaprobe_dataplane::plan::{self, PortCaps};
 use metaprobe_export::dnslog::{DnsLogConfig, LineField};
-use metaprobe_export::exporter::{Exporter, ExporterConfig, SystemClock};
+use metaprobe_export::exporter::{ExportHandle, Exporter, ExporterConfig, SystemClock};
 use metaprobe_ffi::{Eal, Launched, MbufBurst, Mempool, Port, PortInfo, PortQueue, PortSetup};
 use metaprobe_ipfix::session::Transport;
 use metaprobe_ipfix::template::Stream;
 
 use crate::io::{DpdkBurst, DpdkQueue};
+use crate::metrics::{self, Endpoint, Scrape};
 use crate::signals;
 use crate::stats::{self, PortSnapshot, Snapshot};
 use metaprobe_dataplane::counters::AppCount;
@@ -43,7 +44,13 @@ pub fn run(
 ) -> Result<(), String> {
     std::fs::create_dir_all(&cfg.log_dir)
         .map_err(|e| format!("log_dir: cannot create {}: {e}", cfg.log_dir.display()))?;
-    signals::install().map_err(|e| format!("cannot install SIGINT/SIGTERM handlers: {e}"))?;
+    signals::install()
+        .map_err(|e| format!("cannot install the SIGINT/SIGTERM/SIGHUP handlers: {e}"))?;
+    // Bound before the EAL starts, so that an address in use stops nothing half-started.
+    let mut metrics = cfg.metrics_listen.map(Endpoint::bind).transpose()?;
+    if let Some(m) = &metrics {
+        println!("metrics: listening on http://{}/metrics", m.local_addr());
+    }
 
     let eal_args: Vec<String> = cfg.eal_args.iter().chain(cli_eal_args).cloned().collect();
     let eal = Eal::init(&eal_args).map_err(|e| format!("EAL: {e}"))?;
@@ -115,6 +122,7 @@ pub fn run(
         );
     }
     let export_stats = exporter.handle();
+    let reopen_logs = exporter.reopen_flag();
     let analysis = AnalyzerConfig {
         bridges: cfg
             .bridges
@@ -230,7 +238,15 @@ pub fn run(
         .iter()
         .map(|w| (w.lcore, Arc::clone(&w.counters)))
         .collect();
-    let reason = supervise(cfg, &ports, &counters, idle_exit);
+    let reason = supervise(
+        cfg,
+        &ports,
+        &counters,
+        &export_stats,
+        &reopen_logs,
+        metrics.as_mut(),
+        idle_exit,
+    );
     println!("stopping: {reason}");
     stop.store(true, Ordering::SeqCst);
     let mut failed = Vec::new();
@@ -245,14 +261,17 @@ pub fn run(
     if export_thread.join().is_err() {
         failed.push("the export thread panicked".to_owned());
     }
-    let last = snapshot(&ports, &counters);
+    let last = snapshot(&ports, &counters, &export_stats);
     drop(ports); // stops and closes every port: net_pcap flushes its tx files
     print!("{}", stats::final_summary(&last));
     print!(
         "{}",
         stats::analysis_summary(counters.iter().map(|(_, c)| c.as_ref()))
     );
-    print!("{}", stats::export_summary(&export_stats.snapshot()));
+    print!("{}", stats::export_summary(&last.export));
+    if let Some(m) = &metrics {
+        print!("{}", stats::metrics_summary(&m.stats()));
+    }
     if failed.is_empty() {
         Ok(())
     } else {
@@ -338,10 +357,13 @@ fn supervise(
     cfg: &Config,
     ports: &[Port],
     counters: &[(u32, Arc<WorkerCounters>)],
+    export: &ExportHandle,
+    reopen_logs: &AtomicBool,
+    mut metrics: Option<&mut Endpoint>,
     idle_exit: Option<Duration>,
 ) -> String {
     let period = Duration::from_secs(cfg.stats_interval);
-    let mut last = snapshot(ports, counters);
+    let mut last = snapshot(ports, counters, export);
     let mut last_at = Instant::now();
     let mut last_rx = last.total_rx();
     let mut last_rx_at = Instant::now();
@@ -349,6 +371,22 @@ fn supervise(
         std::thread::sleep(MAIN_TICK);
         if signals::stop_requested() {
             return "signal received".to_owned();
+        }
+        if signals::take_reopen_request() {
+            // The export thread reopens its logs at its next cycle; nothing waits.
+            reopen_logs.store(true, Ordering::Relaxed);
+            println!(
+                "SIGHUP: reopening the log files (fastdpi_alert.log, fastdpi_stat.log, the DNS text log)"
+            );
+        }
+        if let Some(m) = metrics.as_deref_mut() {
+            m.poll(Instant::now(), |http| {
+                metrics::render(&Scrape {
+                    snapshot: &snapshot(ports, counters, export),
+                    workers: counters,
+                    http,
+                })
+            });
         }
         let rx = counters.iter().map(|(_, w)| w.totals().rx).sum::<u64>();
         if rx != last_rx {
@@ -360,7 +398,7 @@ fn supervise(
             return format!("no packet received for {}s (--idle-exit)", idle.as_secs());
         }
         if !period.is_zero() && last_at.elapsed() >= period {
-            let now = snapshot(ports, counters);
+            let now = snapshot(ports, counters, export);
             println!("{}", stats::period_line(&last, &now, last_at.elapsed()));
             last = now;
             last_at = Instant::now();
@@ -368,7 +406,11 @@ fn supervise(
     }
 }
 
-fn snapshot(ports: &[Port], workers: &[(u32, Arc<WorkerCounters>)]) -> Snapshot {
+fn snapshot(
+    ports: &[Port],
+    workers: &[(u32, Arc<WorkerCounters>)],
+    export: &ExportHandle,
+) -> Snapshot {
     Snapshot {
         ports: ports
             .iter()
@@ -397,6 +439,7 @@ fn snapshot(ports: &[Port], workers: &[(u32, Arc<WorkerCounters>)]) -> Snapshot 
                 .get(i)
                 .map_or(0, |&a| workers.iter().map(|(_, w)| w.app.get(a)).sum())
         }),
+        export: export.snapshot(),
     }
 }
 

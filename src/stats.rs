@@ -8,8 +8,11 @@ use std::time::Duration;
 use metaprobe_dataplane::app::dns::DnsError;
 use metaprobe_dataplane::counters::{AppCount, WorkerCounters, WorkerTotals};
 use metaprobe_dataplane::wire::StopReason;
-use metaprobe_export::exporter::ExportStats;
+use metaprobe_export::dnslog::DnsLogStats;
+use metaprobe_export::exporter::{ExportStats, StreamStats};
 use metaprobe_ffi::PortStats;
+
+use crate::http::ServerStats;
 use metaprobe_ipfix::template::Stream;
 
 /// A port's counters at one moment: the driver's, and the packets for it that
@@ -29,6 +32,8 @@ pub struct Snapshot {
     pub workers: Vec<(u32, WorkerTotals)>,
     /// The application layer's counters summed over workers, by [`AppCount`] index.
     pub analysis: [u64; AppCount::COUNT],
+    /// The exporter's counters (its last cycle's, the workers' drops as of now).
+    pub export: ExportStats,
 }
 
 impl Default for Snapshot {
@@ -37,6 +42,7 @@ impl Default for Snapshot {
             ports: Vec::new(),
             workers: Vec::new(),
             analysis: [0; AppCount::COUNT],
+            export: ExportStats::default(),
         }
     }
 }
@@ -47,25 +53,186 @@ impl Snapshot {
     }
 }
 
+/// One counter as the summary names it and as the metrics endpoint exports it: the
+/// summary and the metrics read the same rows, so neither can miss a counter the other
+/// shows.
+pub struct Row<T> {
+    /// Its name in the summary line (`tx-dropped`).
+    pub name: &'static str,
+    /// Its metric, after `metaprobe_` (`port_tx_dropped_packets_total`); a name that
+    /// ends in `_total` is a counter, any other a gauge.
+    pub metric: &'static str,
+    /// What it counts (the metric's HELP).
+    pub help: &'static str,
+    pub get: Get<T>,
+}
+
+/// How a counter is read from what holds it.
+pub type Get<T> = fn(&T) -> u64;
+
+/// Counters of one metric told apart by a label (`reason`, `stage`); the summary
+/// names each by its label value.
+pub struct Labelled<T: 'static> {
+    pub metric: &'static str,
+    pub help: &'static str,
+    pub label: &'static str,
+    pub rows: &'static [(&'static str, Get<T>)],
+}
+
+/// The counters of a `final port` line, in its order.
+#[rustfmt::skip]
+pub const PORT_ROWS: [Row<PortSnapshot>; 7] = [
+    Row { name: "rx", metric: "port_rx_packets_total", help: "Packets received by the port (driver).", get: |p| p.driver.rx },
+    Row { name: "tx", metric: "port_tx_packets_total", help: "Packets transmitted by the port (driver).", get: |p| p.driver.tx },
+    Row { name: "tx-dropped", metric: "port_tx_dropped_packets_total", help: "Packets for the port that tx_burst did not take after the retries (freed).", get: |p| p.tx_dropped },
+    Row { name: "rx-missed", metric: "port_rx_missed_packets_total", help: "Packets the NIC dropped because its RX ring was full.", get: |p| p.driver.rx_missed },
+    Row { name: "rx-nombuf", metric: "port_rx_nombuf_total", help: "RX mbuf allocation failures (the mempool was empty).", get: |p| p.driver.rx_nombuf },
+    Row { name: "rx-errors", metric: "port_rx_errors_total", help: "Erroneous received packets (driver).", get: |p| p.driver.rx_errors },
+    Row { name: "tx-errors", metric: "port_tx_errors_total", help: "Failed transmitted packets (driver).", get: |p| p.driver.tx_errors },
+];
+
+/// Port counters the metrics export beyond the summary line (the stats line shows
+/// them as rates).
+#[rustfmt::skip]
+pub const PORT_BYTE_ROWS: [Row<PortSnapshot>; 2] = [
+    Row { name: "rx-bytes", metric: "port_rx_bytes_total", help: "Octets received by the port (driver).", get: |p| p.driver.rx_bytes },
+    Row { name: "tx-bytes", metric: "port_tx_bytes_total", help: "Octets transmitted by the port (driver).", get: |p| p.driver.tx_bytes },
+];
+
+/// The counters of a `final worker` line (then its cycles/pkt, from [`WORKER_CYCLES`]).
+#[rustfmt::skip]
+pub const WORKER_ROWS: [Row<WorkerTotals>; 3] = [
+    Row { name: "rx", metric: "worker_rx_packets_total", help: "Packets the worker received, every port.", get: |w| w.rx },
+    Row { name: "tx", metric: "worker_tx_packets_total", help: "Packets the worker transmitted, every port.", get: |w| w.tx },
+    Row { name: "tx-dropped", metric: "worker_tx_dropped_packets_total", help: "Packets the worker freed because tx_burst did not take them.", get: |w| w.tx_dropped },
+];
+
+/// The cycles behind a worker's cycles/pkt (cycles/pkt = this / rx).
+pub const WORKER_CYCLES: Row<WorkerTotals> = Row {
+    name: "busy-cycles",
+    metric: "worker_busy_cycles_total",
+    help: "TSC cycles of the loop iterations that received a packet (cycles/pkt = this / rx).",
+    get: |w| w.busy_cycles,
+};
+
+/// `final flows`.
+#[rustfmt::skip]
+pub const FLOW_ROWS: [Row<WorkerCounters>; 7] = [
+    Row { name: "active", metric: "flows_active", help: "Flows in the flow table.", get: |w| w.flows.active.get() },
+    Row { name: "created", metric: "flows_created_total", help: "Flows created.", get: |w| w.flows.created.get() },
+    Row { name: "evicted-full", metric: "flows_evicted_full_total", help: "Flows evicted from a full table (the least recently seen).", get: |w| w.flows.evicted_full.get() },
+    Row { name: "expired-idle", metric: "flows_expired_idle_total", help: "Flows ended by their idle timeout.", get: |w| w.flows.expired_idle.get() },
+    Row { name: "closed-tcp", metric: "flows_closed_tcp_total", help: "TCP flows ended after RST or FIN from both ends.", get: |w| w.flows.closed_tcp.get() },
+    Row { name: "reused", metric: "flows_reused_total", help: "Flow entries taken over by a new connection of the same 5-tuple.", get: |w| w.flows.reused.get() },
+    Row { name: "untracked", metric: "flows_untracked_packets_total", help: "Packets with no flow key (no IP layer, or a later IP fragment).", get: |w| w.flows.untracked.get() },
+];
+
+/// `final ip reassembly`.
+#[rustfmt::skip]
+pub const REASSEMBLY_ROWS: [Row<WorkerCounters>; 3] = [
+    Row { name: "fragments", metric: "reassembly_fragments_total", help: "IP fragments received.", get: |w| w.defrag.fragments.get() },
+    Row { name: "datagrams", metric: "reassembly_datagrams_total", help: "IP datagrams reassembled and analysed.", get: |w| w.defrag.reassembled.get() },
+    Row { name: "dropped", metric: "reassembly_dropped_total", help: "Datagrams given up: overlaps, too big, malformed, truncated, timed out, evicted.", get: |w| w.defrag.dropped.get() },
+];
+
+/// `final stages`: cycles of the timed packets (the summary divides by [`STAGES_TIMED`]).
+pub const STAGES: Labelled<WorkerCounters> = Labelled {
+    metric: "stage_cycles_total",
+    help: "TSC cycles spent on the timed packets, by analysis stage.",
+    label: "stage",
+    rows: &[
+        ("decode", |w| w.stages.decode.get()),
+        ("flow", |w| w.stages.flow.get()),
+        ("parse", |w| w.stages.parse.get()),
+        ("enqueue", |w| w.stages.enqueue.get()),
+    ],
+};
+
+pub const STAGES_TIMED: Row<WorkerCounters> = Row {
+    name: "packets timed",
+    metric: "stage_timed_packets_total",
+    help: "Packets whose analysis stages were timed (a sample).",
+    get: |w| w.stages.timed.get(),
+};
+
+/// The reasons of the `dropped` of a `final export` line, in its order.
+pub const EXPORT_DROPS: Labelled<StreamStats> = Labelled {
+    metric: "export_dropped_records_total",
+    help: "Records of the stream not exported, by reason (for the collector reasons: \
+           record deliveries, summed over the stream's collectors).",
+    label: "reason",
+    rows: &[
+        ("ring-full", |s| s.dropped_ring_full),
+        ("no-chunk", |s| s.dropped_no_chunk),
+        ("too-long", |s| s.dropped_too_long),
+        ("skipped", |s| s.dropped_skipped),
+        ("backpressure", |s| s.dropped_backpressure),
+        ("collector-down", |s| s.dropped_down),
+        ("unreachable", |s| s.dropped_unreachable),
+        ("refused", |s| s.dropped_refused),
+        ("unacked", |s| s.dropped_unacked),
+    ],
+};
+
+/// `produced` and `exported` of a `final export` line (then `dropped`).
+#[rustfmt::skip]
+pub const EXPORT_ROWS: [Row<StreamStats>; 2] = [
+    Row { name: "produced", metric: "export_produced_records_total", help: "Records the workers made for the stream.", get: |s| s.produced },
+    Row { name: "exported", metric: "export_exported_records_total", help: "Record deliveries written to a collector of the stream.", get: |s| s.exported },
+];
+
+/// The last counter of a `final export` line.
+pub const EXPORT_TRUNCATED: Row<StreamStats> = Row {
+    name: "truncated",
+    metric: "export_truncated_records_total",
+    help: "Records exported with a variable-length field cut to fit ipfix_mtu.",
+    get: |s| s.truncated,
+};
+
+/// `final dns log`.
+#[rustfmt::skip]
+pub const DNS_LOG_ROWS: [Row<DnsLogStats>; 4] = [
+    Row { name: "lines", metric: "dns_log_lines_total", help: "Lines written to the DNS text log.", get: |l| l.lines },
+    Row { name: "dropped", metric: "dns_log_dropped_lines_total", help: "DNS text log lines lost to a failure.", get: |l| l.dropped_lines },
+    Row { name: "rotations", metric: "dns_log_rotations_total", help: "DNS text log files closed and renamed.", get: |l| l.rotations },
+    Row { name: "errors", metric: "dns_log_errors_total", help: "DNS text log failures.", get: |l| l.errors },
+];
+
+/// `final logs`: `fastdpi_alert.log`, `fastdpi_stat.log`, and their reopening.
+#[rustfmt::skip]
+pub const LOG_ROWS: [Row<ExportStats>; 4] = [
+    Row { name: "reopened", metric: "logs_reopened_total", help: "Times the log files were reopened (SIGHUP).", get: |e| e.log_reopens },
+    Row { name: "alert-lines", metric: "alert_log_lines_total", help: "Lines written to fastdpi_alert.log.", get: |e| e.alert_lines },
+    Row { name: "stat-sections", metric: "stat_log_sections_total", help: "Sections written to fastdpi_stat.log.", get: |e| e.stat_sections },
+    Row { name: "errors", metric: "logs_write_errors_total", help: "Writes to fastdpi_alert.log or fastdpi_stat.log that failed.", get: |e| e.log_errors },
+];
+
+/// `name value` of each row, space-separated.
+fn pairs<T>(rows: &[Row<T>], of: &T) -> String {
+    let v: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} {}", r.name, (r.get)(of)))
+        .collect();
+    v.join(" ")
+}
+
+/// The records of a stream that were not exported, every reason.
+pub fn export_dropped(s: &StreamStats) -> u64 {
+    EXPORT_DROPS.rows.iter().map(|(_, get)| get(s)).sum()
+}
+
 /// `final port 0 (net_pcap0): rx 1000 tx 400 tx-dropped 0 rx-missed 0 rx-nombuf 0 rx-errors 0 tx-errors 0`
 /// and `final worker 0 (lcore 1): rx 1400 tx 1400 tx-dropped 0 cycles/pkt 123.4`.
 pub fn final_summary(s: &Snapshot) -> String {
     let mut out = String::new();
     for (port, name, p) in &s.ports {
-        let d = &p.driver;
-        let _ = writeln!(
-            out,
-            "final port {port} ({name}): rx {} tx {} tx-dropped {} rx-missed {} rx-nombuf {} rx-errors {} tx-errors {}",
-            d.rx, d.tx, p.tx_dropped, d.rx_missed, d.rx_nombuf, d.rx_errors, d.tx_errors
-        );
+        let _ = writeln!(out, "final port {port} ({name}): {}", pairs(&PORT_ROWS, p));
     }
     for (i, (lcore, w)) in s.workers.iter().enumerate() {
         let _ = writeln!(
             out,
-            "final worker {i} (lcore {lcore}): rx {} tx {} tx-dropped {} cycles/pkt {:.1}",
-            w.rx,
-            w.tx,
-            w.tx_dropped,
+            "final worker {i} (lcore {lcore}): {} cycles/pkt {:.1}",
+            pairs(&WORKER_ROWS, w),
             w.cycles_per_packet()
         );
     }
@@ -79,23 +246,15 @@ pub fn final_summary(s: &Snapshot) -> String {
 /// [`AppCount`]) and `final dns errors: pointer_loop 1` (or `none`).
 pub fn analysis_summary<'a>(workers: impl Iterator<Item = &'a WorkerCounters> + Clone) -> String {
     let sum = |f: fn(&WorkerCounters) -> u64| workers.clone().map(f).sum::<u64>();
-    let mut out = format!(
-        "final flows: active {} created {} evicted-full {} expired-idle {} closed-tcp {} reused {} untracked {}\n",
-        sum(|w| w.flows.active.get()),
-        sum(|w| w.flows.created.get()),
-        sum(|w| w.flows.evicted_full.get()),
-        sum(|w| w.flows.expired_idle.get()),
-        sum(|w| w.flows.closed_tcp.get()),
-        sum(|w| w.flows.reused.get()),
-        sum(|w| w.flows.untracked.get()),
-    );
-    let _ = writeln!(
-        out,
-        "final ip reassembly: fragments {} datagrams {} dropped {}",
-        sum(|w| w.defrag.fragments.get()),
-        sum(|w| w.defrag.reassembled.get()),
-        sum(|w| w.defrag.dropped.get()),
-    );
+    let summed = |rows: &[Row<WorkerCounters>]| {
+        let v: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{} {}", r.name, sum(r.get)))
+            .collect();
+        v.join(" ")
+    };
+    let mut out = format!("final flows: {}\n", summed(&FLOW_ROWS));
+    let _ = writeln!(out, "final ip reassembly: {}", summed(&REASSEMBLY_ROWS));
     out.push_str("final decode stops:");
     let mut any = false;
     for reason in StopReason::ALL {
@@ -125,66 +284,68 @@ pub fn analysis_summary<'a>(workers: impl Iterator<Item = &'a WorkerCounters> + 
         }
     }
     out.push_str(if any { "\n" } else { " none\n" });
-    let timed = sum(|w| w.stages.timed.get());
-    let per = |total: u64| {
-        if timed == 0 {
+    let timed = sum(STAGES_TIMED.get);
+    out.push_str("final stages:");
+    for (name, get) in STAGES.rows {
+        let per = if timed == 0 {
             0.0
         } else {
-            total as f64 / timed as f64
-        }
-    };
-    let _ = writeln!(
-        out,
-        "final stages: decode {:.1} flow {:.1} parse {:.1} enqueue {:.1} cycles/pkt ({timed} packets timed)",
-        per(sum(|w| w.stages.decode.get())),
-        per(sum(|w| w.stages.flow.get())),
-        per(sum(|w| w.stages.parse.get())),
-        per(sum(|w| w.stages.enqueue.get())),
-    );
+            sum(*get) as f64 / timed as f64
+        };
+        let _ = write!(out, " {name} {per:.1}");
+    }
+    let _ = writeln!(out, " cycles/pkt ({timed} {})", STAGES_TIMED.name);
     out
 }
 
 /// One line per export stream:
-/// `final export dns: produced 10 exported 10 dropped 0 (ring-full 0 no-chunk 0 too-long 0 skipped 0 backpressure 0 collector-down 0)`.
+/// `final export dns: produced 10 exported 10 dropped 0 (ring-full 0 no-chunk 0 too-long 0 skipped 0 backpressure 0 collector-down 0 unreachable 0 refused 0 unacked 0) truncated 0`.
 pub fn export_summary(e: &ExportStats) -> String {
     let mut out = String::new();
     for (stream, s) in Stream::ALL.iter().zip(&e.streams) {
-        let dropped = s.dropped_ring_full
-            + s.dropped_no_chunk
-            + s.dropped_too_long
-            + s.dropped_skipped
-            + s.dropped_backpressure
-            + s.dropped_down;
+        let reasons: Vec<String> = EXPORT_DROPS
+            .rows
+            .iter()
+            .map(|(name, get)| format!("{name} {}", get(s)))
+            .collect();
         let _ = writeln!(
             out,
-            "final export {}: produced {} exported {} dropped {dropped} (ring-full {} no-chunk {} too-long {} skipped {} backpressure {} collector-down {}) truncated {}",
+            "final export {}: {} dropped {} ({}) {}",
             stream.name(),
-            s.produced,
-            s.exported,
-            s.dropped_ring_full,
-            s.dropped_no_chunk,
-            s.dropped_too_long,
-            s.dropped_skipped,
-            s.dropped_backpressure,
-            s.dropped_down,
-            s.truncated
+            pairs(&EXPORT_ROWS, s),
+            export_dropped(s),
+            reasons.join(" "),
+            pairs(std::slice::from_ref(&EXPORT_TRUNCATED), s),
         );
     }
     if let Some(log) = &e.dns_log {
-        let _ = writeln!(
-            out,
-            "final dns log: lines {} dropped {} rotations {} errors {}",
-            log.lines, log.dropped_lines, log.rotations, log.errors
-        );
+        let _ = writeln!(out, "final dns log: {}", pairs(&DNS_LOG_ROWS, log));
     }
+    let _ = writeln!(out, "final logs: {}", pairs(&LOG_ROWS, e));
     out
 }
 
+/// With `metrics_listen`: `final metrics: responses 200 12 404 1 405 0 400 0 431 0 timed-out 0 failed 0`.
+pub fn metrics_summary(s: &ServerStats) -> String {
+    let responses: Vec<String> = s
+        .responses
+        .iter()
+        .map(|(status, n)| format!("{status} {n}"))
+        .collect();
+    format!(
+        "final metrics: responses {} timed-out {} failed {}\n",
+        responses.join(" "),
+        s.timed_out,
+        s.failed
+    )
+}
+
 /// One line for the period between `before` and `now`:
-/// `stats 10.0s | port 0 rx 12000000 (1.20 Mpps 0.98 Gbit/s) tx 12000000 (1.20 Mpps) drops 0 | … | worker 0 85.3 cycles/pkt`.
-/// Packet counts are of the period; drops are everything lost in it:
-/// rx-missed, rx-nombuf, rx/tx errors and tx-dropped; then the analysis
-/// counters that moved in the period (` | analysis records 120 tls-malformed 1`).
+/// `stats 10.0s | port 0 rx 12000000 (1.20 Mpps 0.98 Gbit/s) tx 12000000 (1.20 Mpps) drops 0 | … | worker 0 85.3 cycles/pkt | clickstream produced 10 exported 10 dropped 0 | meta … | dns …`.
+/// Counts are of the period; a port's drops are everything lost in it (rx-missed,
+/// rx-nombuf, rx/tx errors and tx-dropped), a stream's every reason of its
+/// `final export` line; then the analysis counters that moved in the period
+/// (` | analysis records 120 tls-malformed 1`).
 pub fn period_line(before: &Snapshot, now: &Snapshot, period: Duration) -> String {
     let secs = period.as_secs_f64().max(1e-9);
     let mut out = format!("stats {:.1}s", period.as_secs_f64());
@@ -216,6 +377,20 @@ pub fn period_line(before: &Snapshot, now: &Snapshot, period: Duration) -> Strin
             out,
             " | worker {i} {:.1} cycles/pkt",
             w.since(&old).cycles_per_packet()
+        );
+    }
+    for ((stream, s), old) in Stream::ALL
+        .iter()
+        .zip(&now.export.streams)
+        .zip(&before.export.streams)
+    {
+        let _ = write!(
+            out,
+            " | {} produced {} exported {} dropped {}",
+            stream.name(),
+            s.produced.saturating_sub(old.produced),
+            s.exported.saturating_sub(old.exported),
+            export_dropped(s).saturating_sub(export_dropped(old)),
         );
     }
     // The analysis counters that moved in the period.
@@ -281,6 +456,7 @@ mod tests {
                     0
                 }
             }),
+            export: ExportStats::default(),
         }
     }
 
@@ -330,6 +506,49 @@ mod tests {
     }
 
     #[test]
+    fn the_export_lines_name_every_drop_reason() {
+        let mut e = ExportStats::default();
+        e.streams[2] = StreamStats {
+            produced: 10,
+            received: 9,
+            exported: 7,
+            dropped_ring_full: 1,
+            dropped_backpressure: 2,
+            truncated: 1,
+            ..StreamStats::default()
+        };
+        e.dns_log = Some(DnsLogStats {
+            lines: 9,
+            dropped_lines: 0,
+            rotations: 1,
+            errors: 0,
+        });
+        let text = export_summary(&e);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "final export clickstream: produced 0 exported 0 dropped 0 (ring-full 0 no-chunk 0 too-long 0 skipped 0 backpressure 0 collector-down 0 unreachable 0 refused 0 unacked 0) truncated 0",
+                "final export meta: produced 0 exported 0 dropped 0 (ring-full 0 no-chunk 0 too-long 0 skipped 0 backpressure 0 collector-down 0 unreachable 0 refused 0 unacked 0) truncated 0",
+                "final export dns: produced 10 exported 7 dropped 3 (ring-full 1 no-chunk 0 too-long 0 skipped 0 backpressure 2 collector-down 0 unreachable 0 refused 0 unacked 0) truncated 1",
+                "final dns log: lines 9 dropped 0 rotations 1 errors 0",
+                "final logs: reopened 0 alert-lines 0 stat-sections 0 errors 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_metrics_line_counts_responses_by_status() {
+        let mut s = ServerStats::default();
+        s.responses[0].1 = 12;
+        s.timed_out = 1;
+        assert_eq!(
+            metrics_summary(&s),
+            "final metrics: responses 200 12 404 0 405 0 400 0 431 0 timed-out 1 failed 0\n"
+        );
+    }
+
+    #[test]
     fn rates_use_a_readable_unit() {
         assert_eq!(packet_rate(35.0), "35 pps");
         assert_eq!(packet_rate(45_000.0), "45.0 kpps");
@@ -338,14 +557,29 @@ mod tests {
 
     #[test]
     fn the_period_line_gives_rates_and_drops_of_the_period() {
-        let line = period_line(
-            &snapshot(1_000_000, 1_000_000, 5, 0),
-            &snapshot(3_000_000, 2_999_990, 15, 200_000_000),
-            Duration::from_secs(2),
-        );
+        let before = snapshot(1_000_000, 1_000_000, 5, 0);
+        let mut now = snapshot(3_000_000, 2_999_990, 15, 200_000_000);
+        now.export.streams[0] = StreamStats {
+            produced: 12,
+            exported: 9,
+            dropped_backpressure: 2,
+            dropped_down: 1,
+            ..StreamStats::default()
+        };
+        now.export.streams[2].produced = 4;
+        now.export.streams[2].exported = 4;
+        let line = period_line(&before, &now, Duration::from_secs(2));
         assert_eq!(
             line,
-            "stats 2.0s | port 0 rx 2000000 (1.00 Mpps 0.80 Gbit/s) tx 1999990 (1000.0 kpps) drops 10 | worker 0 100.0 cycles/pkt | analysis records 20000"
+            "stats 2.0s | port 0 rx 2000000 (1.00 Mpps 0.80 Gbit/s) tx 1999990 (1000.0 kpps) drops 10 \
+             | worker 0 100.0 cycles/pkt | clickstream produced 12 exported 9 dropped 3 \
+             | meta produced 0 exported 0 dropped 0 | dns produced 4 exported 4 dropped 0 | analysis records 20000"
+        );
+        // Of the period: what was there before is not counted again.
+        let again = period_line(&now, &now, Duration::from_secs(2));
+        assert!(
+            again.ends_with("| clickstream produced 0 exported 0 dropped 0 | meta produced 0 exported 0 dropped 0 | dns produced 0 exported 0 dropped 0"),
+            "{again}"
         );
     }
 }

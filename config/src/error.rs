@@ -89,6 +89,10 @@ impl std::error::Error for ConfigError {}
 /// Collects problems while a document is read; turns them into a [`ConfigError`].
 pub(crate) struct Problems<'a> {
     source: &'a str,
+    /// Offsets of the source's line feeds, made at the first problem: a line is then
+    /// a binary search, so a file with a problem on each of its many lines is still
+    /// reported in time linear in its size.
+    newlines: Option<Vec<usize>>,
     list: Vec<Problem>,
 }
 
@@ -96,13 +100,29 @@ impl<'a> Problems<'a> {
     pub(crate) fn new(source: &'a str) -> Self {
         Problems {
             source,
+            newlines: None,
             list: Vec::new(),
         }
     }
 
+    /// The 1-based line of byte `offset`.
+    fn line(&mut self, offset: usize) -> usize {
+        let source = self.source;
+        let newlines = self.newlines.get_or_insert_with(|| {
+            source
+                .bytes()
+                .enumerate()
+                .filter(|&(_, b)| b == b'\n')
+                .map(|(i, _)| i)
+                .collect()
+        });
+        // Line feeds before `offset` (the one at `offset` ends that same line).
+        newlines.partition_point(|&nl| nl < offset) + 1
+    }
+
     /// Records `key: why` at the line where `span` starts.
     pub(crate) fn at(&mut self, span: &Range<usize>, key: &str, why: impl fmt::Display) {
-        let line = line_of(self.source, span.start);
+        let line = self.line(span.start);
         self.list.push(Problem {
             line: Some(line),
             text: format!("{key}: {why}"),
@@ -111,7 +131,7 @@ impl<'a> Problems<'a> {
 
     /// Records a problem with its full text (no `key:` prefix) at the line of `span`.
     pub(crate) fn raw_at(&mut self, span: &Range<usize>, text: String) {
-        let line = line_of(self.source, span.start);
+        let line = self.line(span.start);
         self.list.push(Problem {
             line: Some(line),
             text,
@@ -209,6 +229,15 @@ mod tests {
         assert_eq!(line_of(s, 2), 2);
         assert_eq!(line_of(s, 6), 4);
         assert_eq!(line_of(s, 1000), 4);
+    }
+
+    #[test]
+    fn the_line_index_agrees_with_counting() {
+        let s = "a\nbb\n\nccc\n";
+        let mut p = Problems::new(s);
+        for offset in 0..=s.len() + 3 {
+            assert_eq!(p.line(offset), line_of(s, offset), "offset {offset}");
+        }
     }
 
     #[test]

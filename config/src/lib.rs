@@ -23,6 +23,7 @@
 
 mod error;
 mod read;
+mod schema;
 mod write;
 
 use std::fmt;
@@ -43,6 +44,8 @@ pub struct Config {
     pub log_dir: PathBuf,
     /// Seconds between one-line summaries on stdout; 0 = none.
     pub stats_interval: u64,
+    /// Where the Prometheus metrics endpoint listens (`GET /metrics`); None = off.
+    pub metrics_listen: Option<SocketAddr>,
     /// Descriptors per RX queue: a power of two in 64..=16384.
     pub rx_descriptors: u16,
     /// Descriptors per TX queue: a power of two in 64..=16384.
@@ -233,6 +236,7 @@ pub const KEYS: &[&str] = &[
     "bridges",
     "log_dir",
     "stats_interval",
+    "metrics_listen",
     "rx_descriptors",
     "tx_descriptors",
     "queues_per_port",
@@ -298,6 +302,7 @@ impl Config {
             bridges,
             log_dir: PathBuf::from(defaults::LOG_DIR),
             stats_interval: defaults::STATS_INTERVAL,
+            metrics_listen: None,
             rx_descriptors: defaults::RX_DESCRIPTORS,
             tx_descriptors: defaults::TX_DESCRIPTORS,
             queues_per_port: defaults::QUEUES_PER_PORT,

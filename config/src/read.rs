@@ -1,151 +1,90 @@
-//! Reading a TOML document into a [`Config`], with every value's span at hand.
+//! Reading a TOML document into a [`Config`].
 //!
-//! We walk `toml::de::DeTable` (the parser's own tree, which keeps a span for every key,
-//! value and array element) instead of deriving `Deserialize`: that way each message can
-//! name the key, the element (`bridges[1]`, `ipfix_udp_collectors[2]`) and its own line,
-//! accept the source product's spellings (`0`/`1` booleans, comma-separated collector
-//! strings, `"64M"` sizes) and report every problem of a file rather than the first.
+//! serde reads the file into the schema's types ([`File`], `schema.rs`): which keys
+//! exist, and each value's span and shape. This module checks what the shapes leave
+//! open (ranges, addresses, duplicates, the source product's spellings) and builds the
+//! [`Config`]. Every problem of a file is reported, each with its key, its element
+//! (`bridges[1]`, `ipfix_udp_collectors[2]`) and its own line.
+//!
+//! Unknown keys are refused by the derive (`deny_unknown_fields`). Serde stops at the
+//! first one; [`read_file`] reports it, takes it out of the parsed document and reads
+//! again, so a file with several unknown keys still gets one message for each and the
+//! problems of its other values too.
 
-use std::collections::HashMap;
-use std::fmt;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::{Range, RangeInclusive};
 use std::path::PathBuf;
 
+use serde::Deserialize;
 use toml::Spanned;
-use toml::de::{DeTable, DeValue};
+use toml::de::DeTable;
 
 use crate::error::{Problems, closest};
-use crate::{Bridge, Config, ConfigError, DnsLogField, KEYS};
-
-type Value<'i> = Spanned<DeValue<'i>>;
+use crate::schema::{
+    BridgeShape, File, Flag, Found, Int, IntOrText, List, Text, TextOrList, Value, field_names,
+};
+use crate::{Bridge, Config, ConfigError, DnsLogField};
 
 const COLLECTOR_EXAMPLE: &str = "expected e.g. 192.0.2.10:4739 or [2001:db8::1]:4739";
+const LISTEN_EXAMPLE: &str = "expected e.g. 127.0.0.1:9156 or [::]:9156";
 
 pub(crate) fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
     let root = DeTable::parse(text).map_err(|e| ConfigError::syntax(origin, text, &e))?;
-    let mut r = Reader {
+    let mut c = Check {
         p: Problems::new(text),
     };
-    let mut cfg = Config::with_bridges(Vec::new());
-    let mut have_bridges = false;
+    let cfg = read_file(root, &mut c.p).map(|file| c.config(&file));
+    c.p.finish(origin)?;
+    // `finish` refuses a file with any problem, and every `None` left a problem.
+    cfg.ok_or_else(|| ConfigError::whole_file(origin, "cannot be read".to_owned()))
+}
 
-    for (key, value) in root.get_ref().iter() {
-        let name: &str = key.get_ref();
-        let c = &mut cfg;
-        match name {
-            "eal_args" => r.strings(name, value).map(|v| c.eal_args = v),
-            "bridges" => {
-                have_bridges = true;
-                r.bridges(name, value).map(|v| c.bridges = v)
-            }
-            "log_dir" => r.path(name, value, false).map(|v| c.log_dir = v),
-            "stats_interval" => r
-                .uint(name, value, "seconds", 0..=i64::MAX as u64)
-                .map(|v| c.stats_interval = v),
-            "rx_descriptors" => r.descriptors(name, value).map(|v| c.rx_descriptors = v),
-            "tx_descriptors" => r.descriptors(name, value).map(|v| c.tx_descriptors = v),
-            "queues_per_port" => r.queues(name, value).map(|v| c.queues_per_port = v),
-            "flow_table_size" => r
-                .uint(name, value, "entries", 1024..=(1 << 30))
-                .map(|v| c.flow_table_size = v),
-            "flow_tcp_timeout" => r
-                .uint(name, value, "seconds", 1..=86_400)
-                .map(|v| c.flow_tcp_timeout = v),
-            "flow_tcp_closed_timeout" => r
-                .uint(name, value, "seconds", 1..=86_400)
-                .map(|v| c.flow_tcp_closed_timeout = v),
-            "flow_udp_timeout" => r
-                .uint(name, value, "seconds", 1..=86_400)
-                .map(|v| c.flow_udp_timeout = v),
-            "flow_other_timeout" => r
-                .uint(name, value, "seconds", 1..=86_400)
-                .map(|v| c.flow_other_timeout = v),
-            "ipfix_dev" => r.device(name, value).map(|v| c.ipfix_dev = v),
-            "ipfix_udp_collectors" => r
-                .collectors(name, value)
-                .map(|v| c.ipfix_udp_collectors = v),
-            "ipfix_tcp_collectors" => r
-                .collectors(name, value)
-                .map(|v| c.ipfix_tcp_collectors = v),
-            "ipfix_meta_udp_collectors" => r
-                .collectors(name, value)
-                .map(|v| c.ipfix_meta_udp_collectors = v),
-            "ipfix_meta_tcp_collectors" => r
-                .collectors(name, value)
-                .map(|v| c.ipfix_meta_tcp_collectors = v),
-            "ipfix_dns_udp_collectors" => r
-                .collectors(name, value)
-                .map(|v| c.ipfix_dns_udp_collectors = v),
-            "ipfix_dns_tcp_collectors" => r
-                .collectors(name, value)
-                .map(|v| c.ipfix_dns_tcp_collectors = v),
-            "ipfix_udp_template_timer" => r
-                .uint(name, value, "seconds", 1..=u64::from(u32::MAX))
-                .map(|v| c.ipfix_udp_template_timer = v),
-            "ipfix_mtu" => r
-                .uint(name, value, "octets", 576..=9216)
-                .map(|v| c.ipfix_mtu = v),
-            "ipfix_domain_id" => r
-                .uint(name, value, "an id", 0..=u64::from(u32::MAX))
-                .map(|v| c.ipfix_domain_id = v),
-            "netflow_timeout" => r
-                .uint(name, value, "seconds", 1..=u64::from(u32::MAX))
-                .map(|v| c.netflow_timeout = v),
-            "http_parse_reply" => r.flag(name, value).map(|v| c.http_parse_reply = v),
-            "ssl_parse_reply" => r.flag(name, value).map(|v| c.ssl_parse_reply = v),
-            "dbg_log_mask" => r.mask(name, value).map(|v| c.dbg_log_mask = v),
-            "ajb_save_dns" => r.flag(name, value).map(|v| c.ajb_save_dns = v),
-            "ajb_dns_path" => r.path(name, value, true).map(|v| c.ajb_dns_path = v),
-            "ajb_save_dns_format" => r.dns_format(name, value).map(|v| c.ajb_save_dns_format = v),
-            "ajb_dns_bufsize" => r.size(name, value).map(|v| c.ajb_dns_bufsize = v),
-            "ajb_dns_fsize" => r.size(name, value).map(|v| c.ajb_dns_fsize = v),
-            "ajb_dns_ftimeout" => r
-                .uint(name, value, "minutes", 0..=i64::MAX as u64)
-                .map(|v| c.ajb_dns_ftimeout = v),
-            _ => {
-                r.unknown_key(name, key.span(), value);
-                None
-            }
+/// Deserializes the document into the schema. An unknown key is reported (with the
+/// closest known one) and removed, and the rest read again: each pass removes one key,
+/// so there are at most as many passes as keys. None after an error serde could not
+/// place on a key (reported).
+fn read_file(mut root: Spanned<DeTable<'_>>, p: &mut Problems<'_>) -> Option<File> {
+    loop {
+        let err = match File::deserialize(toml::de::Deserializer::from(root.clone())) {
+            Ok(file) => return Some(file),
+            Err(e) => e,
         };
+        // Values never fail (their shapes keep what was found), so an error with the
+        // span of a top-level key is the derive refusing that key.
+        let unknown = err.span().and_then(|span| {
+            root.get_ref()
+                .iter()
+                .find(|(k, _)| k.span() == span)
+                .map(|(k, v)| (k.clone(), v.get_ref().is_table()))
+        });
+        let Some((key, is_table)) = unknown else {
+            match err.span() {
+                Some(span) => p.raw_at(&span, err.message().to_owned()),
+                None => p.whole(err.message().to_owned()),
+            }
+            return None;
+        };
+        p.raw_at(&key.span(), unknown_key(key.get_ref(), is_table));
+        root.get_mut().remove(key.get_ref().as_ref());
     }
-    if !have_bridges {
-        r.p.whole(
-            "missing required key `bridges` (the port pairs to forward, \
-             subscriber port first, e.g. bridges = [[0, 1]])"
-                .to_owned(),
-        );
-    }
-    r.p.finish(origin)?;
-    Ok(cfg)
 }
 
-struct Reader<'a> {
+fn unknown_key(name: &str, is_table: bool) -> String {
+    let mut text = format!("unknown key `{name}`");
+    if let Some(near) = closest(name, field_names::<File>()) {
+        text.push_str(&format!(" (did you mean `{near}`?)"));
+    } else if is_table {
+        text.push_str(" (there are no sections: every key is at the top level)");
+    } else {
+        text.push_str(" (docs/configuration.md lists every key)");
+    }
+    text
+}
+
+/// The checks of every key's rules, collecting problems.
+struct Check<'a> {
     p: Problems<'a>,
-}
-
-/// A short description of a TOML value for "found …" messages.
-struct Found<'v, 'i>(&'v DeValue<'i>);
-
-impl fmt::Display for Found<'_, '_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            DeValue::String(s) => write!(f, "the string {:?}", s.as_ref()),
-            DeValue::Integer(i) => write!(f, "the integer {i}"),
-            DeValue::Float(x) => write!(f, "the float {x}"),
-            DeValue::Boolean(b) => write!(f, "`{b}`"),
-            DeValue::Datetime(d) => write!(f, "the date-time {d}"),
-            DeValue::Array(_) => f.write_str("an array"),
-            DeValue::Table(_) => f.write_str("a table"),
-        }
-    }
-}
-
-/// The integer value of a TOML integer (underscores and radix already handled by the
-/// parser), as i128 so that no range check can overflow.
-fn integer(v: &DeValue<'_>) -> Option<i128> {
-    let i = v.as_integer()?;
-    i128::from_str_radix(i.as_str(), i.radix()).ok()
 }
 
 /// Parses a non-negative integer written in a string: decimal, `0x` hex, `0o` octal or
@@ -164,64 +103,224 @@ fn integer_in_string(s: &str) -> Option<u64> {
     u64::from_str_radix(digits, radix).ok()
 }
 
-impl Reader<'_> {
-    fn unknown_key(&mut self, name: &str, span: Range<usize>, value: &Value<'_>) {
-        let mut text = format!("unknown key `{name}`");
-        if let Some(near) = closest(name, KEYS) {
-            text.push_str(&format!(" (did you mean `{near}`?)"));
-        } else if value.get_ref().is_table() {
-            text.push_str(" (there are no sections: every key is at the top level)");
-        } else {
-            text.push_str(" (docs/configuration.md lists every key)");
+/// Reads one key: `slot` takes the value of `v` when the key was in the file and
+/// `read` accepts it (a refused value is reported by `read`).
+fn key<'c, S, T>(
+    c: &mut Check<'c>,
+    slot: &mut T,
+    v: &Option<Value<S>>,
+    read: impl FnOnce(&mut Check<'c>, &Value<S>) -> Option<T>,
+) {
+    if let Some(value) = v.as_ref().and_then(|v| read(c, v)) {
+        *slot = value;
+    }
+}
+
+impl Check<'_> {
+    /// The configuration of `f`: defaults, and every valid value of the file.
+    fn config(&mut self, f: &File) -> Config {
+        let mut c = Config::with_bridges(Vec::new());
+        if f.bridges.is_none() {
+            self.p.whole(
+                "missing required key `bridges` (the port pairs to forward, \
+                 subscriber port first, e.g. bridges = [[0, 1]])"
+                    .to_owned(),
+            );
         }
-        self.p.raw_at(&span, text);
+        const EVERY: RangeInclusive<u64> = 0..=i64::MAX as u64;
+        const DAY: RangeInclusive<u64> = 1..=86_400;
+        const POSITIVE: RangeInclusive<u64> = 1..=u32::MAX as u64;
+        let s = self;
+        key(s, &mut c.bridges, &f.bridges, |s, v| {
+            s.bridges("bridges", v)
+        });
+        key(s, &mut c.eal_args, &f.eal_args, |s, v| {
+            s.strings("eal_args", v)
+        });
+        key(s, &mut c.log_dir, &f.log_dir, |s, v| {
+            s.path("log_dir", v, false)
+        });
+        key(s, &mut c.stats_interval, &f.stats_interval, |s, v| {
+            s.uint("stats_interval", v, "seconds", EVERY)
+        });
+        key(s, &mut c.metrics_listen, &f.metrics_listen, |s, v| {
+            s.listen("metrics_listen", v)
+        });
+        key(s, &mut c.rx_descriptors, &f.rx_descriptors, |s, v| {
+            s.descriptors("rx_descriptors", v)
+        });
+        key(s, &mut c.tx_descriptors, &f.tx_descriptors, |s, v| {
+            s.descriptors("tx_descriptors", v)
+        });
+        key(s, &mut c.queues_per_port, &f.queues_per_port, |s, v| {
+            s.queues("queues_per_port", v)
+        });
+        key(s, &mut c.flow_table_size, &f.flow_table_size, |s, v| {
+            s.uint("flow_table_size", v, "entries", 1024..=(1 << 30))
+        });
+        for (name, slot, v) in [
+            (
+                "flow_tcp_timeout",
+                &mut c.flow_tcp_timeout,
+                &f.flow_tcp_timeout,
+            ),
+            (
+                "flow_tcp_closed_timeout",
+                &mut c.flow_tcp_closed_timeout,
+                &f.flow_tcp_closed_timeout,
+            ),
+            (
+                "flow_udp_timeout",
+                &mut c.flow_udp_timeout,
+                &f.flow_udp_timeout,
+            ),
+            (
+                "flow_other_timeout",
+                &mut c.flow_other_timeout,
+                &f.flow_other_timeout,
+            ),
+        ] {
+            key(s, slot, v, |s, v| s.uint(name, v, "seconds", DAY));
+        }
+        key(s, &mut c.ipfix_dev, &f.ipfix_dev, |s, v| {
+            s.device("ipfix_dev", v)
+        });
+        for (name, slot, v) in [
+            (
+                "ipfix_udp_collectors",
+                &mut c.ipfix_udp_collectors,
+                &f.ipfix_udp_collectors,
+            ),
+            (
+                "ipfix_tcp_collectors",
+                &mut c.ipfix_tcp_collectors,
+                &f.ipfix_tcp_collectors,
+            ),
+            (
+                "ipfix_meta_udp_collectors",
+                &mut c.ipfix_meta_udp_collectors,
+                &f.ipfix_meta_udp_collectors,
+            ),
+            (
+                "ipfix_meta_tcp_collectors",
+                &mut c.ipfix_meta_tcp_collectors,
+                &f.ipfix_meta_tcp_collectors,
+            ),
+            (
+                "ipfix_dns_udp_collectors",
+                &mut c.ipfix_dns_udp_collectors,
+                &f.ipfix_dns_udp_collectors,
+            ),
+            (
+                "ipfix_dns_tcp_collectors",
+                &mut c.ipfix_dns_tcp_collectors,
+                &f.ipfix_dns_tcp_collectors,
+            ),
+        ] {
+            key(s, slot, v, |s, v| s.collectors(name, v));
+        }
+        key(
+            s,
+            &mut c.ipfix_udp_template_timer,
+            &f.ipfix_udp_template_timer,
+            |s, v| s.uint("ipfix_udp_template_timer", v, "seconds", POSITIVE),
+        );
+        key(s, &mut c.ipfix_mtu, &f.ipfix_mtu, |s, v| {
+            s.uint("ipfix_mtu", v, "octets", 576..=9216)
+        });
+        key(s, &mut c.ipfix_domain_id, &f.ipfix_domain_id, |s, v| {
+            s.uint("ipfix_domain_id", v, "an id", 0..=u64::from(u32::MAX))
+        });
+        key(s, &mut c.netflow_timeout, &f.netflow_timeout, |s, v| {
+            s.uint("netflow_timeout", v, "seconds", POSITIVE)
+        });
+        for (name, slot, v) in [
+            (
+                "http_parse_reply",
+                &mut c.http_parse_reply,
+                &f.http_parse_reply,
+            ),
+            (
+                "ssl_parse_reply",
+                &mut c.ssl_parse_reply,
+                &f.ssl_parse_reply,
+            ),
+            ("ajb_save_dns", &mut c.ajb_save_dns, &f.ajb_save_dns),
+        ] {
+            key(s, slot, v, |s, v| s.flag(name, v));
+        }
+        key(s, &mut c.dbg_log_mask, &f.dbg_log_mask, |s, v| {
+            s.mask("dbg_log_mask", v)
+        });
+        key(s, &mut c.ajb_dns_path, &f.ajb_dns_path, |s, v| {
+            s.path("ajb_dns_path", v, true)
+        });
+        key(
+            s,
+            &mut c.ajb_save_dns_format,
+            &f.ajb_save_dns_format,
+            |s, v| s.dns_format("ajb_save_dns_format", v),
+        );
+        key(s, &mut c.ajb_dns_bufsize, &f.ajb_dns_bufsize, |s, v| {
+            s.size("ajb_dns_bufsize", v)
+        });
+        key(s, &mut c.ajb_dns_fsize, &f.ajb_dns_fsize, |s, v| {
+            s.size("ajb_dns_fsize", v)
+        });
+        key(s, &mut c.ajb_dns_ftimeout, &f.ajb_dns_ftimeout, |s, v| {
+            s.uint("ajb_dns_ftimeout", v, "minutes", EVERY)
+        });
+        c
     }
 
-    fn wrong_type(&mut self, key: &str, v: &Value<'_>, expected: &str) {
-        let mut why = format!("expected {expected}, found {}", Found(v.get_ref()));
-        if let DeValue::String(s) = v.get_ref()
+    fn wrong_type(&mut self, key: &str, span: &Range<usize>, found: &Found, expected: &str) {
+        let mut why = format!("expected {expected}, found {found}");
+        if let Found::Str(s) = found
             && integer_in_string(s).is_some()
             && expected.contains("integer")
         {
             why.push_str(" (write numbers without quotes)");
         }
-        self.p.at(&v.span(), key, why);
+        self.p.at(span, key, why);
+    }
+
+    /// The value of `v`, or None with the wrong type reported.
+    fn shaped<'v, S>(&mut self, key: &str, v: &'v Value<S>, expected: &str) -> Option<&'v S> {
+        match &v.get_ref().0 {
+            Ok(s) => Some(s),
+            Err(found) => {
+                self.wrong_type(key, &v.span(), found, expected);
+                None
+            }
+        }
     }
 
     /// An integer in `range`, converted to `T` (the range must fit `T`).
     fn uint<T: TryFrom<u64>>(
         &mut self,
         key: &str,
-        v: &Value<'_>,
+        v: &Value<Int>,
         unit: &str,
         range: RangeInclusive<u64>,
     ) -> Option<T> {
-        let Some(n) = integer(v.get_ref()) else {
-            self.wrong_type(key, v, &format!("an integer ({unit})"));
-            return None;
-        };
+        let Int(n) = *self.shaped(key, v, &format!("an integer ({unit})"))?;
         let ok = u64::try_from(n).ok().filter(|n| range.contains(n));
-        match ok.and_then(|n| T::try_from(n).ok()) {
-            Some(t) => Some(t),
-            None => {
-                let why = if *range.start() == 1 && n <= 0 {
-                    format!("{n} is not allowed: must be greater than 0")
-                } else if *range.end() >= i64::MAX as u64 {
-                    format!("{n} is out of range: must be 0 or more")
-                } else {
-                    format!("{n} is out of range {}..={}", range.start(), range.end())
-                };
-                self.p.at(&v.span(), key, why);
-                None
-            }
+        if let Some(t) = ok.and_then(|n| T::try_from(n).ok()) {
+            return Some(t);
         }
+        let why = if *range.start() == 1 && n <= 0 {
+            format!("{n} is not allowed: must be greater than 0")
+        } else if *range.end() >= i64::MAX as u64 {
+            format!("{n} is out of range: must be 0 or more")
+        } else {
+            format!("{n} is out of range {}..={}", range.start(), range.end())
+        };
+        self.p.at(&v.span(), key, why);
+        None
     }
 
-    fn descriptors(&mut self, key: &str, v: &Value<'_>) -> Option<u16> {
-        let Some(n) = integer(v.get_ref()) else {
-            self.wrong_type(key, v, "an integer (descriptors per queue)");
-            return None;
-        };
+    fn descriptors(&mut self, key: &str, v: &Value<Int>) -> Option<u16> {
+        let Int(n) = *self.shaped(key, v, "an integer (descriptors per queue)")?;
         match u16::try_from(n) {
             Ok(d) if (64..=16384).contains(&d) && d.is_power_of_two() => Some(d),
             _ => {
@@ -235,11 +334,8 @@ impl Reader<'_> {
         }
     }
 
-    fn queues(&mut self, key: &str, v: &Value<'_>) -> Option<u16> {
-        let Some(n) = integer(v.get_ref()) else {
-            self.wrong_type(key, v, "an integer (queues per port, 0 = automatic)");
-            return None;
-        };
+    fn queues(&mut self, key: &str, v: &Value<Int>) -> Option<u16> {
+        let Int(n) = *self.shaped(key, v, "an integer (queues per port, 0 = automatic)")?;
         match u16::try_from(n) {
             Ok(q) if q <= 64 => Some(q),
             _ => {
@@ -253,48 +349,35 @@ impl Reader<'_> {
         }
     }
 
-    /// `0`, `1`, `true` or `false`: the source writes 0/1.
-    fn flag(&mut self, key: &str, v: &Value<'_>) -> Option<bool> {
-        match v.get_ref() {
-            DeValue::Boolean(b) => Some(*b),
-            other => match integer(other) {
-                Some(0) => Some(false),
-                Some(1) => Some(true),
-                _ => {
-                    let mut why = format!("expected 0, 1, true or false, found {}", Found(other));
-                    if let DeValue::String(s) = other
-                        && matches!(s.trim(), "0" | "1" | "true" | "false")
-                    {
-                        why.push_str(" (write it without quotes)");
-                    }
-                    self.p.at(&v.span(), key, why);
-                    None
+    /// `0`, `1`, `true` or `false` (the shape): the source writes 0/1.
+    fn flag(&mut self, key: &str, v: &Value<Flag>) -> Option<bool> {
+        match &v.get_ref().0 {
+            Ok(Flag(b)) => Some(*b),
+            Err(found) => {
+                let mut why = format!("expected 0, 1, true or false, found {found}");
+                if let Found::Str(s) = found
+                    && matches!(s.trim(), "0" | "1" | "true" | "false")
+                {
+                    why.push_str(" (write it without quotes)");
                 }
-            },
+                self.p.at(&v.span(), key, why);
+                None
+            }
         }
     }
 
     /// An integer, or a string holding one (`"0x80"`).
-    fn mask(&mut self, key: &str, v: &Value<'_>) -> Option<u32> {
-        let n = match v.get_ref() {
-            DeValue::String(s) => match integer_in_string(s) {
+    fn mask(&mut self, key: &str, v: &Value<IntOrText>) -> Option<u32> {
+        let n = match self.shaped(key, v, "an integer bit mask (e.g. 0x80)")? {
+            IntOrText::Int(n) => *n,
+            IntOrText::Text(s) => match integer_in_string(s) {
                 Some(n) => i128::from(n),
                 None => {
                     self.p.at(
                         &v.span(),
                         key,
-                        format!(
-                            "{:?} is not a number (expected e.g. 0x80 or 128)",
-                            s.as_ref()
-                        ),
+                        format!("{s:?} is not a number (expected e.g. 0x80 or 128)"),
                     );
-                    return None;
-                }
-            },
-            other => match integer(other) {
-                Some(n) => n,
-                None => {
-                    self.wrong_type(key, v, "an integer bit mask (e.g. 0x80)");
                     return None;
                 }
             },
@@ -313,31 +396,25 @@ impl Reader<'_> {
     }
 
     /// Bytes: an integer, or a string with an optional binary suffix (`"64M"`).
-    fn size(&mut self, key: &str, v: &Value<'_>) -> Option<u64> {
-        let n = match v.get_ref() {
-            DeValue::String(s) => match parse_size(s) {
+    fn size(&mut self, key: &str, v: &Value<IntOrText>) -> Option<u64> {
+        let n = match self.shaped(key, v, "a size (bytes, or a string such as \"64M\")")? {
+            IntOrText::Text(s) => match parse_size(s) {
                 Some(n) => n,
                 None => {
                     self.p.at(
                         &v.span(),
                         key,
                         format!(
-                            "{:?} is not a size (expected bytes, or a number with K, M or G, e.g. \"64M\")",
-                            s.as_ref()
+                            "{s:?} is not a size (expected bytes, or a number with K, M or G, e.g. \"64M\")"
                         ),
                     );
                     return None;
                 }
             },
-            other => match integer(other).map(u64::try_from) {
-                Some(Ok(n)) => n,
-                Some(Err(_)) => {
-                    self.p
-                        .at(&v.span(), key, "a size cannot be negative".to_owned());
-                    return None;
-                }
-                None => {
-                    self.wrong_type(key, v, "a size (bytes, or a string such as \"64M\")");
+            IntOrText::Int(n) => match u64::try_from(*n) {
+                Ok(n) => n,
+                Err(_) => {
+                    self.p.at(&v.span(), key, "a size cannot be negative");
                     return None;
                 }
             },
@@ -350,11 +427,8 @@ impl Reader<'_> {
         Some(n)
     }
 
-    fn path(&mut self, key: &str, v: &Value<'_>, file: bool) -> Option<PathBuf> {
-        let Some(s) = v.get_ref().as_str() else {
-            self.wrong_type(key, v, "a path (a string)");
-            return None;
-        };
+    fn path(&mut self, key: &str, v: &Value<Text>, file: bool) -> Option<PathBuf> {
+        let Text(s) = self.shaped(key, v, "a path (a string)")?;
         if s.trim().is_empty() {
             self.p.at(&v.span(), key, "the path is empty");
             return None;
@@ -371,11 +445,8 @@ impl Reader<'_> {
     }
 
     /// A network interface name as Linux accepts it (`SO_BINDTODEVICE`), or "".
-    fn device(&mut self, key: &str, v: &Value<'_>) -> Option<String> {
-        let Some(s) = v.get_ref().as_str() else {
-            self.wrong_type(key, v, "a network interface name (a string)");
-            return None;
-        };
+    fn device(&mut self, key: &str, v: &Value<Text>) -> Option<String> {
+        let Text(s) = self.shaped(key, v, "a network interface name (a string)")?;
         let bad = s.len() > 15 || s.contains(['/', '\0']) || s.chars().any(char::is_whitespace);
         if bad {
             self.p.at(
@@ -388,25 +459,39 @@ impl Reader<'_> {
             );
             return None;
         }
-        Some(s.to_owned())
+        Some(s.clone())
     }
 
-    fn strings(&mut self, key: &str, v: &Value<'_>) -> Option<Vec<String>> {
-        let Some(items) = v.get_ref().as_array() else {
-            self.wrong_type(
-                key,
-                v,
-                "an array of strings (e.g. [\"-l\", \"0-1\", \"--no-huge\"])",
-            );
-            return None;
-        };
-        let mut out = Vec::new();
+    /// An address to listen on, `ip:port` (port 0: any free port); "" = off.
+    fn listen(&mut self, key: &str, v: &Value<Text>) -> Option<Option<SocketAddr>> {
+        let Text(s) = self.shaped(key, v, "an address \"ip:port\" to listen on (a string)")?;
+        let text = s.trim();
+        if text.is_empty() {
+            return Some(None);
+        }
+        match parse_addr(text, LISTEN_EXAMPLE) {
+            Ok(addr) => Some(Some(addr)),
+            Err(why) => {
+                self.p.at(&v.span(), key, why);
+                None
+            }
+        }
+    }
+
+    /// The strings of an array of strings; None (reported) if any element is not one.
+    fn elements(
+        &mut self,
+        key: &str,
+        items: &[Value<Text>],
+        expected: &str,
+    ) -> Option<Vec<String>> {
+        let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
         for (i, item) in items.iter().enumerate() {
-            match item.get_ref().as_str() {
-                Some(s) => out.push(s.to_owned()),
-                None => {
-                    self.wrong_type(&format!("{key}[{i}]"), item, "a string");
+            match &item.get_ref().0 {
+                Ok(Text(s)) => out.push(s.clone()),
+                Err(found) => {
+                    self.wrong_type(&format!("{key}[{i}]"), &item.span(), found, expected);
                     ok = false;
                 }
             }
@@ -414,15 +499,21 @@ impl Reader<'_> {
         ok.then_some(out)
     }
 
+    fn strings(&mut self, key: &str, v: &Value<List<Text>>) -> Option<Vec<String>> {
+        let List(items) = self.shaped(
+            key,
+            v,
+            "an array of strings (e.g. [\"-l\", \"0-1\", \"--no-huge\"])",
+        )?;
+        self.elements(key, items, "a string")
+    }
+
     /// `[[sub, inet], …]` (or `[{ subscriber = 0, internet = 1 }, …]`): non-empty, no
     /// port twice.
-    fn bridges(&mut self, key: &str, v: &Value<'_>) -> Option<Vec<Bridge>> {
+    fn bridges(&mut self, key: &str, v: &Value<List<BridgeShape>>) -> Option<Vec<Bridge>> {
         const EXAMPLE: &str =
             "an array of port pairs, subscriber port first, e.g. [[0, 1], [2, 3]]";
-        let Some(items) = v.get_ref().as_array() else {
-            self.wrong_type(key, v, EXAMPLE);
-            return None;
-        };
+        let List(items) = self.shaped(key, v, EXAMPLE)?;
         if items.is_empty() {
             self.p.at(
                 &v.span(),
@@ -431,7 +522,7 @@ impl Reader<'_> {
             );
             return None;
         }
-        let mut out = Vec::new();
+        let mut out = Vec::with_capacity(items.len());
         let mut ok = true;
         let mut used: HashMap<u16, usize> = HashMap::new();
         for (i, item) in items.iter().enumerate() {
@@ -469,10 +560,9 @@ impl Reader<'_> {
         ok.then_some(out)
     }
 
-    fn bridge(&mut self, name: &str, v: &Value<'_>) -> Option<Bridge> {
-        match v.get_ref() {
-            DeValue::Array(pair) => {
-                let ports: Vec<_> = pair.iter().collect();
+    fn bridge(&mut self, name: &str, v: &Value<BridgeShape>) -> Option<Bridge> {
+        match self.shaped(name, v, "a pair [subscriber port, internet port]")? {
+            BridgeShape::Pair(ports) => {
                 let [sub, inet] = ports.as_slice() else {
                     self.p.at(
                         &v.span(),
@@ -491,14 +581,20 @@ impl Reader<'_> {
                     internet: inet?,
                 })
             }
-            DeValue::Table(t) => {
-                let mut sub = None;
-                let mut inet = None;
+            BridgeShape::Table(entries) => {
+                let (mut sub, mut inet) = (None, None);
+                let (mut has_sub, mut has_inet) = (false, false);
                 let mut ok = true;
-                for (k, val) in t.iter() {
-                    match k.get_ref().as_ref() {
-                        "subscriber" => sub = self.port(&format!("{name}.subscriber"), val),
-                        "internet" => inet = self.port(&format!("{name}.internet"), val),
+                for (k, val) in entries {
+                    match k.get_ref().as_str() {
+                        "subscriber" => {
+                            has_sub = true;
+                            sub = self.port(&format!("{name}.subscriber"), val);
+                        }
+                        "internet" => {
+                            has_inet = true;
+                            inet = self.port(&format!("{name}.internet"), val);
+                        }
                         other => {
                             self.p.at(
                                 &k.span(),
@@ -511,10 +607,10 @@ impl Reader<'_> {
                         }
                     }
                 }
-                let missing: Vec<String> = ["subscriber", "internet"]
+                let missing: Vec<&str> = [("`subscriber`", has_sub), ("`internet`", has_inet)]
                     .into_iter()
-                    .filter(|k| !t.contains_key(*k))
-                    .map(|k| format!("`{k}`"))
+                    .filter(|(_, has)| !has)
+                    .map(|(k, _)| k)
                     .collect();
                 if !missing.is_empty() {
                     self.p.at(
@@ -532,18 +628,11 @@ impl Reader<'_> {
                     internet: inet?,
                 })
             }
-            _ => {
-                self.wrong_type(name, v, "a pair [subscriber port, internet port]");
-                None
-            }
         }
     }
 
-    fn port(&mut self, name: &str, v: &Value<'_>) -> Option<u16> {
-        let Some(n) = integer(v.get_ref()) else {
-            self.wrong_type(name, v, "a port id (an integer)");
-            return None;
-        };
+    fn port(&mut self, name: &str, v: &Value<Int>) -> Option<u16> {
+        let Int(n) = *self.shaped(name, v, "a port id (an integer)")?;
         match u16::try_from(n) {
             Ok(p) => Some(p),
             Err(_) => {
@@ -555,13 +644,18 @@ impl Reader<'_> {
     }
 
     /// An array of `"ip:port"` strings, or one comma-separated string (the source's
-    /// form); "" = none. No collector twice.
-    fn collectors(&mut self, key: &str, v: &Value<'_>) -> Option<Vec<SocketAddr>> {
+    /// form); "" = none. No collector twice: a hash set, so that a list of any length
+    /// is checked in time linear in its length.
+    fn collectors(&mut self, key: &str, v: &Value<TextOrList>) -> Option<Vec<SocketAddr>> {
         // (element name, text, span)
-        let mut items: Vec<(String, String, Range<usize>)> = Vec::new();
+        let mut items: Vec<(String, &str, Range<usize>)> = Vec::new();
         let mut ok = true;
-        match v.get_ref() {
-            DeValue::String(s) => {
+        match self.shaped(
+            key,
+            v,
+            "an array of \"ip:port\" strings or one comma-separated string",
+        )? {
+            TextOrList::Text(s) => {
                 if !s.trim().is_empty() {
                     for (i, part) in s.split(',').enumerate() {
                         let part = part.trim();
@@ -569,44 +663,33 @@ impl Reader<'_> {
                             self.p.at(
                                 &v.span(),
                                 key,
-                                format!(
-                                    "empty entry #{} in the comma-separated list {:?}",
-                                    i + 1,
-                                    s.as_ref()
-                                ),
+                                format!("empty entry #{} in the comma-separated list {s:?}", i + 1),
                             );
                             ok = false;
                         } else {
-                            items.push((key.to_owned(), part.to_owned(), v.span()));
+                            items.push((key.to_owned(), part, v.span()));
                         }
                     }
                 }
             }
-            DeValue::Array(a) => {
-                for (i, item) in a.iter().enumerate() {
+            TextOrList::List(list) => {
+                for (i, item) in list.iter().enumerate() {
                     let name = format!("{key}[{i}]");
-                    match item.get_ref().as_str() {
-                        Some(s) => items.push((name, s.trim().to_owned(), item.span())),
-                        None => {
-                            self.wrong_type(&name, item, "a string \"ip:port\"");
+                    match &item.get_ref().0 {
+                        Ok(Text(s)) => items.push((name, s.trim(), item.span())),
+                        Err(found) => {
+                            self.wrong_type(&name, &item.span(), found, "a string \"ip:port\"");
                             ok = false;
                         }
                     }
                 }
             }
-            _ => {
-                self.wrong_type(
-                    key,
-                    v,
-                    "an array of \"ip:port\" strings or one comma-separated string",
-                );
-                return None;
-            }
         }
-        let mut out: Vec<SocketAddr> = Vec::new();
+        let mut out: Vec<SocketAddr> = Vec::with_capacity(items.len());
+        let mut seen: HashSet<SocketAddr> = HashSet::with_capacity(items.len());
         for (name, text, span) in items {
-            match parse_collector(&text) {
-                Ok(addr) if out.contains(&addr) => {
+            match parse_collector(text) {
+                Ok(addr) if !seen.insert(addr) => {
                     self.p.at(&span, &name, format!("{addr} is listed twice"));
                     ok = false;
                 }
@@ -621,18 +704,14 @@ impl Reader<'_> {
     }
 
     /// The source's colon-separated field list (also accepted: an array of names).
-    fn dns_format(&mut self, key: &str, v: &Value<'_>) -> Option<Vec<DnsLogField>> {
-        let names: Vec<String> = match v.get_ref() {
-            DeValue::String(s) => s.split(':').map(|n| n.trim().to_owned()).collect(),
-            DeValue::Array(_) => self.strings(key, v)?,
-            _ => {
-                self.wrong_type(
-                    key,
-                    v,
-                    "a colon-separated list of fields (e.g. \"ts:host:rdata\")",
-                );
-                return None;
-            }
+    fn dns_format(&mut self, key: &str, v: &Value<TextOrList>) -> Option<Vec<DnsLogField>> {
+        let names: Vec<String> = match self.shaped(
+            key,
+            v,
+            "a colon-separated list of fields (e.g. \"ts:host:rdata\")",
+        )? {
+            TextOrList::Text(s) => s.split(':').map(|n| n.trim().to_owned()).collect(),
+            TextOrList::List(items) => self.elements(key, items, "a string")?,
         };
         if names.iter().all(String::is_empty) {
             self.p.at(&v.span(), key, "the list of fields is empty");
@@ -668,13 +747,20 @@ impl Reader<'_> {
     }
 }
 
-/// `ip:port` / `[ipv6]:port`, port not 0, with a hint for the usual mistakes.
+/// A collector: `ip:port` / `[ipv6]:port`, port not 0.
 fn parse_collector(text: &str) -> Result<SocketAddr, String> {
-    let base = format!("`{text}` is not ip:port ({COLLECTOR_EXAMPLE})");
+    let addr = parse_addr(text, COLLECTOR_EXAMPLE)?;
+    if addr.port() == 0 {
+        return Err(format!("`{text}`: port 0 is not a collector port"));
+    }
+    Ok(addr)
+}
+
+/// `ip:port` / `[ipv6]:port`, with a hint for the usual mistakes; `example` says what
+/// was expected.
+fn parse_addr(text: &str, example: &str) -> Result<SocketAddr, String> {
+    let base = format!("`{text}` is not ip:port ({example})");
     if let Ok(addr) = text.parse::<SocketAddr>() {
-        if addr.port() == 0 {
-            return Err(format!("`{text}`: port 0 is not a collector port"));
-        }
         return Ok(addr);
     }
     let hint = if text.matches(':').count() > 1 && !text.starts_with('[') {

@@ -50,6 +50,7 @@ fn every_default() {
     );
     assert_eq!(c.log_dir, PathBuf::from("/var/log/metaprobe"));
     assert_eq!(c.stats_interval, 10);
+    assert_eq!(c.metrics_listen, None);
     assert_eq!(c.rx_descriptors, 1024);
     assert_eq!(c.tx_descriptors, 1024);
     assert_eq!(c.queues_per_port, 0);
@@ -160,6 +161,7 @@ fn round_trip_of_every_key_changed() {
         ],
         log_dir: "/tmp/mp logs".into(),
         stats_interval: 0,
+        metrics_listen: Some(addr("[::1]:9156")),
         rx_descriptors: 64,
         tx_descriptors: 16384,
         queues_per_port: 64,
@@ -747,4 +749,134 @@ fn ipfix_dev() {
         let e = err(&with(&format!("ipfix_dev = {bad}")));
         assert!(e.contains("is not a network interface name"), "{e}");
     }
+}
+
+// ---- the serde schema ------------------------------------------------------------------
+
+#[test]
+fn keys_are_the_fields_of_the_schema() {
+    assert_eq!(crate::schema::field_names::<crate::schema::File>(), KEYS);
+}
+
+#[test]
+fn several_unknown_keys_are_each_named_with_the_other_problems() {
+    let e = parse("bridgse = [[0, 1]]\nipfix_mtu = 1\ncolour = 2\n[export]\nx = 1\n").unwrap_err();
+    let text = e.to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "metaprobe.toml:1: unknown key `bridgse` (did you mean `bridges`?)",
+            "metaprobe.toml:2: ipfix_mtu: 1 is out of range 576..=9216",
+            "metaprobe.toml:3: unknown key `colour` (docs/configuration.md lists every key)",
+            "metaprobe.toml:4: unknown key `export` (there are no sections: every key is at the top level)",
+            "metaprobe.toml: missing required key `bridges` (the port pairs to forward, \
+             subscriber port first, e.g. bridges = [[0, 1]])",
+        ],
+        "{text}"
+    );
+}
+
+#[test]
+fn values_of_every_toml_type_are_named_when_wrong() {
+    let e = err(&with("ipfix_mtu = 1979-05-27T07:32:00Z"));
+    assert_eq!(
+        e,
+        "metaprobe.toml:2: ipfix_mtu: expected an integer (octets), found the date-time 1979-05-27T07:32:00Z"
+    );
+    let e = err(&with("log_dir = [\"/var/log\"]"));
+    assert!(
+        e.contains("log_dir: expected a path (a string), found an array"),
+        "{e}"
+    );
+    let e = err(&with("ipfix_dev = { name = \"eth0\" }"));
+    assert!(
+        e.contains("ipfix_dev: expected a network interface name (a string), found a table"),
+        "{e}"
+    );
+    let e = err(&with("eal_args = [\"-l\", true, 1.5]"));
+    assert!(
+        e.contains("eal_args[1]: expected a string, found `true`"),
+        "{e}"
+    );
+    assert!(
+        e.contains("eal_args[2]: expected a string, found the float 1.5"),
+        "{e}"
+    );
+}
+
+/// A list of many collectors: every one parsed, the one duplicate (the last) named at
+/// its line. Duplicates are found through a hash set, so this is linear in the list
+/// (700 000 collectors took 284 s when each was compared with those before it).
+#[test]
+fn a_long_collector_list_is_checked_whole_and_its_duplicate_found() {
+    const N: usize = 200_000;
+    let addr_of = |i: usize| format!("10.{}.{}.{}:4739", (i >> 16) & 255, (i >> 8) & 255, i & 255);
+    let mut text = String::from("bridges = [[0, 1]]\nipfix_udp_collectors = [\n");
+    for i in 0..N {
+        text.push_str(&format!("  \"{}\",\n", addr_of(i)));
+    }
+    let good = format!("{text}]\n");
+    let c = ok(&good);
+    assert_eq!(c.ipfix_udp_collectors.len(), N);
+    assert_eq!(c.ipfix_udp_collectors[N - 1], addr(&addr_of(N - 1)));
+    // The printed configuration holds them all and reads back.
+    assert_eq!(ok(&c.to_toml()), c);
+
+    text.push_str(&format!("  \"{}\",\n]\n", addr_of(12_345)));
+    let e = err(&text);
+    assert_eq!(
+        e,
+        format!(
+            "metaprobe.toml:{}: ipfix_udp_collectors[{N}]: {} is listed twice",
+            N + 3,
+            addr_of(12_345)
+        )
+    );
+}
+
+#[test]
+fn bridge_tables_name_their_own_key_lines() {
+    let e = err("[[bridges]]\nsubscriber = 0\ninternat = 1\n");
+    assert_eq!(
+        e,
+        "metaprobe.toml:1: bridges[0]: missing `internet`\n\
+         metaprobe.toml:3: bridges[0]: unknown key `internat` (a bridge has `subscriber` and `internet`)"
+    );
+    let c = ok(
+        "[[bridges]]\nsubscriber = 2\ninternet = 3\n[[bridges]]\ninternet = 1\nsubscriber = 0\n",
+    );
+    assert_eq!(c.all_ports().collect::<Vec<_>>(), [2, 3, 0, 1]);
+    let e = err("bridges = [[0, 1979-05-27]]");
+    assert!(
+        e.contains(
+            "bridges[0][1]: expected a port id (an integer), found the date-time 1979-05-27"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn metrics_listen_address() {
+    assert_eq!(
+        ok(&with("metrics_listen = \"127.0.0.1:9156\"")).metrics_listen,
+        Some(addr("127.0.0.1:9156"))
+    );
+    assert_eq!(
+        ok(&with("metrics_listen = \"[::]:0\"")).metrics_listen,
+        Some(addr("[::]:0")),
+        "port 0: any free port"
+    );
+    assert_eq!(ok(&with("metrics_listen = \"\"")).metrics_listen, None);
+    let e = err(&with("metrics_listen = \"localhost:9156\""));
+    assert_eq!(
+        e,
+        "metaprobe.toml:2: metrics_listen: `localhost:9156` is not ip:port \
+         (expected e.g. 127.0.0.1:9156 or [::]:9156); host names are not resolved: give an IP address"
+    );
+    let e = err(&with("metrics_listen = 9156"));
+    assert!(
+        e.contains("metrics_listen: expected an address \"ip:port\" to listen on (a string), found the integer 9156"),
+        "{e}"
+    );
 }

@@ -60,6 +60,10 @@ pub(crate) fn to_toml(c: &Config) -> String {
     line("bridges", format!("[{}]", bridges.join(", ")));
     line("log_dir", path(&c.log_dir));
     line("stats_interval", c.stats_interval.to_string());
+    line(
+        "metrics_listen",
+        quote(&c.metrics_listen.map(|a| a.to_string()).unwrap_or_default()),
+    );
     line("rx_descriptors", c.rx_descriptors.to_string());
     line("tx_descriptors", c.tx_descriptors.to_string());
     line("queues_per_port", c.queues_per_port.to_string());

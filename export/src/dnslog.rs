@@ -310,6 +310,19 @@ impl DnsLog {
         }
     }
 
+    /// Writes the buffered lines, closes the file and opens `path` again, creating it
+    /// when it is not there (SIGHUP after logrotate moved the file away). The moved
+    /// file keeps every line written to it; a new file is timed by its first line.
+    pub fn reopen(&mut self) -> Result<(), DnsLogError> {
+        let flushed = self.flush();
+        self.file = None;
+        let opened = self.open();
+        if opened.is_err() {
+            self.stats.errors += 1;
+        }
+        flushed.and(opened)
+    }
+
     /// Closes the current file and renames it with its time suffix (when non-empty).
     pub fn rotate(&mut self, now: u32) -> Result<(), DnsLogError> {
         self.flush()?;
@@ -373,20 +386,27 @@ impl DnsLog {
         Ok(())
     }
 
-    fn write_out(&mut self) -> Result<(), DnsLogError> {
-        if self.file.is_none() {
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.cfg.path)
-                .map_err(|e| self.error(DnsLogOp::Open, &e))?;
-            self.file_size = f.metadata().map(|m| m.len()).unwrap_or(0);
-            if self.file_size == 0 {
-                // A new file: its time is that of its first line.
-                self.started = self.buffered_since.or(self.started);
-            }
-            self.file = Some(f);
+    /// Opens `path` for appending (created if needed), unless open already.
+    fn open(&mut self) -> Result<(), DnsLogError> {
+        if self.file.is_some() {
+            return Ok(());
         }
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.cfg.path)
+            .map_err(|e| self.error(DnsLogOp::Open, &e))?;
+        self.file_size = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if self.file_size == 0 {
+            // A new file: its time is that of its first line.
+            self.started = self.buffered_since;
+        }
+        self.file = Some(f);
+        Ok(())
+    }
+
+    fn write_out(&mut self) -> Result<(), DnsLogError> {
+        self.open()?;
         let Some(f) = self.file.as_mut() else {
             return Ok(());
         };

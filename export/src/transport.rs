@@ -13,9 +13,19 @@
 //! RFC 7011 §10.4.2.1 (TCP): "the Exporting Process MUST send the Template
 //! Records [...] before the Data Records" of a new connection — the exporter
 //! calls `Session::restart` on every [`TcpEvent::Connected`].
+//!
+//! Faults are named by what the kernel said ([`Fault`]): a collector the
+//! routing table cannot reach, a UDP port nothing listens on (the ICMP port
+//! unreachable is reported on the next send: `IP_RECVERR` asks for ICMP errors
+//! on our unconnected UDP sockets), a TCP collector that is down. TCP data
+//! counts as delivered only once the collector acknowledged it: the bytes
+//! still in the socket's send queue (`SIOCOUTQ`) when a connection dies are
+//! the messages it lost ([`TcpEvent::Lost`]).
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read as _};
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 
 /// First reconnect delay, µs.
@@ -92,6 +102,49 @@ fn open(peer: SocketAddr, ty: Type, dev: &str, key: &'static str) -> Result<Sock
     Ok(sock)
 }
 
+/// Why a collector did not take a message, from the error the kernel gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// There is no way to it: no route (ENETUNREACH), an unreachable route or
+    /// an ICMP host/net unreachable (EHOSTUNREACH), a link or host down
+    /// (ENETDOWN, EHOSTDOWN), a blackhole route (EINVAL), a prohibit route or
+    /// a firewall (EACCES, EPERM).
+    Unreachable,
+    /// Nothing listens on its UDP port: an ICMP port unreachable came back,
+    /// which the kernel reports on the next send (ECONNREFUSED).
+    Refused,
+    /// Any other failure; for TCP, not connected.
+    Down,
+}
+
+impl Fault {
+    /// The fault an error of a send or a connect means.
+    pub fn of(e: &io::Error) -> Fault {
+        match e.raw_os_error() {
+            Some(
+                libc::ENETUNREACH
+                | libc::EHOSTUNREACH
+                | libc::ENETDOWN
+                | libc::EHOSTDOWN
+                | libc::EINVAL
+                | libc::EACCES
+                | libc::EPERM,
+            ) => Fault::Unreachable,
+            Some(libc::ECONNREFUSED) => Fault::Refused,
+            _ => Fault::Down,
+        }
+    }
+
+    /// Its name in the summary, the metrics and the alert lines.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Fault::Unreachable => "unreachable",
+            Fault::Refused => "refused",
+            Fault::Down => "collector-down",
+        }
+    }
+}
+
 /// What a send did with a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SendOutcome {
@@ -103,9 +156,15 @@ pub enum SendOutcome {
     /// Nothing written: the socket buffer is full (or, TCP, the tail of an
     /// earlier message is still waiting). The message is not taken.
     WouldBlock,
-    /// Nothing written: the collector is down (TCP) or the send failed.
-    Failed,
+    /// Nothing written: the collector is down (TCP) or the send failed, for
+    /// this reason (the error itself: [`UdpTransport::last_error`] or the
+    /// [`TcpEvent`]).
+    Failed(Fault),
 }
+
+/// Errors of the queue read per look ([`UdpTransport::pending_fault`]); the
+/// queue itself is bounded by the socket's receive buffer.
+const ERROR_QUEUE_READS: usize = 64;
 
 /// A UDP collector: one socket, each message one datagram.
 #[derive(Debug)]
@@ -114,6 +173,7 @@ pub struct UdpTransport {
     peer: SockAddr,
     addr: SocketAddr,
     errors: u64,
+    last_error: Option<io::Error>,
 }
 
 impl UdpTransport {
@@ -121,12 +181,50 @@ impl UdpTransport {
     /// the collector list in errors.
     pub fn new(addr: SocketAddr, dev: &str, key: &'static str) -> Result<Self, StartError> {
         let sock = open(addr, Type::DGRAM, dev, key)?;
+        sys::ask_for_icmp_errors(&sock, addr.is_ipv6()).map_err(|e| StartError {
+            key,
+            message: format!("{addr}: cannot ask for ICMP errors (IP_RECVERR): {e}"),
+        })?;
         Ok(UdpTransport {
             sock,
             peer: SockAddr::from(addr),
             addr,
             errors: 0,
+            last_error: None,
         })
+    }
+
+    /// The error of the last failed send or [`pending_fault`](Self::pending_fault).
+    pub fn last_error(&self) -> Option<&io::Error> {
+        self.last_error.as_ref()
+    }
+
+    /// An ICMP error that came back since the last send (a closed port, an
+    /// unreachable host), taken and classified; the socket's error queue is
+    /// emptied. Look at the start of each cycle: the fault holds for the
+    /// datagram that drew it, which was sent (its records were counted).
+    pub fn pending_fault(&mut self) -> Option<Fault> {
+        let e = self.sock.take_error().ok().flatten()?;
+        Some(self.failed(e))
+    }
+
+    /// Counts and keeps a send error, empties the error queue, classifies it.
+    #[cold]
+    fn failed(&mut self, e: io::Error) -> Fault {
+        self.errors += 1;
+        let fault = Fault::of(&e);
+        self.last_error = Some(e);
+        let mut buf = [MaybeUninit::<u8>::uninit(); 256];
+        for _ in 0..ERROR_QUEUE_READS {
+            if self
+                .sock
+                .recv_with_flags(&mut buf, libc::MSG_ERRQUEUE)
+                .is_err()
+            {
+                break;
+            }
+        }
+        fault
     }
 
     /// The collector.
@@ -150,10 +248,7 @@ impl UdpTransport {
             Ok(_) => SendOutcome::Sent,
             Err(e) if e.kind() == ErrorKind::WouldBlock => SendOutcome::WouldBlock,
             Err(e) if e.kind() == ErrorKind::Interrupted => self.send_retry(msg),
-            Err(_) => {
-                self.errors += 1;
-                SendOutcome::Failed
-            }
+            Err(e) => SendOutcome::Failed(self.failed(e)),
         }
     }
 
@@ -162,10 +257,7 @@ impl UdpTransport {
         match self.sock.send_to(msg, &self.peer) {
             Ok(_) => SendOutcome::Sent,
             Err(e) if e.kind() == ErrorKind::WouldBlock => SendOutcome::WouldBlock,
-            Err(_) => {
-                self.errors += 1;
-                SendOutcome::Failed
-            }
+            Err(e) => SendOutcome::Failed(self.failed(e)),
         }
     }
 }
@@ -179,6 +271,8 @@ pub enum TcpEvent {
     ConnectFailed {
         /// Why.
         reason: String,
+        /// What the failure means (unreachable, or down).
+        fault: Fault,
         /// Unix µs of the next attempt.
         retry_at: u64,
     },
@@ -188,6 +282,13 @@ pub enum TcpEvent {
         reason: String,
         /// Unix µs of the next attempt.
         retry_at: u64,
+        /// Records the collector acknowledged since the last
+        /// [`TcpTransport::take_acked`]: delivered.
+        acked_records: u64,
+        /// Records of the messages written to the connection that the
+        /// collector had not acknowledged (still in the send queue, or in the
+        /// kept tail): lost with it.
+        unacked_records: u64,
     },
 }
 
@@ -212,6 +313,13 @@ pub struct TcpTransport {
     /// The unsent tail of the last message (at most one message).
     tail: Vec<u8>,
     tail_off: usize,
+    /// Octets of the messages taken on this connection (written, or kept in
+    /// the tail).
+    taken: u64,
+    /// (end offset in `taken`, records) of each message taken and not yet
+    /// acknowledged, oldest first. One entry per message in the socket's
+    /// send queue (bounded by SO_SNDBUF) plus the one in the tail.
+    unacked: VecDeque<(u64, u32)>,
     connects: u64,
     losses: u64,
     send_buffer: Option<usize>,
@@ -238,6 +346,8 @@ impl TcpTransport {
             backoff_max: RECONNECT_MAX_US,
             tail: Vec::with_capacity(max_message_len),
             tail_off: 0,
+            taken: 0,
+            unacked: VecDeque::new(),
             connects: 0,
             losses: 0,
             send_buffer: None,
@@ -276,6 +386,37 @@ impl TcpTransport {
         self.tail_off < self.tail.len()
     }
 
+    /// Records of the messages taken and not acknowledged by the collector yet.
+    pub fn unacked_records(&self) -> u64 {
+        self.unacked.iter().map(|&(_, r)| u64::from(r)).sum()
+    }
+
+    /// Records of the messages the collector acknowledged since the last call
+    /// (whole messages: a message is delivered when its last octet is). Call
+    /// it every cycle; 0 when not connected or the queue cannot be read.
+    ///
+    /// `SIOCOUTQ` is the socket's `write_seq - snd_una`, which a reset leaves
+    /// as it was, so it still tells what was acknowledged when the collector
+    /// died (see [`TcpEvent::Lost`]).
+    pub fn take_acked(&mut self) -> u64 {
+        let TcpState::Up { sock } = &self.state else {
+            return 0;
+        };
+        let Ok(queued) = sys::unacked_octets(sock) else {
+            return 0;
+        };
+        let tail = (self.tail.len() - self.tail_off) as u64;
+        let acked_to = self.taken.saturating_sub(tail).saturating_sub(queued);
+        let mut records = 0;
+        while let Some(&(end, r)) = self.unacked.front()
+            && end <= acked_to
+        {
+            records += u64::from(r);
+            self.unacked.pop_front();
+        }
+        records
+    }
+
     /// Unix µs of the next connect attempt, when down.
     pub fn retry_at(&self) -> Option<u64> {
         match self.state {
@@ -293,20 +434,20 @@ impl TcpTransport {
             TcpState::Connecting { sock, since } => {
                 let since = *since;
                 let done = match sock.take_error() {
-                    Ok(Some(e)) | Err(e) => Err(e.to_string()),
+                    Ok(Some(e)) | Err(e) => Err(e),
                     Ok(None) => match sock.peer_addr() {
                         Ok(_) => Ok(true),
                         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(false),
-                        Err(e) => Err(e.to_string()),
+                        Err(e) => Err(e),
                     },
                 };
                 match done {
                     Ok(true) => Some(self.connected()),
                     Ok(false) if now.saturating_sub(since) >= CONNECT_TIMEOUT_US => {
-                        Some(self.connect_failed(now, "connect timed out".into()))
+                        Some(self.connect_failed(now, "connect timed out".into(), Fault::Down))
                     }
                     Ok(false) => None,
-                    Err(reason) => Some(self.connect_failed(now, reason)),
+                    Err(e) => Some(self.connect_failed(now, e.to_string(), Fault::of(&e))),
                 }
             }
             TcpState::Up { sock } => {
@@ -336,7 +477,7 @@ impl TcpTransport {
     fn start_connect(&mut self, now: u64) -> Option<TcpEvent> {
         let sock = match open(self.addr, Type::STREAM, &self.dev, self.key) {
             Ok(s) => s,
-            Err(e) => return Some(self.connect_failed(now, e.message)),
+            Err(e) => return Some(self.connect_failed(now, e.message, Fault::Down)),
         };
         let _ = sock.set_tcp_nodelay(true);
         if let Some(n) = self.send_buffer {
@@ -354,7 +495,7 @@ impl TcpTransport {
                 self.state = TcpState::Connecting { sock, since: now };
                 None
             }
-            Err(e) => Some(self.connect_failed(now, e.to_string())),
+            Err(e) => Some(self.connect_failed(now, e.to_string(), Fault::of(&e))),
         }
     }
 
@@ -369,6 +510,8 @@ impl TcpTransport {
         self.backoff = self.backoff_min;
         self.tail.clear();
         self.tail_off = 0;
+        self.taken = 0;
+        self.unacked.clear();
         TcpEvent::Connected
     }
 
@@ -378,19 +521,34 @@ impl TcpTransport {
         at
     }
 
-    fn connect_failed(&mut self, now: u64, reason: String) -> TcpEvent {
+    fn connect_failed(&mut self, now: u64, reason: String, fault: Fault) -> TcpEvent {
         let retry_at = self.next_retry(now);
         self.state = TcpState::Down { retry_at };
-        TcpEvent::ConnectFailed { reason, retry_at }
+        TcpEvent::ConnectFailed {
+            reason,
+            fault,
+            retry_at,
+        }
     }
 
+    /// The connection is gone. What the collector did not acknowledge is lost:
+    /// the send queue as the socket reports it now, and the kept tail.
     fn lose(&mut self, now: u64, reason: String) -> TcpEvent {
+        let acked_records = self.take_acked();
         let retry_at = self.next_retry(now);
         self.state = TcpState::Down { retry_at };
         self.tail.clear();
         self.tail_off = 0;
+        let unacked_records = self.unacked_records();
+        self.unacked.clear();
+        self.taken = 0;
         self.losses += 1;
-        TcpEvent::Lost { reason, retry_at }
+        TcpEvent::Lost {
+            reason,
+            retry_at,
+            acked_records,
+            unacked_records,
+        }
     }
 
     /// Drops the connection (a collector that cannot even take the
@@ -398,7 +556,9 @@ impl TcpTransport {
     pub fn reset(&mut self, now: u64, reason: &str) -> Option<TcpEvent> {
         match self.state {
             TcpState::Up { .. } => Some(self.lose(now, reason.to_string())),
-            TcpState::Connecting { .. } => Some(self.connect_failed(now, reason.to_string())),
+            TcpState::Connecting { .. } => {
+                Some(self.connect_failed(now, reason.to_string(), Fault::Down))
+            }
             TcpState::Down { .. } => None,
         }
     }
@@ -424,23 +584,24 @@ impl TcpTransport {
         None
     }
 
-    /// Sends one message, whole or not at all (a partly written message
-    /// keeps its tail). Returns the outcome and, when the connection broke,
-    /// the event.
-    pub fn send(&mut self, now: u64, msg: &[u8]) -> (SendOutcome, Option<TcpEvent>) {
+    /// Sends one message of `records` data records, whole or not at all (a
+    /// partly written message keeps its tail). Returns the outcome and, when
+    /// the connection broke, the event. A message taken (sent or partial) is
+    /// delivered once the collector acknowledged it ([`take_acked`](Self::take_acked)).
+    pub fn send(&mut self, now: u64, msg: &[u8], records: u32) -> (SendOutcome, Option<TcpEvent>) {
         if !self.is_up() {
-            return (SendOutcome::Failed, None);
+            return (SendOutcome::Failed(Fault::Down), None);
         }
         if self.has_tail() {
             if let Some(ev) = self.write_tail(now) {
-                return (SendOutcome::Failed, Some(ev));
+                return (SendOutcome::Failed(Fault::Down), Some(ev));
             }
             if self.has_tail() {
                 return (SendOutcome::WouldBlock, None);
             }
         }
         let TcpState::Up { sock } = &self.state else {
-            return (SendOutcome::Failed, None);
+            return (SendOutcome::Failed(Fault::Down), None);
         };
         let mut off = 0;
         while let Some(rest) = msg.get(off..).filter(|r| !r.is_empty()) {
@@ -455,20 +616,78 @@ impl TcpTransport {
                     self.tail
                         .extend_from_slice(msg.get(off..).unwrap_or_default());
                     self.tail_off = 0;
+                    self.take(msg.len(), records);
                     return (SendOutcome::Partial, None);
                 }
                 Err(e) => {
                     let ev = self.lose(now, e.to_string());
-                    return (SendOutcome::Failed, Some(ev));
+                    return (SendOutcome::Failed(Fault::Down), Some(ev));
                 }
             }
         }
+        self.take(msg.len(), records);
         (SendOutcome::Sent, None)
+    }
+
+    /// A message of `len` octets and `records` records is on its way.
+    fn take(&mut self, len: usize, records: u32) {
+        self.taken += len as u64;
+        self.unacked.push_back((self.taken, records));
     }
 
     /// Sets `SO_SNDBUF` of the next connections (None: the system's).
     pub fn set_send_buffer(&mut self, bytes: Option<usize>) {
         self.send_buffer = bytes;
+    }
+}
+
+/// The socket calls std and socket2 do not offer, one libc call each.
+#[allow(unsafe_code)]
+mod sys {
+    use socket2::Socket;
+    use std::io;
+    use std::os::fd::AsRawFd;
+
+    /// Asks the kernel for the ICMP errors of an unconnected UDP socket
+    /// (`IP_RECVERR`/`IPV6_RECVERR`): without it, an ICMP port unreachable is
+    /// dropped and a closed collector port looks like a working one.
+    pub(super) fn ask_for_icmp_errors(sock: &Socket, v6: bool) -> io::Result<()> {
+        let (level, name) = if v6 {
+            (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
+        } else {
+            (libc::IPPROTO_IP, libc::IP_RECVERR)
+        };
+        let on: libc::c_int = 1;
+        // SAFETY: a valid socket descriptor (owned by `sock`, alive for the call),
+        // and a pointer to an int that lives across the call with its exact size.
+        let ret = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                level,
+                name,
+                (&raw const on).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if ret == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Octets in the send queue of a TCP socket: not sent yet, or sent and not
+    /// acknowledged (`SIOCOUTQ`).
+    pub(super) fn unacked_octets(sock: &Socket) -> io::Result<u64> {
+        let mut n: libc::c_int = 0;
+        // SAFETY: a valid socket descriptor (owned by `sock`), and SIOCOUTQ writes
+        // one int through the pointer, which points at a live int.
+        let ret = unsafe { libc::ioctl(sock.as_raw_fd(), libc::TIOCOUTQ, &raw mut n) };
+        if ret == 0 {
+            Ok(u64::try_from(n).unwrap_or(0))
+        } else {
+            Err(io::Error::last_os_error())
+        }
     }
 }
 
@@ -526,11 +745,11 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
         let mut t = TcpTransport::new(addr, "", "ipfix_tcp_collectors", 1500).unwrap();
-        assert_eq!(t.send(0, b"x"), (SendOutcome::Failed, None));
+        assert_eq!(t.send(0, b"x", 1), (SendOutcome::Failed(Fault::Down), None));
         settle(&mut t, 0, TcpTransport::is_up);
         assert_eq!(t.connects(), 1);
         let (mut c, _) = l.accept().unwrap();
-        assert_eq!(t.send(0, b"abc").0, SendOutcome::Sent);
+        assert_eq!(t.send(0, b"abc", 1).0, SendOutcome::Sent);
         let mut got = [0u8; 3];
         c.read_exact(&mut got).unwrap();
         assert_eq!(&got, b"abc");
@@ -546,7 +765,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         assert!(
-            matches!(ev, Some(TcpEvent::Lost { retry_at, .. }) if retry_at == 10 + RECONNECT_MIN_US)
+            matches!(ev, Some(TcpEvent::Lost { retry_at, acked_records: 1, unacked_records: 0, .. }) if retry_at == 10 + RECONNECT_MIN_US),
+            "{ev:?}"
         );
         assert!(!t.is_up());
         assert_eq!(t.maintain(10 + RECONNECT_MIN_US - 1), None);
@@ -584,11 +804,11 @@ mod tests {
         let (mut sent, mut partial, mut blocked) = (0usize, 0usize, 0usize);
         // The peer does not read: the buffers fill, nothing blocks.
         for _ in 0..1000 {
-            match t.send(0, &msg).0 {
+            match t.send(0, &msg, 1).0 {
                 SendOutcome::Sent => sent += 1,
                 SendOutcome::Partial => partial += 1,
                 SendOutcome::WouldBlock => blocked += 1,
-                SendOutcome::Failed => panic!("lost"),
+                SendOutcome::Failed(f) => panic!("lost: {f:?}"),
             }
             if blocked > 5 {
                 break;

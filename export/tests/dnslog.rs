@@ -347,3 +347,73 @@ fn a_failed_time_rotation_does_not_lose_the_line() {
     let s = log.stats();
     assert_eq!((s.lines, s.dropped_lines, s.errors), (2, 0, 1));
 }
+
+/// SIGHUP after logrotate moved the file: the buffered lines go to the moved file, the
+/// path is created again at once, and the next lines go there. The new file is timed by
+/// its own first line (rotation by time counts from it).
+#[test]
+fn reopen_after_the_file_was_moved_away() {
+    let dir = tempdir("reopen");
+    let path = dir.join("dns.log");
+    let mut log = DnsLog::new(cfg(&path, 1 << 20, 1 << 20, 1));
+    log.write(1_700_000_000, &line(1_700_000_000)).unwrap();
+    log.flush().unwrap();
+    log.write(1_700_000_001, &line(1_700_000_000)).unwrap(); // buffered
+    let moved = dir.join("dns.log.1");
+    fs::rename(&path, &moved).unwrap();
+    log.reopen().unwrap();
+    assert_eq!(fs::read_to_string(&moved).unwrap(), LINE.repeat(2));
+    assert_eq!(fs::read_to_string(&path).unwrap(), "", "created at once");
+    log.write(1_700_000_030, &line(1_700_000_000)).unwrap();
+    log.flush().unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), LINE);
+    // 59 s after the new file's first line (not the old one's): no rotation yet.
+    log.poll(1_700_000_089).unwrap();
+    assert!(path.exists());
+    // 60 s: closed and renamed with the time of its own first line (22:13:50).
+    log.poll(1_700_000_090).unwrap();
+    let names: Vec<String> = files(&dir).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["dns.log.1", "dns.log.20231114-221350"]);
+    let s = log.stats();
+    assert_eq!(
+        (s.lines, s.dropped_lines, s.rotations, s.errors),
+        (3, 0, 1, 0)
+    );
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// SIGHUP with the file where it was: lines keep going to the same file, none lost or
+/// written twice.
+#[test]
+fn reopen_in_place_appends() {
+    let dir = tempdir("reopen-in-place");
+    let path = dir.join("dns.log");
+    let mut log = DnsLog::new(cfg(&path, 1 << 20, 1 << 20, 0));
+    log.write(1_700_000_000, &line(1_700_000_000)).unwrap();
+    log.reopen().unwrap();
+    log.reopen().unwrap();
+    log.write(1_700_000_001, &line(1_700_000_000)).unwrap();
+    log.flush().unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), LINE.repeat(2));
+    assert_eq!(log.stats().lines, 2);
+    let _ = fs::remove_dir_all(&dir);
+}
+
+/// A directory that went away: reopening fails, is counted, and the next reopen after
+/// it is back works.
+#[test]
+fn reopen_into_a_missing_directory_is_an_error() {
+    let dir = tempdir("reopen-missing");
+    let sub = dir.join("gone");
+    fs::create_dir_all(&sub).unwrap();
+    let path = sub.join("dns.log");
+    let mut log = DnsLog::new(cfg(&path, 1 << 20, 1 << 20, 0));
+    fs::remove_dir_all(&sub).unwrap();
+    let e = log.reopen().unwrap_err();
+    assert_eq!((e.op, e.kind), (DnsLogOp::Open, ErrorKind::NotFound));
+    assert_eq!(log.stats().errors, 1);
+    fs::create_dir_all(&sub).unwrap();
+    log.reopen().unwrap();
+    assert!(path.exists());
+    let _ = fs::remove_dir_all(&dir);
+}

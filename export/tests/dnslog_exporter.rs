@@ -264,6 +264,59 @@ fn the_exporter_polls_time_rotation() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The reopen flag (set by the binary on SIGHUP) is taken by the next cycle: the DNS
+/// log's buffered lines go to the file logrotate moved, `ajb_dns_path` is created again,
+/// the alert log gets a line (so a moved alert log is back at once), the count is kept.
+#[test]
+fn the_reopen_flag_reopens_the_logs_at_the_next_cycle() {
+    let dir = tmpdir("reopen");
+    let path = dir.join("dns.log");
+    let mut cfg = ExporterConfig::new(&dir);
+    cfg.dns_log = Some(log_cfg(&path));
+    let clock = TestClock::new();
+    let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
+    let flag = ex.reopen_flag();
+    let all = records();
+    assert!(senders[0].push(&all[0].0));
+    senders[0].flush();
+    ex.poll(&clock);
+    // In place: the buffered line is written, the file stays.
+    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    ex.poll(&clock);
+    assert_eq!(read(&path), Some(all[0].1.clone()));
+    let moved = dir.join("dns.log.1");
+    std::fs::rename(&path, &moved).unwrap();
+    assert!(senders[0].push(&all[1].0));
+    senders[0].flush();
+    ex.poll(&clock); // buffered: the line waits in the log's buffer
+    flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    clock.advance(SEC);
+    ex.poll(&clock);
+    assert!(!flag.load(std::sync::atomic::Ordering::Relaxed), "taken");
+    assert_eq!(
+        read(&moved),
+        Some(format!("{}{}", all[0].1, all[1].1)),
+        "the lines written before the reopen stay in the moved file"
+    );
+    assert_eq!(read(&path).as_deref(), Some(""), "created again at once");
+    let alerts = read(&dir.join(ALERT_LOG)).unwrap();
+    assert!(
+        alerts.lines().all(|l| l.starts_with(
+            "[LOGS] log files reopened (SIGHUP): fastdpi_alert.log, fastdpi_stat.log and the DNS text log ["
+        )) && !alerts.is_empty(),
+        "{alerts}"
+    );
+    assert!(senders[0].push(&all[2].0));
+    senders[0].flush();
+    ex.poll(&clock);
+    ex.shutdown(&clock);
+    assert_eq!(read(&path), Some(all[2].1.clone()));
+    let s = ex.stats();
+    assert_eq!(s.log_reopens, 2);
+    assert_eq!(s.dns_log.unwrap().lines, 3);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Escapes as the log does (an independent oracle for the test's strings).
 fn esc(s: &str) -> String {
     let mut o = String::new();

@@ -279,6 +279,11 @@ impl Running {
         ))
     }
 
+    /// What the process printed on stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        lock_text(&self.stdout)
+    }
+
     fn output(&self, status: ExitStatus) -> RunOutput {
         RunOutput {
             prefix: self.prefix.clone(),

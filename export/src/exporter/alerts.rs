@@ -1,9 +1,12 @@
 //! The lines of `fastdpi_alert.log` the exporter writes: overrun cycles,
-//! collectors that do not keep up or come and go, DNS log failures —
+//! collectors that do not keep up or come and go, DNS log failures, the logs
+//! reopened on SIGHUP —
 //! accumulated between writes and written at most once per alert interval.
 
 use super::Exporter;
+use super::collector::FAULT_HOLD_US;
 use crate::logs;
+use crate::transport::Fault;
 
 /// What happened since the last alert line about overrun cycles.
 #[derive(Clone, Copy, Debug, Default)]
@@ -16,6 +19,8 @@ pub(super) struct AlertAccum {
     pub(super) chunks: u64,
     /// Records of those chunks, per stream.
     pub(super) records: [u64; 3],
+    /// The log files were reopened (SIGHUP) since the last alert lines.
+    pub(super) reopened: bool,
 }
 
 impl Exporter {
@@ -23,11 +28,12 @@ impl Exporter {
     /// (`force`: now, at shutdown).
     pub(super) fn alerts(&mut self, now: u64, force: bool) {
         let pending = self.alert.overrun_cycles > 0
+            || self.alert.reopened
             || self.dns.pending.is_some()
             || self
                 .collectors
                 .iter()
-                .any(|c| c.alert_skipped > 0 || !c.events.is_empty());
+                .any(|c| c.alert_skipped > 0 || !c.alert_faults.is_empty() || !c.events.is_empty());
         if !pending {
             return;
         }
@@ -42,6 +48,14 @@ impl Exporter {
         let mut text = String::new();
         let mut lines = 0;
         let a = core::mem::take(&mut self.alert);
+        if a.reopened {
+            text.push_str(&format!(
+                "[LOGS] log files reopened (SIGHUP): {}, {} and the DNS text log [{when}]\n",
+                logs::ALERT_LOG,
+                logs::STAT_LOG
+            ));
+            lines += 1;
+        }
         if a.overrun_cycles > 0 {
             let [c, m, d] = a.records;
             text.push_str(&format!(
@@ -57,6 +71,23 @@ impl Exporter {
         for c in &mut self.collectors {
             for e in c.events.drain(..) {
                 text.push_str(&format!("{e} [{when}]\n"));
+                lines += 1;
+            }
+            for a in c.alert_faults.drain(..) {
+                let what = match a.fault {
+                    Fault::Unreachable => "unreachable",
+                    Fault::Refused => {
+                        "refused: nothing listens on its port (ICMP port unreachable)"
+                    }
+                    Fault::Down => "send failed",
+                };
+                text.push_str(&format!(
+                    "[NFLW] collector {} {what} ({}): {} records dropped, tried again every {} ms [{when}]\n",
+                    c.spec,
+                    a.error,
+                    a.records,
+                    FAULT_HOLD_US / 1000
+                ));
                 lines += 1;
             }
             if c.alert_skipped > 0 {

@@ -53,6 +53,12 @@ impl DnsLogState {
         }
     }
 
+    pub(super) fn reopen(&mut self) {
+        if let Some(Err(e)) = self.log.as_mut().map(DnsLog::reopen) {
+            self.pending = Some(e);
+        }
+    }
+
     /// The alert line of the failures since the last one, if any.
     pub(super) fn alert(&mut self, when: &str) -> Option<String> {
         let e = self.pending.take()?;

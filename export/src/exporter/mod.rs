@@ -107,6 +107,10 @@ pub struct Exporter {
     alert_lines: u64,
     log_errors: u64,
     dns: DnsLogState,
+    /// Set by another thread (SIGHUP) to have the log files reopened; polled by
+    /// every cycle, never waited on.
+    reopen: Arc<AtomicBool>,
+    log_reopens: u64,
     published: Arc<Mutex<ExportStats>>,
 }
 
@@ -198,6 +202,8 @@ impl Exporter {
                 log: cfg_dns_log.map(DnsLog::new),
                 ..DnsLogState::default()
             },
+            reopen: Arc::new(AtomicBool::new(false)),
+            log_reopens: 0,
             published,
         };
         Ok((exporter, senders))
@@ -209,6 +215,15 @@ impl Exporter {
             published: Arc::clone(&self.published),
             senders: self.rings.iter().map(RecordReceiver::counters).collect(),
         }
+    }
+
+    /// The flag that has the next cycle reopen the log files (set it on SIGHUP): the
+    /// DNS text log is written out and `ajb_dns_path` opened again (created anew when
+    /// logrotate moved it away); `fastdpi_alert.log` and `fastdpi_stat.log` are opened
+    /// for every write already, and an alert line says the logs were reopened, so a
+    /// moved alert log is back at once.
+    pub fn reopen_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.reopen)
     }
 
     /// The configuration.
@@ -227,6 +242,11 @@ impl Exporter {
         let start = clock.now_us();
         let now_s = (start / 1_000_000) as u32;
         let period = self.cfg.cycle_period_us;
+        if self.reopen.swap(false, Ordering::Relaxed) {
+            self.dns.reopen();
+            self.log_reopens += 1;
+            self.alert.reopened = true;
+        }
         for c in &mut self.collectors {
             c.maintain(start);
         }
@@ -336,9 +356,10 @@ impl Exporter {
                 .get(c.spec.stream.index())
                 .copied()
                 .unwrap_or_default();
+            let not_sent = st.worker_drops_seen + st.skipped + c.c.not_sent();
             let r = Reliability {
-                not_sent_records: st.worker_drops_seen + st.skipped + c.c.backpressure + c.c.down,
-                not_sent_packets: st.worker_drops_seen + st.skipped + c.c.backpressure + c.c.down,
+                not_sent_records: not_sent,
+                not_sent_packets: not_sent,
                 not_sent_octets: st.skipped_octets + c.c.octets_dropped,
                 first_drop: match (st.first_drop, c.c.first_drop) {
                     (0, b) => b,
@@ -352,7 +373,7 @@ impl Exporter {
                 c.reported_not_sent = r.not_sent_records;
                 c.session.report_reliability();
             }
-            if c.is_up() {
+            if c.is_up() && !c.held(start) {
                 c.session.flush();
                 c.transmit(now_s, start, &mut self.buf);
             }
@@ -436,13 +457,14 @@ impl Exporter {
     /// the pending alert lines are written.
     pub fn shutdown(&mut self, clock: &impl Clock) {
         self.poll(clock);
-        // Give congested collectors a short while to take what is held, then
-        // count what is left as dropped: nothing is lost uncounted at exit.
+        // Give congested collectors a short while to take what is held, and
+        // TCP collectors to acknowledge what they were sent, then count what
+        // is left as dropped: nothing is lost uncounted at exit.
         let deadline = clock.now_us() + SHUTDOWN_DRAIN_US;
         while self
             .collectors
             .iter()
-            .any(|c| c.is_up() && c.session.held() > 0)
+            .any(|c| c.is_up() && (c.session.held() > 0 || c.unacked() > 0))
             && clock.now_us() < deadline
         {
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -454,6 +476,15 @@ impl Exporter {
             if held > 0 {
                 c.c.backpressure += u64::from(held);
                 c.alert_skipped += u64::from(held);
+                c.c.drop_at(now_s);
+            }
+            let unacked = c.unacked();
+            if unacked > 0 {
+                c.c.unacked += unacked;
+                c.events.push(format!(
+                    "[NFLW] collector {}: {unacked} records written to it were not acknowledged when the probe stopped (counted unacked)",
+                    c.spec
+                ));
                 c.c.drop_at(now_s);
             }
         }

@@ -10,15 +10,17 @@ use metaprobe_ipfix::template::Stream;
 use std::sync::{Arc, Mutex};
 
 /// Record counts of one stream. Records reach every collector of their
-/// stream: `exported`, `dropped_backpressure` and `dropped_down` count
-/// (record, collector) deliveries, summed over the stream's collectors.
+/// stream: `exported` and the collector drops (`dropped_backpressure`,
+/// `dropped_down`, `dropped_unreachable`, `dropped_refused`,
+/// `dropped_unacked`) count (record, collector) deliveries, summed over the
+/// stream's collectors.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StreamStats {
     /// Records the workers made: received + ring full + no chunk + too long.
     pub produced: u64,
     /// Records drained from the rings by the export lcore.
     pub received: u64,
-    /// Deliveries written to a collector.
+    /// Deliveries written to a UDP collector, or acknowledged by a TCP one.
     pub exported: u64,
     /// Records dropped by a worker because its ring was full.
     pub dropped_ring_full: u64,
@@ -34,6 +36,15 @@ pub struct StreamStats {
     pub dropped_backpressure: u64,
     /// Deliveries dropped because a collector was down (TCP) or a send failed.
     pub dropped_down: u64,
+    /// Deliveries dropped because a collector could not be reached (no route,
+    /// host or net unreachable).
+    pub dropped_unreachable: u64,
+    /// Deliveries dropped because nothing listened on a UDP collector's port
+    /// (ICMP port unreachable).
+    pub dropped_refused: u64,
+    /// Deliveries written to a TCP connection and never acknowledged by the
+    /// collector before it died (or before the probe stopped).
+    pub dropped_unacked: u64,
     /// Records received for a stream that has no collector (not exported over
     /// IPFIX; DNS records may still go to the text log). Not a drop: no alert.
     pub not_exported_no_collector: u64,
@@ -57,12 +68,21 @@ pub struct CollectorStats {
     pub spec: CollectorSpec,
     /// Connected (always true for UDP).
     pub up: bool,
-    /// Data records written.
+    /// Data records written (UDP) or acknowledged (TCP).
     pub exported: u64,
     /// Data records skipped: socket buffer full.
     pub dropped_backpressure: u64,
     /// Data records dropped: collector down or send failed.
     pub dropped_down: u64,
+    /// Data records dropped: the collector could not be reached.
+    pub dropped_unreachable: u64,
+    /// Data records dropped: nothing listened on its UDP port.
+    pub dropped_refused: u64,
+    /// Data records written to its TCP connection, never acknowledged.
+    pub dropped_unacked: u64,
+    /// Data records written to its TCP connection, not acknowledged yet (a
+    /// gauge: they become exported or unacked).
+    pub unacked: u64,
     /// Messages written (templates included).
     pub messages: u64,
     /// Template messages that could not be written.
@@ -94,6 +114,8 @@ pub struct ExportStats {
     pub stat_sections: u64,
     /// Log writes that failed.
     pub log_errors: u64,
+    /// Times the log files were reopened ([`Exporter::reopen_flag`], SIGHUP).
+    pub log_reopens: u64,
     /// The DNS text log's counters (lines, dropped lines, rotations, errors);
     /// None when the log is off.
     pub dns_log: Option<DnsLogStats>,
@@ -157,23 +179,23 @@ impl Exporter {
         };
         for (i, st) in g.streams.iter_mut().enumerate() {
             let own = self.streams.get(i).copied().unwrap_or_default();
-            let (mut exported, mut bp, mut down) = (0, 0, 0);
-            for &c in self.by_stream.get(i).map_or(&[][..], |v| v.as_slice()) {
-                if let Some(c) = self.collectors.get(c) {
-                    exported += c.c.exported;
-                    bp += c.c.backpressure;
-                    down += c.c.down;
-                }
-            }
-            *st = StreamStats {
+            let mut sum = StreamStats {
                 received: own.received,
                 dropped_skipped: own.skipped,
-                exported,
-                dropped_backpressure: bp,
-                dropped_down: down,
                 not_exported_no_collector: own.no_collector,
                 ..StreamStats::default()
             };
+            for &c in self.by_stream.get(i).map_or(&[][..], |v| v.as_slice()) {
+                if let Some(c) = self.collectors.get(c) {
+                    sum.exported += c.c.exported;
+                    sum.dropped_backpressure += c.c.backpressure;
+                    sum.dropped_down += c.c.down;
+                    sum.dropped_unreachable += c.c.unreachable;
+                    sum.dropped_refused += c.c.refused;
+                    sum.dropped_unacked += c.c.unacked;
+                }
+            }
+            *st = sum;
         }
         for (g, c) in g.collectors.iter_mut().zip(&self.collectors) {
             *g = c.stats();
@@ -185,6 +207,7 @@ impl Exporter {
         g.alert_lines = self.alert_lines;
         g.stat_sections = self.stat_sections;
         g.log_errors = self.log_errors;
+        g.log_reopens = self.log_reopens;
         g.dns_log = self.dns.log.as_ref().map(DnsLog::stats);
         g.dns_log_unreadable = self.dns.unreadable;
     }
