@@ -1985,3 +1985,197 @@ fn a_client_hello_cut_at_any_octet_gives_the_same_record() {
     let hello = first_client_payload("tls13_curl_with_dns.pcap", |p| p.starts_with(&[22, 3]));
     assert_cuts_give_the_uncut_record("cut-tls", &hello, 443);
 }
+
+/// A copy of TCP segment `l` (of a capture) with `payload` instead of its own:
+/// the same MACs, addresses, ports and sequence number.
+fn resegment(l: &Layers, payload: &[u8], flags: u8) -> Packet {
+    let (Some((IpAddr::V4(src), IpAddr::V4(dst))), Some((sport, dport))) = (l.ip, l.ports) else {
+        panic!("an IPv4 TCP segment");
+    };
+    let mut f = eth(l.dst_mac, l.src_mac, 0x0800);
+    f.extend(ipv4_header(
+        src.octets(),
+        dst.octets(),
+        6,
+        (40 + payload.len()) as u16,
+        1,
+    ));
+    f.extend(tcp_header(sport, dport, l.seq, flags));
+    f.extend_from_slice(payload);
+    Packet::whole(f)
+}
+
+/// tls12_very_long_certificate_multiseg.pcap up to the ServerHello, the
+/// server's segment cut after it: the certificate segments are lost. Also
+/// the cut segment.
+fn server_hello_without_certificate() -> (Capture, Vec<Packet>, Layers) {
+    let cap = Capture::load("tls12_very_long_certificate_multiseg.pcap");
+    let at = cap
+        .layers
+        .iter()
+        .position(|l| l.payload.get(5) == Some(&2))
+        .expect("a ServerHello segment");
+    let sh = &cap.layers[at];
+    let hello_len =
+        5 + 4 + u32::from_be_bytes([0, sh.payload[6], sh.payload[7], sh.payload[8]]) as usize;
+    let mut frames: Vec<Packet> = cap.frames[..at].to_vec();
+    let cut = Layers {
+        payload: sh.payload[..hello_len].to_vec(),
+        ..sh.clone()
+    };
+    frames.push(resegment(&cut, &cut.payload, 0x18));
+    (cap, frames, cut)
+}
+
+/// The reply record the whole capture gives (with its certificate's CN).
+fn tls_reply_of(records: &[DecodedRecord]) -> &DecodedRecord {
+    let replies: Vec<&DecodedRecord> = records
+        .iter()
+        .filter(|r| {
+            r.kind
+                .as_deref()
+                .is_some_and(|k| k.starts_with("tls_reply"))
+        })
+        .collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    replies[0]
+}
+
+#[test]
+fn a_server_hello_whose_certificate_is_lost_is_exported_without_cn() {
+    let (cap, hello_only, cut) = server_hello_without_certificate();
+    let whole = run_frames("tls-whole", &cap.frames);
+    let full = tls_reply_of(&whole.clickstream);
+    assert!(
+        matches!(full.get("HOSTNAME"), Some(Value::Str(s)) if !s.is_empty()),
+        "{}",
+        to_json(full)
+    );
+    let client_next = cap
+        .layers
+        .iter()
+        .find(|l| l.payload.first() == Some(&22) && l.payload.get(5) == Some(&16))
+        .expect("the client's ClientKeyExchange");
+    let server_fin = resegment(
+        &Layers {
+            seq: cut.seq.wrapping_add(cut.payload.len() as u32),
+            ..cut.clone()
+        },
+        &[],
+        0x11,
+    );
+    // The client's next record, a FIN from the server, or the end of the run.
+    let cases = [
+        (
+            "tls-lost-cert-client",
+            vec![resegment(client_next, &client_next.payload, 0x18)],
+        ),
+        ("tls-lost-cert-fin", vec![server_fin]),
+        ("tls-lost-cert-exit", vec![]),
+    ];
+    for (tag, after) in cases {
+        let mut frames = hello_only.clone();
+        frames.extend(after);
+        let run = run_frames(tag, &frames);
+        let reply = tls_reply_of(&run.clickstream);
+        for field in [
+            "SSL_VERSION",
+            "CIPHER_SUITE",
+            "COMPRESSION_METHOD",
+            "IP_SOURCE",
+            "IP_DESTINATION",
+        ] {
+            assert_eq!(reply.get(field), full.get(field), "{tag}: {field}");
+        }
+        assert_eq!(
+            reply.get("HOSTNAME"),
+            Some(&Value::Str(String::new())),
+            "{tag}"
+        );
+        assert_eq!(reply.get("HOST_TYPE"), Some(&Value::Unsigned(0)), "{tag}");
+        let line = run
+            .out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("final analysis:"))
+            .unwrap();
+        assert!(
+            line.contains(" tls-reply-without-certificate 1 "),
+            "{tag}: {line}"
+        );
+    }
+}
+
+#[test]
+fn an_sslv2_client_hello_gets_the_certificate_cn_as_host() {
+    let cap = Capture::load("tls12_very_long_certificate_multiseg.pcap");
+    let whole = run_frames("sslv2-whole", &cap.frames);
+    let cn = match tls_reply_of(&whole.clickstream).get("HOSTNAME") {
+        Some(Value::Str(s)) if !s.is_empty() => s.clone(),
+        other => panic!("no CN: {other:?}"),
+    };
+    // The ClientHello in the SSLv2 format (RFC 6101 E.2): no room for a server name.
+    let mut v2 = vec![0x80, 0, 1, 3, 1, 0, 3, 0, 0, 0, 16];
+    v2.extend_from_slice(&[0x00, 0x00, 0x2f]);
+    v2.extend_from_slice(&[0x42; 16]);
+    v2[1] = (v2.len() - 2) as u8;
+    let frames: Vec<Packet> = cap
+        .layers
+        .iter()
+        .zip(&cap.frames)
+        .map(|(l, f)| {
+            if l.payload.get(5) == Some(&1) {
+                resegment(l, &v2, 0x18)
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    let run = run_frames("sslv2", &frames);
+    let hosts: Vec<&DecodedRecord> = run
+        .clickstream
+        .iter()
+        .filter(|r| {
+            r.kind
+                .as_deref()
+                .is_some_and(|k| k.starts_with("clickstream"))
+        })
+        .collect();
+    assert_eq!(hosts.len(), 1, "{hosts:?}");
+    assert_eq!(hosts[0].get("HOST_TYPE"), Some(&Value::Unsigned(2)));
+    assert_eq!(hosts[0].get("HOSTNAME"), Some(&Value::Str(cn)));
+}
+
+/// The fields of a record that do not depend on the run (no session id, no time).
+fn record_fields(r: &DecodedRecord) -> Vec<(String, Value)> {
+    r.fields
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "SESSION_ID" | "TIME_STAMP"))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn a_connection_picked_up_mid_stream_gives_its_later_requests_and_replies() {
+    let cap = Capture::load("http_headers_split_2seg_cookies_37req.pcapng");
+    let whole = run_frames("midstream-whole", &cap.frames);
+    let kinds = |run: &Run, kind: &str| -> Vec<Vec<(String, Value)>> {
+        run.clickstream
+            .iter()
+            .filter(|r| r.kind.as_deref() == Some(kind))
+            .map(record_fields)
+            .collect()
+    };
+    let (requests, replies) = (kinds(&whole, "clickstream"), kinds(&whole, "http_reply"));
+    assert_eq!((requests.len(), replies.len()), (37, 37));
+    // The probe starts inside the first request (its second segment): the
+    // handshake and the request line were not seen.
+    let second_half = cap
+        .layers
+        .iter()
+        .position(|l| !l.payload.is_empty() && !l.payload.starts_with(b"GET "))
+        .expect("a segment inside a request");
+    let picked_up = run_frames("midstream", &cap.frames[second_half..]);
+    assert_eq!(kinds(&picked_up, "clickstream"), requests[1..], "the later requests");
+    assert_eq!(kinds(&picked_up, "http_reply"), replies, "every reply");
+}

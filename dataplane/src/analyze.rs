@@ -9,7 +9,7 @@ use metaprobe_ipfix::ring::RecordSender;
 use crate::app::{AppConfig, AppState, Apps, Seen};
 use crate::counters::{MAX_PORTS, WorkerCounters};
 use crate::defrag::{DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, DEFAULT_TIMEOUT_SECS, Defrag};
-use crate::flow::{FlowTable, Prepared, SessionIds, Timeouts};
+use crate::flow::{ClientRule, FlowTable, Prepared, SessionIds, Timeouts};
 use crate::forward::{BURST_SIZE, Inspect};
 use crate::wire::{Packet, TcpFlags, Transport, decode};
 
@@ -329,6 +329,7 @@ fn analyze_one(
         bridge: role.bridge,
         now_unix,
         from_client: obs.sender == flow.client,
+        midstream: flow.client_rule == ClientRule::HigherPort,
     };
     apps.payload(flow, &seen, counters);
     if let Some(flags) = closing {

@@ -393,7 +393,7 @@ fn feed(
                 conn.state.skipped(dir, n);
                 half.next = Some(next.wrapping_add(n as u32));
             }
-            Want::Head | Want::Framing | Want::Hold => {}
+            Want::Head | Want::Framing | Want::Hold | Want::Resync => {}
         }
     }
 }

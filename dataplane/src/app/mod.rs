@@ -79,8 +79,10 @@ impl<T, R> Outcome<T, R> {
 }
 
 /// Payload packets that match no signature a flow may show before detection
-/// gives up on it.
+/// gives up on it; more on a flow picked up mid-stream, whose next message
+/// start may be some segments away.
 const DETECT_PACKETS: u8 = 4;
+const DETECT_PACKETS_MIDSTREAM: u8 = 64;
 /// First octets of a TCP end that detection accumulates (across segments cut
 /// anywhere) before it decides on what it has.
 const DETECT_OCTETS: usize = 512;
@@ -260,6 +262,10 @@ pub struct Seen<'a> {
     pub now_unix: u32,
     /// The packet's sender is the flow's client.
     pub from_client: bool,
+    /// A TCP flow whose handshake was not seen (picked up mid-stream, or
+    /// after its entry was evicted): parsers find their place at the next
+    /// segment that starts a message.
+    pub midstream: bool,
 }
 
 impl Seen<'_> {
@@ -350,6 +356,20 @@ impl Cx<'_> {
             (true, _) => Segment::Lost(r),
             (false, true) => Segment::Grew(r),
             (false, false) => Segment::Nothing,
+        }
+    }
+
+    /// `end`'s stream starts over at `seq` (a parser found its place again):
+    /// what its slot held is dropped.
+    fn restart_stream(&mut self, ends: &mut Ends, end: usize, seq: u32) {
+        if let Some(r) = ends.streams.get_mut(end).and_then(Option::take) {
+            self.streams.close(r);
+        }
+        if let Some(next) = ends.next_seq.get_mut(end) {
+            *next = Some(seq);
+        }
+        if let Some(done) = ends.done.get_mut(end) {
+            *done = false;
         }
     }
 
@@ -514,7 +534,12 @@ impl Apps {
             Outcome::NotThis | Outcome::Malformed(_) => {
                 self.release_first_octets(app, end);
                 app.tries = app.tries.saturating_add(1);
-                if app.tries >= DETECT_PACKETS {
+                let budget = if seen.midstream {
+                    DETECT_PACKETS_MIDSTREAM
+                } else {
+                    DETECT_PACKETS
+                };
+                if app.tries >= budget {
                     app.proto = AppProto::Unknown;
                 }
                 None

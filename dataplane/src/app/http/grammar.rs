@@ -273,6 +273,9 @@ pub enum Want {
     Hold,
     /// Nothing more: the direction is not HTTP (any more) or became a tunnel.
     Nothing,
+    /// The direction's place in its messages is unknown: skip segments until
+    /// one starts a message head, then [`HttpState::found_place`].
+    Resync,
 }
 
 /// What one call made of the bytes it was given.
@@ -362,6 +365,32 @@ impl HttpState {
             Phase::UntilClose => Want::Skip(u64::MAX),
             Phase::Hold => Want::Hold,
             Phase::Tunnel | Phase::Off => Want::Nothing,
+            Phase::Resync => Want::Resync,
+        }
+    }
+
+    /// A connection picked up mid-stream: `synced` starts a message at the
+    /// segment that was seen; the other direction waits for the next segment
+    /// that starts a message ([`Want::Resync`]).
+    pub const fn picked_up(synced: Direction) -> HttpState {
+        let mut st = HttpState::new();
+        match synced {
+            Direction::Requests => st.reply = Phase::Resync,
+            Direction::Replies => st.request = Phase::Resync,
+        }
+        st
+    }
+
+    /// The direction lost its place (octets it needed are gone).
+    pub fn lose_place(&mut self, dir: Direction) {
+        *self.phase_mut(dir) = Phase::Resync;
+    }
+
+    /// A segment of a direction that lost its place starts a message head.
+    pub fn found_place(&mut self, dir: Direction) {
+        let phase = self.phase_mut(dir);
+        if *phase == Phase::Resync {
+            *phase = Phase::Head;
         }
     }
 
@@ -507,7 +536,7 @@ impl HttpState {
         let phase = self.phase_mut(dir);
         match *phase {
             Phase::Head => return Ok((0, true)),
-            Phase::Hold => return Ok((0, false)),
+            Phase::Hold | Phase::Resync => return Ok((0, false)),
             Phase::Tunnel => return Err(Step::new(0, Outcome::NotThis)),
             Phase::Off => return Err(Step::new(0, not_http(0))),
             _ => {}
@@ -560,6 +589,26 @@ fn not_http<T>(offset: usize) -> Status<T> {
         reason: Reason::NotHttp,
         offset,
     })
+}
+
+/// The signature of an HTTP/1.x server stream: `HTTP/1.` a digit, a space,
+/// three digits — `Incomplete` on a prefix of that.
+pub fn status_start(first: &[u8]) -> Outcome<(), Infallible> {
+    const SHAPE: &[u8; 12] = b"HTTP/1.d ddd";
+    for (i, &want) in SHAPE.iter().enumerate() {
+        let Some(&b) = first.get(i) else {
+            return Outcome::Incomplete;
+        };
+        let ok = if want == b'd' {
+            b.is_ascii_digit()
+        } else {
+            b == want
+        };
+        if !ok {
+            return Outcome::NotThis;
+        }
+    }
+    Outcome::Done(())
 }
 
 /// Longest method token a request may start with (WebDAV's are the longest in use).
@@ -646,6 +695,9 @@ enum Phase {
     Tunnel,
     /// Not HTTP, or the framing was lost.
     Off,
+    /// The stream's position in its messages is unknown (picked up
+    /// mid-stream, or octets were lost): the next head starts a segment.
+    Resync,
 }
 
 /// Steps of the chunked-body machine (RFC 9112 §7.1), read octet by octet
@@ -806,7 +858,9 @@ fn skip_body(phase: &mut Phase, bytes: &[u8]) -> Result<usize, (Reason, usize)> 
                 };
             }
             Phase::UntilClose => return Ok(bytes.len()),
-            Phase::Head | Phase::Hold | Phase::Tunnel | Phase::Off => return Ok(at),
+            Phase::Head | Phase::Hold | Phase::Tunnel | Phase::Off | Phase::Resync => {
+                return Ok(at);
+            }
         }
     }
 }

@@ -46,12 +46,21 @@ impl Worker {
 }
 
 /// A request line at the start of the client's stream (cut anywhere:
-/// `Incomplete` until it can tell).
+/// `Incomplete` until it can tell); on a connection picked up mid-stream
+/// also a status line at a segment start of the server's.
 pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
     if seen.transport() != Some(L4::Tcp) {
         return Outcome::NotThis;
     }
-    request_start(first).map(|()| HttpState::new())
+    match request_start(first) {
+        Outcome::NotThis if seen.midstream && !seen.from_client => {
+            status_start(first).map(|()| HttpState::picked_up(Direction::Replies))
+        }
+        Outcome::Done(()) if seen.midstream => {
+            Outcome::Done(HttpState::picked_up(Direction::Requests))
+        }
+        other => other.map(|()| HttpState::new()),
+    }
 }
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
@@ -78,11 +87,25 @@ pub(super) fn on_payload(
     if dir == Direction::Replies && !cx.cfg.http_replies {
         return;
     }
+    if st.want(dir) == Want::Resync {
+        let starts = match dir {
+            Direction::Requests => request_start(seen.payload) != Outcome::NotThis,
+            Direction::Replies => status_start(seen.payload) != Outcome::NotThis,
+        };
+        if !starts {
+            return; // inside a message whose start was not seen
+        }
+        cx.restart_stream(ends, end, seq);
+        st.found_place(dir);
+    }
     let r = match cx.stream(ends, end, seq, seen.payload) {
         Segment::Grew(r) => r,
         Segment::Nothing => return,
-        // The head in progress went with the reclaimed slot.
-        Segment::Lost(_) => return cx.finish_stream(ends, end),
+        // The head in progress went with the reclaimed slot: find the next one.
+        Segment::Lost(_) => {
+            st.lose_place(dir);
+            return on_payload(st, w, ends, cx, seen);
+        }
     };
     let Some(common) = seen.common() else {
         return;
