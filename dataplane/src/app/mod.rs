@@ -19,6 +19,7 @@ pub mod dns;
 pub mod http;
 pub mod quic;
 mod record;
+pub mod text;
 pub mod tls;
 
 use metaprobe_ipfix::ring::RecordSender;
