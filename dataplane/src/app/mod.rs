@@ -19,6 +19,7 @@ pub mod dns;
 pub mod http;
 pub mod quic;
 mod record;
+pub mod sip;
 pub mod text;
 pub mod tls;
 
