@@ -16,6 +16,7 @@
 //! [`crate::counters::AppCount`] (see `docs/dataplane.md`).
 
 pub mod dns;
+pub mod ftp;
 pub mod http;
 pub mod quic;
 mod record;
