@@ -104,8 +104,14 @@ fn sent_by_host(parm: &[u8]) -> Option<&[u8]> {
     }
     // sent-by = host [ COLON port ]
     if let Some(v6) = rest.strip_prefix(b"[") {
+        // IPv6reference = "[" IPv6address "]": hex digits, colons and the
+        // dots of an embedded IPv4 address.
         let close = v6.iter().position(|&b| b == b']')?;
-        return v6.get(..close).filter(|h| !h.is_empty());
+        return v6.get(..close).filter(|h| {
+            !h.is_empty()
+                && h.iter()
+                    .all(|&b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+        });
     }
     let n = rest
         .iter()
