@@ -61,23 +61,29 @@ pub fn strip_cr(line: &[u8]) -> &[u8] {
 /// The next line of `r` (see the module contract), or `None` — nothing
 /// consumed — when no LF is left.
 pub fn take_line<'a>(r: &mut Reader<'a>) -> Option<&'a [u8]> {
-    let n = r.peek_rest().iter().position(|&b| b == b'\n')?;
+    let n = find_lf(r.peek_rest())?;
     let line = r.take(n)?;
     r.skip(1)?;
     Some(strip_cr(line))
 }
 
-/// Octets from the start of `buf` through the empty line that ends a header
-/// block (the start line and header lines before it), or `None` when the
-/// empty line is not in `buf` yet. `buf` must not start with an empty line.
-pub fn head_end(buf: &[u8]) -> Option<usize> {
-    let mut r = Reader::new(buf);
-    while let Some(line) = take_line(&mut r) {
-        if line.is_empty() {
-            return Some(r.offset());
+/// Offset of the first LF in `b`, eight octets at a time (SWAR: a word whose
+/// octets are `b ^ 0x0a..` has a zero octet where `b` has an LF; the classic
+/// `(w - 0x01..) & !w & 0x80..` test flags it, and the lowest flag is exact).
+pub fn find_lf(b: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const LFS: u64 = ONES * b'\n' as u64;
+    let (words, tail) = b.as_chunks::<8>();
+    for (i, word) in words.iter().enumerate() {
+        let w = u64::from_le_bytes(*word) ^ LFS;
+        let found = w.wrapping_sub(ONES) & !w & HIGHS;
+        if found != 0 {
+            return Some(i * 8 + (found.trailing_zeros() / 8) as usize);
         }
     }
-    None
+    let at = words.len() * 8;
+    tail.iter().position(|&c| c == b'\n').map(|i| at + i)
 }
 
 /// `b` without leading and trailing SP/HTAB.
@@ -240,6 +246,7 @@ pub struct Fields<'a> {
     block: &'a [u8],
     r: Reader<'a>,
     broken: usize,
+    closed: bool,
 }
 
 impl<'a> Fields<'a> {
@@ -248,12 +255,29 @@ impl<'a> Fields<'a> {
             block,
             r: Reader::new(block),
             broken: 0,
+            closed: false,
         }
     }
 
     /// Lines skipped so far because they were not fields.
     pub fn broken(&self) -> usize {
         self.broken
+    }
+
+    /// The empty line that ends the block was reached.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Octets of the block read so far (after the walk: through the empty
+    /// line when [`Fields::is_closed`]).
+    pub fn offset(&self) -> usize {
+        self.r.offset()
+    }
+
+    /// The octets after what was read so far.
+    pub fn rest(&self) -> &'a [u8] {
+        self.r.peek_rest()
     }
 
     /// The next line, a last one without LF included; its end offset
@@ -287,15 +311,20 @@ impl<'a> Iterator for Fields<'a> {
     fn next(&mut self) -> Option<Field<'a>> {
         loop {
             let start = self.r.offset();
+            if self.closed {
+                return None;
+            }
             let (line, mut end) = self.line()?;
             if line.is_empty() {
-                self.r.rest();
+                self.closed = true;
                 return None;
             }
             // Continuation lines belong to this field.
+            let mut continued = false;
             while self.r.peek_u8().is_some_and(is_wsp) {
                 let (_, cont_end) = self.line()?;
                 end = cont_end;
+                continued = true;
             }
             let Some(colon) = line.iter().position(|&b| b == b':') else {
                 self.broken += 1;
@@ -319,7 +348,7 @@ impl<'a> Iterator for Fields<'a> {
                 name,
                 value: Value {
                     raw,
-                    folded: raw.contains(&b'\n'),
+                    folded: continued && raw.contains(&b'\n'),
                 },
             });
         }
@@ -463,11 +492,24 @@ mod tests {
     }
 
     #[test]
-    fn the_head_ends_at_the_empty_line() {
-        assert_eq!(head_end(b"A\r\nB: c\r\n\r\nbody"), Some(11));
-        assert_eq!(head_end(b"A\nB: c\n\nbody"), Some(8));
-        assert_eq!(head_end(b"A\r\nB: c\r\n\r"), None);
-        assert_eq!(head_end(b"A\r\nB: c\r\n"), None);
+    fn lf_is_found_at_every_position() {
+        for len in 0..40 {
+            let mut b = vec![b'a'; len];
+            assert_eq!(find_lf(&b), None);
+            for at in 0..len {
+                b[at] = b'\n';
+                assert_eq!(find_lf(&b), Some(at), "{len} {at}");
+                // A second LF later does not matter; octets around 0x0a and
+                // 0x8a do not look like one.
+                if at + 1 < len {
+                    b[at + 1] = b'\n';
+                    assert_eq!(find_lf(&b), Some(at));
+                }
+                b.fill(b'a');
+            }
+            let near: Vec<u8> = (0..len).map(|i| [0x0b, 0x09, 0x8a, 0x00][i % 4]).collect();
+            assert_eq!(find_lf(&near), None, "{len}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use metaprobe_ipfix::codec::Reader;
 use super::detect::is_token;
 use super::via::ViaHosts;
 use crate::app::Outcome;
-use crate::app::text::{Fields, Value, decimal, head_end, take_line, trim};
+use crate::app::text::{Fields, Value, decimal, take_line, trim};
 
 /// How the message was carried, which decides where its body ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,8 +126,9 @@ pub struct Message<'a> {
     /// The Content-Length header, when present and valid.
     pub content_length: Option<u64>,
     pub flags: Flags,
-    /// The header lines (for the Via walk).
-    headers: &'a [u8],
+    /// For the Via walk: the first Via's value, and the header lines after
+    /// its field through the last Via field.
+    vias: Option<(&'a [u8], &'a [u8])>,
 }
 
 impl<'a> Message<'a> {
@@ -169,7 +170,8 @@ impl<'a> Message<'a> {
 
     /// The sent-by host of every Via, top first (GATEWAYS).
     pub fn via_hosts(&self) -> ViaHosts<'a> {
-        ViaHosts::new(self.headers)
+        let (first, after) = self.vias.unwrap_or((b"", b""));
+        ViaHosts::new(first, after)
     }
 }
 
@@ -188,8 +190,8 @@ pub(super) enum Known {
 impl Known {
     pub(super) fn of(name: &[u8]) -> Option<Known> {
         let is = |full: &[u8]| name.eq_ignore_ascii_case(full);
-        match name {
-            [c] => match c.to_ascii_lowercase() {
+        match name.len() {
+            1 => match name.first()?.to_ascii_lowercase() {
                 b'f' => Some(Known::From),
                 b't' => Some(Known::To),
                 b'i' => Some(Known::CallId),
@@ -198,13 +200,13 @@ impl Known {
                 b'v' => Some(Known::Via),
                 _ => None,
             },
-            _ if is(b"From") => Some(Known::From),
-            _ if is(b"To") => Some(Known::To),
-            _ if is(b"Call-ID") => Some(Known::CallId),
-            _ if is(b"User-Agent") => Some(Known::UserAgent),
-            _ if is(b"Content-Type") => Some(Known::ContentType),
-            _ if is(b"Content-Length") => Some(Known::ContentLength),
-            _ if is(b"Via") => Some(Known::Via),
+            2 if is(b"To") => Some(Known::To),
+            3 if is(b"Via") => Some(Known::Via),
+            4 if is(b"From") => Some(Known::From),
+            7 if is(b"Call-ID") => Some(Known::CallId),
+            10 if is(b"User-Agent") => Some(Known::UserAgent),
+            12 if is(b"Content-Type") => Some(Known::ContentType),
+            14 if is(b"Content-Length") => Some(Known::ContentLength),
             _ => None,
         }
     }
@@ -239,31 +241,10 @@ pub fn parse(buf: &[u8], framing: Framing) -> Outcome<Message<'_>, Malformed> {
         Err(None) => return Outcome::NotThis,
     };
     let after_line = msg.get(line_end..).unwrap_or(&[]);
-    let mut flags = Flags::NONE;
-    // An empty line right after the start line closes a head without headers.
-    let headers_len = if after_line.starts_with(b"\n") || after_line.starts_with(b"\r\n") {
-        Some(
-            after_line
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(0, |i| i + 1),
-        )
-    } else {
-        head_end(after_line)
-    };
-    let headers_len = match (headers_len, framing) {
-        (Some(n), _) => n,
-        (None, Framing::Datagram) => {
-            flags = flags.with(Flags::UNCLOSED_HEAD);
-            after_line.len()
-        }
-        (None, Framing::Stream { cap }) => return incomplete(buf, cap, start),
-    };
-    let headers = after_line.get(..headers_len).unwrap_or(&[]);
-    let head_len = start + line_end + headers_len;
+    // One walk over the header lines: it finds the fields and the empty line.
     let mut m = Message {
         start,
-        head_len,
+        head_len: 0,
         body_len: 0,
         line,
         from: Value::EMPTY,
@@ -272,12 +253,14 @@ pub fn parse(buf: &[u8], framing: Framing) -> Outcome<Message<'_>, Malformed> {
         user_agent: Value::EMPTY,
         content_type: Value::EMPTY,
         content_length: None,
-        flags,
-        headers,
+        flags: Flags::NONE,
+        vias: None,
     };
     let mut length = Length::Absent;
-    let mut fields = Fields::new(headers);
-    for f in fields.by_ref() {
+    // The first Via's value, where its field ends and where the last Via's does.
+    let mut vias: Option<(&[u8], usize, usize)> = None;
+    let mut fields = Fields::new(after_line);
+    while let Some(f) = fields.next() {
         let slot = match Known::of(f.name) {
             Some(Known::From) => &mut m.from,
             Some(Known::To) => &mut m.to,
@@ -288,7 +271,17 @@ pub fn parse(buf: &[u8], framing: Framing) -> Outcome<Message<'_>, Malformed> {
                 length = length.and(f.value.raw);
                 continue;
             }
-            Some(Known::Via) | None => continue,
+            Some(Known::Via) => {
+                // The Via walk reads the first Via's value, then the lines
+                // after it up to the end of the last Via.
+                let end = fields.offset();
+                match &mut vias {
+                    None => vias = Some((f.value.raw, end, end)),
+                    Some((_, _, last)) => *last = end,
+                }
+                continue;
+            }
+            None => continue,
         };
         // The first of a repeated single-valued header counts.
         if slot.raw.is_empty() {
@@ -298,6 +291,17 @@ pub fn parse(buf: &[u8], framing: Framing) -> Outcome<Message<'_>, Malformed> {
     if fields.broken() > 0 {
         m.flags = m.flags.with(Flags::BROKEN_LINES);
     }
+    if let Some((first, after, last)) = vias {
+        m.vias = Some((first, after_line.get(after..last).unwrap_or(&[])));
+    }
+    if !fields.is_closed() {
+        match framing {
+            Framing::Datagram => m.flags = m.flags.with(Flags::UNCLOSED_HEAD),
+            Framing::Stream { cap } => return incomplete(buf, cap, start),
+        }
+    }
+    let head_len = start + line_end + fields.offset();
+    m.head_len = head_len;
     let after_head = buf.get(head_len..).unwrap_or(&[]);
     let there = u64::try_from(after_head.len()).unwrap_or(u64::MAX);
     match (length, framing) {

@@ -16,10 +16,12 @@ pub struct ViaHosts<'a> {
 }
 
 impl<'a> ViaHosts<'a> {
-    pub(super) fn new(headers: &'a [u8]) -> Self {
+    /// The hosts of `first` (a Via value), then of every Via field of the
+    /// header lines `after` it.
+    pub(super) fn new(first: &'a [u8], after: &'a [u8]) -> Self {
         ViaHosts {
-            fields: Fields::new(headers),
-            value: b"",
+            fields: Fields::new(after),
+            value: first,
         }
     }
 }
@@ -144,7 +146,7 @@ mod tests {
     use super::*;
 
     fn hosts(headers: &[u8]) -> Vec<String> {
-        ViaHosts::new(headers)
+        ViaHosts::new(b"", headers)
             .map(|h| String::from_utf8_lossy(h).into_owned())
             .collect()
     }
