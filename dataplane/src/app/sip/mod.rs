@@ -19,7 +19,7 @@
 //!   datagram's body is bounded by Content-Length or the datagram; a stream's
 //!   by Content-Length (RFC 3261 §18.3), so `head_len + body_len` is where the
 //!   next message starts. `Incomplete` means the head is not whole yet.
-//! * [`SipStream`] is the per-direction state of SIP over TCP (9 octets):
+//! * [`SipStream`] is the per-direction state of SIP over TCP (16 octets):
 //!   it skips the body of the message before (by count, also without seeing
 //!   it: [`SipStream::skipped`]) and CRLF keep-alives (RFC 5626 §3.5.1), and
 //!   hands each whole head to [`parse`].

@@ -21,6 +21,9 @@ use crate::app::text::Step;
 ///
 /// A body the caller does not hold can be skipped by count: drop up to
 /// [`SipStream::pending_body`] octets unseen and call [`SipStream::skipped`].
+/// The offsets inside a returned [`Message`] (`start`, `head_len`) count from
+/// the first octet after the body and keep-alives skipped before it; move on
+/// by [`Step::consumed`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SipStream {
     /// Body octets of the last message not consumed yet.
