@@ -8,8 +8,9 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../tests/sip_ftp_common/mod.rs"]
+mod sip_ftp_common;
 
-use std::collections::HashMap;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -17,44 +18,6 @@ use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::ftp::{
     Event, FtpState, command, eprt_argument, looks_like_greeting, pasv_reply, reply_line,
 };
-use metaprobe_dataplane::wire::{TcpFlags, decode};
-
-/// The control connections of a capture: segments in the order sent, (from
-/// the client, payload); retransmissions left out.
-fn dialogs(name: &str) -> Vec<Vec<(bool, Vec<u8>)>> {
-    let path = common::fixtures().join(name);
-    let mut dialogs: HashMap<_, Vec<(bool, Vec<u8>)>> = HashMap::new();
-    let mut next: HashMap<_, u32> = HashMap::new();
-    for (_, f) in common::read_capture(&path) {
-        let p = decode(&f);
-        let (Some(tcp), Some((sp, dp))) = (p.tcp().copied(), p.ports()) else {
-            continue;
-        };
-        let payload = p.payload(&f);
-        let src = p.src_addr().unwrap();
-        if tcp.flags.contains(TcpFlags::SYN) {
-            next.insert((src, sp), tcp.seq.wrapping_add(1));
-        }
-        if payload.is_empty() || (sp != 21 && dp != 21) {
-            continue;
-        }
-        let expect = next.entry((src, sp)).or_insert(tcp.seq);
-        if tcp.seq != *expect {
-            continue;
-        }
-        *expect = tcp.seq.wrapping_add(payload.len() as u32);
-        let conn = if dp == 21 {
-            (src, sp)
-        } else {
-            (p.dst_addr().unwrap(), dp)
-        };
-        dialogs
-            .entry(conn)
-            .or_default()
-            .push((dp == 21, payload.to_vec()));
-    }
-    dialogs.into_values().collect()
-}
 
 /// Feeds a dialog as a driver does (each segment given whole, the partial
 /// line kept); the number of records.
@@ -126,7 +89,7 @@ fn bench(c: &mut Criterion) {
             "IPv6 (EPRT, EPSV; 2 connections)",
         ),
     ] {
-        let all = dialogs(name);
+        let all = sip_ftp_common::ftp_dialogs(name);
         let n: u64 = all.iter().map(|d| lines(d)).sum();
         g.throughput(Throughput::Elements(n));
         g.bench_function(format!("{label}: {n} lines"), |b| {

@@ -8,6 +8,8 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "../tests/sip_ftp_common/mod.rs"]
+mod sip_ftp_common;
 
 use std::hint::black_box;
 
@@ -16,20 +18,6 @@ use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::sip::{
     FixedText, Framing, Message, SipStream, join_hosts, looks_like_sip, parse,
 };
-use metaprobe_dataplane::wire::decode;
-
-/// Every SIP datagram of the fixtures, in capture order.
-fn corpus() -> Vec<Vec<u8>> {
-    common::ethernet_frames()
-        .iter()
-        .filter_map(|f| {
-            let p = decode(f);
-            p.udp()?;
-            let payload = p.payload(f);
-            (looks_like_sip(payload) == Outcome::Done(())).then(|| payload.to_vec())
-        })
-        .collect()
-}
 
 /// The first datagram that starts with `start`.
 fn first<'a>(all: &'a [Vec<u8>], start: &[u8]) -> &'a [u8] {
@@ -53,7 +41,7 @@ fn record(m: &Message<'_>, gateways: &mut FixedText<256>) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
-    let all = corpus();
+    let all = sip_ftp_common::sip_datagrams();
     let register = first(&all, b"REGISTER ");
     let invite = all
         .iter()

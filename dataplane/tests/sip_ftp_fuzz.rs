@@ -9,98 +9,45 @@
 #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
 mod common;
+mod sip_ftp_common;
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use common::{ethernet_frames, fixtures, read_capture};
 use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::ftp::{self, Event, FtpState};
 use metaprobe_dataplane::app::sip::{
     self, FixedText, Framing, Message, SipStream, join_hosts, looks_like_sip, name_addr_uri,
 };
-use metaprobe_dataplane::wire::{TcpFlags, decode};
 use proptest::prelude::*;
+use sip_ftp_common::{Dialog, FTP_CAPTURES, ftp_dialogs, sip_datagrams};
 
 // ---------------------------------------------------------------------------
 // Seeds
 // ---------------------------------------------------------------------------
 
-/// Every SIP datagram of the fixtures (UDP payloads the signature takes).
+/// Every SIP datagram of the fixtures.
 fn sip_seeds() -> &'static [Vec<u8>] {
     static SEEDS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    SEEDS.get_or_init(read_sip_seeds)
+    SEEDS.get_or_init(|| {
+        let seeds = sip_datagrams();
+        assert!(
+            seeds.len() > 200,
+            "SIP seeds in the fixtures: {}",
+            seeds.len()
+        );
+        seeds
+    })
 }
 
-fn read_sip_seeds() -> Vec<Vec<u8>> {
-    let seeds: Vec<Vec<u8>> = ethernet_frames()
-        .iter()
-        .filter_map(|f| {
-            let p = decode(f);
-            p.udp()?;
-            let payload = p.payload(f);
-            (looks_like_sip(payload) == Outcome::Done(())).then(|| payload.to_vec())
-        })
-        .collect();
-    assert!(
-        seeds.len() > 200,
-        "SIP seeds in the fixtures: {}",
-        seeds.len()
-    );
-    seeds
-}
-
-/// A control connection's segments in the order they were sent: (from the
-/// client, payload).
-type Dialog = Vec<(bool, Vec<u8>)>;
-
-/// Every FTP control connection of the fixtures (retransmissions left out).
+/// Every FTP control connection of the fixtures.
 fn ftp_seeds() -> &'static [Dialog] {
     static SEEDS: OnceLock<Vec<Dialog>> = OnceLock::new();
-    SEEDS.get_or_init(read_ftp_seeds)
-}
-
-fn read_ftp_seeds() -> Vec<Dialog> {
-    let mut out = Vec::new();
-    for name in [
-        "ftp_active_port_nlst_retr.pcap",
-        "ftp_passive_pasv_list_retr.pcap",
-        "ftp_ipv6_eprt_epsv_all_data.pcap",
-        "mkpcap_sip_ftp_encaps.pcap",
-    ] {
-        let mut dialogs: HashMap<_, Dialog> = HashMap::new();
-        let mut next: HashMap<_, u32> = HashMap::new();
-        for (_, f) in read_capture(&fixtures().join(name)) {
-            let p = decode(&f);
-            let (Some(tcp), Some((sp, dp))) = (p.tcp().copied(), p.ports()) else {
-                continue;
-            };
-            let payload = p.payload(&f);
-            let (src, dst) = (p.src_addr().unwrap(), p.dst_addr().unwrap());
-            if tcp.flags.contains(TcpFlags::SYN) {
-                next.insert((src, sp), tcp.seq.wrapping_add(1));
-            }
-            if payload.is_empty() || (sp != 21 && dp != 21) {
-                continue;
-            }
-            let expect = next.entry((src, sp)).or_insert(tcp.seq);
-            if tcp.seq != *expect {
-                continue;
-            }
-            *expect = tcp.seq.wrapping_add(payload.len() as u32);
-            let conn = if dp == 21 { (src, sp) } else { (dst, dp) };
-            dialogs
-                .entry(conn)
-                .or_default()
-                .push((dp == 21, payload.to_vec()));
-        }
-        let mut d: Vec<Dialog> = dialogs.into_values().collect();
-        d.sort();
-        out.extend(d);
-    }
-    assert!(out.len() > 30, "FTP seeds in the fixtures");
-    out
+    SEEDS.get_or_init(|| {
+        let seeds: Vec<Dialog> = FTP_CAPTURES.iter().flat_map(|c| ftp_dialogs(c)).collect();
+        assert!(seeds.len() > 30, "FTP seeds in the fixtures");
+        seeds
+    })
 }
 
 // ---------------------------------------------------------------------------
