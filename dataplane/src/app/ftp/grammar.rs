@@ -3,8 +3,8 @@
 
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::app::Outcome;
 use crate::app::text::{Prefix, contains_ignore_case, decimal, literal, trim};
+use crate::app::{Outcome, Signature};
 
 /// Longest first line the signature waits for.
 pub const GREETING_LINE_MAX: usize = 1024;
@@ -280,7 +280,7 @@ fn is_domain_name(w: &[u8]) -> bool {
 ///
 /// `Incomplete` for every prefix of such a line, until its end is there (or
 /// [`GREETING_LINE_MAX`] octets without one: `NotThis`).
-pub fn looks_like_greeting(first: &[u8]) -> Outcome<(), ()> {
+pub fn looks_like_greeting(first: &[u8]) -> Signature<()> {
     let rest = match literal(first, b"220") {
         Prefix::Matched(rest) => rest,
         Prefix::Partial => return Outcome::Incomplete,

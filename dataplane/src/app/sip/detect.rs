@@ -1,8 +1,8 @@
 //! The SIP signature: a request line whose URI is `sip:`, `sips:` or `tel:`,
 //! or a status line, at the start of a direction.
 
-use crate::app::Outcome;
 use crate::app::text::{Prefix, literal};
+use crate::app::{Outcome, Signature};
 
 /// Longest start line the signature waits for; past it a line that has not
 /// ended is `NotThis`.
@@ -26,7 +26,7 @@ const SCHEMES: [&[u8]; 3] = [b"sip:", b"sips:", b"tel:"];
 /// octets and asks again); `NotThis` once an octet rules SIP out, or when no
 /// start line ended within [`START_LINE_MAX`] octets. Literals are matched
 /// ASCII case-insensitively, the method is any RFC 3261 token.
-pub fn looks_like_sip(first: &[u8]) -> Outcome<(), ()> {
+pub fn looks_like_sip(first: &[u8]) -> Signature<()> {
     let skip = first
         .iter()
         .take_while(|&&b| b == b'\r' || b == b'\n')
@@ -48,7 +48,7 @@ pub(super) fn is_token(b: u8) -> bool {
 }
 
 /// `SIP/2.0 SP 3DIGIT (SP / CR / LF)`.
-fn status_line(b: &[u8]) -> Outcome<(), ()> {
+fn status_line(b: &[u8]) -> Signature<()> {
     let rest = match literal(b, VERSION) {
         Prefix::Matched(rest) => rest,
         Prefix::Partial => return Outcome::Incomplete,
@@ -71,7 +71,7 @@ fn status_line(b: &[u8]) -> Outcome<(), ()> {
 }
 
 /// `token SP scheme *uric SP SIP/2.0 (CR / LF)`.
-fn request_line(b: &[u8]) -> Outcome<(), ()> {
+fn request_line(b: &[u8]) -> Signature<()> {
     let Some(method_len) = b.iter().position(|&c| !is_token(c)) else {
         return if b.len() <= METHOD_MAX {
             Outcome::Incomplete
