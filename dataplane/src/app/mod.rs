@@ -16,9 +16,12 @@
 //! [`crate::counters::AppCount`] (see `docs/dataplane.md`).
 
 pub mod dns;
+pub mod ftp;
 pub mod http;
 pub mod quic;
 mod record;
+pub mod sip;
+pub mod text;
 pub mod tls;
 
 use metaprobe_ipfix::ring::RecordSender;
