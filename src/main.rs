@@ -4,6 +4,7 @@
 mod collect;
 mod http;
 mod io;
+mod loss_alerts;
 mod man;
 mod metrics;
 mod run;

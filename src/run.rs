@@ -19,10 +19,12 @@ use metaprobe_ipfix::session::Transport;
 use metaprobe_ipfix::template::Stream;
 
 use crate::io::{DpdkBurst, DpdkQueue};
+use crate::loss_alerts::LossAlerts;
 use crate::metrics::{self, Endpoint, Scrape};
 use crate::signals;
 use crate::stats::{self, PortSnapshot, Snapshot};
 use metaprobe_dataplane::counters::AppCount;
+use metaprobe_export::logs::ALERT_LOG;
 
 /// Mbufs each lcore keeps in its mempool cache.
 const MEMPOOL_CACHE: u32 = 256;
@@ -150,8 +152,12 @@ pub fn run(
                     && cfg.ipfix_dns_tcp_collectors.is_empty()),
             tls_replies: cfg.ssl_parse_reply,
             http_replies: cfg.http_parse_reply,
-            ..AppConfig::default()
+            stream_slots: cfg.reassembly_slots_effective(),
+            stream_slot_size: cfg.reassembly_slot_bytes,
+            quic_slots: cfg.quic_slots_effective(),
         },
+        ip_fragment_slots: cfg.ip_fragment_slots_effective(),
+        ip_fragment_slot_size: cfg.ip_fragment_slot_bytes,
     };
     senders.reverse(); // popped in worker order below
     let stop = Arc::new(AtomicBool::new(false));
@@ -195,10 +201,16 @@ pub fn run(
             senders.pop(),
         );
         println!(
-            "flow table of worker {worker}: {} entries, {} MiB; reassembly and QUIC pools {} MiB",
+            "flow table of worker {worker}: {} entries, {} MiB; analysis pools {} MiB \
+             (reassembly {} x {} B, QUIC {}, IP fragments {} x {} B)",
             cfg.flow_table_size,
             analyzer.flow_table_bytes() >> 20,
-            analyzer.app_pool_bytes() >> 20
+            analyzer.app_pool_bytes() >> 20,
+            analysis.apps.stream_slots,
+            analysis.apps.stream_slot_size,
+            analysis.apps.quic_slots,
+            analysis.ip_fragment_slots,
+            analysis.ip_fragment_slot_size,
         );
         let (c, s) = (Arc::clone(&counters), Arc::clone(&stop));
         let job = move || {
@@ -367,9 +379,23 @@ fn supervise(
     let mut last_at = Instant::now();
     let mut last_rx = last.total_rx();
     let mut last_rx_at = Instant::now();
+    let mut losses = LossAlerts::new();
+    let say_losses = |losses: &mut LossAlerts| {
+        let stamp = metaprobe_export::logs::format_time(unix_micros());
+        for line in losses.due(&analysis_counts(counters), Instant::now(), &stamp) {
+            if let Err(e) = metaprobe_export::logs::append(&cfg.log_dir, ALERT_LOG, &line) {
+                eprintln!(
+                    "metaprobe: cannot write {ALERT_LOG} in {}: {e}",
+                    cfg.log_dir.display()
+                );
+            }
+        }
+    };
     loop {
         std::thread::sleep(MAIN_TICK);
+        say_losses(&mut losses);
         if signals::stop_requested() {
+            say_losses(&mut losses);
             return "signal received".to_owned();
         }
         if signals::take_reopen_request() {
@@ -395,6 +421,7 @@ fn supervise(
         } else if let Some(idle) = idle_exit
             && last_rx_at.elapsed() >= idle
         {
+            say_losses(&mut losses);
             return format!("no packet received for {}s (--idle-exit)", idle.as_secs());
         }
         if !period.is_zero() && last_at.elapsed() >= period {
@@ -434,13 +461,25 @@ fn snapshot(
             .iter()
             .map(|(lcore, w)| (*lcore, w.totals()))
             .collect(),
-        analysis: std::array::from_fn(|i| {
-            AppCount::ALL
-                .get(i)
-                .map_or(0, |&a| workers.iter().map(|(_, w)| w.app.get(a)).sum())
-        }),
+        analysis: analysis_counts(workers),
         export: export.snapshot(),
     }
+}
+
+/// Every [`AppCount`] summed over the workers, by index.
+fn analysis_counts(workers: &[(u32, Arc<WorkerCounters>)]) -> [u64; AppCount::COUNT] {
+    std::array::from_fn(|i| {
+        AppCount::ALL
+            .get(i)
+            .map_or(0, |&a| workers.iter().map(|(_, w)| w.app.get(a)).sum())
+    })
+}
+
+/// Now, in microseconds since the Unix epoch (the alert log's clock).
+fn unix_micros() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// The exporter of the configuration's collectors, one ring per worker.

@@ -1069,6 +1069,8 @@ struct Run {
     out: RunOutput,
     /// Wall clock (Unix seconds) around the run.
     window: (u64, u64),
+    /// What the run wrote to `fastdpi_alert.log` (empty when nothing).
+    alert_log: String,
 }
 
 impl Run {
@@ -1094,6 +1096,11 @@ fn export_totals(stdout: &str, stream: &str) -> Option<(u64, u64, u64)> {
 /// clickstream and dns streams. Checks that the run ended cleanly, that the frames crossed
 /// unchanged, and that every produced record was exported and received.
 fn run_frames(tag: &str, frames: &[Packet]) -> Run {
+    run_frames_with(tag, frames, "")
+}
+
+/// [`run_frames`] with more configuration lines.
+fn run_frames_with(tag: &str, frames: &[Packet], config: &str) -> Run {
     let dir = TestDir::new(tag);
     let (in0, in1) = (dir.join("in0.pcap"), dir.join("in1.pcap"));
     let (out0, out1) = (dir.join("out0.pcap"), dir.join("out1.pcap"));
@@ -1103,7 +1110,7 @@ fn run_frames(tag: &str, frames: &[Packet]) -> Run {
     let dns = UdpCollector::start();
     let extra = format!(
         "ipfix_udp_collectors = [\"{}\"]\nipfix_dns_udp_collectors = [\"{}\"]\n\
-         ssl_parse_reply = 1\nhttp_parse_reply = 1\nipfix_mtu = 9216\n",
+         ssl_parse_reply = 1\nhttp_parse_reply = 1\nipfix_mtu = 9216\n{config}",
         click.addr, dns.addr
     );
     let config = write_config(&dir, 0, 1, &extra);
@@ -1158,6 +1165,8 @@ fn run_frames(tag: &str, frames: &[Packet]) -> Run {
         dns,
         out,
         window,
+        alert_log: std::fs::read_to_string(dir.join("log").join("fastdpi_alert.log"))
+            .unwrap_or_default(),
     }
 }
 
@@ -2176,6 +2185,55 @@ fn a_connection_picked_up_mid_stream_gives_its_later_requests_and_replies() {
         .position(|l| !l.payload.is_empty() && !l.payload.starts_with(b"GET "))
         .expect("a segment inside a request");
     let picked_up = run_frames("midstream", &cap.frames[second_half..]);
-    assert_eq!(kinds(&picked_up, "clickstream"), requests[1..], "the later requests");
+    assert_eq!(
+        kinds(&picked_up, "clickstream"),
+        requests[1..],
+        "the later requests"
+    );
     assert_eq!(kinds(&picked_up, "http_reply"), replies, "every reply");
+}
+
+#[test]
+fn a_tiny_reassembly_pool_reclaims_and_says_so_by_name() {
+    // Twelve connections open at once, each with its request cut after "GET":
+    // two slots cannot hold every first octets, so the oldest are reclaimed.
+    let get = first_client_payload("http_301_location.pcapng", |p| p.starts_with(b"GET "));
+    let cuts: Vec<Vec<usize>> = (0..12).map(|_| vec![3]).collect();
+    let frames = cut_connections(&get, 80, 31000, &cuts);
+    // Per connection: SYN, SYN-ACK, ACK, "GET", the rest. Send every
+    // connection's first four packets, then every rest.
+    let per = frames.len() / cuts.len();
+    let mut interleaved: Vec<Packet> = frames
+        .chunks(per)
+        .flat_map(|c| c[..per - 1].to_vec())
+        .collect();
+    interleaved.extend(frames.chunks(per).map(|c| c[per - 1].clone()));
+    let run = run_frames_with("tiny-pool", &interleaved, "reassembly_slots = 2\n");
+    let line = run
+        .out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("final analysis:"))
+        .unwrap();
+    let count = |name: &str| -> u64 {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let i = words
+            .iter()
+            .position(|w| *w == name)
+            .unwrap_or_else(|| panic!("{name}: {line}"));
+        words[i + 1].parse().unwrap()
+    };
+    let (reclaimed, lost) = (count("streams-reclaimed"), count("streams-lost"));
+    assert_eq!(reclaimed, 10, "{line}");
+    assert_eq!(lost, 10, "{line}");
+    // Every request is either exported or one of the counted losses.
+    assert_eq!(run.clickstream.len() as u64 + lost, 12, "{line}");
+    // And the operator is told, by name, in the alert log.
+    assert!(
+        run.alert_log
+            .lines()
+            .any(|l| l.starts_with("[ANALYSIS][") && l.contains("] streams-lost 10 ")),
+        "{}",
+        run.alert_log
+    );
 }

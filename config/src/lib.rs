@@ -62,6 +62,18 @@ pub struct Config {
     pub flow_udp_timeout: u32,
     /// Idle timeout of a flow of another IP protocol, seconds.
     pub flow_other_timeout: u32,
+    /// TCP reassembly slots per worker; 0 = from `flow_table_size`.
+    pub reassembly_slots: u32,
+    /// Octets of one TCP reassembly slot.
+    pub reassembly_slot_bytes: u32,
+    /// QUIC connection states per worker (ClientHellos in progress); 0 = from
+    /// `flow_table_size`.
+    pub quic_slots: u32,
+    /// IP datagrams being reassembled from fragments, per worker; 0 = from
+    /// `flow_table_size`.
+    pub ip_fragment_slots: u32,
+    /// Octets of the largest datagram IP reassembly rebuilds.
+    pub ip_fragment_slot_bytes: u32,
 
     // ---- export (names of the spec) ----
     /// Network interface the export sockets are bound to; "" = not bound.
@@ -225,6 +237,8 @@ pub(crate) mod defaults {
     pub const FLOW_TCP_CLOSED_TIMEOUT: u32 = 5;
     pub const FLOW_UDP_TIMEOUT: u32 = 60;
     pub const FLOW_OTHER_TIMEOUT: u32 = 30;
+    pub const REASSEMBLY_SLOT_BYTES: u32 = 4096;
+    pub const IP_FRAGMENT_SLOT_BYTES: u32 = 9216;
     pub const AJB_DNS_BUFSIZE: u64 = 1 << 20;
     pub const AJB_DNS_FSIZE: u64 = 100 << 20;
     pub const AJB_DNS_FTIMEOUT: u64 = 60;
@@ -245,6 +259,11 @@ pub const KEYS: &[&str] = &[
     "flow_tcp_closed_timeout",
     "flow_udp_timeout",
     "flow_other_timeout",
+    "reassembly_slots",
+    "reassembly_slot_bytes",
+    "quic_slots",
+    "ip_fragment_slots",
+    "ip_fragment_slot_bytes",
     "ipfix_dev",
     "ipfix_udp_collectors",
     "ipfix_tcp_collectors",
@@ -289,6 +308,26 @@ impl Config {
         write::to_toml(self)
     }
 
+    /// TCP reassembly slots per worker: `reassembly_slots`, or one per 64
+    /// flow table entries (at least 1024): with slots given back between
+    /// messages, a slot is needed only by an end whose message is cut.
+    pub fn reassembly_slots_effective(&self) -> u32 {
+        auto(self.reassembly_slots, self.flow_table_size / 64, 1024)
+    }
+
+    /// QUIC connection states per worker: `quic_slots`, or one per 1024 flow
+    /// table entries (at least 64): a state is held only until the
+    /// connection's ClientHello (and ServerHello) is read.
+    pub fn quic_slots_effective(&self) -> u32 {
+        auto(self.quic_slots, self.flow_table_size / 1024, 64)
+    }
+
+    /// IP reassembly slots per worker: `ip_fragment_slots`, or one per 1024
+    /// flow table entries (at least 64).
+    pub fn ip_fragment_slots_effective(&self) -> u32 {
+        auto(self.ip_fragment_slots, self.flow_table_size / 1024, 64)
+    }
+
     /// Every port id of every bridge, subscriber port of each bridge first.
     pub fn all_ports(&self) -> impl Iterator<Item = u16> + '_ {
         self.bridges.iter().flat_map(Bridge::ports)
@@ -311,6 +350,11 @@ impl Config {
             flow_tcp_closed_timeout: defaults::FLOW_TCP_CLOSED_TIMEOUT,
             flow_udp_timeout: defaults::FLOW_UDP_TIMEOUT,
             flow_other_timeout: defaults::FLOW_OTHER_TIMEOUT,
+            reassembly_slots: 0,
+            reassembly_slot_bytes: defaults::REASSEMBLY_SLOT_BYTES,
+            quic_slots: 0,
+            ip_fragment_slots: 0,
+            ip_fragment_slot_bytes: defaults::IP_FRAGMENT_SLOT_BYTES,
             ipfix_dev: String::new(),
             ipfix_udp_collectors: Vec::new(),
             ipfix_tcp_collectors: Vec::new(),
@@ -337,3 +381,12 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+
+/// A pool size: the configured one, or (0) `derived` but at least `floor`.
+fn auto(configured: u32, derived: u32, floor: u32) -> u32 {
+    if configured == 0 {
+        derived.max(floor)
+    } else {
+        configured
+    }
+}

@@ -158,6 +158,27 @@ impl Check<'_> {
         key(s, &mut c.flow_table_size, &f.flow_table_size, |s, v| {
             s.uint("flow_table_size", v, "entries", 1024..=(1 << 30))
         });
+        key(s, &mut c.reassembly_slots, &f.reassembly_slots, |s, v| {
+            s.uint("reassembly_slots", v, "slots", 0..=(1 << 22))
+        });
+        key(
+            s,
+            &mut c.reassembly_slot_bytes,
+            &f.reassembly_slot_bytes,
+            |s, v| s.uint("reassembly_slot_bytes", v, "octets", 512..=65_536),
+        );
+        key(s, &mut c.quic_slots, &f.quic_slots, |s, v| {
+            s.uint("quic_slots", v, "slots", 0..=(1 << 20))
+        });
+        key(s, &mut c.ip_fragment_slots, &f.ip_fragment_slots, |s, v| {
+            s.uint("ip_fragment_slots", v, "slots", 0..=(1 << 20))
+        });
+        key(
+            s,
+            &mut c.ip_fragment_slot_bytes,
+            &f.ip_fragment_slot_bytes,
+            |s, v| s.uint("ip_fragment_slot_bytes", v, "octets", 1500..=65_535),
+        );
         for (name, slot, v) in [
             (
                 "flow_tcp_timeout",

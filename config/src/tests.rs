@@ -170,6 +170,11 @@ fn round_trip_of_every_key_changed() {
         flow_tcp_closed_timeout: 2,
         flow_udp_timeout: 120,
         flow_other_timeout: 10,
+        reassembly_slots: 100_000,
+        reassembly_slot_bytes: 16_384,
+        quic_slots: 7,
+        ip_fragment_slots: 3,
+        ip_fragment_slot_bytes: 65_535,
         ipfix_dev: "eth0".into(),
         ipfix_udp_collectors: vec![addr("192.0.2.10:4739"), addr("[2001:db8::1]:4739")],
         ipfix_tcp_collectors: vec![addr("192.0.2.11:4739")],
@@ -877,6 +882,41 @@ fn metrics_listen_address() {
     let e = err(&with("metrics_listen = 9156"));
     assert!(
         e.contains("metrics_listen: expected an address \"ip:port\" to listen on (a string), found the integer 9156"),
+        "{e}"
+    );
+}
+
+#[test]
+fn pool_sizes_follow_the_flow_table_unless_given() {
+    let c = ok("bridges = [[0, 1]]");
+    assert_eq!(
+        (
+            c.reassembly_slots_effective(),
+            c.quic_slots_effective(),
+            c.ip_fragment_slots_effective()
+        ),
+        (4096, 256, 256)
+    );
+    let small = ok("bridges = [[0, 1]]\nflow_table_size = 1024");
+    assert_eq!(
+        (
+            small.reassembly_slots_effective(),
+            small.quic_slots_effective(),
+            small.ip_fragment_slots_effective()
+        ),
+        (1024, 64, 64)
+    );
+    let given = ok("bridges = [[0, 1]]\nreassembly_slots = 2\nquic_slots = 1");
+    assert_eq!(
+        (
+            given.reassembly_slots_effective(),
+            given.quic_slots_effective()
+        ),
+        (2, 1)
+    );
+    let e = err("bridges = [[0, 1]]\nreassembly_slot_bytes = 100");
+    assert!(
+        e.contains("reassembly_slot_bytes") && e.contains(":2:"),
         "{e}"
     );
 }

@@ -75,6 +75,14 @@ pub(crate) fn to_toml(c: &Config) -> String {
     );
     line("flow_udp_timeout", c.flow_udp_timeout.to_string());
     line("flow_other_timeout", c.flow_other_timeout.to_string());
+    line("reassembly_slots", c.reassembly_slots.to_string());
+    line("reassembly_slot_bytes", c.reassembly_slot_bytes.to_string());
+    line("quic_slots", c.quic_slots.to_string());
+    line("ip_fragment_slots", c.ip_fragment_slots.to_string());
+    line(
+        "ip_fragment_slot_bytes",
+        c.ip_fragment_slot_bytes.to_string(),
+    );
     line("# export (spec/ipfix-export.md)", String::new());
     line("ipfix_dev", quote(&c.ipfix_dev));
     line("ipfix_udp_collectors", collectors(&c.ipfix_udp_collectors));

@@ -8,7 +8,7 @@ use metaprobe_ipfix::ring::RecordSender;
 
 use crate::app::{AppConfig, AppState, Apps, Seen};
 use crate::counters::{MAX_PORTS, WorkerCounters};
-use crate::defrag::{DEFAULT_SLOT_SIZE, DEFAULT_SLOTS, DEFAULT_TIMEOUT_SECS, Defrag};
+use crate::defrag::{DEFAULT_TIMEOUT_SECS, Defrag};
 use crate::flow::{ClientRule, FlowTable, Prepared, SessionIds, Timeouts};
 use crate::forward::{BURST_SIZE, Inspect};
 use crate::wire::{Packet, TcpFlags, Transport, decode};
@@ -51,6 +51,9 @@ pub struct AnalyzerConfig {
     /// Reads the TSC (the unit of `now`); used to time the stages of sampled packets.
     pub clock: fn() -> u64,
     pub apps: AppConfig,
+    /// IP reassembly: datagrams at once, and the largest one.
+    pub ip_fragment_slots: u32,
+    pub ip_fragment_slot_size: u32,
 }
 
 /// The per-packet analysis of one worker. Built on the main lcore (its flow
@@ -113,8 +116,8 @@ impl Analyzer {
             clock: cfg.clock,
             sample: 0,
             defrag: Defrag::new(
-                DEFAULT_SLOTS,
-                DEFAULT_SLOT_SIZE,
+                cfg.ip_fragment_slots,
+                cfg.ip_fragment_slot_size,
                 DEFAULT_TIMEOUT_SECS.saturating_mul(cfg.tsc_hz),
             ),
             burst: Box::new(([Packet::default(); BURST_SIZE], [None; BURST_SIZE])),
@@ -346,6 +349,7 @@ fn analyze_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::defrag::{DEFAULT_SLOT_SIZE, DEFAULT_SLOTS};
     use crate::wire::StopReason;
 
     const HZ: u64 = 1_000_000;
@@ -362,6 +366,8 @@ mod tests {
             start_tsc: 0,
             clock: || 0,
             apps: AppConfig::default(),
+            ip_fragment_slots: DEFAULT_SLOTS,
+            ip_fragment_slot_size: DEFAULT_SLOT_SIZE,
         };
         (Analyzer::new(&cfg, Arc::clone(&counters), None), counters)
     }
@@ -444,6 +450,8 @@ mod tests {
             // Each read advances 7 cycles: every stage of a timed (one-packet) burst takes 7.
             clock: || NOW.fetch_add(7, std::sync::atomic::Ordering::Relaxed) + 7,
             apps: AppConfig::default(),
+            ip_fragment_slots: DEFAULT_SLOTS,
+            ip_fragment_slot_size: DEFAULT_SLOT_SIZE,
         };
         let mut a = Analyzer::new(&cfg, Arc::clone(&counters), None);
         for i in 0..2 * STAGE_SAMPLE {

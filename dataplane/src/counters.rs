@@ -150,6 +150,10 @@ counter_table! {
     /// What the application layer of a worker did, and every place it gave up.
     pub enum AppCount {
         Records = "records", "records handed to the export side";
+        FlowsUnrecognised = "flows-unrecognised",
+            "flows no protocol signature matched (left unparsed)";
+        FlowsNotWanted = "flows-not-wanted",
+            "flows of a protocol whose records no configured stream wants";
         RecordsDropped = "records-dropped",
             "records the export ring could not take (ring full, no free chunk, too long)";
         StreamsExhausted = "streams-exhausted",

@@ -48,6 +48,8 @@ fn analyzer() -> (Analyzer, RecordReceiver, Arc<WorkerCounters>) {
             stream_slot_size: 2048,
             quic_slots: 2,
         },
+        ip_fragment_slots: 4,
+        ip_fragment_slot_size: 9216,
     };
     let a = Analyzer::new(&cfg, Arc::clone(&counters), Some(sender));
     (a, receiver, counters)

@@ -502,13 +502,15 @@ impl Apps {
     /// (its driver must read it as new).
     fn decide(&mut self, app: &mut AppState, seen: &Seen<'_>, c: &AppCounters) -> Option<usize> {
         let end = seen.obs.sender.index();
-        let held = app
-            .ends
-            .streams
-            .get(end)
-            .copied()
-            .flatten()
-            .filter(|&r| self.streams.is_live(r));
+        let mut held = app.ends.streams.get(end).copied().flatten();
+        if let Some(r) = held
+            && !self.streams.is_live(r)
+        {
+            // The first octets held went with a reclaimed slot.
+            c.add(AppCount::StreamsLost, 1);
+            self.release_first_octets(app, end);
+            held = None;
+        }
         let (verdict, primed) = match (seen.tcp_seq(), held) {
             (Some(seq), Some(r)) => {
                 self.streams.push(r, seq, seen.payload);
@@ -529,6 +531,7 @@ impl Apps {
             Outcome::Done(proto) => {
                 app.proto = proto;
                 if proto == AppProto::Unknown {
+                    c.add(AppCount::FlowsNotWanted, 1);
                     self.release_first_octets(app, end);
                 }
                 primed
@@ -543,6 +546,7 @@ impl Apps {
                     DETECT_PACKETS
                 };
                 if app.tries >= budget {
+                    c.add(AppCount::FlowsUnrecognised, 1);
                     app.proto = AppProto::Unknown;
                 }
                 None
