@@ -2176,6 +2176,10 @@ fn a_connection_picked_up_mid_stream_gives_its_later_requests_and_replies() {
         .position(|l| !l.payload.is_empty() && !l.payload.starts_with(b"GET "))
         .expect("a segment inside a request");
     let picked_up = run_frames("midstream", &cap.frames[second_half..]);
-    assert_eq!(kinds(&picked_up, "clickstream"), requests[1..], "the later requests");
+    assert_eq!(
+        kinds(&picked_up, "clickstream"),
+        requests[1..],
+        "the later requests"
+    );
     assert_eq!(kinds(&picked_up, "http_reply"), replies, "every reply");
 }
