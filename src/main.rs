@@ -55,9 +55,24 @@ enum Command {
         /// TCP address to listen on (repeatable; several exporters at once).
         #[arg(long, value_name = "ADDR")]
         tcp: Vec<std::net::SocketAddr>,
-        /// Output format.
+        /// Output format. csv and clickhouse rows have the columns of one
+        /// record kind: on stdout only one kind is printed (--kind, or the
+        /// first one seen); give --out-dir for a file per kind.
         #[arg(long, value_enum, default_value = "jsonl")]
-        format: collect::Format,
+        format: collect::output::Format,
+        /// Write one file per record kind in DIR (clickstream.csv, dns.csv, …;
+        /// .ndjson for clickhouse, .jsonl for jsonl) instead of stdout.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+        /// Only records of this kind (clickstream, http_reply, dns, ie_type, …;
+        /// both address families).
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// Most exporter sessions at once: UDP sources (the least recently
+        /// heard is forgotten for a new one) and TCP connections (more are
+        /// refused).
+        #[arg(long, value_name = "N", default_value_t = collect::DEFAULT_MAX_SESSIONS)]
+        max_sessions: usize,
         /// Stop after N data records.
         #[arg(long, value_name = "N")]
         count: Option<u64>,
@@ -104,6 +119,9 @@ fn main() -> ExitCode {
             count,
             idle,
             options,
+            out_dir,
+            kind,
+            max_sessions,
         } => collect::run(&collect::Options {
             udp,
             tcp,
@@ -111,6 +129,9 @@ fn main() -> ExitCode {
             count,
             idle,
             options,
+            out_dir,
+            kind,
+            max_sessions,
         }),
         Command::CheckConfig { config } => load(&config).map(|cfg| print!("{}", cfg.to_toml())),
         Command::Man { out_dir } => man::write_pages(&out_dir).map(|pages| {
