@@ -8,6 +8,8 @@ packages=(
   libclang-dev clang pkg-config
   libpcap-dev
   tshark
+  libfixbuf-tools     # ipfixDump: a third-party decoder of our RFC 5610 type records
+  python3 python3-pip # chdb (ClickHouse's engine) for the ClickHouse loading test
   iproute2 ethtool iputils-ping
   man-db logrotate
 )

@@ -83,6 +83,9 @@ enum Command {
         #[arg(long)]
         options: bool,
     },
+    /// Print the IPFIXcol2 (libfds) element definition file of metaprobe's
+    /// enterprise elements (PEN 43823), as docs/ipfixcol2/metaprobe.xml.
+    Ipfixcol2Elements,
     /// Validate a configuration file and print the effective configuration.
     CheckConfig {
         /// Configuration file (TOML).
@@ -133,6 +136,10 @@ fn main() -> ExitCode {
             kind,
             max_sessions,
         }),
+        Command::Ipfixcol2Elements => {
+            print!("{}", metaprobe_ipfix::ie::ipfixcol2_elements_xml());
+            Ok(())
+        }
         Command::CheckConfig { config } => load(&config).map(|cfg| print!("{}", cfg.to_toml())),
         Command::Man { out_dir } => man::write_pages(&out_dir).map(|pages| {
             for p in pages {

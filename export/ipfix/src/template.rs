@@ -530,7 +530,9 @@ impl OptionsTemplate {
 
 /// RFC 5610 §3.9 Information Element Type Options Template: scope
 /// privateEnterpriseNumber + informationElementId; then data type,
-/// semantics, name, description.
+/// semantics, units, range begin and end, name, description — every field
+/// of the RFC's example, which libfixbuf (`ipfixDump --rfc5610`, YAF, SiLK)
+/// requires before it takes the records as element definitions.
 pub static IE_TYPE_TEMPLATE: OptionsTemplate = OptionsTemplate {
     id: IE_TYPE_TEMPLATE_ID,
     name: "ie_type",
@@ -540,6 +542,9 @@ pub static IE_TYPE_TEMPLATE: OptionsTemplate = OptionsTemplate {
         &INFORMATION_ELEMENT_ID,
         &INFORMATION_ELEMENT_DATA_TYPE,
         &INFORMATION_ELEMENT_SEMANTICS,
+        &INFORMATION_ELEMENT_UNITS,
+        &INFORMATION_ELEMENT_RANGE_BEGIN,
+        &INFORMATION_ELEMENT_RANGE_END,
         &INFORMATION_ELEMENT_NAME,
         &INFORMATION_ELEMENT_DESCRIPTION,
     ],

@@ -131,7 +131,7 @@ impl Exporter {
                 }
                 Transport::Tcp => SessionConfig::tcp(spec.stream, cfg.mtu, v6),
             };
-            scfg.observation_domain = cfg.domain_id;
+            scfg.observation_domain = cfg.domain_id(spec.stream);
             scfg.exporting_process_id = cfg.exporting_process_id;
             let session = Session::new(scfg).map_err(|e| StartError {
                 key: "ipfix_mtu",
