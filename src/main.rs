@@ -86,6 +86,9 @@ enum Command {
     /// Print the IPFIXcol2 (libfds) element definition file of metaprobe's
     /// enterprise elements (PEN 43823), as docs/ipfixcol2/metaprobe.xml.
     Ipfixcol2Elements,
+    /// Print the ClickHouse schema of the records' tables, as
+    /// docs/clickhouse.sql (for `collect --format clickhouse`).
+    ClickhouseSchema,
     /// Validate a configuration file and print the effective configuration.
     CheckConfig {
         /// Configuration file (TOML).
@@ -138,6 +141,10 @@ fn main() -> ExitCode {
         }),
         Command::Ipfixcol2Elements => {
             print!("{}", metaprobe_ipfix::ie::ipfixcol2_elements_xml());
+            Ok(())
+        }
+        Command::ClickhouseSchema => {
+            print!("{}", metaprobe_ipfix::collect::clickhouse::schema());
             Ok(())
         }
         Command::CheckConfig { config } => load(&config).map(|cfg| print!("{}", cfg.to_toml())),

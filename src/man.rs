@@ -102,6 +102,7 @@ mod tests {
                 "metaprobe-run.1",
                 "metaprobe-collect.1",
                 "metaprobe-ipfixcol2-elements.1",
+                "metaprobe-clickhouse-schema.1",
                 "metaprobe-check-config.1"
             ]
         );

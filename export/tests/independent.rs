@@ -15,7 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use metaprobe_ipfix::samples;
-use metaprobe_ipfix::session::{PushError, Session, SessionConfig, enterprise_elements};
+use metaprobe_ipfix::session::{SessionConfig, enterprise_elements};
 use metaprobe_ipfix::template::Stream;
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
@@ -48,36 +48,9 @@ fn stream_messages(stream: Stream, t: u32) -> (Vec<Vec<u8>>, usize) {
 
 /// The messages of one session of `cfg`'s stream (see [`stream_messages`]).
 fn session_messages(mut cfg: SessionConfig, t: u32) -> (Vec<Vec<u8>>, usize) {
-    let stream = cfg.stream;
     cfg.observation_domain = 1;
     cfg.exporting_process_id = 4242;
-    let mut s = Session::new(cfg).unwrap();
-    let mut msgs = Vec::new();
-    let mut buf = Vec::new();
-    let mut records = Vec::new();
-    samples::for_each_encoded(t, s.max_record_len(), |tpl, rec| {
-        if tpl.def.stream == stream {
-            records.push((tpl.id(), rec));
-        }
-    });
-    for (id, rec) in &records {
-        loop {
-            match s.push_record(t, *id, rec) {
-                Ok(()) => break,
-                Err(PushError::Blocked) => {
-                    s.poll_transmit(t, &mut buf).unwrap();
-                    msgs.push(buf.clone());
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-    }
-    s.report_reliability();
-    s.flush();
-    while s.poll_transmit(t, &mut buf).is_some() {
-        msgs.push(buf.clone());
-    }
-    (msgs, records.len())
+    samples::session_messages(cfg, t, 1)
 }
 
 fn all_messages(t: u32) -> Vec<(Stream, Vec<Vec<u8>>, usize)> {

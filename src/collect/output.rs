@@ -20,9 +20,8 @@ use std::io::{self, BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use metaprobe_ipfix::collect::DecodedRecord;
-use metaprobe_ipfix::collect::render::{
-    Table, csv_header, table_of, to_clickhouse, to_csv, to_json,
-};
+use metaprobe_ipfix::collect::clickhouse::to_clickhouse;
+use metaprobe_ipfix::collect::render::{Table, csv_header, table_of, to_csv, to_json};
 
 /// Most tables (files) one run writes.
 pub const MAX_TABLES: usize = 256;

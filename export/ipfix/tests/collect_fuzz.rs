@@ -14,7 +14,7 @@
 
 use metaprobe_ipfix::collect::{CacheLimits, DecodeError, TemplateCache, decode_message};
 use metaprobe_ipfix::samples;
-use metaprobe_ipfix::session::{PushError, Reliability, Session, SessionConfig};
+use metaprobe_ipfix::session::SessionConfig;
 use metaprobe_ipfix::template::Stream;
 
 const T0: u32 = 1_700_000_000;
@@ -26,32 +26,8 @@ fn corpus() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for stream in Stream::ALL {
         for mtu in [1500, 9000] {
-            let mut s = Session::new(SessionConfig::udp(stream, mtu, false, 20)).unwrap();
-            let mut buf = Vec::new();
-            let mut records = Vec::new();
-            samples::for_each_encoded(T0, s.max_record_len(), |t, rec| {
-                if t.def.stream == stream {
-                    records.push((t.id(), rec));
-                }
-            });
-            for (id, rec) in records.iter().cycle().take(records.len() * 3) {
-                while let Err(PushError::Blocked) = s.push_record(T0, *id, rec) {
-                    s.poll_transmit(T0, &mut buf).unwrap();
-                    out.push(buf.clone());
-                }
-            }
-            s.set_reliability(Reliability {
-                not_sent_records: 7,
-                not_sent_packets: 7,
-                not_sent_octets: 700,
-                first_drop: T0 - 5,
-                last_drop: T0,
-            });
-            s.report_reliability();
-            s.flush();
-            while s.poll_transmit(T0, &mut buf).is_some() {
-                out.push(buf.clone());
-            }
+            let cfg = SessionConfig::udp(stream, mtu, false, 20);
+            out.extend(samples::session_messages(cfg, T0, 3).0);
         }
     }
     out.extend(hostile());

@@ -1,7 +1,7 @@
 //! A decoder of IPFIX messages, for `metaprobe collect`: a pure function from
 //! message bytes (and a per-session template cache) to records whose fields
-//! carry the spec's names; [`render`] writes them as JSON lines, CSV or
-//! ClickHouse rows.
+//! carry the spec's names; [`render`] writes them as JSON lines or CSV,
+//! [`clickhouse`] as rows of the tables of `docs/clickhouse.sql`.
 //!
 //! It decodes any template (unknown elements get generic names, `ie<id>` or
 //! `e<pen>_<id>`), and names the kinds of our own templates as `ie_spec.py`
@@ -19,6 +19,7 @@
 //!   and field specifiers; templates past that are refused and counted
 //!   ([`TemplateCache::refused`]), never stored.
 
+pub mod clickhouse;
 pub mod render;
 
 use crate::codec::Reader;
@@ -90,11 +91,8 @@ impl ReceivedTemplate {
         } else {
             data_kind(&fields)
         };
-        // Repeated elements are NAME, NAME#2, NAME#3, … (linear: a count per name).
-        let mut seen: HashMap<String, usize> = HashMap::new();
-        let mut names: Vec<String> = Vec::with_capacity(fields.len());
-        for f in &fields {
-            let base = element(f.id, f.pen).map_or_else(
+        let names = numbered(fields.iter().map(|f| {
+            element(f.id, f.pen).map_or_else(
                 || {
                     if f.pen == 0 {
                         format!("ie{}", f.id)
@@ -103,11 +101,8 @@ impl ReceivedTemplate {
                     }
                 },
                 |e| e.name.to_string(),
-            );
-            let n = seen.entry(base.clone()).or_insert(0);
-            *n += 1;
-            names.push(if *n == 1 { base } else { format!("{base}#{n}") });
-        }
+            )
+        }));
         Ok(ReceivedTemplate {
             id,
             scope,
@@ -117,6 +112,19 @@ impl ReceivedTemplate {
             min_len,
         })
     }
+}
+
+/// Field names with repeated elements told apart: NAME, NAME#2, NAME#3, …
+/// (linear: a count per name).
+fn numbered(bases: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    bases
+        .map(|base| {
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 { base } else { format!("{base}#{n}") }
+        })
+        .collect()
 }
 
 fn element(id: u16, pen: u32) -> Option<&'static Ie> {

@@ -1,5 +1,6 @@
-//! Text renderings of decoded records: JSON lines, CSV (one table per record
-//! kind) and ClickHouse `JSONEachRow` rows (one table per record kind).
+//! Text renderings of decoded records: JSON lines and CSV (one table per
+//! record kind); the ClickHouse rows of the same tables are in
+//! [`super::clickhouse`].
 //!
 //! Field values are packet data (Host, User-Agent, SNI, DNS names…): no
 //! rendering writes a control character raw, so the output cannot drive a
@@ -23,9 +24,9 @@
 //! `reliability`; a template that is not ours is `template_<id>`, its columns
 //! its field names.
 
-use super::{DecodedRecord, Value};
+use super::{DecodedRecord, Value, numbered};
 use crate::ie;
-use crate::template::{OPTIONS_TEMPLATES, Slot, TEMPLATES, TemplateDef};
+use crate::template::{OPTIONS_TEMPLATES, OptionsTemplate, Slot, TEMPLATES, TemplateDef};
 use std::fmt::Write as _;
 
 fn hex(b: &[u8], out: &mut String) {
@@ -81,14 +82,14 @@ fn escape_into(s: &str, json: bool, out: &mut String) {
 }
 
 /// A JSON string.
-fn json_str(s: &str, out: &mut String) {
+pub(super) fn json_str(s: &str, out: &mut String) {
     out.push('"');
     escape_into(s, true, out);
     out.push('"');
 }
 
 /// A JSON value: integers as numbers, everything else as text.
-fn json_value(v: &Value, out: &mut String) {
+pub(super) fn json_value(v: &Value, out: &mut String) {
     match v {
         Value::Unsigned(n) => {
             let _ = write!(out, "{n}");
@@ -167,25 +168,39 @@ pub fn table_of(r: &DecodedRecord) -> Table {
             OPTIONS_TEMPLATES
                 .iter()
                 .find(|o| o.name == k)
-                .map(|o| (o.name, o.fields.iter().map(|e| e.name).collect()))
+                .map(|o| options_table(o))
         } else {
-            layout_of_kind(k).map(|d| (d.kind, layout_columns(d)))
+            layout_of_kind(k).map(layout_table)
         }
     });
-    match ours {
-        Some((name, columns)) => Table {
-            name: name.to_string(),
-            columns: columns.into_iter().map(str::to_string).collect(),
-        },
-        None => Table {
-            name: format!("template_{}", r.template_id),
-            columns: r.fields.iter().map(|(n, _)| n.clone()).collect(),
-        },
+    ours.unwrap_or_else(|| Table {
+        name: format!("template_{}", r.template_id),
+        columns: r.fields.iter().map(|(n, _)| n.clone()).collect(),
+    })
+}
+
+/// The table of one of our options templates: its fields as the decoder
+/// names them (a repeated element is `NAME#2`).
+pub fn options_table(o: &OptionsTemplate) -> Table {
+    Table {
+        name: o.name.to_string(),
+        columns: numbered(o.fields.iter().map(|e| e.name.to_string())),
+    }
+}
+
+/// The table of one of our layouts.
+pub fn layout_table(def: &TemplateDef) -> Table {
+    Table {
+        name: def.kind.to_string(),
+        columns: layout_columns(def)
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
     }
 }
 
 /// The columns every table starts with, before the fields.
-const PREFIX: [&str; 3] = ["kind", "template_id", "export_time"];
+pub const PREFIX: [&str; 3] = ["kind", "template_id", "export_time"];
 
 fn csv_cell(v: &str, out: &mut String) {
     let mut esc = String::with_capacity(v.len());
@@ -225,55 +240,29 @@ pub fn to_csv(r: &DecodedRecord, t: &Table) -> String {
     s
 }
 
-/// One ClickHouse `JSONEachRow` row of `r` in table `t` (no newline): an
-/// object of `kind`, `template_id`, `export_time` and the columns `r`
-/// carries, numbers as numbers (TIME_STAMP and `export_time` as Unix
-/// seconds, which ClickHouse reads into a DateTime), everything else as
-/// text. A column `r` does not carry is left out: ClickHouse fills in its
-/// default (the other address family's columns). `docs/clickhouse.sql` has
-/// the tables.
-pub fn to_clickhouse(r: &DecodedRecord, t: &Table) -> String {
-    let mut s = String::with_capacity(256);
-    s.push_str("{\"kind\":");
-    json_str(r.kind.as_deref().unwrap_or(""), &mut s);
-    let _ = write!(
-        s,
-        ",\"template_id\":{},\"export_time\":{}",
-        r.template_id, r.export_time
-    );
-    for c in &t.columns {
-        if let Some(v) = r.get(c) {
-            s.push(',');
-            json_str(c, &mut s);
-            s.push(':');
-            json_value(v, &mut s);
-        }
+/// A dns record of four fields, for the tests of the renderings.
+#[cfg(test)]
+pub(super) fn dns_record() -> DecodedRecord {
+    use core::net::Ipv4Addr;
+    DecodedRecord {
+        odid: 1,
+        seq: 2,
+        export_time: 3,
+        template_id: 272,
+        kind: Some("dns".into()),
+        options: false,
+        fields: vec![
+            ("TTL".into(), Value::Unsigned(300)),
+            ("DOMAIN".into(), Value::Str("a\"b,c\n".into())),
+            ("RDATA".into(), Value::Bytes(vec![0xde, 0xad])),
+            ("IP_SOURCE".into(), Value::Ipv4(Ipv4Addr::new(192, 0, 2, 1))),
+        ],
     }
-    s.push('}');
-    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::net::Ipv4Addr;
-
-    fn dns_record() -> DecodedRecord {
-        DecodedRecord {
-            odid: 1,
-            seq: 2,
-            export_time: 3,
-            template_id: 272,
-            kind: Some("dns".into()),
-            options: false,
-            fields: vec![
-                ("TTL".into(), Value::Unsigned(300)),
-                ("DOMAIN".into(), Value::Str("a\"b,c\n".into())),
-                ("RDATA".into(), Value::Bytes(vec![0xde, 0xad])),
-                ("IP_SOURCE".into(), Value::Ipv4(Ipv4Addr::new(192, 0, 2, 1))),
-            ],
-        }
-    }
 
     #[test]
     fn json_lines() {
@@ -311,12 +300,14 @@ mod tests {
     }
 
     #[test]
-    fn clickhouse_rows_carry_the_columns_of_the_record() {
-        let r = dns_record();
+    fn an_options_table_tells_repeated_elements_apart() {
+        let t = options_table(&crate::template::RELIABILITY_TEMPLATE);
+        assert_eq!(t.name, "reliability");
         assert_eq!(
-            to_clickhouse(&r, &table_of(&r)),
-            r#"{"kind":"dns","template_id":272,"export_time":3,"IP_SOURCE":"192.0.2.1","DOMAIN":"a\"b,c\n","TTL":300,"RDATA":"dead"}"#
+            t.columns.last().map(String::as_str),
+            Some("observationTimeSeconds#2")
         );
+        assert_eq!(t.columns.len(), 6);
     }
 
     #[test]
@@ -349,7 +340,7 @@ mod tests {
             csv.contains(r",a\u001b[31mb\u0007c\u0000d\u007fe\u009bf\u2028g\t\\,"),
             "{csv}"
         );
-        let ch = to_clickhouse(&r, &table_of(&r));
+        let ch = super::super::clickhouse::to_clickhouse(&r, &table_of(&r));
         assert!(
             ch.contains(r#""DOMAIN":"a\u001b[31mb\u0007c\u0000d"#),
             "{ch}"
