@@ -63,6 +63,17 @@ impl Stream {
         TEMPLATES.iter().copied().filter(move |t| t.stream == self)
     }
 
+    /// This stream's element of a per-stream array (in [`Stream::ALL`]
+    /// order).
+    pub const fn of<T: Copy>(self, a: &[T; 3]) -> T {
+        let [clickstream, meta, dns] = *a;
+        match self {
+            Stream::Clickstream => clickstream,
+            Stream::Meta => meta,
+            Stream::Dns => dns,
+        }
+    }
+
     /// Position in [`Stream::ALL`]: the index of per-stream counter arrays.
     pub const fn index(self) -> usize {
         match self {
@@ -586,6 +597,7 @@ mod tests {
         assert_eq!(r.stream(TemplateId(9999)), None);
         for (i, s) in Stream::ALL.into_iter().enumerate() {
             assert_eq!(s.index(), i);
+            assert_eq!(s.of(&[10, 11, 12]), 10 + i);
         }
     }
 

@@ -123,12 +123,7 @@ impl ExporterConfig {
 
     /// The observation domain of `stream`'s messages.
     pub fn domain_id(&self, stream: Stream) -> u32 {
-        let [clickstream, meta, dns] = self.domain_ids;
-        match stream {
-            Stream::Clickstream => clickstream,
-            Stream::Meta => meta,
-            Stream::Dns => dns,
-        }
+        stream.of(&self.domain_ids)
     }
 
     /// Adds collectors of one list.
