@@ -8,6 +8,8 @@ packages=(
   libclang-dev clang pkg-config
   libpcap-dev
   tshark
+  libfixbuf-tools     # ipfixDump: a third-party decoder of our RFC 5610 type records
+  python3 python3-pip # chdb (ClickHouse's engine) for the ClickHouse loading test
   iproute2 ethtool iputils-ping
   man-db logrotate
 )
@@ -26,6 +28,16 @@ if ((${#missing[@]})); then
   fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# chdb (ClickHouse's engine in-process, from PyPI) for the ClickHouse test
+# (tests/clickhouse.rs). Debian's own python3 is externally managed (PEP 668): pip
+# then needs --break-system-packages.
+if ! python3 -c 'import chdb' 2>/dev/null; then
+  echo "setup: installing chdb (pip)" >&2
+  python3 -m pip install --quiet chdb 2>/dev/null \
+    || python3 -m pip install --quiet --break-system-packages chdb \
+    || { echo "setup: cannot install chdb with pip; the ClickHouse test will be skipped" >&2; }
 fi
 
 if ! command -v cargo >/dev/null; then

@@ -56,9 +56,24 @@ enum Command {
         /// TCP address to listen on (repeatable; several exporters at once).
         #[arg(long, value_name = "ADDR")]
         tcp: Vec<std::net::SocketAddr>,
-        /// Output format.
+        /// Output format. csv and clickhouse rows have the columns of one
+        /// record kind: on stdout only one kind is printed (--kind, or the
+        /// first one seen); give --out-dir for a file per kind.
         #[arg(long, value_enum, default_value = "jsonl")]
-        format: collect::Format,
+        format: collect::output::Format,
+        /// Write one file per record kind in DIR (clickstream.csv, dns.csv, …;
+        /// .ndjson for clickhouse, .jsonl for jsonl) instead of stdout.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+        /// Only records of this kind (clickstream, http_reply, dns, ie_type, …;
+        /// both address families).
+        #[arg(long, value_name = "KIND")]
+        kind: Option<String>,
+        /// Most exporter sessions at once: UDP sources (the least recently
+        /// heard is forgotten for a new one) and TCP connections (more are
+        /// refused).
+        #[arg(long, value_name = "N", default_value_t = collect::DEFAULT_MAX_SESSIONS)]
+        max_sessions: usize,
         /// Stop after N data records.
         #[arg(long, value_name = "N")]
         count: Option<u64>,
@@ -69,6 +84,12 @@ enum Command {
         #[arg(long)]
         options: bool,
     },
+    /// Print the IPFIXcol2 (libfds) element definition file of metaprobe's
+    /// enterprise elements (PEN 43823), as docs/ipfixcol2/metaprobe.xml.
+    Ipfixcol2Elements,
+    /// Print the ClickHouse schema of the records' tables, as
+    /// docs/clickhouse.sql (for `collect --format clickhouse`).
+    ClickhouseSchema,
     /// Validate a configuration file and print the effective configuration.
     CheckConfig {
         /// Configuration file (TOML).
@@ -105,6 +126,9 @@ fn main() -> ExitCode {
             count,
             idle,
             options,
+            out_dir,
+            kind,
+            max_sessions,
         } => collect::run(&collect::Options {
             udp,
             tcp,
@@ -112,7 +136,18 @@ fn main() -> ExitCode {
             count,
             idle,
             options,
+            out_dir,
+            kind,
+            max_sessions,
         }),
+        Command::Ipfixcol2Elements => {
+            print!("{}", metaprobe_ipfix::ie::ipfixcol2_elements_xml());
+            Ok(())
+        }
+        Command::ClickhouseSchema => {
+            print!("{}", metaprobe_ipfix::collect::clickhouse::schema());
+            Ok(())
+        }
         Command::CheckConfig { config } => load(&config).map(|cfg| print!("{}", cfg.to_toml())),
         Command::Man { out_dir } => man::write_pages(&out_dir).map(|pages| {
             for p in pages {

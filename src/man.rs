@@ -101,6 +101,8 @@ mod tests {
                 "metaprobe.1",
                 "metaprobe-run.1",
                 "metaprobe-collect.1",
+                "metaprobe-ipfixcol2-elements.1",
+                "metaprobe-clickhouse-schema.1",
                 "metaprobe-check-config.1"
             ]
         );

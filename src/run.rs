@@ -501,7 +501,11 @@ fn exporter_config(cfg: &Config, workers: usize) -> ExporterConfig {
     ec.add(Stream::Dns, Transport::Udp, &cfg.ipfix_dns_udp_collectors);
     ec.add(Stream::Dns, Transport::Tcp, &cfg.ipfix_dns_tcp_collectors);
     ec.mtu = usize::from(cfg.ipfix_mtu);
-    ec.domain_id = cfg.ipfix_domain_id;
+    ec.domain_ids = [
+        cfg.ipfix_clickstream_domain_id,
+        cfg.ipfix_meta_domain_id,
+        cfg.ipfix_dns_domain_id,
+    ];
     ec.udp_template_timer = cfg.ipfix_udp_template_timer;
     ec.stat_log = cfg.dbg_log_mask & 0x80 != 0;
     ec.stat_period_secs = cfg.netflow_timeout;

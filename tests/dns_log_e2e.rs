@@ -47,7 +47,8 @@ use common::{
     assert_same_packets, decode_all, dpdk_lock, eal_args, ethernet_frames_of, read_capture,
     read_capture_links, run_args, run_metaprobe, toml_string, write_config, write_pcap,
 };
-use metaprobe_ipfix::collect::{DecodedRecord, Value, to_json};
+use metaprobe_ipfix::collect::render::to_json;
+use metaprobe_ipfix::collect::{DecodedRecord, Value};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dataplane/tests/fixtures")

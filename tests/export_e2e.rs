@@ -229,6 +229,8 @@ struct Msg {
     export_time: u32,
     /// Ids of the (data) templates this message defines (set 2).
     template_ids: Vec<u16>,
+    /// Templates and options templates it defines.
+    templates: u32,
     data_records: usize,
 }
 
@@ -304,6 +306,7 @@ fn decode_session<'a>(msgs: impl IntoIterator<Item = &'a [u8]>) -> Session {
                 s.msgs.push(Msg {
                     export_time: d.export_time,
                     template_ids: template_ids(m),
+                    templates: d.templates,
                     data_records: data.len(),
                 });
                 s.records.extend(data);
@@ -405,16 +408,17 @@ fn problems_of<'a>(sessions: impl IntoIterator<Item = (String, &'a Session)>) ->
         .collect()
 }
 
-/// `Ok` when the first message of the session defines templates and no data record came
+/// `Ok` when the first message of the session starts the template round (options
+/// templates, type records, data templates: no data record) and no data record came
 /// before the template it needs (the decoder reports such data sets as unknown).
 fn templates_first(name: &str, s: &Session) -> Result<(), String> {
     let Some(first) = s.msgs.first() else {
         return Err(format!("{name}: no message"));
     };
-    if first.template_ids.is_empty() || first.data_records > 0 {
+    if first.templates == 0 || first.data_records > 0 {
         return Err(format!(
-            "{name}: the first message should be templates only, it has templates {:?} and {} data records",
-            first.template_ids, first.data_records
+            "{name}: the first message should be templates only, it has {} templates (data templates {:?}) and {} data records",
+            first.templates, first.template_ids, first.data_records
         ));
     }
     Ok(())

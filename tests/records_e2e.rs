@@ -64,7 +64,8 @@ use common::{
     eal_args, eth, ethernet_frames_of, ipv4_header, ipv6_header, read_capture, read_capture_links,
     run_args, run_metaprobe, tcp_header, write_config, write_pcap,
 };
-use metaprobe_ipfix::collect::{DecodedRecord, Value, to_json};
+use metaprobe_ipfix::collect::render::to_json;
+use metaprobe_ipfix::collect::{DecodedRecord, Value};
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dataplane/tests/fixtures")

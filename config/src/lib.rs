@@ -96,6 +96,13 @@ pub struct Config {
     pub ipfix_mtu: u16,
     /// IPFIX Observation Domain ID of this exporter.
     pub ipfix_domain_id: u32,
+    /// Observation Domain ID of the clickstream stream's messages
+    /// (`ipfix_clickstream_domain_id`; when absent, `ipfix_domain_id`).
+    pub ipfix_clickstream_domain_id: u32,
+    /// Observation Domain ID of the meta stream (default `ipfix_domain_id`).
+    pub ipfix_meta_domain_id: u32,
+    /// Observation Domain ID of the dns stream (default `ipfix_domain_id`).
+    pub ipfix_dns_domain_id: u32,
     /// Export statistics period, seconds; > 0.
     pub netflow_timeout: u32,
     /// Export HTTP reply records.
@@ -274,6 +281,9 @@ pub const KEYS: &[&str] = &[
     "ipfix_udp_template_timer",
     "ipfix_mtu",
     "ipfix_domain_id",
+    "ipfix_clickstream_domain_id",
+    "ipfix_meta_domain_id",
+    "ipfix_dns_domain_id",
     "netflow_timeout",
     "http_parse_reply",
     "ssl_parse_reply",
@@ -365,6 +375,9 @@ impl Config {
             ipfix_udp_template_timer: defaults::IPFIX_UDP_TEMPLATE_TIMER,
             ipfix_mtu: defaults::IPFIX_MTU,
             ipfix_domain_id: defaults::IPFIX_DOMAIN_ID,
+            ipfix_clickstream_domain_id: defaults::IPFIX_DOMAIN_ID,
+            ipfix_meta_domain_id: defaults::IPFIX_DOMAIN_ID,
+            ipfix_dns_domain_id: defaults::IPFIX_DOMAIN_ID,
             netflow_timeout: defaults::NETFLOW_TIMEOUT,
             http_parse_reply: false,
             ssl_parse_reply: false,

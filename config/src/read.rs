@@ -252,6 +252,30 @@ impl Check<'_> {
         key(s, &mut c.ipfix_domain_id, &f.ipfix_domain_id, |s, v| {
             s.uint("ipfix_domain_id", v, "an id", 0..=u64::from(u32::MAX))
         });
+        // A stream's own domain id, else ipfix_domain_id's.
+        let base = c.ipfix_domain_id;
+        for (name, slot, v) in [
+            (
+                "ipfix_clickstream_domain_id",
+                &mut c.ipfix_clickstream_domain_id,
+                &f.ipfix_clickstream_domain_id,
+            ),
+            (
+                "ipfix_meta_domain_id",
+                &mut c.ipfix_meta_domain_id,
+                &f.ipfix_meta_domain_id,
+            ),
+            (
+                "ipfix_dns_domain_id",
+                &mut c.ipfix_dns_domain_id,
+                &f.ipfix_dns_domain_id,
+            ),
+        ] {
+            *slot = base;
+            key(s, slot, v, |s, v| {
+                s.uint(name, v, "an id", 0..=u64::from(u32::MAX))
+            });
+        }
         key(s, &mut c.netflow_timeout, &f.netflow_timeout, |s, v| {
             s.uint("netflow_timeout", v, "seconds", POSITIVE)
         });

@@ -86,12 +86,21 @@ fn example_file_parses_and_shows_every_key_with_its_default() {
     let c =
         Config::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/metaprobe.toml"))
             .unwrap();
+    // Keys whose default is another key's value are shown commented out:
+    // set, they would no longer follow it.
+    const FOLLOWING: [&str; 3] = [
+        "ipfix_clickstream_domain_id",
+        "ipfix_meta_domain_id",
+        "ipfix_dns_domain_id",
+    ];
     for key in KEYS {
-        let lines = EXAMPLE
-            .lines()
-            .filter(|l| l.starts_with(&format!("{key} = ")))
-            .count();
-        assert_eq!(lines, 1, "example must set `{key}` exactly once");
+        let prefix = if FOLLOWING.contains(key) {
+            format!("# {key} = ")
+        } else {
+            format!("{key} = ")
+        };
+        let lines = EXAMPLE.lines().filter(|l| l.starts_with(&prefix)).count();
+        assert_eq!(lines, 1, "example must show `{key}` exactly once");
     }
     // Apart from what the example sets on purpose, it shows the defaults.
     let mut expected = Config::with_bridges(c.bridges.clone());
@@ -185,6 +194,9 @@ fn round_trip_of_every_key_changed() {
         ipfix_udp_template_timer: u32::MAX,
         ipfix_mtu: 9216,
         ipfix_domain_id: u32::MAX,
+        ipfix_clickstream_domain_id: 1,
+        ipfix_meta_domain_id: 0,
+        ipfix_dns_domain_id: 3,
         netflow_timeout: 1,
         http_parse_reply: true,
         ssl_parse_reply: true,
@@ -562,6 +574,25 @@ fn ranges_of_integers() {
         65536
     );
     assert_eq!(ok(&with("stats_interval = 1_000")).stats_interval, 1000);
+    // Per-stream domain ids: each its own when given, else ipfix_domain_id.
+    let c = ok(&with("ipfix_domain_id = 7\nipfix_dns_domain_id = 9"));
+    assert_eq!(
+        (
+            c.ipfix_clickstream_domain_id,
+            c.ipfix_meta_domain_id,
+            c.ipfix_dns_domain_id
+        ),
+        (7, 7, 9)
+    );
+    let c = ok(&with("ipfix_meta_domain_id = 2\nipfix_domain_id = 5"));
+    assert_eq!(
+        (c.ipfix_clickstream_domain_id, c.ipfix_meta_domain_id),
+        (5, 2)
+    );
+    assert!(
+        err(&with("ipfix_clickstream_domain_id = -1"))
+            .contains("ipfix_clickstream_domain_id: -1 is out of range 0..=4294967295")
+    );
     assert_eq!(ok(&with("ajb_dns_ftimeout = 0")).ajb_dns_ftimeout, 0);
 }
 

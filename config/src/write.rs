@@ -109,6 +109,12 @@ pub(crate) fn to_toml(c: &Config) -> String {
     );
     line("ipfix_mtu", c.ipfix_mtu.to_string());
     line("ipfix_domain_id", c.ipfix_domain_id.to_string());
+    line(
+        "ipfix_clickstream_domain_id",
+        c.ipfix_clickstream_domain_id.to_string(),
+    );
+    line("ipfix_meta_domain_id", c.ipfix_meta_domain_id.to_string());
+    line("ipfix_dns_domain_id", c.ipfix_dns_domain_id.to_string());
     line("netflow_timeout", c.netflow_timeout.to_string());
     line("http_parse_reply", flag(c.http_parse_reply).to_owned());
     line("ssl_parse_reply", flag(c.ssl_parse_reply).to_owned());

@@ -253,6 +253,47 @@ fn every_kind_over_udp_and_tcp_is_decoded() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Each stream's messages carry its own observation domain when the
+/// configuration gives one (nfcapd keys sessions on address + domain).
+#[test]
+fn each_stream_carries_its_own_domain_id() {
+    let dir = tmpdir("domains");
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut cfg = ExporterConfig::new(&dir);
+    for s in Stream::ALL {
+        cfg.add(s, Transport::Udp, &[u.local_addr().unwrap()]);
+    }
+    cfg.domain_ids = [10, 20, 30];
+    assert_eq!(cfg.domain_id(Stream::Meta), 20);
+    let clock = TestClock::new();
+    let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
+    let tx = &mut senders[0];
+    for s in Stream::ALL {
+        push_stream(tx, s, (T0 / 1_000_000) as u32);
+    }
+    tx.flush();
+    ex.poll(&clock);
+    let msgs = recv_all(&u);
+    let mut cache = TemplateCache::new();
+    let mut seen = std::collections::BTreeMap::new();
+    for d in decode_all(&mut cache, &msgs) {
+        for r in d.records.iter().filter(|r| !r.options) {
+            let kind = r.kind.clone().unwrap();
+            seen.insert(kind, d.odid);
+        }
+    }
+    assert_eq!(seen.len(), 18, "{seen:?}");
+    for (kind, odid) in &seen {
+        let want = match kind.trim_end_matches("_v6") {
+            "clickstream" | "http_reply" | "tls_reply" => 10,
+            "dns" => 30,
+            _ => 20,
+        };
+        assert_eq!(*odid, want, "{kind}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn udp_templates_repeat_on_the_configured_period() {
     let dir = tmpdir("timer");

@@ -15,7 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use metaprobe_ipfix::samples;
-use metaprobe_ipfix::session::{PushError, Session, SessionConfig, enterprise_elements};
+use metaprobe_ipfix::session::{SessionConfig, enterprise_elements};
 use metaprobe_ipfix::template::Stream;
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
@@ -48,36 +48,9 @@ fn stream_messages(stream: Stream, t: u32) -> (Vec<Vec<u8>>, usize) {
 
 /// The messages of one session of `cfg`'s stream (see [`stream_messages`]).
 fn session_messages(mut cfg: SessionConfig, t: u32) -> (Vec<Vec<u8>>, usize) {
-    let stream = cfg.stream;
     cfg.observation_domain = 1;
     cfg.exporting_process_id = 4242;
-    let mut s = Session::new(cfg).unwrap();
-    let mut msgs = Vec::new();
-    let mut buf = Vec::new();
-    let mut records = Vec::new();
-    samples::for_each_encoded(t, s.max_record_len(), |tpl, rec| {
-        if tpl.def.stream == stream {
-            records.push((tpl.id(), rec));
-        }
-    });
-    for (id, rec) in &records {
-        loop {
-            match s.push_record(t, *id, rec) {
-                Ok(()) => break,
-                Err(PushError::Blocked) => {
-                    s.poll_transmit(t, &mut buf).unwrap();
-                    msgs.push(buf.clone());
-                }
-                Err(e) => panic!("{e}"),
-            }
-        }
-    }
-    s.report_reliability();
-    s.flush();
-    while s.poll_transmit(t, &mut buf).is_some() {
-        msgs.push(buf.clone());
-    }
-    (msgs, records.len())
+    samples::session_messages(cfg, t, 1)
 }
 
 fn all_messages(t: u32) -> Vec<(Stream, Vec<Vec<u8>>, usize)> {
@@ -481,7 +454,7 @@ fn strict_collector_sees_no_violation_over_udp_and_tcp() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut cfg = ExporterConfig::new(&dir);
-    cfg.domain_id = 1;
+    cfg.set_domain_id(1);
     for s in Stream::ALL {
         cfg.add(s, Transport::Udp, &[([127, 0, 0, 1], udp).into()]);
         cfg.add(s, Transport::Tcp, &[([127, 0, 0, 1], tcp).into()]);
@@ -710,5 +683,90 @@ fn tshark_decodes_every_message_over_tcp_cleanly() {
     );
     if std::env::var_os("KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// `ipfixDump` (libfixbuf-tools, installed by `scripts/setup.sh`), or None
+/// with a loud line when it is not there.
+fn ipfix_dump() -> Option<&'static str> {
+    let found = Command::new("ipfixDump")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        eprintln!(
+            "SKIPPED: ipfixDump is not installed (apt-get install libfixbuf-tools; scripts/setup.sh does)"
+        );
+    }
+    found.then_some("ipfixDump")
+}
+
+/// Runs `ipfixDump --in FILE [--rfc5610]` over `msgs` written as an IPFIX
+/// file (messages back to back).
+fn ipfix_dump_text(tool: &str, msgs: &[Vec<u8>], rfc5610: bool, tag: &str) -> String {
+    let path = std::env::temp_dir().join(format!(
+        "mp-export-ipfixdump-{tag}-{}.ipfix",
+        std::process::id()
+    ));
+    std::fs::write(&path, msgs.concat()).unwrap();
+    let mut cmd = Command::new(tool);
+    cmd.arg("--in").arg(&path);
+    if rfc5610 {
+        cmd.arg("--rfc5610");
+    }
+    let out = cmd.output().unwrap();
+    let _ = std::fs::remove_file(&path);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{tag}: {stderr}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// libfixbuf learns our elements from the RFC 5610 type records — they carry
+/// the units and range fields it requires and come before the first data
+/// template — so `ipfixDump --rfc5610` names every enterprise field of every
+/// template on first sight (the first template round of a session). Without
+/// `--rfc5610` the same fields are `_alienInformationElement`: the names
+/// come from our records.
+#[test]
+fn ipfix_dump_names_our_elements_on_first_sight() {
+    let Some(tool) = ipfix_dump() else { return };
+    for stream in Stream::ALL {
+        let (msgs, records) = stream_messages(stream, now());
+        let text = ipfix_dump_text(tool, &msgs, true, stream.name());
+        assert!(!text.contains("_alien"), "{}: {text}", stream.name());
+        let mut named = 0;
+        for line in text.lines().filter(|l| l.contains("ent: 43823")) {
+            let (id, name) = line
+                .split_once("id:")
+                .and_then(|(_, r)| {
+                    let mut w = r.split_whitespace();
+                    Some((w.next()?.parse::<u16>().ok()?, w.last()?))
+                })
+                .unwrap();
+            let e = metaprobe_ipfix::ie::lookup(id, 43823).unwrap();
+            assert_eq!(name, e.name, "{line}");
+            named += 1;
+        }
+        let fields: usize = metaprobe_ipfix::template::all()
+            .filter(|t| t.def.stream == stream)
+            .map(|t| t.elements().filter(|e| e.is_enterprise()).count())
+            .sum();
+        assert_eq!(
+            named,
+            fields,
+            "{}: every enterprise field of every template",
+            stream.name()
+        );
+        // The data records decode with the names too.
+        let data = text.matches("--- data record").count();
+        assert!(data >= records, "{}: {data} records: {text}", stream.name());
+        assert!(
+            text.contains("(43823/1001)                  TIME_STAMP : "),
+            "{text}"
+        );
+        let plain = ipfix_dump_text(tool, &msgs, false, stream.name());
+        assert!(plain.contains("_alienInformationElement"), "{plain}");
     }
 }

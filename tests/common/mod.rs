@@ -299,9 +299,24 @@ impl Running {
     /// ends first or `timeout` (counted from the start) passes. Returns how long after the
     /// start the line came.
     pub fn wait_for_stdout(&mut self, needle: &str, timeout: Duration) -> Duration {
+        self.wait_for_line(false, needle, timeout).0
+    }
+
+    /// Like [`Running::wait_for_stdout`] on stderr; returns the line.
+    pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) -> String {
+        self.wait_for_line(true, needle, timeout).1
+    }
+
+    fn wait_for_line(
+        &mut self,
+        stderr: bool,
+        needle: &str,
+        timeout: Duration,
+    ) -> (Duration, String) {
         loop {
-            if lock_text(&self.stdout).lines().any(|l| l.contains(needle)) {
-                return self.start.elapsed();
+            let text = lock_text(if stderr { &self.stderr } else { &self.stdout });
+            if let Some(line) = text.lines().find(|l| l.contains(needle)) {
+                return (self.start.elapsed(), line.to_owned());
             }
             if self.status.is_none() {
                 self.status = self.child.try_wait().expect("wait for metaprobe");

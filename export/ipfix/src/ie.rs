@@ -76,6 +76,22 @@ impl DataType {
         }
     }
 
+    /// The RFC 7012 name (`unsigned8`, `ipv4Address`, …), as IPFIXcol2's
+    /// element files spell it.
+    pub const fn rfc_name(self) -> &'static str {
+        match self {
+            DataType::OctetArray => "octetArray",
+            DataType::Unsigned8 => "unsigned8",
+            DataType::Unsigned16 => "unsigned16",
+            DataType::Unsigned32 => "unsigned32",
+            DataType::Unsigned64 => "unsigned64",
+            DataType::MacAddress => "macAddress",
+            DataType::String => "string",
+            DataType::Ipv4Address => "ipv4Address",
+            DataType::Ipv6Address => "ipv6Address",
+        }
+    }
+
     /// The type name used by `ie_spec.py` (`int8` … `raw`).
     pub const fn spec_name(self) -> &'static str {
         match self {
@@ -113,6 +129,16 @@ impl Semantics {
             Semantics::Quantity => 1,
             Semantics::Identifier => 4,
             Semantics::Flags => 5,
+        }
+    }
+
+    /// The RFC 7012 name (`default`, `quantity`, …).
+    pub const fn rfc_name(self) -> &'static str {
+        match self {
+            Semantics::Default => "default",
+            Semantics::Quantity => "quantity",
+            Semantics::Identifier => "identifier",
+            Semantics::Flags => "flags",
         }
     }
 }
@@ -669,6 +695,45 @@ pub fn lookup(id: u16, pen: u32) -> Option<&'static Ie> {
     all().find(|ie| ie.id == id && ie.pen == pen)
 }
 
+/// The IPFIXcol2 (libfds) element definition file of our enterprise
+/// elements: `docs/ipfixcol2/metaprobe.xml`, kept equal to this table by a
+/// test and printed by `metaprobe ipfixcol2-elements`. Copy it into libfds's
+/// `user/elements/` directory (e.g. `/etc/libfds/user/elements/`).
+pub fn ipfixcol2_elements_xml() -> String {
+    use core::fmt::Write as _;
+    let mut s = String::from(concat!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
+        "<!-- metaprobe's information elements (enterprise 43823) for IPFIXcol2 / libfds.\n",
+        "     Generated from the element table (export/ipfix/src/ie.rs): do not edit;\n",
+        "     `metaprobe ipfixcol2-elements` prints it. Install it in libfds's\n",
+        "     user/elements/ directory (e.g. /etc/libfds/user/elements/metaprobe.xml). -->\n",
+        "<ipfix-elements>\n",
+    ));
+    let _ = write!(
+        s,
+        "    <scope>\n        <pen>{PEN}</pen>\n        <name>metaprobe</name>\n        <biflow mode=\"none\"/>\n    </scope>\n"
+    );
+    let mut ours: Vec<&Ie> = all().filter(|e| e.is_enterprise()).collect();
+    ours.sort_by_key(|e| e.id);
+    for e in ours {
+        s.push('\n');
+        if !e.description.is_empty() {
+            // A comment may not hold "--".
+            let _ = writeln!(s, "    <!-- {} -->", e.description.replace("--", "- -"));
+        }
+        let _ = write!(
+            s,
+            "    <element>\n        <id>{}</id>\n        <name>{}</name>\n        <dataType>{}</dataType>\n        <dataSemantics>{}</dataSemantics>\n        <status>current</status>\n    </element>\n",
+            e.id,
+            e.name,
+            e.data_type.rfc_name(),
+            e.semantics.rfc_name()
+        );
+    }
+    s.push_str("</ipfix-elements>\n");
+    s
+}
+
 // --- IANA elements of the options templates (RFC 5610, RFC 7011 §4.3) -----------
 /// informationElementId (303).
 pub const INFORMATION_ELEMENT_ID: Ie =
@@ -689,6 +754,20 @@ pub const INFORMATION_ELEMENT_SEMANTICS: Ie = iana(
     Identifier,
     "",
 );
+/// informationElementUnits (345): none (0) for every element of ours.
+pub const INFORMATION_ELEMENT_UNITS: Ie =
+    iana(345, "informationElementUnits", Unsigned16, Identifier, "");
+/// informationElementRangeBegin (342): 0 with RangeEnd 0, no range.
+pub const INFORMATION_ELEMENT_RANGE_BEGIN: Ie = iana(
+    342,
+    "informationElementRangeBegin",
+    Unsigned64,
+    Quantity,
+    "",
+);
+/// informationElementRangeEnd (343).
+pub const INFORMATION_ELEMENT_RANGE_END: Ie =
+    iana(343, "informationElementRangeEnd", Unsigned64, Quantity, "");
 /// privateEnterpriseNumber (346).
 pub const PRIVATE_ENTERPRISE_NUMBER: Ie =
     iana(346, "privateEnterpriseNumber", Unsigned32, Identifier, "");
@@ -708,12 +787,15 @@ pub const OBSERVATION_TIME_SECONDS: Ie =
     iana(322, "observationTimeSeconds", Unsigned32, Default, "");
 
 /// The IANA elements of our options templates, for the decoder.
-pub static OPTIONS_ELEMENTS: [Ie; 11] = [
+pub static OPTIONS_ELEMENTS: [Ie; 14] = [
     INFORMATION_ELEMENT_ID,
     INFORMATION_ELEMENT_DATA_TYPE,
     INFORMATION_ELEMENT_DESCRIPTION,
     INFORMATION_ELEMENT_NAME,
     INFORMATION_ELEMENT_SEMANTICS,
+    INFORMATION_ELEMENT_UNITS,
+    INFORMATION_ELEMENT_RANGE_BEGIN,
+    INFORMATION_ELEMENT_RANGE_END,
     PRIVATE_ENTERPRISE_NUMBER,
     EXPORTING_PROCESS_ID,
     NOT_SENT_FLOW_TOTAL_COUNT,
@@ -741,6 +823,38 @@ mod tests {
             assert_eq!(ie.id >= 1000, ie.pen == PEN, "{}", ie.name);
         }
         assert_eq!(all().count(), 76);
+    }
+
+    /// The committed IPFIXcol2 element file is the table's: regenerate it
+    /// with `metaprobe ipfixcol2-elements > docs/ipfixcol2/metaprobe.xml`.
+    #[test]
+    fn the_ipfixcol2_element_file_is_the_table() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/ipfixcol2/metaprobe.xml"
+        );
+        let committed = std::fs::read_to_string(path).unwrap();
+        let xml = ipfixcol2_elements_xml();
+        assert!(
+            committed == xml,
+            "{path} differs from the element table: regenerate it with `metaprobe ipfixcol2-elements > docs/ipfixcol2/metaprobe.xml`"
+        );
+        // Every enterprise element once, with libfds's names for its type.
+        for e in all().filter(|e| e.is_enterprise()) {
+            let one = format!(
+                "<id>{}</id>\n        <name>{}</name>\n        <dataType>{}</dataType>",
+                e.id,
+                e.name,
+                e.data_type.rfc_name()
+            );
+            assert_eq!(xml.matches(&one).count(), 1, "{}", e.name);
+        }
+        assert_eq!(
+            xml.matches("<element>").count(),
+            all().filter(|e| e.is_enterprise()).count()
+        );
+        assert!(xml.contains("<pen>43823</pen>"));
+        assert_eq!(xml.matches("<!--").count(), xml.matches("-->").count());
     }
 
     #[test]

@@ -140,9 +140,7 @@ pub struct SenderCounts {
 impl SenderCounts {
     /// Records of stream `s` the worker dropped (ring full, no chunk, too long).
     pub fn dropped(&self, s: Stream) -> u64 {
-        let i = s.index();
-        let get = |a: &[u64; 3]| a.get(i).copied().unwrap_or(0);
-        get(&self.ring_full) + get(&self.no_chunk) + get(&self.too_long)
+        s.of(&self.ring_full) + s.of(&self.no_chunk) + s.of(&self.too_long)
     }
 }
 

@@ -250,3 +250,50 @@ pub fn for_each_encoded(ts: u32, limit: usize, mut f: impl FnMut(Template, Vec<u
         go(&dns(ts, v6), limit, &mut f);
     }
 }
+
+/// Every message of one session of `cfg`: its template round, one record of
+/// each template of its stream (both families, `copies` times over), and a
+/// statistics record. Returns the messages and the data records sent.
+pub fn session_messages(
+    cfg: crate::session::SessionConfig,
+    ts: u32,
+    copies: usize,
+) -> (Vec<Vec<u8>>, usize) {
+    use crate::session::{PushError, Session};
+    let stream = cfg.stream;
+    let Ok(mut s) = Session::new(cfg) else {
+        return (Vec::new(), 0);
+    };
+    let mut records = Vec::new();
+    for_each_encoded(ts, s.max_record_len(), |t, rec| {
+        if t.def.stream == stream {
+            records.push((t.id(), rec));
+        }
+    });
+    let mut msgs = Vec::new();
+    let mut buf = Vec::new();
+    let mut sent = 0;
+    for (id, rec) in records.iter().cycle().take(records.len() * copies) {
+        loop {
+            match s.push_record(ts, *id, rec) {
+                Ok(()) => {
+                    sent += 1;
+                    break;
+                }
+                Err(PushError::Blocked) => {
+                    if s.poll_transmit(ts, &mut buf).is_none() {
+                        break;
+                    }
+                    msgs.push(buf.clone());
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    s.report_reliability();
+    s.flush();
+    while s.poll_transmit(ts, &mut buf).is_some() {
+        msgs.push(buf.clone());
+    }
+    (msgs, sent)
+}

@@ -660,13 +660,17 @@ pub fn enterprise_elements(stream: Stream) -> Vec<&'static Ie> {
         .collect()
 }
 
-/// Appends the RFC 5610 Information Element Type record of `e`.
+/// Appends the RFC 5610 Information Element Type record of `e`
+/// ([`IE_TYPE_TEMPLATE`]): no units, no range.
 pub fn write_ie_type_record(e: &Ie, out: &mut Vec<u8>) {
     use crate::field::{Field, Text};
     out.extend_from_slice(&e.pen.to_be_bytes());
     out.extend_from_slice(&e.id.to_be_bytes());
     out.push(e.data_type.code());
     out.push(e.semantics.code());
+    out.extend_from_slice(&0u16.to_be_bytes());
+    out.extend_from_slice(&0u64.to_be_bytes());
+    out.extend_from_slice(&0u64.to_be_bytes());
     for s in [e.name, e.description] {
         let t = Text::from_str(s);
         let n = t.content_len_within(255 + 0xff00);
@@ -675,19 +679,13 @@ pub fn write_ie_type_record(e: &Ie, out: &mut Vec<u8>) {
     }
 }
 
-/// The items of one template round of `stream`: its templates (both
-/// variants), the options templates, one type record per enterprise element.
+/// The items of one template round of `stream`, in the order a collector
+/// needs them: the options templates, one type record per enterprise
+/// element (so that a collector knows our elements' names and types before
+/// it reads a template that uses them — libfixbuf resolves a template's
+/// elements when it receives it), then the data templates (both variants).
 fn round_items(stream: Stream) -> Vec<Item> {
     let mut items = Vec::new();
-    for t in template::all().filter(|t| t.def.stream == stream) {
-        let mut bytes = Vec::with_capacity(t.record_len());
-        t.write_record(&mut bytes);
-        items.push(Item {
-            set_id: TEMPLATE_SET_ID,
-            bytes,
-            records: 0,
-        });
-    }
     for o in OPTIONS_TEMPLATES {
         let mut bytes = Vec::with_capacity(o.record_len());
         o.write_record(&mut bytes);
@@ -704,6 +702,15 @@ fn round_items(stream: Stream) -> Vec<Item> {
             set_id: IE_TYPE_TEMPLATE.id.0,
             bytes,
             records: 1,
+        });
+    }
+    for t in template::all().filter(|t| t.def.stream == stream) {
+        let mut bytes = Vec::with_capacity(t.record_len());
+        t.write_record(&mut bytes);
+        items.push(Item {
+            set_id: TEMPLATE_SET_ID,
+            bytes,
+            records: 0,
         });
     }
     items
@@ -753,8 +760,21 @@ mod tests {
         assert_eq!(&first[4..8], &T0.to_be_bytes());
         assert_eq!(&first[8..12], &[0, 0, 0, 0]);
         assert_eq!(&first[12..16], &[0, 0, 0, 7]);
-        // First set: the template set.
-        assert_eq!(&first[16..18], &[0, 2]);
+        // First set: the options templates; every type record comes before
+        // the first data template (a collector resolves a template's
+        // elements when it receives it).
+        assert_eq!(&first[16..18], &[0, 3]);
+        let mut sets = Vec::new();
+        for (m, _) in &msgs {
+            let mut at = 16;
+            while at + 4 <= m.len() {
+                sets.push(u16::from_be_bytes([m[at], m[at + 1]]));
+                at += usize::from(u16::from_be_bytes([m[at + 2], m[at + 3]]));
+            }
+        }
+        let last_type = sets.iter().rposition(|&id| id == IE_TYPE_TEMPLATE.id.0);
+        let first_template = sets.iter().position(|&id| id == TEMPLATE_SET_ID);
+        assert!(last_type.unwrap() < first_template.unwrap(), "{sets:?}");
         let mut expect_seq = 0u32;
         let mut cache = TemplateCache::new();
         let (mut templates, mut type_records, mut stats_records) = (0, 0, 0);
@@ -1040,6 +1060,13 @@ mod tests {
                             r.get("informationElementDataType"),
                             Some(&Value::Unsigned(u64::from(e.data_type.code())))
                         );
+                        for (f, v) in [
+                            ("informationElementUnits", 0),
+                            ("informationElementRangeBegin", 0),
+                            ("informationElementRangeEnd", 0),
+                        ] {
+                            assert_eq!(r.get(f), Some(&Value::Unsigned(v)), "{f}");
+                        }
                         names.push(e.name);
                     }
                 }

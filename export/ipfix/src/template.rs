@@ -63,6 +63,17 @@ impl Stream {
         TEMPLATES.iter().copied().filter(move |t| t.stream == self)
     }
 
+    /// This stream's element of a per-stream array (in [`Stream::ALL`]
+    /// order).
+    pub const fn of<T: Copy>(self, a: &[T; 3]) -> T {
+        let [clickstream, meta, dns] = *a;
+        match self {
+            Stream::Clickstream => clickstream,
+            Stream::Meta => meta,
+            Stream::Dns => dns,
+        }
+    }
+
     /// Position in [`Stream::ALL`]: the index of per-stream counter arrays.
     pub const fn index(self) -> usize {
         match self {
@@ -530,7 +541,9 @@ impl OptionsTemplate {
 
 /// RFC 5610 §3.9 Information Element Type Options Template: scope
 /// privateEnterpriseNumber + informationElementId; then data type,
-/// semantics, name, description.
+/// semantics, units, range begin and end, name, description — every field
+/// of the RFC's example, which libfixbuf (`ipfixDump --rfc5610`, YAF, SiLK)
+/// requires before it takes the records as element definitions.
 pub static IE_TYPE_TEMPLATE: OptionsTemplate = OptionsTemplate {
     id: IE_TYPE_TEMPLATE_ID,
     name: "ie_type",
@@ -540,6 +553,9 @@ pub static IE_TYPE_TEMPLATE: OptionsTemplate = OptionsTemplate {
         &INFORMATION_ELEMENT_ID,
         &INFORMATION_ELEMENT_DATA_TYPE,
         &INFORMATION_ELEMENT_SEMANTICS,
+        &INFORMATION_ELEMENT_UNITS,
+        &INFORMATION_ELEMENT_RANGE_BEGIN,
+        &INFORMATION_ELEMENT_RANGE_END,
         &INFORMATION_ELEMENT_NAME,
         &INFORMATION_ELEMENT_DESCRIPTION,
     ],
@@ -581,6 +597,7 @@ mod tests {
         assert_eq!(r.stream(TemplateId(9999)), None);
         for (i, s) in Stream::ALL.into_iter().enumerate() {
             assert_eq!(s.index(), i);
+            assert_eq!(s.of(&[10, 11, 12]), 10 + i);
         }
     }
 

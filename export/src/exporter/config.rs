@@ -54,8 +54,9 @@ pub struct ExporterConfig {
     pub ipfix_dev: String,
     /// `ipfix_mtu`: largest IP packet of a message.
     pub mtu: usize,
-    /// `ipfix_domain_id`.
-    pub domain_id: u32,
+    /// Observation Domain ID of each stream's messages, in [`Stream::ALL`]
+    /// order (`ipfix_domain_id`, or `ipfix_<stream>_domain_id`).
+    pub domain_ids: [u32; 3],
     /// exportingProcessId of the reliability records.
     pub exporting_process_id: u32,
     /// `ipfix_udp_template_timer`, seconds.
@@ -97,7 +98,7 @@ impl ExporterConfig {
             collectors: Vec::new(),
             ipfix_dev: String::new(),
             mtu: 1500,
-            domain_id: 0,
+            domain_ids: [0; 3],
             exporting_process_id: std::process::id(),
             udp_template_timer: 20,
             workers: 1,
@@ -113,6 +114,16 @@ impl ExporterConfig {
             tcp_send_buffer: None,
             dns_log: None,
         }
+    }
+
+    /// Every stream's messages with observation domain `id`.
+    pub fn set_domain_id(&mut self, id: u32) {
+        self.domain_ids = [id; 3];
+    }
+
+    /// The observation domain of `stream`'s messages.
+    pub fn domain_id(&self, stream: Stream) -> u32 {
+        stream.of(&self.domain_ids)
     }
 
     /// Adds collectors of one list.

@@ -131,7 +131,7 @@ impl Exporter {
                 }
                 Transport::Tcp => SessionConfig::tcp(spec.stream, cfg.mtu, v6),
             };
-            scfg.observation_domain = cfg.domain_id;
+            scfg.observation_domain = cfg.domain_id(spec.stream);
             scfg.exporting_process_id = cfg.exporting_process_id;
             let session = Session::new(scfg).map_err(|e| StartError {
                 key: "ipfix_mtu",
@@ -351,11 +351,7 @@ impl Exporter {
             start.saturating_sub(t0) >= u64::from(self.cfg.stat_period_secs) * 1_000_000
         });
         for c in &mut self.collectors {
-            let st = self
-                .streams
-                .get(c.spec.stream.index())
-                .copied()
-                .unwrap_or_default();
+            let st = c.spec.stream.of(&self.streams);
             let not_sent = st.worker_drops_seen + st.skipped + c.c.not_sent();
             let r = Reliability {
                 not_sent_records: not_sent,

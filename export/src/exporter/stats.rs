@@ -154,12 +154,11 @@ impl ExportHandle {
             .unwrap_or_else(|p| p.into_inner().clone());
         for w in &self.senders {
             let n = w.load();
-            for (i, st) in s.streams.iter_mut().enumerate() {
-                let get = |a: &[u64; 3]| a.get(i).copied().unwrap_or(0);
-                st.dropped_ring_full += get(&n.ring_full);
-                st.dropped_no_chunk += get(&n.no_chunk);
-                st.dropped_too_long += get(&n.too_long);
-                st.truncated += get(&n.truncated);
+            for (st, k) in s.streams.iter_mut().zip(Stream::ALL) {
+                st.dropped_ring_full += k.of(&n.ring_full);
+                st.dropped_no_chunk += k.of(&n.no_chunk);
+                st.dropped_too_long += k.of(&n.too_long);
+                st.truncated += k.of(&n.truncated);
             }
         }
         for st in &mut s.streams {
@@ -177,15 +176,19 @@ impl Exporter {
         let Ok(mut g) = self.published.try_lock() else {
             return;
         };
-        for (i, st) in g.streams.iter_mut().enumerate() {
-            let own = self.streams.get(i).copied().unwrap_or_default();
+        for (st, k) in g.streams.iter_mut().zip(Stream::ALL) {
+            let own = k.of(&self.streams);
             let mut sum = StreamStats {
                 received: own.received,
                 dropped_skipped: own.skipped,
                 not_exported_no_collector: own.no_collector,
                 ..StreamStats::default()
             };
-            for &c in self.by_stream.get(i).map_or(&[][..], |v| v.as_slice()) {
+            for &c in self
+                .by_stream
+                .get(k.index())
+                .map_or(&[][..], |v| v.as_slice())
+            {
                 if let Some(c) = self.collectors.get(c) {
                     sum.exported += c.c.exported;
                     sum.dropped_backpressure += c.c.backpressure;

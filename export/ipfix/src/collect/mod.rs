@@ -1,11 +1,26 @@
 //! A decoder of IPFIX messages, for `metaprobe collect`: a pure function from
 //! message bytes (and a per-session template cache) to records whose fields
-//! carry the spec's names, and the JSON-lines / CSV renderings of a record.
+//! carry the spec's names; [`render`] writes them as JSON lines or CSV,
+//! [`clickhouse`] as rows of the tables of `docs/clickhouse.sql`.
 //!
 //! It decodes any template (unknown elements get generic names, `ie<id>` or
 //! `e<pen>_<id>`), and names the kinds of our own templates as `ie_spec.py`
 //! does (`clickstream`, `dns_v6`, …; options: `ie_type`, `reliability`).
-//! It never panics on any input: every length is checked before use.
+//!
+//! Hostile input cannot make it panic or grow: every length and count read
+//! from the wire is checked against the octets that are there before it is
+//! used, and bounds the work —
+//! - a template whose records would have no octets (every field of length 0)
+//!   is refused, so every data record consumes at least one octet;
+//! - a message decodes to at most as many field values as it has octets
+//!   ([`DecodeError::TooManyValues`]): zero-length fields cannot multiply
+//!   the work of a set;
+//! - the template cache of a session holds at most [`CacheLimits`] templates
+//!   and field specifiers; templates past that are refused and counted
+//!   ([`TemplateCache::refused`]), never stored.
+
+pub mod clickhouse;
+pub mod render;
 
 use crate::codec::Reader;
 use crate::field::read_varlen;
@@ -13,8 +28,8 @@ use crate::ie::{self, DataType, Ie, VARLEN};
 use crate::session::{OPTIONS_TEMPLATE_SET_ID, TEMPLATE_SET_ID, VERSION};
 use crate::template::{self, OPTIONS_TEMPLATES};
 use core::net::{Ipv4Addr, Ipv6Addr};
+use core::num::NonZeroUsize;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 /// A Field Specifier of a received template.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,49 +54,26 @@ pub struct ReceivedTemplate {
     /// Our kind name when the field list is one of ours.
     pub kind: Option<String>,
     names: Vec<String>,
+    /// Octets of the smallest record (variable fields empty): at least one,
+    /// so that a data set of `n` octets holds at most `n` records.
+    min_len: NonZeroUsize,
 }
 
 impl ReceivedTemplate {
-    fn new(id: u16, scope: u16, fields: Vec<FieldSpec>, options: bool) -> Self {
-        let kind = if options {
-            options_kind(&fields)
-        } else {
-            data_kind(&fields)
-        };
-        let mut names: Vec<String> = Vec::with_capacity(fields.len());
-        for f in &fields {
-            let base = element(f.id, f.pen).map_or_else(
-                || {
-                    if f.pen == 0 {
-                        format!("ie{}", f.id)
-                    } else {
-                        format!("e{}_{}", f.pen, f.id)
-                    }
-                },
-                |e| e.name.to_string(),
-            );
-            let seen = names
-                .iter()
-                .filter(|n| n.split('#').next() == Some(base.as_str()))
-                .count();
-            names.push(if seen == 0 {
-                base
-            } else {
-                format!("{base}#{}", seen + 1)
-            });
+    /// The template, or why it cannot be used.
+    fn new(
+        id: u16,
+        scope: u16,
+        fields: Vec<FieldSpec>,
+        options: bool,
+    ) -> Result<Self, &'static str> {
+        if id < 256 {
+            return Err("template id below 256");
         }
-        ReceivedTemplate {
-            id,
-            scope,
-            fields,
-            kind,
-            names,
+        if options && (scope == 0 || usize::from(scope) > fields.len()) {
+            return Err("scope field count 0 or above the field count");
         }
-    }
-
-    /// Smallest record (variable fields empty).
-    fn min_len(&self) -> usize {
-        self.fields
+        let min = fields
             .iter()
             .map(|f| {
                 if f.len == VARLEN {
@@ -90,8 +82,49 @@ impl ReceivedTemplate {
                     usize::from(f.len)
                 }
             })
-            .sum()
+            .sum();
+        let Some(min_len) = NonZeroUsize::new(min) else {
+            return Err("its records would have no octets (every field of length 0)");
+        };
+        let kind = if options {
+            options_kind(&fields)
+        } else {
+            data_kind(&fields)
+        };
+        let names = numbered(fields.iter().map(|f| {
+            element(f.id, f.pen).map_or_else(
+                || {
+                    if f.pen == 0 {
+                        format!("ie{}", f.id)
+                    } else {
+                        format!("e{}_{}", f.pen, f.id)
+                    }
+                },
+                |e| e.name.to_string(),
+            )
+        }));
+        Ok(ReceivedTemplate {
+            id,
+            scope,
+            fields,
+            kind,
+            names,
+            min_len,
+        })
     }
+}
+
+/// Field names with repeated elements told apart: NAME, NAME#2, NAME#3, …
+/// (linear: a count per name).
+fn numbered(bases: impl Iterator<Item = String>) -> Vec<String> {
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    bases
+        .map(|base| {
+            let n = seen.entry(base.clone()).or_insert(0);
+            *n += 1;
+            if *n == 1 { base } else { format!("{base}#{n}") }
+        })
+        .collect()
 }
 
 fn element(id: u16, pen: u32) -> Option<&'static Ie> {
@@ -126,16 +159,51 @@ fn options_kind(fields: &[FieldSpec]) -> Option<String> {
         .map(|o| o.name.to_string())
 }
 
-/// Templates of one transport session, per observation domain.
+/// How much one session's template cache holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheLimits {
+    /// Templates and options templates, over every observation domain.
+    pub templates: usize,
+    /// Field specifiers of those templates, summed.
+    pub fields: usize,
+}
+
+impl Default for CacheLimits {
+    /// 256 templates and 4096 field specifiers: metaprobe's 20 templates of
+    /// one stream need about 500, so eight observation domains of every
+    /// template fit; a session's cache stays below a megabyte.
+    fn default() -> Self {
+        CacheLimits {
+            templates: 256,
+            fields: 4096,
+        }
+    }
+}
+
+/// Templates of one transport session, per observation domain, within
+/// [`CacheLimits`].
 #[derive(Clone, Debug, Default)]
 pub struct TemplateCache {
     map: HashMap<(u32, u16), ReceivedTemplate>,
+    limits: CacheLimits,
+    /// Field specifiers held.
+    fields: usize,
+    /// Templates refused because the cache was full.
+    refused: u64,
 }
 
 impl TemplateCache {
-    /// An empty cache (a new transport session).
+    /// An empty cache (a new transport session) with the default limits.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty cache with these limits.
+    pub fn with_limits(limits: CacheLimits) -> Self {
+        TemplateCache {
+            limits,
+            ..Self::default()
+        }
     }
 
     /// A template by observation domain and id.
@@ -151,6 +219,57 @@ impl TemplateCache {
     /// True when no template is known.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
+    }
+
+    /// Field specifiers held, summed over the templates.
+    pub fn fields(&self) -> usize {
+        self.fields
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> CacheLimits {
+        self.limits
+    }
+
+    /// Templates refused since the session began because the cache was full.
+    pub fn refused(&self) -> u64 {
+        self.refused
+    }
+
+    /// Stores `t` (replacing a template of the same domain and id); false,
+    /// counted, when that would pass the limits.
+    fn insert(&mut self, odid: u32, t: ReceivedTemplate) -> bool {
+        let old = self.map.get(&(odid, t.id)).map_or(0, |o| o.fields.len());
+        let templates = self.map.len() + usize::from(old == 0);
+        let fields = self.fields - old + t.fields.len();
+        if templates > self.limits.templates || fields > self.limits.fields {
+            self.refused += 1;
+            return false;
+        }
+        self.fields = fields;
+        self.map.insert((odid, t.id), t);
+        true
+    }
+
+    /// RFC 7011 §8.1: a template of `odid` withdrawn.
+    fn withdraw(&mut self, odid: u32, id: u16) {
+        if let Some(t) = self.map.remove(&(odid, id)) {
+            self.fields -= t.fields.len();
+        }
+    }
+
+    /// RFC 7011 §8.1: every template (`options` false) or every options
+    /// template of `odid` withdrawn.
+    fn withdraw_all(&mut self, odid: u32, options: bool) {
+        let mut fields = self.fields;
+        self.map.retain(|&(d, _), t| {
+            let keep = d != odid || (t.scope > 0) != options;
+            if !keep {
+                fields -= t.fields.len();
+            }
+            keep
+        });
+        self.fields = fields;
     }
 }
 
@@ -210,6 +329,8 @@ pub struct DecodedMessage {
     pub templates: u32,
     /// Data sets skipped because their template is unknown.
     pub unknown_sets: u32,
+    /// Templates this message defined that the cache refused (full).
+    pub templates_refused: u32,
     /// Data records, options records included.
     pub records: Vec<DecodedRecord>,
 }
@@ -240,14 +361,24 @@ pub enum DecodeError {
         /// Its length field.
         len: usize,
     },
-    /// A template with id < 256, or an options template with a bad scope count.
+    /// A template that cannot be used: id < 256, a bad scope count, or
+    /// records of no octets.
     BadTemplate {
         /// Template id.
         id: u16,
+        /// Why.
+        reason: &'static str,
     },
     /// A record runs past the end of its set.
     RecordOverrun {
         /// Template id.
+        template: u16,
+        /// Offset of the record.
+        at: usize,
+    },
+    /// The message holds more field values than octets (zero-length fields).
+    TooManyValues {
+        /// Template id of the record that passed the budget.
         template: u16,
         /// Offset of the record.
         at: usize,
@@ -263,10 +394,14 @@ impl core::fmt::Display for DecodeError {
                 write!(f, "header length {header}, message {actual} octets")
             }
             DecodeError::SetLength { at, len } => write!(f, "set length {len} at {at}"),
-            DecodeError::BadTemplate { id } => write!(f, "bad template {id}"),
+            DecodeError::BadTemplate { id, reason } => write!(f, "template {id}: {reason}"),
             DecodeError::RecordOverrun { template, at } => {
                 write!(f, "record of template {template} at {at} runs past its set")
             }
+            DecodeError::TooManyValues { template, at } => write!(
+                f,
+                "record of template {template} at {at}: more field values than the message has octets"
+            ),
         }
     }
 }
@@ -317,6 +452,8 @@ pub fn decode_message(
         odid,
         ..Default::default()
     };
+    // Field values this message may still decode: one per octet.
+    let mut budget = msg.len();
     while r.any_left() {
         let at = r.offset();
         let set_id = need(r.u16(), "set header", &r)?;
@@ -326,11 +463,10 @@ pub fn decode_message(
         };
         match set_id {
             TEMPLATE_SET_ID | OPTIONS_TEMPLATE_SET_ID => {
-                out.templates +=
-                    template_set(cache, odid, body, set_id == OPTIONS_TEMPLATE_SET_ID)?;
+                template_set(cache, body, set_id == OPTIONS_TEMPLATE_SET_ID, &mut out)?;
             }
             id if id >= 256 => match cache.get(odid, id) {
-                Some(t) => data_set(t, body, &mut out)?,
+                Some(t) => data_set(t, body, &mut budget, &mut out)?,
                 None => out.unknown_sets += 1,
             },
             _ => out.unknown_sets += 1,
@@ -341,18 +477,23 @@ pub fn decode_message(
 
 fn template_set(
     cache: &mut TemplateCache,
-    odid: u32,
     mut r: Reader<'_>,
     options: bool,
-) -> Result<u32, DecodeError> {
-    let mut n = 0;
+    out: &mut DecodedMessage,
+) -> Result<(), DecodeError> {
+    let odid = out.odid;
     let hdr = if options { 6 } else { 4 };
+    // Anything shorter than a record header is padding (RFC 7011 §3.3.1).
     while r.left() >= hdr {
         let id = need(r.u16(), "template record", &r)?;
         let count = need(r.u16(), "template record", &r)?;
         if count == 0 {
-            // Withdrawal (RFC 7011 §8.1).
-            cache.map.remove(&(odid, id));
+            // Withdrawal (RFC 7011 §8.1); the set id withdraws them all.
+            if id == TEMPLATE_SET_ID || id == OPTIONS_TEMPLATE_SET_ID {
+                cache.withdraw_all(odid, options);
+            } else {
+                cache.withdraw(odid, id);
+            }
             continue;
         }
         let scope = if options {
@@ -360,10 +501,16 @@ fn template_set(
         } else {
             0
         };
-        if id < 256 || (options && (scope == 0 || scope > count)) {
-            return Err(DecodeError::BadTemplate { id });
+        // Every specifier takes at least 4 octets: the count is checked
+        // against what is there before anything is allocated for it.
+        let specs = usize::from(count);
+        if specs.saturating_mul(4) > r.left() {
+            return Err(DecodeError::Short {
+                what: "field specifiers",
+                at: r.offset(),
+            });
         }
-        let mut fields = Vec::with_capacity(usize::from(count));
+        let mut fields = Vec::with_capacity(specs);
         for _ in 0..count {
             let raw = need(r.u16(), "field specifier", &r)?;
             let len = need(r.u16(), "field specifier", &r)?;
@@ -374,23 +521,38 @@ fn template_set(
             };
             fields.push(FieldSpec { id, pen, len });
         }
-        cache.map.insert(
-            (odid, id),
-            ReceivedTemplate::new(id, scope, fields, options),
-        );
-        n += 1;
+        if fields.len() > cache.limits.fields {
+            // Too big for any cache: refused before its names are built.
+            cache.refused += 1;
+            out.templates_refused += 1;
+            continue;
+        }
+        let t = ReceivedTemplate::new(id, scope, fields, options)
+            .map_err(|reason| DecodeError::BadTemplate { id, reason })?;
+        if cache.insert(odid, t) {
+            out.templates += 1;
+        } else {
+            out.templates_refused += 1;
+        }
     }
-    Ok(n)
+    Ok(())
 }
 
+/// Decodes the records of one data set; `budget` is the field values the
+/// message may still decode.
 fn data_set(
     t: &ReceivedTemplate,
     mut r: Reader<'_>,
+    budget: &mut usize,
     out: &mut DecodedMessage,
 ) -> Result<(), DecodeError> {
-    let min = t.min_len().max(1);
-    while r.left() >= min {
+    // Each record consumes at least `min_len` ≥ 1 octets: the loop ends.
+    // What is left below it is padding.
+    while r.left() >= t.min_len.get() {
         let at = r.offset();
+        *budget = budget
+            .checked_sub(t.fields.len())
+            .ok_or(DecodeError::TooManyValues { template: t.id, at })?;
         let overrun = DecodeError::RecordOverrun { template: t.id, at };
         let mut fields = Vec::with_capacity(t.fields.len());
         for (f, name) in t.fields.iter().zip(&t.names) {
@@ -436,122 +598,6 @@ fn value(e: Option<&Ie>, v: &[u8]) -> Value {
         None if matches!(v.len(), 1 | 2 | 4 | 8) => Value::Unsigned(unsigned(v)),
         _ => bytes(v),
     }
-}
-
-// --- rendering -----------------------------------------------------------------------
-
-fn hex(b: &[u8], out: &mut String) {
-    for x in b {
-        let _ = write!(out, "{x:02x}");
-    }
-}
-
-impl Value {
-    /// The value as text (addresses compressed, MAC lowercase, octets hex).
-    pub fn to_text(&self) -> String {
-        match self {
-            Value::Unsigned(n) => n.to_string(),
-            Value::Ipv4(a) => a.to_string(),
-            Value::Ipv6(a) => a.to_string(),
-            Value::Mac(m) => m
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":"),
-            Value::Str(s) => s.clone(),
-            Value::Bytes(b) => {
-                let mut s = String::with_capacity(b.len() * 2);
-                hex(b, &mut s);
-                s
-            }
-        }
-    }
-}
-
-fn json_str(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// One JSON line (no newline): `{"odid":..,"seq":..,"export_time":..,
-/// "template_id":..,"kind":..,["options":true,]"fields":{NAME: value, ...}}`
-/// — integers as numbers, everything else as text.
-pub fn to_json(r: &DecodedRecord) -> String {
-    let mut s = String::with_capacity(256);
-    let _ = write!(
-        s,
-        "{{\"odid\":{},\"seq\":{},\"export_time\":{},\"template_id\":{},\"kind\":",
-        r.odid, r.seq, r.export_time, r.template_id
-    );
-    match &r.kind {
-        Some(k) => json_str(k, &mut s),
-        None => s.push_str("null"),
-    }
-    if r.options {
-        s.push_str(",\"options\":true");
-    }
-    s.push_str(",\"fields\":{");
-    for (i, (name, v)) in r.fields.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        json_str(name, &mut s);
-        s.push(':');
-        match v {
-            Value::Unsigned(n) => {
-                let _ = write!(s, "{n}");
-            }
-            other => json_str(&other.to_text(), &mut s),
-        }
-    }
-    s.push_str("}}");
-    s
-}
-
-fn csv_cell(v: &str, out: &mut String) {
-    if v.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&v.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(v);
-    }
-}
-
-/// The CSV header line for records of `r`'s template: `kind,template_id,
-/// export_time,` then the field names. Print it whenever the template changes.
-pub fn csv_header(r: &DecodedRecord) -> String {
-    let mut s = String::from("kind,template_id,export_time");
-    for (name, _) in &r.fields {
-        s.push(',');
-        csv_cell(name, &mut s);
-    }
-    s
-}
-
-/// One CSV line (RFC 4180 quoting, no newline), matching [`csv_header`].
-pub fn to_csv(r: &DecodedRecord) -> String {
-    let mut s = String::with_capacity(256);
-    csv_cell(r.kind.as_deref().unwrap_or(""), &mut s);
-    let _ = write!(s, ",{},{}", r.template_id, r.export_time);
-    for (_, v) in &r.fields {
-        s.push(',');
-        csv_cell(&v.to_text(), &mut s);
-    }
-    s
 }
 
 #[cfg(test)]
@@ -663,33 +709,6 @@ mod tests {
     }
 
     #[test]
-    fn json_and_csv_rendering() {
-        let r = DecodedRecord {
-            odid: 1,
-            seq: 2,
-            export_time: 3,
-            template_id: 272,
-            kind: Some("dns".into()),
-            options: false,
-            fields: vec![
-                ("TTL".into(), Value::Unsigned(300)),
-                ("DOMAIN".into(), Value::Str("a\"b,c\n".into())),
-                ("RDATA".into(), Value::Bytes(vec![0xde, 0xad])),
-                ("IP_SOURCE".into(), Value::Ipv4(Ipv4Addr::new(192, 0, 2, 1))),
-            ],
-        };
-        assert_eq!(
-            to_json(&r),
-            r#"{"odid":1,"seq":2,"export_time":3,"template_id":272,"kind":"dns","fields":{"TTL":300,"DOMAIN":"a\"b,c\n","RDATA":"dead","IP_SOURCE":"192.0.2.1"}}"#
-        );
-        assert_eq!(
-            csv_header(&r),
-            "kind,template_id,export_time,TTL,DOMAIN,RDATA,IP_SOURCE"
-        );
-        assert_eq!(to_csv(&r), "dns,272,3,300,\"a\"\"b,c\n\",dead,192.0.2.1");
-    }
-
-    #[test]
     fn malformed_messages_are_errors() {
         let mut c = TemplateCache::new();
         assert!(matches!(
@@ -715,6 +734,150 @@ mod tests {
         ));
         assert_eq!(message_len(&[0, 10, 1, 2]), Some(258));
         assert_eq!(message_len(&[0, 10, 1]), None);
+    }
+
+    /// An IPFIX message header for `body`.
+    fn message(odid: u32, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![0, 10];
+        m.extend_from_slice(&((16 + body.len()) as u16).to_be_bytes());
+        m.extend_from_slice(&T0.to_be_bytes());
+        m.extend_from_slice(&0u32.to_be_bytes());
+        m.extend_from_slice(&odid.to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    /// A set of `id` holding `body`.
+    fn set(id: u16, body: &[u8]) -> Vec<u8> {
+        let mut s = id.to_be_bytes().to_vec();
+        s.extend_from_slice(&((4 + body.len()) as u16).to_be_bytes());
+        s.extend_from_slice(body);
+        s
+    }
+
+    /// A template record: id, then (element id, length) specifiers.
+    fn template(id: u16, fields: &[(u16, u16)]) -> Vec<u8> {
+        let mut t = id.to_be_bytes().to_vec();
+        t.extend_from_slice(&(fields.len() as u16).to_be_bytes());
+        for (e, l) in fields {
+            t.extend_from_slice(&e.to_be_bytes());
+            t.extend_from_slice(&l.to_be_bytes());
+        }
+        t
+    }
+
+    /// Issue 18: one 40-octet datagram — a template whose only field has
+    /// length 0, and a data set of it — looped forever in `data_set` and grew
+    /// the collector to 23 GB. Its records would have no octets: refused.
+    #[test]
+    fn a_template_of_zero_length_fields_is_refused() {
+        let mut body = set(TEMPLATE_SET_ID, &template(256, &[(1, 0)]));
+        body.extend_from_slice(&set(256, &[0; 8]));
+        let m = message(0, &body);
+        assert_eq!(m.len(), 40);
+        let mut c = TemplateCache::new();
+        assert!(matches!(
+            decode_message(&mut c, &m),
+            Err(DecodeError::BadTemplate { id: 256, .. })
+        ));
+        assert!(c.is_empty());
+        // A data set alone for it is an unknown set, nothing more.
+        let d = decode_message(&mut c, &message(0, &set(256, &[0; 8]))).unwrap();
+        assert_eq!((d.records.len(), d.unknown_sets), (0, 1));
+    }
+
+    /// Zero-length fields beside one real one: a record of one octet would
+    /// carry a thousand values; the message's budget (a value per octet)
+    /// stops it.
+    #[test]
+    fn zero_length_fields_cannot_multiply_the_work() {
+        let mut fields = vec![(1u16, 1u16)];
+        fields.extend(std::iter::repeat_n((2u16, 0u16), 1000));
+        let mut c = TemplateCache::new();
+        let d = decode_message(
+            &mut c,
+            &message(0, &set(TEMPLATE_SET_ID, &template(300, &fields))),
+        )
+        .unwrap();
+        assert_eq!(d.templates, 1);
+        // 1020 octets: the first record's 1001 values fit, the second's not.
+        let data = message(0, &set(300, &[7; 1000]));
+        assert_eq!(data.len(), 1020);
+        assert_eq!(
+            decode_message(&mut c, &data),
+            Err(DecodeError::TooManyValues {
+                template: 300,
+                at: 21
+            })
+        );
+        // Within the budget it decodes: one-octet records of two fields.
+        let d = decode_message(
+            &mut c,
+            &message(0, &set(TEMPLATE_SET_ID, &template(301, &[(1, 1), (2, 0)]))),
+        )
+        .unwrap();
+        assert_eq!(d.templates, 1);
+        let d = decode_message(&mut c, &message(0, &set(301, &[7; 10]))).unwrap();
+        assert_eq!(d.records.len(), 10);
+    }
+
+    /// The count of a template record is checked against the octets there
+    /// before anything is allocated for it.
+    #[test]
+    fn a_field_count_past_the_set_is_short() {
+        let mut t = template(256, &[(1, 4)]);
+        t[2..4].copy_from_slice(&u16::MAX.to_be_bytes());
+        let mut c = TemplateCache::new();
+        assert_eq!(
+            decode_message(&mut c, &message(0, &set(TEMPLATE_SET_ID, &t))),
+            Err(DecodeError::Short {
+                what: "field specifiers",
+                at: 24
+            })
+        );
+    }
+
+    #[test]
+    fn the_template_cache_is_bounded_and_counts_what_it_refuses() {
+        let limits = CacheLimits {
+            templates: 8,
+            fields: 20,
+        };
+        let mut c = TemplateCache::with_limits(limits);
+        // Ten templates of two fields: eight fit the template limit... and
+        // the field limit stops at ten fields.
+        let mut body = Vec::new();
+        for id in 256..266 {
+            body.extend_from_slice(&template(id, &[(1, 4), (2, 4)]));
+        }
+        let d = decode_message(&mut c, &message(0, &set(TEMPLATE_SET_ID, &body))).unwrap();
+        assert_eq!((d.templates, d.templates_refused), (8, 2));
+        assert_eq!((c.len(), c.fields(), c.refused()), (8, 16, 2));
+        // A bigger template for an id held: 16 - 2 + 5 = 19 fields, fits.
+        let five = template(256, &[(1, 4), (2, 4), (3, 4), (4, 4), (5, 4)]);
+        let d = decode_message(&mut c, &message(0, &set(TEMPLATE_SET_ID, &five))).unwrap();
+        assert_eq!((d.templates, c.len(), c.fields()), (1, 8, 19));
+        // Another domain's template does not fit; one past every limit is
+        // refused before its names are built.
+        let big: Vec<(u16, u16)> = (1..=21).map(|e| (e, 1)).collect();
+        let mut body = template(256, &[(1, 4)]);
+        body.extend_from_slice(&template(257, &big));
+        let d = decode_message(&mut c, &message(7, &set(TEMPLATE_SET_ID, &body))).unwrap();
+        assert_eq!((d.templates, d.templates_refused), (0, 2));
+        assert_eq!((c.len(), c.fields(), c.refused()), (8, 19, 4));
+        // Withdrawals free room: one, then all of domain 0.
+        let d = decode_message(
+            &mut c,
+            &message(0, &set(TEMPLATE_SET_ID, &template(257, &[]))),
+        )
+        .unwrap();
+        assert_eq!((d.templates, c.len(), c.fields()), (0, 7, 17));
+        decode_message(
+            &mut c,
+            &message(0, &set(TEMPLATE_SET_ID, &template(2, &[]))),
+        )
+        .unwrap();
+        assert_eq!((c.len(), c.fields()), (0, 0));
     }
 
     proptest::proptest! {
