@@ -314,27 +314,19 @@ fn analyze_one(
     let Some(flow) = flows.get_mut(obs.handle) else {
         return;
     };
-    if payload.is_empty() {
-        if let Some(flags) = closing {
-            apps.tcp_close(
-                flow,
-                obs.sender.index(),
-                flags.contains(TcpFlags::RST),
-                counters,
-            );
-        }
-        return;
+    if !payload.is_empty() {
+        let seen = Seen {
+            packet,
+            payload,
+            obs: &obs,
+            bridge: role.bridge,
+            now_unix,
+            from_client: obs.sender == flow.client,
+            midstream: flow.client_rule == ClientRule::HigherPort,
+        };
+        apps.payload(flow, &seen, counters);
     }
-    let seen = Seen {
-        packet,
-        payload,
-        obs: &obs,
-        bridge: role.bridge,
-        now_unix,
-        from_client: obs.sender == flow.client,
-        midstream: flow.client_rule == ClientRule::HigherPort,
-    };
-    apps.payload(flow, &seen, counters);
+    // A FIN or RST after its payload (if any): the sender's stream is over.
     if let Some(flags) = closing {
         apps.tcp_close(
             flow,
