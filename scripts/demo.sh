@@ -9,7 +9,7 @@ bash scripts/setup.sh
 cargo build --release -j2 --bin metaprobe
 
 bin=$PWD/target/release/metaprobe
-fixtures=$PWD/tests/fixtures
+fixtures=$PWD/dataplane/tests/fixtures
 out=$PWD/out/demo
 mkdir -p "$out"
 rm -f "$out"/port*.pcap "$out"/records.jsonl

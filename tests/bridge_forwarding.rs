@@ -11,25 +11,9 @@ mod common;
 use std::path::PathBuf;
 
 use common::{
-    BridgeRun, FinalSummary, Packet, TestDir, assert_bridge_forwarded, fixtures_dir, gen_bulk,
-    gen_malformed, read_capture, run_bridge, write_pcap,
+    BridgeRun, FinalSummary, Packet, TestDir, assert_bridge_forwarded, bridge_capture_files,
+    fixtures_dir, gen_bulk, gen_malformed, read_capture, run_bridge, write_pcap,
 };
-
-/// The committed real captures (Ethernet, pcap and pcapng), in name order.
-fn fixture_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
-        .expect("tests/fixtures exists")
-        .map(|e| e.expect("read tests/fixtures").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .collect();
-    files.sort();
-    assert!(
-        files.len() >= 8,
-        "expected the real captures in {}, found {files:?}",
-        fixtures_dir().display()
-    );
-    files
-}
 
 /// Every packet of `files`, one file after the other.
 fn concat_captures<'a>(files: impl IntoIterator<Item = &'a PathBuf>) -> Vec<Packet> {
@@ -101,7 +85,7 @@ fn malformed_frames_cross_unchanged() {
 /// into the internet side.
 #[test]
 fn real_traffic_mix_crosses_unchanged_both_ways() {
-    let files = fixture_files();
+    let files = bridge_capture_files();
     let sent0 = concat_captures(files.iter());
     let sent1 = concat_captures(files.iter().rev());
     assert!(sent0.len() >= 200, "only {} real packets", sent0.len());

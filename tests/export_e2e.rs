@@ -35,8 +35,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{
     BridgeRun, MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, TestDir, assert_bridge_forwarded,
-    dpdk_lock, eal_args, eth, fixtures_dir, gen_bulk, ipv4_header, read_capture, run_args_idle,
-    run_metaprobe, udp_header, write_config, write_pcap,
+    bridge_capture_files, dpdk_lock, eal_args, eth, gen_bulk, ipv4_header, read_capture,
+    run_args_idle, run_metaprobe, udp_header, write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::{DecodedRecord, TemplateCache, decode_message, message_len};
 
@@ -583,17 +583,13 @@ fn now_unix() -> i64 {
 // Inputs
 // ---------------------------------------------------------------------------------------
 
-/// The committed Ethernet captures with DNS, HTTP, TLS and QUIC (`tests/fixtures`), one
-/// after the other.
+/// The committed Ethernet captures with DNS, HTTP, TLS and QUIC
+/// ([`BRIDGE_CAPTURES`]), one after the other.
 fn mixed_capture() -> Vec<Packet> {
-    let mut files: Vec<PathBuf> = fs::read_dir(fixtures_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pcap" || e == "pcapng"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 8, "{files:?}");
-    files.iter().flat_map(|f| read_capture(f)).collect()
+    bridge_capture_files()
+        .iter()
+        .flat_map(|f| read_capture(f))
+        .collect()
 }
 
 /// `n` DNS responses (internet side → subscriber side, UDP from port 53), each with

@@ -39,11 +39,35 @@ pub const IDLE_EXIT_SECS: u32 = 2;
 /// A run that has not ended after this long is killed and the test fails.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 
-/// Folder of the committed captures.
+/// Folder of the committed captures (one folder for every test tree; sources
+/// and licenses in its `SOURCES.md`).
 pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("dataplane/tests/fixtures")
+}
+
+/// The real Ethernet captures the bridge and export tests feed through the
+/// probe (DNS, HTTP, TLS, QUIC; VLAN, QinQ, MPLS, PPPoE; IPv4 and IPv6,
+/// fragments; pcap and pcapng), in name order.
+pub const BRIDGE_CAPTURES: [&str; 11] = [
+    "dns_large_responses_ip_fragmented_v4_v6_and_tcp.pcap",
+    "dns_udp_google_a_aaaa_mx.pcap",
+    "http_301_location.pcapng",
+    "http_pipelined_2req_1seg.pcap",
+    "mpls_1label_tcp_telnet.pcap",
+    "qinq_88a8_8100_arp.pcap",
+    "qinq_pppoe_dns.pcapng",
+    "quic_v1_ipv6_gstatic_1initial.pcap",
+    "tls13_curl_with_dns.pcap",
+    "tls13_ech_ipv6.pcapng",
+    "vlan_8021q_dns_mx.pcapng",
+];
+
+/// [`BRIDGE_CAPTURES`] as paths.
+pub fn bridge_capture_files() -> Vec<PathBuf> {
+    BRIDGE_CAPTURES
+        .iter()
+        .map(|n| fixtures_dir().join(n))
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
