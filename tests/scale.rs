@@ -6,7 +6,8 @@
 //! repository (`../shared/tools/mkpcap.py --scale 80000 --seed 5
 //! --truth-out`), and `compare.py` there matches the records; so the test is
 //! `#[ignore]`d where those tools are not, and `scripts/test.sh` runs it
-//! when they are.
+//! when they are, in a release build (`cargo test --release --test scale --
+//! --ignored`), as the probe is run.
 
 mod common;
 
