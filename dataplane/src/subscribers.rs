@@ -26,6 +26,16 @@ use arc_swap::ArcSwap;
 /// Where workers find the current map; the main lcore stores a new one.
 pub type SubscriberHandle = Arc<ArcSwap<SubscriberMap>>;
 
+/// A handle holding `map`, for the workers.
+pub fn handle(map: SubscriberMap) -> SubscriberHandle {
+    Arc::new(ArcSwap::from_pointee(map))
+}
+
+/// Replaces the map the workers read (they take it at their next housekeeping).
+pub fn publish(handle: &SubscriberHandle, map: SubscriberMap) {
+    handle.store(Arc::new(map));
+}
+
 /// Longest login kept (octets); longer logins are an error in the file.
 pub const LOGIN_MAX: usize = 255;
 
@@ -148,13 +158,25 @@ impl SubscriberMap {
     /// filled from another map. Returns the login's octets (empty: none).
     #[inline]
     pub fn refresh(&self, slot: &mut FlowLogin, addr: IpAddr) -> &[u8] {
-        if slot.generation != self.generation {
-            *slot = FlowLogin {
-                generation: self.generation,
-                id: self.find(addr),
-            };
-        }
+        *slot = self.current(*slot, addr);
         self.login(slot.id)
+    }
+
+    /// The login of a flow's `slot`, looked up (without keeping it) when the
+    /// slot is from another map.
+    pub fn login_of(&self, slot: FlowLogin, addr: IpAddr) -> &[u8] {
+        self.login(self.current(slot, addr).id)
+    }
+
+    #[inline]
+    fn current(&self, slot: FlowLogin, addr: IpAddr) -> FlowLogin {
+        if slot.generation == self.generation {
+            return slot;
+        }
+        FlowLogin {
+            generation: self.generation,
+            id: self.find(addr),
+        }
     }
 
     fn login(&self, id: u32) -> &[u8] {
