@@ -10,6 +10,7 @@ mod metrics;
 mod run;
 mod signals;
 mod stats;
+mod subscribers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

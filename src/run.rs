@@ -23,6 +23,7 @@ use crate::loss_alerts::LossAlerts;
 use crate::metrics::{self, Endpoint, Scrape};
 use crate::signals;
 use crate::stats::{self, PortSnapshot, Snapshot};
+use crate::subscribers::MapFile;
 use metaprobe_dataplane::counters::AppCount;
 use metaprobe_export::logs::ALERT_LOG;
 
@@ -32,6 +33,8 @@ const MEMPOOL_CACHE: u32 = 256;
 const COLLECTOR_CONNECT_US: u64 = 2_000_000;
 /// How often the main lcore looks at signals, idleness and the statistics clock.
 const MAIN_TICK: Duration = Duration::from_millis(50);
+/// How often the main lcore looks at the subscriber map file's mtime.
+const MAP_CHECK: Duration = Duration::from_secs(1);
 
 struct Worker {
     lcore: u32,
@@ -48,6 +51,8 @@ pub fn run(
         .map_err(|e| format!("log_dir: cannot create {}: {e}", cfg.log_dir.display()))?;
     signals::install()
         .map_err(|e| format!("cannot install the SIGINT/SIGTERM/SIGHUP handlers: {e}"))?;
+    // Read before the EAL starts, so that a bad line stops nothing half-started.
+    let mut map_file = MapFile::open(cfg.subscribers_file.as_deref())?;
     // Bound before the EAL starts, so that an address in use stops nothing half-started.
     let mut metrics = cfg.metrics_listen.map(Endpoint::bind).transpose()?;
     if let Some(m) = &metrics {
@@ -158,6 +163,7 @@ pub fn run(
         },
         ip_fragment_slots: cfg.ip_fragment_slots_effective(),
         ip_fragment_slot_size: cfg.ip_fragment_slot_bytes,
+        subscribers: Some(Arc::clone(map_file.handle())),
     };
     senders.reverse(); // popped in worker order below
     let stop = Arc::new(AtomicBool::new(false));
@@ -256,6 +262,7 @@ pub fn run(
         &counters,
         &export_stats,
         &reopen_logs,
+        &mut map_file,
         metrics.as_mut(),
         idle_exit,
     );
@@ -365,15 +372,41 @@ fn describe_port(port: &Port) {
 }
 
 /// Runs the main lcore's loop until a signal or idleness; returns why it stopped.
+/// Reads the subscriber map again; a bad file is an alert line, the map in use stays.
+#[cold]
+fn reload_map(cfg: &Config, map_file: &mut MapFile, why: &str) {
+    match map_file.reload() {
+        Ok(None) => {}
+        Ok(Some(n)) => println!("subscribers ({why}): {n} prefixes loaded"),
+        Err(e) => {
+            let stamp = metaprobe_export::logs::format_time(unix_micros());
+            let line = format!(
+                "[SUBSCRIBERS][{stamp}] reload ({why}) refused, the previous map ({} prefixes) stays: {e}\n",
+                map_file.len()
+            );
+            eprint!("metaprobe: {line}");
+            if let Err(e) = metaprobe_export::logs::append(&cfg.log_dir, ALERT_LOG, &line) {
+                eprintln!(
+                    "metaprobe: cannot write {ALERT_LOG} in {}: {e}",
+                    cfg.log_dir.display()
+                );
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn supervise(
     cfg: &Config,
     ports: &[Port],
     counters: &[(u32, Arc<WorkerCounters>)],
     export: &ExportHandle,
     reopen_logs: &AtomicBool,
+    map_file: &mut MapFile,
     mut metrics: Option<&mut Endpoint>,
     idle_exit: Option<Duration>,
 ) -> String {
+    let mut map_checked_at = Instant::now();
     let period = Duration::from_secs(cfg.stats_interval);
     let mut last = snapshot(ports, counters, export);
     let mut last_at = Instant::now();
@@ -404,6 +437,13 @@ fn supervise(
             println!(
                 "SIGHUP: reopening the log files (fastdpi_alert.log, fastdpi_stat.log, the DNS text log)"
             );
+            reload_map(cfg, map_file, "SIGHUP");
+        }
+        if map_checked_at.elapsed() >= MAP_CHECK {
+            map_checked_at = Instant::now();
+            if map_file.changed() {
+                reload_map(cfg, map_file, "changed");
+            }
         }
         if let Some(m) = metrics.as_deref_mut() {
             m.poll(Instant::now(), |http| {

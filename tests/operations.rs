@@ -486,3 +486,91 @@ fn a_closed_udp_collector_is_counted_refused_end_to_end() {
     );
     assert!(!text.contains("socket buffer full"), "{text}");
 }
+
+/// The login field (the third of the default format, tab-separated) of the
+/// DNS text log's last line.
+fn last_login(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().last()?;
+    line.split('\t').nth(2).map(str::to_owned)
+}
+
+/// The subscriber map read again during a run (SIGHUP): port 0 replays the
+/// capture without end (`infinite_rx`), so its flows stay open and keep making
+/// records. The first map's login is in the DNS text log; a bad map is an alert
+/// and the first login stays; a good map makes the same flows' records carry
+/// the new login. The run goes on and ends with its final summary.
+#[test]
+fn the_subscriber_map_is_reloaded_during_a_run() {
+    let frames = capture();
+    let _guard = dpdk_lock();
+    let dir = TestDir::new("subscribers-reload");
+    let (in0, in1) = (dir.join("in0.pcap"), dir.join("in1.pcap"));
+    write_pcap(&in0, &frames);
+    write_pcap(&in1, &[]);
+    let (map, log_dir, dns_log) = (dir.join("subs.txt"), dir.join("log"), dir.join("dns.log"));
+    std::fs::write(&map, "0.0.0.0/0 first\n::/0 first\n").unwrap();
+    std::fs::create_dir_all(&log_dir).unwrap();
+    let config = dir.join("metaprobe.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "bridges = [[0, 1]]\nlog_dir = {}\nstats_interval = 0\najb_save_dns = 1\n\
+             ajb_dns_bufsize = \"64K\"\najb_dns_path = {}\nsubscribers_file = {}\n",
+            toml_string(&log_dir.to_string_lossy()),
+            toml_string(&dns_log.to_string_lossy()),
+            toml_string(&map.to_string_lossy()),
+        ),
+    )
+    .unwrap();
+    let mut eal = common::eal_base(&dir, &["-l", "0-1"]);
+    eal.push(format!("--vdev=net_pcap0,rx_pcap={},infinite_rx=1", in0.display()).into());
+    eal.push(common::pcap_vdev(1, &in1, &dir.join("out1.pcap")));
+    let mut running = Running::spawn(&run_args_idle(&config, None, eal));
+    running.wait_for_stdout("worker 0 on lcore", STARTUP_TIMEOUT);
+    eventually("records with the first login", || {
+        last_login(&dns_log).as_deref() == Some("first")
+    });
+
+    // A bad map: an alert, the first map stays.
+    std::fs::write(&map, "0.0.0.0/0 second\nnot-an-address x\n").unwrap();
+    running.signal(libc::SIGHUP);
+    let alert = log_dir.join("fastdpi_alert.log");
+    eventually("the refused reload is an alert", || {
+        std::fs::read_to_string(&alert).is_ok_and(|t| {
+            t.contains("[SUBSCRIBERS][")
+                && t.contains("the previous map (2 prefixes) stays")
+                && t.contains("subs.txt:2: not an IPv4 or IPv6 address or prefix")
+        })
+    });
+    let lines = lines_of(&dns_log);
+    eventually("more records", || lines_of(&dns_log) > lines + 100);
+    assert_eq!(last_login(&dns_log).as_deref(), Some("first"));
+
+    // A good map: the same flows carry the new login from now on.
+    std::fs::write(&map, "0.0.0.0/0 third\n::/0 third\n").unwrap();
+    running.signal(libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !running.stdout_so_far().contains("2 prefixes loaded") {
+        assert!(Instant::now() < deadline, "{}", running.describe_so_far());
+        thread::sleep(Duration::from_millis(20));
+    }
+    eventually("records with the new login", || {
+        last_login(&dns_log).as_deref() == Some("third")
+    });
+    running.signal(libc::SIGTERM);
+    let out = running.wait(common::RUN_TIMEOUT);
+    out.assert_success();
+    FinalSummary::parse(&out.stdout).unwrap();
+    let text = std::fs::read_to_string(&dns_log).unwrap();
+    let logins: Vec<&str> = text.lines().filter_map(|l| l.split('\t').nth(2)).collect();
+    let switched = logins.iter().position(|l| *l == "third").unwrap();
+    assert!(
+        logins[..switched].iter().all(|l| *l == "first"),
+        "before the reload"
+    );
+    assert!(
+        logins[switched..].iter().all(|l| *l == "third"),
+        "after the reload"
+    );
+}

@@ -2238,3 +2238,71 @@ fn a_tiny_reassembly_pool_reclaims_and_says_so_by_name() {
         run.alert_log
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Subscriber map (LOGIN)
+// ---------------------------------------------------------------------------------------
+
+fn login_of(r: &DecodedRecord) -> &str {
+    match r.get("LOGIN") {
+        Some(Value::Str(s)) => s,
+        other => panic!("LOGIN: {other:?}"),
+    }
+}
+
+#[test]
+fn records_carry_the_login_of_the_longest_prefix() {
+    let get = first_client_payload("http_301_location.pcapng", |p| p.starts_with(b"GET "));
+    // The client is 10.9.0.1: its /32 beats the /16; the server's own entry is
+    // not the subscriber's.
+    let frames = cut_connections(&get, 80, 32000, &[vec![]]);
+    let dir = TestDir::new("subscribers-map");
+    let map = dir.join("subscribers.txt");
+    std::fs::write(
+        &map,
+        "# test map\n10.9.0.0/16 net\n10.9.0.1 alice\n10.9.0.2 server\n2001:db8::/32 six\n",
+    )
+    .unwrap();
+    let config = format!(
+        "subscribers_file = {}\n",
+        common::toml_string(&map.to_string_lossy())
+    );
+    let run = run_frames_with("subscribers-map", &frames, &config);
+    assert_eq!(run.clickstream.len(), 1, "{}", run.out.describe_short());
+    assert_eq!(login_of(&run.clickstream[0]), "alice");
+    run.out
+        .assert_stdout_line(&format!("subscribers: 4 prefixes from {}", map.display()));
+}
+
+#[test]
+fn without_a_map_login_is_empty() {
+    let get = first_client_payload("http_301_location.pcapng", |p| p.starts_with(b"GET "));
+    let frames = cut_connections(&get, 80, 32100, &[vec![]]);
+    let run = run_frames_with("subscribers-none", &frames, "");
+    assert_eq!(run.clickstream.len(), 1);
+    assert_eq!(login_of(&run.clickstream[0]), "");
+}
+
+#[test]
+fn a_bad_map_line_stops_the_start_naming_file_line_and_reason() {
+    let dir = TestDir::new("subscribers-bad");
+    let map = dir.join("subscribers.txt");
+    std::fs::write(&map, "10.0.0.0/8 ok\n\n10.1.0.0/40 bad\n").unwrap();
+    let (in0, in1) = (dir.join("in0.pcap"), dir.join("in1.pcap"));
+    let (out0, out1) = (dir.join("out0.pcap"), dir.join("out1.pcap"));
+    write_pcap(&in0, &[]);
+    write_pcap(&in1, &[]);
+    let extra = format!(
+        "subscribers_file = {}\n",
+        common::toml_string(&map.to_string_lossy())
+    );
+    let config = write_config(&dir, 0, 1, &extra);
+    let args = run_args(&config, eal_args(&dir, &in0, &out0, &in1, &out1));
+    let out = run_metaprobe(&args, RUN_TIMEOUT);
+    out.assert_clean_failure();
+    let want = format!(
+        "subscribers_file {}:3: prefix length out of range",
+        map.display()
+    );
+    assert!(out.stderr.contains(&want), "{}", out.describe());
+}

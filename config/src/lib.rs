@@ -123,6 +123,8 @@ pub struct Config {
     pub ajb_dns_fsize: u64,
     /// Minutes after which a non-empty DNS text log is closed; 0 = by size only.
     pub ajb_dns_ftimeout: u64,
+    /// The subscriber map (`PREFIX LOGIN` lines) that fills LOGIN; None = none.
+    pub subscribers_file: Option<PathBuf>,
 }
 
 /// One bridge: two ports whose traffic is forwarded to each other unchanged.
@@ -294,6 +296,7 @@ pub const KEYS: &[&str] = &[
     "ajb_dns_bufsize",
     "ajb_dns_fsize",
     "ajb_dns_ftimeout",
+    "subscribers_file",
 ];
 
 impl Config {
@@ -388,6 +391,7 @@ impl Config {
             ajb_dns_bufsize: defaults::AJB_DNS_BUFSIZE,
             ajb_dns_fsize: defaults::AJB_DNS_FSIZE,
             ajb_dns_ftimeout: defaults::AJB_DNS_FTIMEOUT,
+            subscribers_file: None,
         }
     }
 }

@@ -315,6 +315,9 @@ impl Check<'_> {
         key(s, &mut c.ajb_dns_ftimeout, &f.ajb_dns_ftimeout, |s, v| {
             s.uint("ajb_dns_ftimeout", v, "minutes", EVERY)
         });
+        key(s, &mut c.subscribers_file, &f.subscribers_file, |s, v| {
+            s.optional_path("subscribers_file", v)
+        });
         c
     }
 
@@ -508,6 +511,15 @@ impl Check<'_> {
     }
 
     /// An address to listen on, `ip:port` (port 0: any free port); "" = off.
+    /// A file path, or "" for none.
+    fn optional_path(&mut self, key: &str, v: &Value<Text>) -> Option<Option<PathBuf>> {
+        let Text(s) = self.shaped(key, v, "a path (a string)")?;
+        if s.trim().is_empty() {
+            return Some(None);
+        }
+        self.path(key, v, true).map(Some)
+    }
+
     fn listen(&mut self, key: &str, v: &Value<Text>) -> Option<Option<SocketAddr>> {
         let Text(s) = self.shaped(key, v, "an address \"ip:port\" to listen on (a string)")?;
         let text = s.trim();

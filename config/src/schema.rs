@@ -68,6 +68,7 @@ pub(crate) struct File {
     pub ajb_dns_bufsize: Option<Value<IntOrText>>,
     pub ajb_dns_fsize: Option<Value<IntOrText>>,
     pub ajb_dns_ftimeout: Option<Value<Int>>,
+    pub subscribers_file: Option<Value<Text>>,
 }
 
 /// What a value was when it was not of its key's shape, for "found …".

@@ -207,6 +207,7 @@ fn round_trip_of_every_key_changed() {
         ajb_dns_bufsize: 1000,
         ajb_dns_fsize: 3 << 30,
         ajb_dns_ftimeout: 0,
+        subscribers_file: Some("/etc/metaprobe/subscribers.txt".into()),
     };
     let text = c.to_toml();
     assert_eq!(ok(&text), c, "{text}");
@@ -625,6 +626,20 @@ fn wrong_types_name_key_and_found_value() {
     let e = err(&with("ajb_dns_path = \"/var/log/\""));
     assert!(
         e.contains("ajb_dns_path: \"/var/log/\" names a directory"),
+        "{e}"
+    );
+}
+
+#[test]
+fn subscribers_file_is_a_path_or_empty() {
+    assert_eq!(ok(&with("subscribers_file = \"\"")).subscribers_file, None);
+    assert_eq!(
+        ok(&with("subscribers_file = \"subs.txt\"")).subscribers_file,
+        Some(PathBuf::from("subs.txt"))
+    );
+    let e = err(&with("subscribers_file = \"/etc/\""));
+    assert!(
+        e.contains("subscribers_file: \"/etc/\" names a directory"),
         "{e}"
     );
 }

@@ -126,5 +126,12 @@ pub(crate) fn to_toml(c: &Config) -> String {
     line("ajb_dns_bufsize", size(c.ajb_dns_bufsize));
     line("ajb_dns_fsize", size(c.ajb_dns_fsize));
     line("ajb_dns_ftimeout", c.ajb_dns_ftimeout.to_string());
+    line("# Subscribers", String::new());
+    line(
+        "subscribers_file",
+        c.subscribers_file
+            .as_deref()
+            .map_or_else(|| quote(""), path),
+    );
     out
 }

@@ -9,8 +9,9 @@ use metaprobe_ipfix::ring::RecordSender;
 use crate::app::{AppConfig, AppState, Apps, Seen};
 use crate::counters::{MAX_PORTS, WorkerCounters};
 use crate::defrag::{DEFAULT_TIMEOUT_SECS, Defrag};
-use crate::flow::{ClientRule, FlowTable, Prepared, SessionIds, Timeouts};
+use crate::flow::{ClientRule, Flow, FlowTable, Prepared, SessionIds, Timeouts};
 use crate::forward::{BURST_SIZE, Inspect};
+use crate::subscribers::{SubscriberHandle, SubscriberMap};
 use crate::wire::{Packet, TcpFlags, Transport, decode};
 
 /// Flows ended per housekeeping round at most, so a round stays short.
@@ -54,6 +55,8 @@ pub struct AnalyzerConfig {
     /// IP reassembly: datagrams at once, and the largest one.
     pub ip_fragment_slots: u32,
     pub ip_fragment_slot_size: u32,
+    /// The subscriber map the main lcore publishes (`None`: no logins).
+    pub subscribers: Option<SubscriberHandle>,
 }
 
 /// The per-packet analysis of one worker. Built on the main lcore (its flow
@@ -77,6 +80,10 @@ pub struct Analyzer {
     defrag: Defrag,
     /// The decoded packets of the burst being analysed and their prepared lookups.
     burst: Box<([Packet; BURST_SIZE], [Option<Prepared>; BURST_SIZE])>,
+    /// Where a new subscriber map appears, and the one in use (taken at
+    /// housekeeping: one atomic load per millisecond, none per packet).
+    subscribers: Option<SubscriberHandle>,
+    map: Arc<SubscriberMap>,
 }
 
 impl Analyzer {
@@ -121,6 +128,11 @@ impl Analyzer {
                 DEFAULT_TIMEOUT_SECS.saturating_mul(cfg.tsc_hz),
             ),
             burst: Box::new(([Packet::default(); BURST_SIZE], [None; BURST_SIZE])),
+            map: cfg
+                .subscribers
+                .as_ref()
+                .map_or_else(|| Arc::new(SubscriberMap::empty(1)), |h| h.load_full()),
+            subscribers: cfg.subscribers.clone(),
         }
     }
 
@@ -175,8 +187,9 @@ impl Inspect for Analyzer {
         // so that what its parser holds (a reply awaiting its certificate) is
         // given out.
         self.publish();
-        let (apps, counters) = (&mut self.apps, &self.counters);
-        self.flows.end_all(|f, _| apps.end(&f.app, &counters.app));
+        let (apps, counters, map) = (&mut self.apps, &self.counters, &*self.map);
+        self.flows
+            .end_all(|f, _| apps.end(&f.app, login_of(map, f), &counters.app));
         self.apps.flush();
     }
 }
@@ -238,6 +251,7 @@ impl Analyzer {
                     &mut self.flows,
                     &mut self.apps,
                     &self.counters,
+                    &self.map,
                     (&datagram, whole.datagram, prep),
                     role,
                     (now, self.now_unix),
@@ -251,6 +265,7 @@ impl Analyzer {
                 &mut self.flows,
                 &mut self.apps,
                 &self.counters,
+                &self.map,
                 (packet, frame, *prep),
                 role,
                 (now, self.now_unix),
@@ -269,10 +284,16 @@ impl Analyzer {
         self.next_housekeeping = now.saturating_add(self.housekeeping_every);
         let secs = now.saturating_sub(self.start_tsc) / self.tsc_hz;
         self.now_unix = u32::try_from(self.start_unix_secs + secs).unwrap_or(u32::MAX);
-        let apps = &mut self.apps;
-        let counters = &self.counters;
-        self.flows
-            .expire(now, EXPIRE_BUDGET, |f, _| apps.end(&f.app, &counters.app));
+        if let Some(h) = &self.subscribers {
+            let current = h.load();
+            if !Arc::ptr_eq(&current, &self.map) {
+                self.map = arc_swap::Guard::into_inner(current);
+            }
+        }
+        let (apps, counters, map) = (&mut self.apps, &self.counters, &*self.map);
+        self.flows.expire(now, EXPIRE_BUDGET, |f, _| {
+            apps.end(&f.app, login_of(map, f), &counters.app)
+        });
         self.apps.flush();
         self.publish();
     }
@@ -286,6 +307,7 @@ fn analyze_one(
     flows: &mut FlowTable<AppState>,
     apps: &mut Apps,
     counters: &WorkerCounters,
+    map: &SubscriberMap,
     (packet, bytes, prep): (&Packet, &[u8], Option<Prepared>),
     role: PortRole,
     (now, now_unix): (u64, u32),
@@ -294,7 +316,7 @@ fn analyze_one(
     stages: &mut [u64; 3],
 ) {
     let observed = flows.observe_prepared(prep, packet, role.subscriber, now, |f, _| {
-        apps.end(&f.app, &counters.app)
+        apps.end(&f.app, login_of(map, f), &counters.app)
     });
     let t2 = clock();
     stages[1] = stages[1].wrapping_add(t2.wrapping_sub(t1));
@@ -314,6 +336,9 @@ fn analyze_one(
     let Some(flow) = flows.get_mut(obs.handle) else {
         return;
     };
+    // Looked up when the flow is new or the map changed; else read from the slot.
+    let subscriber = flow.key.endpoint(flow.subscriber).0;
+    let login = map.refresh(&mut flow.login, subscriber);
     if !payload.is_empty() {
         let seen = Seen {
             packet,
@@ -321,6 +346,7 @@ fn analyze_one(
             obs: &obs,
             bridge: role.bridge,
             now_unix,
+            login,
             from_client: obs.sender == flow.client,
             midstream: flow.client_rule == ClientRule::HigherPort,
         };
@@ -332,10 +358,16 @@ fn analyze_one(
             flow,
             obs.sender.index(),
             flags.contains(TcpFlags::RST),
+            login,
             counters,
         );
     }
     stages[2] = stages[2].wrapping_add(clock().wrapping_sub(t2));
+}
+
+/// The login of a flow that ends (looked up if the map changed since).
+fn login_of<'m>(map: &'m SubscriberMap, f: &Flow<AppState>) -> &'m [u8] {
+    map.login_of(f.login, f.key.endpoint(f.subscriber).0)
 }
 
 #[cfg(test)]
@@ -360,6 +392,7 @@ mod tests {
             apps: AppConfig::default(),
             ip_fragment_slots: DEFAULT_SLOTS,
             ip_fragment_slot_size: DEFAULT_SLOT_SIZE,
+            subscribers: None,
         };
         (Analyzer::new(&cfg, Arc::clone(&counters), None), counters)
     }
@@ -444,6 +477,7 @@ mod tests {
             apps: AppConfig::default(),
             ip_fragment_slots: DEFAULT_SLOTS,
             ip_fragment_slot_size: DEFAULT_SLOT_SIZE,
+            subscribers: None,
         };
         let mut a = Analyzer::new(&cfg, Arc::clone(&counters), None);
         for i in 0..2 * STAGE_SAMPLE {

@@ -13,4 +13,5 @@ pub mod flow;
 pub mod forward;
 pub mod plan;
 pub mod reasm;
+pub mod subscribers;
 pub mod wire;

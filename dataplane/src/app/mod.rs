@@ -263,6 +263,8 @@ pub struct Seen<'a> {
     pub obs: &'a Observed,
     pub bridge: u16,
     pub now_unix: u32,
+    /// The flow's subscriber login (empty: unknown).
+    pub login: &'a [u8],
     /// The packet's sender is the flow's client.
     pub from_client: bool,
     /// A TCP flow whose handshake was not seen (picked up mid-stream, or
@@ -271,10 +273,16 @@ pub struct Seen<'a> {
     pub midstream: bool,
 }
 
-impl Seen<'_> {
+impl<'a> Seen<'a> {
     /// The fields every record of this packet shares.
-    fn common(&self) -> Option<Common> {
-        Common::of(self.packet, self.obs, self.bridge, self.now_unix)
+    fn common(&self) -> Option<Common<'a>> {
+        Common::of(
+            self.packet,
+            self.obs,
+            self.bridge,
+            self.now_unix,
+            self.login,
+        )
     }
 
     fn transport(&self) -> Option<L4> {
@@ -305,6 +313,8 @@ pub struct Cx<'a> {
     streams: &'a mut StreamPool,
     out: &'a mut Output,
     counters: &'a AppCounters,
+    /// The flow's subscriber login (empty: unknown).
+    login: &'a [u8],
     /// The end whose slot detection filled with this packet already.
     primed: Option<usize>,
 }
@@ -473,7 +483,7 @@ impl Apps {
             && tls::starts_client_hello(seen.payload)
         {
             // TLS after a cleartext start (STARTTLS, STLS): the stream starts here.
-            self.end(&flow.app, &c.app);
+            self.end(&flow.app, seen.login, &c.app);
             flow.app = AppState {
                 proto: AppProto::Tls(tls::State::default()),
                 ..AppState::default()
@@ -489,6 +499,7 @@ impl Apps {
             streams: &mut self.streams,
             out: &mut self.out,
             counters: &c.app,
+            login: seen.login,
             primed,
         };
         dispatch(&mut flow.app, &mut self.workers, &mut cx, seen);
@@ -592,6 +603,7 @@ impl Apps {
         flow: &mut Flow<AppState>,
         end: usize,
         reset: bool,
+        login: &[u8],
         c: &WorkerCounters,
     ) {
         let mut cx = Cx {
@@ -599,6 +611,7 @@ impl Apps {
             streams: &mut self.streams,
             out: &mut self.out,
             counters: &c.app,
+            login,
             primed: None,
         };
         close(&mut flow.app, &mut self.workers, &mut cx);
@@ -616,12 +629,14 @@ impl Apps {
     }
 
     /// A flow ended: its parser gives out what it holds, then its slots go back.
-    pub fn end(&mut self, app: &AppState, c: &AppCounters) {
+    /// `login`: the flow's subscriber login.
+    pub fn end(&mut self, app: &AppState, login: &[u8], c: &AppCounters) {
         let mut cx = Cx {
             cfg: &self.cfg,
             streams: &mut self.streams,
             out: &mut self.out,
             counters: c,
+            login,
             primed: None,
         };
         end(app, &mut self.workers, &mut cx);

@@ -18,7 +18,9 @@ pub const HOST_QUIC: u8 = 4;
 
 /// The spec's common fields of one packet: addresses, ports, session, L2.
 #[derive(Clone, Copy, Debug)]
-pub struct Common {
+pub struct Common<'l> {
+    /// The flow's subscriber login (empty: unknown).
+    pub login: &'l [u8],
     pub time_stamp: u32,
     pub addrs: IpPair,
     pub sport: u16,
@@ -33,9 +35,15 @@ pub struct Common {
     mpls_len: usize,
 }
 
-impl Common {
+impl<'l> Common<'l> {
     /// `None` for a packet without IP addresses (no record can name it).
-    pub fn of(p: &Packet, obs: &Observed, bridge: u16, now_unix: u32) -> Option<Common> {
+    pub fn of(
+        p: &Packet,
+        obs: &Observed,
+        bridge: u16,
+        now_unix: u32,
+        login: &'l [u8],
+    ) -> Option<Self> {
         let (src, dst) = (p.src_addr()?, p.dst_addr()?);
         let (sport, dport) = p.ports().unwrap_or((0, 0));
         let eth = p.ethernet;
@@ -46,6 +54,7 @@ impl Common {
             mpls_len += 4;
         }
         Some(Common {
+            login,
             time_stamp: now_unix,
             addrs: IpPair::new(src, dst),
             sport,
@@ -63,7 +72,7 @@ impl Common {
 
     /// The same packet seen from the other end (a record about the client's
     /// request built from a server packet), with the client's MACs.
-    pub fn reversed(&self, [src_mac, dst_mac]: [Mac; 2]) -> Common {
+    pub fn reversed(&self, [src_mac, dst_mac]: [Mac; 2]) -> Common<'l> {
         Common {
             addrs: IpPair::new(self.addrs.dst, self.addrs.src),
             sport: self.dport,
@@ -72,6 +81,11 @@ impl Common {
             dst_mac,
             ..*self
         }
+    }
+
+    /// The same fields with another login (e.g. none, to keep them past the packet).
+    pub fn with_login<'m>(self, login: &'m [u8]) -> Common<'m> {
+        Common { login, ..self }
     }
 
     pub fn mpls(&self) -> Octets<'_> {
@@ -86,7 +100,7 @@ impl Common {
     pub fn clickstream<'a>(&'a self, host: &'a [u8], host_type: u8, seq: u32) -> Clickstream<'a> {
         Clickstream {
             time_stamp: self.time_stamp,
-            login: Text::EMPTY,
+            login: Text::new(self.login),
             addrs: self.addrs,
             hostname: Text::new(host),
             path: Text::EMPTY,
@@ -116,7 +130,7 @@ impl Common {
     pub fn tls_reply(&self) -> TlsReply<'_> {
         TlsReply {
             time_stamp: self.time_stamp,
-            login: Text::EMPTY,
+            login: Text::new(self.login),
             addrs: self.addrs,
             session_id: self.session_id,
             bridge_channel_num: self.bridge,
@@ -133,7 +147,7 @@ impl Common {
     pub fn http_reply(&self) -> HttpReply<'_> {
         HttpReply {
             time_stamp: self.time_stamp,
-            login: Text::EMPTY,
+            login: Text::new(self.login),
             addrs: self.addrs,
             session_id: self.session_id,
             bridge_channel_num: self.bridge,
@@ -150,7 +164,7 @@ impl Common {
     pub fn dns(&self, transport: u8) -> Dns<'_> {
         Dns {
             time_stamp: self.time_stamp,
-            login: Text::EMPTY,
+            login: Text::new(self.login),
             addrs: self.addrs,
             port_source: self.sport,
             port_destination: self.dport,

@@ -2,6 +2,7 @@
 
 use super::key::{Endpoint, FlowKey};
 use super::session::{SessionId, SessionIds};
+use crate::subscribers::FlowLogin;
 use crate::wire::{Packet, TcpFlags};
 
 /// Entry number meaning "none" in the lists.
@@ -114,6 +115,8 @@ pub struct Flow<S> {
     /// Packets and L3 octets sent by each end ([`Endpoint::index`]).
     pub packets: [u64; 2],
     pub octets: [u64; 2],
+    /// The subscriber's login, looked up when the flow is new or the map changed.
+    pub login: FlowLogin,
     /// The application parser's state for this flow.
     pub app: S,
 }
@@ -252,6 +255,7 @@ impl<S: Copy + Default> FlowTable<S> {
                 tcp: TcpProgress::default(),
                 packets: [0; 2],
                 octets: [0; 2],
+                login: FlowLogin::default(),
                 app: S::default(),
             },
             hash: 0,
@@ -580,6 +584,7 @@ impl<S: Copy + Default> FlowTable<S> {
                     tcp: TcpProgress::default(),
                     packets: [0; 2],
                     octets: [0; 2],
+                    login: FlowLogin::default(),
                     app: S::default(),
                 },
                 hash,

@@ -103,7 +103,7 @@ pub(super) fn on_end(_: &State, _: &mut Worker, _: &Ends, _: &mut Cx<'_>) {}
 fn emit_answers(
     message: &[u8],
     transport: u8,
-    common: &Common,
+    common: &Common<'_>,
     w: &mut Worker,
     out: &mut Output,
     c: &AppCounters,

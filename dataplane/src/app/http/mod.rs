@@ -202,7 +202,7 @@ pub(super) fn on_end(_: &State, _: &mut Worker, _: &Ends, _: &mut Cx<'_>) {}
 fn request_record<'a>(
     req: &Request<'a>,
     seq: u32,
-    common: &'a Common,
+    common: &'a Common<'a>,
     cookie: &'a mut [u8; COOKIE_CAP],
 ) -> Clickstream<'a> {
     let mut len = 0;

@@ -37,7 +37,8 @@ pub struct State {
 /// certificate, by the server end's reassembly slot: the reply record is
 /// that packet's, whenever it is exported (the certificate may never come).
 pub struct Worker {
-    pending: Box<[Option<(StreamRef, Common)>]>,
+    /// Held without the login (the flow's is put back when the reply goes out).
+    pending: Box<[Option<(StreamRef, Common<'static>)>]>,
 }
 
 impl Worker {
@@ -52,17 +53,17 @@ impl Worker {
         std::mem::size_of_val(&*self.pending)
     }
 
-    fn keep(&mut self, r: StreamRef, common: Common) -> bool {
+    fn keep(&mut self, r: StreamRef, common: Common<'_>) -> bool {
         match self.pending.get_mut(r.index()) {
             Some(entry) => {
-                *entry = Some((r, common));
+                *entry = Some((r, common.with_login(&[])));
                 true
             }
             None => false,
         }
     }
 
-    fn take(&mut self, r: StreamRef) -> Option<Common> {
+    fn take(&mut self, r: StreamRef) -> Option<Common<'static>> {
         let entry = self.pending.get_mut(r.index())?;
         match *entry {
             Some((held, common)) if held == r => {
@@ -197,6 +198,7 @@ fn export_pending_reply(st: &mut State, w: &mut Worker, ends: &mut Ends, cx: &mu
     let common = w.take(r);
     if let (Some(common), Some(hello)) = (common, server_hello(cx.streams.contiguous(r)).done()) {
         cx.count(AppCount::TlsReplyWithoutCertificate);
+        let common = common.with_login(cx.login);
         let record = reply_record(&common, &hello, None);
         cx.emit(&record);
     }
@@ -267,7 +269,7 @@ fn on_server_flight(st: &State, cx: &mut Cx<'_>, seen: &Seen<'_>, f: &ServerFlig
 /// `cname`, the server certificate's subject CN when it was visible
 /// (HOST_TYPE 2), else 0 / empty.
 pub(super) fn reply_record<'a>(
-    common: &'a Common,
+    common: &'a Common<'a>,
     hello: &ServerHello,
     cname: Option<&'a [u8]>,
 ) -> metaprobe_ipfix::template::TlsReply<'a> {
