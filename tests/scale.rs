@@ -16,8 +16,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::{
-    METAPROBE, RUN_TIMEOUT, TestDir, dpdk_lock, eal_args, run_args, run_metaprobe, write_config,
-    write_pcap,
+    METAPROBE, RUN_TIMEOUT, RunOutput, TestDir, dpdk_lock, eal_args, run_args, run_metaprobe,
+    write_config, write_pcap,
 };
 
 /// The record classes the generator makes that metaprobe builds.
@@ -44,43 +44,17 @@ fn a_million_packets_of_80_000_flows_give_every_record() {
         .expect("run mkpcap.py");
     assert!(made.success(), "mkpcap.py failed");
 
-    let collector_addr = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
-    let got = dir.join("got.jsonl");
-    let mut collector = Command::new(METAPROBE)
-        .args([
-            "collect",
-            "--tcp",
-            &collector_addr.to_string(),
-            "--idle",
-            "5",
-        ])
-        .stdout(std::fs::File::create(&got).expect("create got.jsonl"))
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start metaprobe collect");
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let extra = format!(
-        "ipfix_tcp_collectors = [\"{collector_addr}\"]\n\
-         ipfix_dns_tcp_collectors = [\"{collector_addr}\"]\n\
-         ssl_parse_reply = 1\nhttp_parse_reply = 1\n"
-    );
-    let config = write_config(&dir, 0, 1, &extra);
-    let (empty, out0, out1) = (
-        dir.join("empty.pcap"),
-        dir.join("out0.pcap"),
-        dir.join("out1.pcap"),
-    );
-    write_pcap(&empty, &[]);
-    let args = run_args(&config, eal_args(&dir, &capture, &out0, &empty, &out1));
-    let out = {
-        let _guard = dpdk_lock();
-        run_metaprobe(&args, RUN_TIMEOUT)
+    // The export thread skips (and counts) the rest of a send cycle that ran past
+    // its 10 ms period: on a machine loaded by other work that can happen to a
+    // handful of records. Such a run says nothing of the analysis, so it is run
+    // once more; any other loss fails at once.
+    let (out, got) = match run_once(&dir, &capture) {
+        (out, _) if only_cycle_overruns(&out.stdout) => {
+            eprintln!("scale: the export thread overran its cycle (machine loaded); running again");
+            run_once(&dir, &capture)
+        }
+        first => first,
     };
-    out.assert_success();
-    assert!(collector.wait().expect("collector exit").success());
-
     // Nothing dropped, nothing given up for want of a reassembly slot.
     let line = |prefix: &str| {
         out.stdout
@@ -124,4 +98,68 @@ fn a_million_packets_of_80_000_flows_give_every_record() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// One run of the capture through the probe into `metaprobe collect`; the
+/// collector's JSON lines are in the returned file.
+fn run_once(dir: &TestDir, capture: &std::path::Path) -> (RunOutput, PathBuf) {
+    let collector_addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let got = dir.join("got.jsonl");
+    let mut collector = Command::new(METAPROBE)
+        .args([
+            "collect",
+            "--tcp",
+            &collector_addr.to_string(),
+            "--idle",
+            "5",
+        ])
+        .stdout(std::fs::File::create(&got).expect("create got.jsonl"))
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start metaprobe collect");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let extra = format!(
+        "ipfix_tcp_collectors = [\"{collector_addr}\"]\n\
+         ipfix_dns_tcp_collectors = [\"{collector_addr}\"]\n\
+         ssl_parse_reply = 1\nhttp_parse_reply = 1\n"
+    );
+    let config = write_config(dir, 0, 1, &extra);
+    let (empty, out0, out1) = (
+        dir.join("empty.pcap"),
+        dir.join("out0.pcap"),
+        dir.join("out1.pcap"),
+    );
+    write_pcap(&empty, &[]);
+    let args = run_args(&config, eal_args(dir, capture, &out0, &empty, &out1));
+    let out = {
+        let _guard = dpdk_lock();
+        run_metaprobe(&args, RUN_TIMEOUT)
+    };
+    out.assert_success();
+    assert!(collector.wait().expect("collector exit").success());
+
+    (out, got)
+}
+
+/// The run lost records, and only to send cycles that overran their period.
+fn only_cycle_overruns(stdout: &str) -> bool {
+    let exports: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("final export "))
+        .collect();
+    let dropped = |l: &str, what: &str| -> u64 {
+        let words: Vec<&str> = l.split([' ', '(', ')']).collect();
+        words
+            .iter()
+            .position(|w| *w == what)
+            .and_then(|i| words.get(i + 1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let any = exports.iter().any(|l| dropped(l, "dropped") > 0);
+    any && exports
+        .iter()
+        .all(|l| dropped(l, "dropped") == dropped(l, "skipped"))
 }
