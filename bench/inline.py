@@ -41,6 +41,7 @@ import argparse
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
 import statistics
@@ -250,7 +251,7 @@ def dut_command(kind: str, link: str, workdir: Path) -> tuple[list[str], str]:
     ports = vdevs(link, workdir)["dut"]
     if kind == "testpmd":
         # Line-buffered: its "Press enter to exit" must reach the log when printed.
-        cmd = ["stdbuf", "-oL", "dpdk-testpmd", *eal("inline-dut", DUT_LCORES, ports), "--", "--forward-mode=io",
+        cmd = ["stdbuf", "-oL", "dpdk-testpmd", *eal("inline-dut", DUT_LCORES, ports, 256), "--", "--forward-mode=io",
                "--nb-cores=1", "--burst=32", f"--rxd={DESCRIPTORS}", f"--txd={DESCRIPTORS}",
                "--total-num-mbufs=16384", "--no-flush-rx"]
         return in_ns(link, cmd), r"^Press enter to exit"
@@ -261,7 +262,7 @@ def dut_command(kind: str, link: str, workdir: Path) -> tuple[list[str], str]:
                    f'ipfix_udp_collectors = "{sink}"\nipfix_meta_udp_collectors = "{sink}"\n'
                    f'ipfix_dns_udp_collectors = "{sink}"\nhttp_parse_reply = 1\nssl_parse_reply = 1\n'
                    f'ajb_save_dns = 1\najb_dns_path = "{workdir}/dns.log"\n')
-    cmd = [str(METAPROBE), "run", "-c", str(cfg), "--", *eal("inline-dut", DUT_LCORES, ports)]
+    cmd = [str(METAPROBE), "run", "-c", str(cfg), "--", *eal("inline-dut", DUT_LCORES, ports, 256)]
     return in_ns(link, cmd), r"^worker 0 on lcore"
 
 
@@ -361,9 +362,10 @@ def pktgen_tester(args: argparse.Namespace, workdir: Path, pcap: Path, frame: fl
                                   f'INLINE_LATENCY_FILE = "{samples}"\ndofile("{LUA}")\n')
                 # pktgen is started first: it is the memif server of both links.
                 pg_log = workdir / f"pktgen-{kind}-{r}.log"
-                pg = start(in_ns(args.link, [pktgen, *eal("inline-pktgen", "0@0,1@0,2@0", ports["gen"] + ports["sink"]),
-                                             "--", "-T", "-P", "-m", "[1].0,[2].1", "-s", f"0:{pcap}",
-                                             "-f", str(params)]), pg_log)
+                # pktgen wants a terminal: `script` gives it one (its screen output goes to the log).
+                pg_cmd = in_ns(args.link, [pktgen, *eal("inline-pktgen", "0@0,1@0,2@0", ports["gen"] + ports["sink"]),
+                                           "--", "-T", "-P", "-m", "[1].0,[2].1", "-s", f"0:{pcap}", "-f", str(params)])
+                pg = start(["script", "-qefc", shlex.join(pg_cmd), "/dev/null"], pg_log)
                 time.sleep(3)
                 cmd, ready = dut_command(kind, args.link, workdir)
                 log = workdir / f"dut-{kind}-{r}.log"
@@ -423,7 +425,7 @@ def main() -> None:
     if args.generator == "pktgen" and not pktgen:
         sys.exit("--generator pktgen: no pktgen on PATH and PKTGEN unset (docs/benchmarks.md says how to build it)")
     use_pktgen = args.generator == "pktgen" or (args.generator == "auto" and bool(pktgen))
-    ensure_hugepages(1024)
+    ensure_hugepages(1536)  # 3 GiB: tester 512 MiB, DUT 256 MiB, room for another run beside
     if args.link == "veth":
         veth_up()
     try:
