@@ -12,14 +12,17 @@
 --
 -- bench/inline.py writes the globals and dofile()s this script:
 --   INLINE_SECONDS = 2; INLINE_RESOLUTION = 0.02; INLINE_LATENCY_FILE = "/tmp/lat.txt"
+--   INLINE_GO_FILE = "/tmp/go"   (optional: wait until this file exists)
 
+-- Pktgen.lua (helpers of pktgen's source tree) is not needed; the `pktgen` table is built in.
 package.path = package.path .. ";?.lua;test/?.lua;app/?.lua;"
-require "Pktgen"
+pcall(require, "Pktgen")
 
 local send, recv = "0", "1"
 local seconds = INLINE_SECONDS or 2
 local resolution = INLINE_RESOLUTION or 0.02
-local drain_ms = 500
+-- After a stop: the device drains, and pktgen refreshes its port counters (once a second).
+local drain_ms = 1500
 
 local function counts()
   local tx = pktgen.portStats(send, "port")[tonumber(send)].opackets
@@ -41,6 +44,16 @@ local function trial(pct)
   print(string.format("inline-trial pct=%.2f offered_pps=%.0f sent=%d received=%d lost=%d",
                       pct, pps, sent, got, sent - got))
   return pps, sent - got
+end
+
+-- bench/inline.py starts pktgen first (it is the server of both links) and creates
+-- INLINE_GO_FILE once the device under test forwards.
+if INLINE_GO_FILE then
+  while true do
+    local f = io.open(INLINE_GO_FILE, "r")
+    if f then f:close() break end
+    pktgen.delay(100)
+  end
 end
 
 pktgen.set(send, "count", 0)
