@@ -23,8 +23,8 @@ refused because the DUT's ring was full count as sent and lost: a NIC drops them
 full RX ring) with those the sink received. One trial at the generator's full speed gives
 the ceiling; if the DUT loses nothing there, that is its result (bounded by the generator,
 said so); else a binary search between 0 and the ceiling for the highest rate with zero
-loss, to --resolution. Rounds alternate testpmd and metaprobe so that this shared
-machine's noise hits both alike; medians are compared. The last line is
+loss, to within --resolution of the upper end. Rounds alternate testpmd and metaprobe so
+that this shared machine's noise hits both alike; medians are compared. The last line is
 `zero-loss ratio metaprobe/testpmd = X`.
 
 With pktgen-dpdk installed (`pktgen` on PATH or PKTGEN=/path/to/pktgen), pktgen is the
@@ -50,6 +50,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+# Shared with the throughput bench beside this file.
+from throughput import ensure_hugepages, mean_frame_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 METAPROBE = ROOT / "target" / "release" / "metaprobe"
@@ -85,15 +88,6 @@ def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
 
 def in_ns(link: str, cmd: list[str]) -> list[str]:
     return ["ip", "netns", "exec", NS, *cmd] if link == "veth" else cmd
-
-
-def ensure_hugepages(pages: int) -> None:
-    nr = Path("/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages")
-    if int(nr.read_text()) < pages:
-        nr.write_text(str(pages))
-    if subprocess.run(["mountpoint", "-q", "/dev/hugepages"]).returncode != 0:
-        os.makedirs("/dev/hugepages", exist_ok=True)
-        subprocess.run(["mount", "-t", "hugetlbfs", "nodev", "/dev/hugepages"], check=True)
 
 
 def veth_up() -> None:
@@ -209,8 +203,11 @@ def search(name: str, gen: Tester, sink: Tester, seconds: float, resolution: flo
           f"({refused} at the DUT's input)", flush=True)
     if lost <= 0:
         return {"rate": ceiling, "bound": "generator", "trials": 1}
+    # To within `resolution` of the upper end (relative: the ceiling at full speed counts
+    # every frame the DUT refused, so it can be many times the zero-loss rate), at most
+    # 16 trials.
     lo, hi, best, trials = 0.0, ceiling, 0.0, 1
-    while hi - lo > resolution * ceiling:
+    while hi - lo > resolution * hi and trials < 16:
         mid = (lo + hi) / 2
         rate, offered, lost, refused = trial(gen, sink, mid, seconds)
         trials += 1
@@ -274,17 +271,6 @@ def make_traffic(workdir: Path) -> Path:
                     "--mix", "http=3,http_split=1,tls=3,tls_split=1,dns=4,dns_tcp=1,sip=1,ftp=1,smtp=1",
                     "--encap", "plain,plain,plain,vlan,qinq,mpls2,pppoe", "--ipv6", "0.3"], check=True)
     return out
-
-
-def mean_frame_bytes(pcap: Path) -> float:
-    data = pcap.read_bytes()
-    off, n, total = 24, 0, 0
-    while off + 16 <= len(data):
-        caplen = int.from_bytes(data[off + 8:off + 12], "little")
-        total += caplen
-        n += 1
-        off += 16 + caplen
-    return total / max(n, 1)
 
 
 def dut_summary(kind: str, log: Path) -> str:
@@ -419,7 +405,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0, help="length of one trial")
-    ap.add_argument("--resolution", type=float, default=0.02, help="search until within this fraction of the ceiling")
+    ap.add_argument("--resolution", type=float, default=0.02,
+                    help="search until the bounds are within this fraction of the upper one")
     ap.add_argument("--link", choices=["auto", "memif", "veth"], default="auto",
                     help="memif with our tester, veth with pktgen (Pktgen 23.06 cannot start memif ports: "
                          "it sets their MTU, which memif refuses)")

@@ -26,26 +26,33 @@ struct CapData {
     inheritable: u32,
 }
 
-/// Makes every permitted capability of this thread effective. Call it before any other
-/// thread starts (capabilities are per thread; threads created later inherit them).
-/// Returns the capabilities it raised, as a bit mask (0: nothing to do).
-pub fn raise_permitted() -> std::io::Result<u64> {
+/// capget (`set` false) or capset (`set` true) of this thread's three capability sets.
+fn caps(set: bool, data: &mut [CapData; 2]) -> std::io::Result<()> {
     let mut header = CapHeader {
         version: CAPABILITY_VERSION_3,
         pid: 0,
     };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: capget with a version-3 header writes two CapData words into `data`.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_capget,
-            &mut header as *mut CapHeader,
-            data.as_mut_ptr(),
-        )
+    let nr = if set {
+        libc::SYS_capset
+    } else {
+        libc::SYS_capget
     };
-    if ret != 0 {
-        return Err(std::io::Error::last_os_error());
+    // SAFETY: with a version-3 header both calls take two CapData words: capget writes
+    // them, capset reads them.
+    let ret = unsafe { libc::syscall(nr, &mut header as *mut CapHeader, data.as_mut_ptr()) };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
+}
+
+/// Makes every permitted capability of this thread effective. Call it before any other
+/// thread starts (capabilities are per thread; threads created later inherit them).
+/// Returns the capabilities it raised, as a bit mask (0: nothing to do).
+pub fn raise_permitted() -> std::io::Result<u64> {
+    let mut data = [CapData::default(); 2];
+    caps(false, &mut data)?;
     let raised = data
         .iter()
         .enumerate()
@@ -57,17 +64,8 @@ pub fn raise_permitted() -> std::io::Result<u64> {
     for d in &mut data {
         d.effective = d.permitted;
     }
-    // SAFETY: as above; raising effective to permitted is always allowed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_capset,
-            &mut header as *mut CapHeader,
-            data.as_ptr(),
-        )
-    };
-    if ret != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
+    // Raising effective to permitted is always allowed.
+    caps(true, &mut data)?;
     Ok(raised)
 }
 
