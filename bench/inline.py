@@ -34,8 +34,9 @@ percentiles are printed when its sampler gave samples. --generator tester forces
 
 Usage: sudo python3 bench/inline.py [--rounds N] [--seconds S] [--resolution F] [--link memif|veth]
                                     [--generator auto|tester|pktgen] [--[no-]separate]
-Needs root (hugepages; namespaces for veth), a release build with the tester
-(cargo build --release --bins --example inline-tester), dpdk-testpmd, ethtool for veth.
+Needs root (hugepages; namespaces for veth), dpdk-testpmd, ethtool for veth, and cargo:
+it runs `cargo build --release --bin metaprobe --example inline-tester` first (without
+cargo on PATH, as under sudo, it takes the binaries that are there).
 """
 
 import argparse
@@ -417,9 +418,14 @@ def main() -> None:
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench/inline.py needs root (hugepages, network namespaces)")
-    for binary, how in ((METAPROBE, "cargo build --release"), (TESTER, "cargo build --release --example inline-tester")):
-        if not binary.exists():
-            sys.exit(f"{binary} missing: run {how} first")
+    # Builds both (a no-op when they are current); without cargo (sudo's PATH) it takes
+    # what is there.
+    build = ["cargo", "build", "--release", "-j2", "--bin", "metaprobe", "--example", "inline-tester"]
+    if shutil.which("cargo"):
+        if subprocess.run(build, cwd=ROOT).returncode != 0:
+            sys.exit("the release build failed")
+    elif not (METAPROBE.exists() and TESTER.exists()):
+        sys.exit(f"no cargo on PATH and {METAPROBE} or {TESTER} missing: run {' '.join(build)}")
     for tool in ("dpdk-testpmd", "stdbuf") + (("ethtool",) if args.link == "veth" else ()):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found (scripts/setup.sh installs dpdk-dev, ethtool)")
