@@ -1,6 +1,7 @@
 //! metaprobe: an inline DPDK bridge that forwards every packet unchanged and
 //! exports what it sees as IPFIX.
 
+mod caps;
 mod collect;
 mod http;
 mod io;
@@ -114,6 +115,9 @@ fn main() -> ExitCode {
             idle_exit,
             eal_args,
         } => load(&config).and_then(|cfg| {
+            // Before EAL starts any thread: file capabilities become effective (caps.rs).
+            caps::raise_permitted()
+                .map_err(|e| format!("cannot make the permitted capabilities effective: {e}"))?;
             run::run(
                 &cfg,
                 &eal_args,

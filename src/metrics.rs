@@ -95,6 +95,34 @@ pub fn render(s: &Scrape<'_>) -> String {
         );
     }
 
+    // Ports with several queues: the driver's per-queue counters (the `qN-rx`/`qN-tx` of
+    // the final summary).
+    for (metric, help, rx) in [
+        (
+            "port_queue_rx_packets_total",
+            "Packets received on one RX queue of the port (driver; ports with several queues).",
+            true,
+        ),
+        (
+            "port_queue_tx_packets_total",
+            "Packets transmitted on one TX queue of the port (driver; ports with several queues).",
+            false,
+        ),
+    ] {
+        t.family(metric, help);
+        for (id, name, p) in &ports {
+            for (q, (qrx, qtx)) in p.per_queue().enumerate() {
+                let q = q.to_string();
+                let labels = [
+                    ("port", id.as_str()),
+                    ("device", *name),
+                    ("queue", q.as_str()),
+                ];
+                t.sample(metric, &labels, if rx { qrx } else { qtx });
+            }
+        }
+    }
+
     let workers: Vec<(String, String)> = s
         .snapshot
         .workers
@@ -364,16 +392,32 @@ mod tests {
     use metaprobe_export::exporter::CollectorSpec;
     use std::collections::BTreeSet;
 
+    /// A port with two queues whose driver counted 5 and 7 packets received on them.
+    fn two_queues() -> PortSnapshot {
+        let mut p = PortSnapshot {
+            queues: 2,
+            ..PortSnapshot::default()
+        };
+        p.driver.queue_rx[..2].copy_from_slice(&[5, 7]);
+        p.driver.queue_tx[..2].copy_from_slice(&[6, 6]);
+        p.driver.rx = 12;
+        p.driver.tx = 12;
+        p
+    }
+
     fn scrape_text() -> String {
         let snapshot = Snapshot {
-            ports: vec![(
-                0,
-                "net_pcap0".into(),
-                PortSnapshot {
-                    tx_dropped: 3,
-                    ..PortSnapshot::default()
-                },
-            )],
+            ports: vec![
+                (
+                    0,
+                    "net_pcap0".into(),
+                    PortSnapshot {
+                        tx_dropped: 3,
+                        ..PortSnapshot::default()
+                    },
+                ),
+                (1, "net_af_packet1".into(), two_queues()),
+            ],
             workers: vec![(
                 1,
                 WorkerTotals {
@@ -422,6 +466,8 @@ mod tests {
         let t = scrape_text();
         for line in [
             "metaprobe_port_tx_dropped_packets_total{port=\"0\",device=\"net_pcap0\"} 3",
+            "metaprobe_port_queue_rx_packets_total{port=\"1\",device=\"net_af_packet1\",queue=\"1\"} 7",
+            "metaprobe_port_queue_tx_packets_total{port=\"1\",device=\"net_af_packet1\",queue=\"0\"} 6",
             "metaprobe_worker_rx_packets_total{worker=\"0\",lcore=\"1\"} 10",
             "metaprobe_flows_active{worker=\"0\"} 4",
             "metaprobe_export_dropped_records_total{stream=\"dns\",reason=\"ring-full\"} 5",

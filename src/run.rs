@@ -75,7 +75,7 @@ pub fn run(
             port: i.port,
             max_rx_queues: i.max_rx_queues,
             max_tx_queues: i.max_tx_queues,
-            rss: i.rss_offloads != 0,
+            rss: i.spreads_flows(),
         })
         .collect();
     let queues = plan::queues_per_port(cfg.queues_per_port, lcores.len(), cfg.bridges.len(), &caps)
@@ -493,6 +493,7 @@ fn snapshot(
                     PortSnapshot {
                         driver: p.stats().unwrap_or_default(),
                         tx_dropped,
+                        queues: p.setup().queues,
                     },
                 )
             })

@@ -21,6 +21,26 @@ use metaprobe_ipfix::template::Stream;
 pub struct PortSnapshot {
     pub driver: PortStats,
     pub tx_dropped: u64,
+    /// RX/TX queue pairs of the port.
+    pub queues: u16,
+}
+
+impl PortSnapshot {
+    /// The driver's (rx, tx) of each queue, when the port has several (none for one: the
+    /// port's own counters are that queue's).
+    pub fn per_queue(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let n = if self.queues > 1 {
+            usize::from(self.queues)
+        } else {
+            0
+        };
+        let d = &self.driver;
+        d.queue_rx
+            .iter()
+            .copied()
+            .zip(d.queue_tx.iter().copied())
+            .take(n)
+    }
 }
 
 /// Every counter at one moment.
@@ -223,10 +243,16 @@ pub fn export_dropped(s: &StreamStats) -> u64 {
 
 /// `final port 0 (net_pcap0): rx 1000 tx 400 tx-dropped 0 rx-missed 0 rx-nombuf 0 rx-errors 0 tx-errors 0`
 /// and `final worker 0 (lcore 1): rx 1400 tx 1400 tx-dropped 0 cycles/pkt 123.4`.
+/// A port with several queues adds the driver's per-queue counters: `… q0-rx 600 q0-tx
+/// 590 q1-rx 400 q1-tx 410` (queue N is polled by the worker whose start line names it).
 pub fn final_summary(s: &Snapshot) -> String {
     let mut out = String::new();
     for (port, name, p) in &s.ports {
-        let _ = writeln!(out, "final port {port} ({name}): {}", pairs(&PORT_ROWS, p));
+        let _ = write!(out, "final port {port} ({name}): {}", pairs(&PORT_ROWS, p));
+        for (q, (rx, tx)) in p.per_queue().enumerate() {
+            let _ = write!(out, " q{q}-rx {rx} q{q}-tx {tx}");
+        }
+        out.push('\n');
     }
     for (i, (lcore, w)) in s.workers.iter().enumerate() {
         let _ = writeln!(
@@ -438,6 +464,7 @@ mod tests {
                 PortSnapshot {
                     driver,
                     tx_dropped: dropped,
+                    queues: 1,
                 },
             )],
             workers: vec![(
@@ -467,6 +494,23 @@ mod tests {
             text,
             "final port 0 (net_pcap0): rx 1000 tx 990 tx-dropped 10 rx-missed 0 rx-nombuf 0 rx-errors 0 tx-errors 0\n\
              final worker 0 (lcore 1): rx 1000 tx 990 tx-dropped 10 cycles/pkt 50.0\n"
+        );
+    }
+
+    #[test]
+    fn ports_with_several_queues_show_each_queue() {
+        let mut s = snapshot(1000, 990, 0, 50_000);
+        let (_, _, port) = &mut s.ports[0];
+        port.queues = 2;
+        port.driver.queue_rx[..3].copy_from_slice(&[600, 400, 7]);
+        port.driver.queue_tx[..3].copy_from_slice(&[590, 400, 7]);
+        let text = final_summary(&s);
+        assert_eq!(
+            text.lines().next(),
+            Some(
+                "final port 0 (net_pcap0): rx 1000 tx 990 tx-dropped 0 rx-missed 0 rx-nombuf 0 rx-errors 0 tx-errors 0 \
+                 q0-rx 600 q0-tx 590 q1-rx 400 q1-tx 400"
+            )
         );
     }
 

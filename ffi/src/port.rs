@@ -73,6 +73,9 @@ pub struct PortInfo {
     pub socket: i32,
 }
 
+/// Per-queue counters a port's driver keeps (`RTE_ETHDEV_QUEUE_STAT_CNTRS`).
+pub const QUEUE_STAT_COUNTERS: usize = sys::RTE_ETHDEV_QUEUE_STAT_CNTRS as usize;
+
 impl PortInfo {
     pub fn query(_eal: &Eal, port: u16) -> Result<PortInfo, DpdkError> {
         let mut info = sys::rte_eth_dev_info::default();
@@ -96,6 +99,18 @@ impl PortInfo {
             // SAFETY: any valid port id may be asked about.
             socket: unsafe { sys::rte_eth_dev_socket_id(port) },
         })
+    }
+}
+
+impl PortInfo {
+    /// Whether the port spreads flows over its RX queues by a hash of the flow, so that
+    /// several queues can be polled by several workers: RSS, or `net_af_packet` with
+    /// `qpairs=N`, whose N sockets form a `PACKET_FANOUT_HASH` group: the kernel picks the
+    /// socket by its flow hash, which is symmetric (`__flow_hash_consistentify` orders the
+    /// addresses and ports), so both directions of a flow reach the same queue index.
+    /// The driver reports no RSS offloads for it all the same.
+    pub fn spreads_flows(&self) -> bool {
+        self.rss_offloads != 0 || self.driver == "net_af_packet"
     }
 }
 
@@ -129,6 +144,10 @@ pub struct PortStats {
     pub tx_errors: u64,
     /// RX allocation failures: the mempool was empty.
     pub rx_nombuf: u64,
+    /// Packets received and sent per queue (the first [`QUEUE_STAT_COUNTERS`] queues;
+    /// drivers that keep no per-queue counters leave them 0).
+    pub queue_rx: [u64; QUEUE_STAT_COUNTERS],
+    pub queue_tx: [u64; QUEUE_STAT_COUNTERS],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,6 +314,8 @@ impl Port {
             rx_errors: s.ierrors,
             tx_errors: s.oerrors,
             rx_nombuf: s.rx_nombuf,
+            queue_rx: s.q_ipackets,
+            queue_tx: s.q_opackets,
         })
     }
 
@@ -355,5 +376,120 @@ impl PortQueue {
     #[inline]
     pub fn tx_burst(&mut self, burst: &mut MbufBurst) -> usize {
         burst.transmit(self.port, self.queue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SYMMETRIC_RSS_KEY;
+
+    /// The Toeplitz hash NICs compute for RSS (Microsoft's RSS specification): for every
+    /// set bit of the input, XOR in the 32 key bits that start at that bit's position.
+    fn toeplitz(key: &[u8], input: &[u8]) -> u32 {
+        let bit = |i: usize| (key[i / 8] >> (7 - i % 8)) & 1;
+        let window = |start: usize| (0..32).fold(0u32, |w, j| (w << 1) | u32::from(bit(start + j)));
+        let mut hash = 0;
+        for (i, byte) in input.iter().enumerate() {
+            for b in 0..8 {
+                if byte & (0x80 >> b) != 0 {
+                    hash ^= window(i * 8 + b);
+                }
+            }
+        }
+        hash
+    }
+
+    /// The hash input of a TCP/UDP flow as NICs build it: source address, destination
+    /// address, source port, destination port, in network order.
+    fn tuple(src: &[u8], dst: &[u8], sport: u16, dport: u16) -> Vec<u8> {
+        [src, dst, &sport.to_be_bytes(), &dport.to_be_bytes()].concat()
+    }
+
+    /// Microsoft's default RSS key, the one most drivers use when given none.
+    const DEFAULT_KEY: [u8; 40] = [
+        0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f,
+        0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
+        0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+    ];
+
+    struct Lcg(u64);
+    impl Lcg {
+        fn bytes<const N: usize>(&mut self) -> [u8; N] {
+            let mut out = [0; N];
+            for b in &mut out {
+                self.0 = self
+                    .0
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                *b = (self.0 >> 56) as u8;
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn the_toeplitz_implementation_matches_the_specification_example() {
+        // Microsoft's RSS verification suite, IPv4 with TCP ports: 66.9.149.187:2794 ->
+        // 161.142.100.80:1766 hashes to 0x51ccc178 with the default key.
+        let input = tuple(&[66, 9, 149, 187], &[161, 142, 100, 80], 2794, 1766);
+        assert_eq!(toeplitz(&DEFAULT_KEY, &input), 0x51cc_c178);
+        // The default key is not symmetric: the reverse direction hashes elsewhere.
+        let reverse = tuple(&[161, 142, 100, 80], &[66, 9, 149, 187], 1766, 2794);
+        assert_ne!(toeplitz(&DEFAULT_KEY, &reverse), 0x51cc_c178);
+    }
+
+    #[test]
+    fn both_directions_of_every_flow_hash_alike_with_our_key() {
+        let key = &SYMMETRIC_RSS_KEY[..52]; // long enough for IPv6 tuples (36 bytes + 4)
+        let mut rng = Lcg(0x5eed);
+        for _ in 0..2000 {
+            let (a4, b4) = (rng.bytes::<4>(), rng.bytes::<4>());
+            let (a6, b6) = (rng.bytes::<16>(), rng.bytes::<16>());
+            let [p0, p1, p2, p3] = rng.bytes::<4>();
+            let (sp, dp) = (u16::from_be_bytes([p0, p1]), u16::from_be_bytes([p2, p3]));
+            for (a, b) in [(&a4[..], &b4[..]), (&a6[..], &b6[..])] {
+                let there = toeplitz(key, &tuple(a, b, sp, dp));
+                let back = toeplitz(key, &tuple(b, a, dp, sp));
+                assert_eq!(there, back, "{a:?}:{sp} <-> {b:?}:{dp}");
+                // Address-only hashing (non-TCP/UDP IP packets, fragments) too.
+                assert_eq!(
+                    toeplitz(key, &[a, b].concat()),
+                    toeplitz(key, &[b, a].concat())
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn our_key_still_spreads_flows_over_queues() {
+        // NICs index a redirection table with the hash's low bits; with 2, 4 and 8 queues
+        // (the table filled round-robin) every queue must get a fair share of flows.
+        let mut rng = Lcg(0xf10e);
+        let hashes: Vec<u32> = (0..4096)
+            .map(|_| {
+                let [p0, p1, p2, p3] = rng.bytes::<4>();
+                let input = tuple(
+                    &rng.bytes::<4>(),
+                    &rng.bytes::<4>(),
+                    u16::from_be_bytes([p0, p1]),
+                    u16::from_be_bytes([p2, p3]),
+                );
+                toeplitz(&SYMMETRIC_RSS_KEY, &input)
+            })
+            .collect();
+        for queues in [2u32, 4, 8] {
+            let mut per_queue = vec![0usize; queues as usize];
+            for h in &hashes {
+                per_queue[(h % 128 % queues) as usize] += 1;
+            }
+            let fair = hashes.len() / queues as usize;
+            for (q, n) in per_queue.iter().enumerate() {
+                assert!(
+                    *n > fair * 3 / 4 && *n < fair * 5 / 4,
+                    "{queues} queues: queue {q} got {n} of {} flows ({per_queue:?})",
+                    hashes.len()
+                );
+            }
+        }
     }
 }
