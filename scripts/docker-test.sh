@@ -15,6 +15,9 @@
 # Needs root. Environment: METAPROBE_BASE (a base image to build on), KEEP_DEMO=1 (leave
 # the demo running), KEEP_DOCKERD=1 (leave a dockerd this script started running).
 set -euo pipefail
+# A container's log has a line matching $2. grep reads it all (not -q): with
+# pipefail, a grep that quits early would fail the pipe on docker's SIGPIPE.
+logs_have() { docker logs "$1" 2>&1 | grep -c -- "$2" >/dev/null; }
 cd "$(dirname "$0")/.."
 start=$(date +%s)
 out=$PWD/out/docker-test
@@ -98,13 +101,13 @@ bash docker/demo.sh down >/dev/null 2>&1 || true
 log "demo up"
 bash docker/demo.sh up
 for _ in $(seq 300); do
-  docker logs metaprobe-probe 2>&1 | grep -q '^worker 0 on lcore' && break
-  docker inspect -f '{{.State.Running}}' metaprobe-probe 2>/dev/null | grep -q true || fail "the probe stopped"
+  logs_have metaprobe-probe '^worker 0 on lcore' && break
+  [[ $(docker inspect -f '{{.State.Running}}' metaprobe-probe 2>/dev/null) == true ]] || fail "the probe stopped"
   sleep 0.2
 done
-docker logs metaprobe-probe 2>&1 | grep -q '^worker 0 on lcore' || fail "metaprobe did not start its worker"
+logs_have metaprobe-probe '^worker 0 on lcore' || fail "metaprobe did not start its worker"
 for _ in $(seq 100); do
-  docker logs metaprobe-server 2>&1 | grep -q 'is up' && break
+  logs_have metaprobe-server 'is up' && break
   sleep 0.2
 done
 
