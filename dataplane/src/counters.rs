@@ -174,6 +174,16 @@ counter_table! {
         HttpMalformed = "http-malformed",
             "HTTP streams that stopped being HTTP (a bad head or broken body framing)";
         HttpTruncated = "http-truncated", "HTTP request heads longer than a reassembly slot, exported cut";
+        RawRecords = "raw-records", "raw metadata records handed to the export side";
+        RawCut = "raw-cut", "raw metadata records whose payload was cut to ipfix_meta_raw_max_bytes";
+    }
+}
+
+impl AppCount {
+    /// The row counts something given up or cut (an `[ANALYSIS]` alert when it
+    /// moves), not work done.
+    pub const fn is_loss(self) -> bool {
+        !matches!(self, AppCount::Records | AppCount::RawRecords)
     }
 }
 

@@ -19,6 +19,7 @@ pub mod dns;
 pub mod ftp;
 pub mod http;
 pub mod quic;
+pub mod raw;
 mod record;
 pub mod sip;
 pub mod text;
@@ -33,6 +34,7 @@ use crate::counters::{AppCount, AppCounters, WorkerCounters};
 use crate::flow::{Flow, Observed};
 use crate::reasm::{StreamPool, StreamRef};
 use crate::wire::{Packet, Transport};
+use raw::{MetaProto, Raw, RawSet};
 
 pub use record::Common;
 
@@ -97,8 +99,8 @@ pub type Signature<S> = Outcome<S, Infallible>;
 
 /// The registry: every protocol module, in detection order. Each module has a
 /// `State` (per flow, `Copy`), a `Worker` (per worker), `detect`, `wanted`,
-/// `on_payload` and `on_end`; this generates the enum of per-flow states, the
-/// per-worker set and the dispatch over them.
+/// `raw`, `on_payload`, `on_close` and `on_end`; this generates the enum of
+/// per-flow states, the per-worker set and the dispatch over them.
 macro_rules! protocols {
     ($($variant:ident => $module:ident,)+) => {
         /// The parser a flow is bound to, with the parser's own per-flow state.
@@ -110,6 +112,17 @@ macro_rules! protocols {
             $($variant($module::State),)+
             /// No parser wants it.
             Unknown,
+        }
+
+        impl AppProto {
+            /// What the flow's raw metadata records say of it; `None` for a
+            /// protocol that has none (spec §7 names the ones that do).
+            pub fn raw(&self) -> Option<Raw> {
+                match self {
+                    $(AppProto::$variant(st) => $module::raw(st),)+
+                    AppProto::Undecided | AppProto::Unknown => None,
+                }
+            }
         }
 
         /// Every protocol's per-worker state (pools, scratch buffers).
@@ -159,10 +172,10 @@ macro_rules! protocols {
             }
         }
 
-        fn close(app: &mut AppState, w: &mut Workers, cx: &mut Cx<'_>) {
+        fn close(app: &mut AppState, w: &mut Workers, cx: &mut Cx<'_>, how: Close) {
             let AppState { proto, ends, .. } = app;
             match proto {
-                $(AppProto::$variant(st) => $module::on_close(st, &mut w.$module, ends, cx),)+
+                $(AppProto::$variant(st) => $module::on_close(st, &mut w.$module, ends, cx, how),)+
                 AppProto::Undecided | AppProto::Unknown => {}
             }
         }
@@ -188,6 +201,15 @@ protocols! {
 pub enum L4 {
     Tcp,
     Udp,
+}
+
+/// A FIN or a RST of a TCP flow, as a protocol's `on_close` hears of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Close {
+    /// The end that sent it ([`crate::flow::Endpoint::index`]).
+    pub end: usize,
+    /// A RST: neither end sends more.
+    pub reset: bool,
 }
 
 /// What became of an end's stream when a segment was added ([`Cx::stream`]).
@@ -240,6 +262,24 @@ pub struct AppConfig {
     pub stream_slot_size: u32,
     /// QUIC connections whose ClientHello may be incomplete at once, per worker.
     pub quic_slots: u32,
+    /// The meta stream has collectors: SIP and FTP records (and raw ones) are wanted.
+    pub meta: bool,
+    /// `ipfix_meta_raw`: the protocols whose payload packets give raw records
+    /// (wanted only with `meta`).
+    pub raw: RawSet,
+    /// `ipfix_meta_raw_max_bytes`: the longest RAW_DATA.
+    pub raw_max_bytes: u16,
+    /// FTP control connections parsed at once, per worker.
+    pub ftp_slots: u32,
+    /// FTP data connections announced and not yet seen, per worker.
+    pub ftp_expected: u32,
+}
+
+impl AppConfig {
+    /// Raw records of protocol `p` go anywhere.
+    pub fn wants_raw(&self, p: MetaProto) -> bool {
+        self.meta && self.raw.contains(p)
+    }
 }
 
 impl Default for AppConfig {
@@ -252,6 +292,11 @@ impl Default for AppConfig {
             stream_slots: 4096,
             stream_slot_size: 4096,
             quic_slots: 256,
+            meta: true,
+            raw: RawSet::NONE,
+            raw_max_bytes: 1400,
+            ftp_slots: 1024,
+            ftp_expected: 256,
         }
     }
 }
@@ -324,9 +369,10 @@ impl Cx<'_> {
         self.counters.add(what, 1);
     }
 
-    /// Hands a record to the export side, counting it or its drop.
-    fn emit<R: Record>(&mut self, record: &R) {
-        self.out.emit(record, self.counters);
+    /// Hands a record to the export side, counting it or its drop; whether
+    /// the export side took it.
+    fn emit<R: Record>(&mut self, record: &R) -> bool {
+        self.out.emit(record, self.counters)
     }
 
     /// Adds a TCP segment to `end`'s stream, opening a slot on first use (at
@@ -425,10 +471,11 @@ impl Output {
         self.sender.is_some()
     }
 
-    /// Hands a record to the export side, counting it or its drop.
-    fn emit<R: Record>(&mut self, record: &R, c: &AppCounters) {
+    /// Hands a record to the export side, counting it or its drop; whether
+    /// the export side took it.
+    fn emit<R: Record>(&mut self, record: &R, c: &AppCounters) -> bool {
         let Some(sender) = self.sender.as_mut() else {
-            return;
+            return false;
         };
         let start = self.clock.map_or(0, |clock| clock());
         let pushed = sender.push(record);
@@ -443,6 +490,7 @@ impl Output {
             },
             1,
         );
+        pushed
     }
 }
 
@@ -494,6 +542,17 @@ impl Apps {
         } else {
             None
         };
+        if let Some(raw) = flow.app.proto.raw()
+            && self.cfg.wants_raw(raw.meta)
+        {
+            // The octets a signature waited for are in the deciding end's slot.
+            let held = primed
+                .and_then(|end| flow.app.ends.streams.get(end).copied().flatten())
+                .and_then(|r| Some((self.streams.contiguous(r), self.streams.base(r)?)));
+            let data = held.unwrap_or((seen.payload, seen.tcp_seq().unwrap_or(0)));
+            let max = usize::from(self.cfg.raw_max_bytes);
+            raw::emit(raw, seen, data, max, &mut self.out, &c.app);
+        }
         let mut cx = Cx {
             cfg: &self.cfg,
             streams: &mut self.streams,
@@ -614,7 +673,12 @@ impl Apps {
             login,
             primed: None,
         };
-        close(&mut flow.app, &mut self.workers, &mut cx);
+        close(
+            &mut flow.app,
+            &mut self.workers,
+            &mut cx,
+            Close { end, reset },
+        );
         let ends = &mut flow.app.ends;
         for e in 0..2 {
             if (e == end || reset)
