@@ -174,6 +174,13 @@ counter_table! {
         HttpMalformed = "http-malformed",
             "HTTP streams that stopped being HTTP (a bad head or broken body framing)";
         HttpTruncated = "http-truncated", "HTTP request heads longer than a reassembly slot, exported cut";
+        SipMessages = "sip-messages", "SIP messages read (UDP datagrams, messages framed on TCP)";
+        SipRecords = "sip-records", "SIP records handed to the export side";
+        SipMalformed = "sip-malformed",
+            "SIP messages with a broken start line or Content-Length (a TCP end stops there)";
+        SipTooLong = "sip-too-long",
+            "SIP-over-TCP heads longer than a reassembly slot, or bodies too long to skip (the end stops there)";
+        SipGatewaysCut = "sip-gateways-cut", "SIP records whose GATEWAYS list was cut after the last host that fit";
         RawRecords = "raw-records", "raw metadata records handed to the export side";
         RawCut = "raw-cut", "raw metadata records whose payload was cut to ipfix_meta_raw_max_bytes";
     }
@@ -183,7 +190,10 @@ impl AppCount {
     /// The row counts something given up or cut (an `[ANALYSIS]` alert when it
     /// moves), not work done.
     pub const fn is_loss(self) -> bool {
-        !matches!(self, AppCount::Records | AppCount::RawRecords)
+        !matches!(
+            self,
+            AppCount::Records | AppCount::SipMessages | AppCount::SipRecords | AppCount::RawRecords
+        )
     }
 }
 

@@ -189,10 +189,13 @@ macro_rules! protocols {
     };
 }
 
+// SIP before HTTP: a request line `INVITE sip:… SIP/2.0` is never HTTP's (and
+// HTTP refuses a `sip:` target too, should a line outgrow SIP's wait).
 protocols! {
     Dns => dns,
     Tls => tls,
     Quic => quic,
+    Sip => sip,
     Http => http,
 }
 
