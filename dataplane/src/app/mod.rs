@@ -196,6 +196,7 @@ protocols! {
     Tls => tls,
     Quic => quic,
     Sip => sip,
+    Ftp => ftp,
     Http => http,
 }
 
@@ -238,6 +239,17 @@ pub struct Ends {
     /// Sequence number of the next octet each end's parser wants, kept while
     /// the end holds no reassembly slot (between messages, or across a skipped body).
     next_seq: [Option<u32>; 2],
+    /// The parser saw the connection agree to continue in TLS (FTP's `AUTH
+    /// TLS` answered 234): a ClientHello that starts a client segment binds
+    /// the flow to TLS, as on a flow no parser took (STARTTLS).
+    tls_next: bool,
+}
+
+impl Ends {
+    /// The connection goes on in TLS from here (see `tls_next`).
+    fn expect_tls(&mut self) {
+        self.tls_next = true;
+    }
 }
 
 /// What the application layer keeps in each flow (inline in the flow table).
@@ -527,7 +539,16 @@ impl Apps {
 
     /// Handles a packet with payload of a flow.
     pub fn payload(&mut self, flow: &mut Flow<AppState>, seen: &Seen<'_>, c: &WorkerCounters) {
-        if matches!(flow.app.proto, AppProto::Undecided | AppProto::Unknown)
+        if flow.app.proto == AppProto::Undecided
+            && let Some(st) = ftp::claim(&mut self.workers.ftp, seen)
+        {
+            // A data connection an FTP control connection announced: its
+            // content is a file, whatever it looks like.
+            c.app.add(AppCount::FtpDataBound, 1);
+            flow.app.proto = AppProto::Ftp(st);
+        }
+        if (matches!(flow.app.proto, AppProto::Undecided | AppProto::Unknown)
+            || flow.app.ends.tls_next)
             && self.cfg.clickstream
             && seen.transport() == Some(L4::Tcp)
             && seen.from_client
