@@ -17,7 +17,9 @@
 
 pub mod dns;
 pub mod ftp;
+pub mod h323;
 pub mod http;
+pub mod nntp;
 pub mod quic;
 pub mod raw;
 mod record;
@@ -197,6 +199,8 @@ protocols! {
     Quic => quic,
     Sip => sip,
     Ftp => ftp,
+    Nntp => nntp,
+    H323 => h323,
     Http => http,
 }
 

@@ -6,7 +6,9 @@
 //! The path is generic: a protocol takes part by answering its `raw(&State)`
 //! with the [`Raw`] numbers of its flows, and the dispatch emits the record of
 //! every payload packet of such a flow before the protocol's driver sees it.
-//! Adding a protocol to the raw path is that one function.
+//! Adding a protocol to the raw path is that one function; a protocol whose
+//! only records are raw ones (NNTP, H.323) has a signature and a driver that
+//! does nothing else.
 
 use metaprobe_ipfix::field::Text;
 use metaprobe_ipfix::template::RawMeta;
@@ -157,6 +159,49 @@ pub(super) fn emit(
     if out.emit(&record, c) {
         c.add(AppCount::RawRecords, 1);
     }
+}
+
+/// The per-flow and per-worker state and the driver of a protocol whose only
+/// records are raw ones (NNTP, H.323): nothing is kept and nothing done — the
+/// dispatch makes the raw record of every packet. Such a protocol's home is
+/// its signature, `wanted` and `raw`.
+pub mod only {
+    use crate::app::{AppConfig, Close, Cx, Ends, Seen};
+
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+    pub struct State;
+
+    pub struct Worker;
+
+    impl Worker {
+        pub fn new(_: &AppConfig) -> Worker {
+            Worker
+        }
+
+        pub fn memory_bytes(&self) -> usize {
+            0
+        }
+    }
+
+    pub(in crate::app) fn on_payload(
+        _: &mut State,
+        _: &mut Worker,
+        _: &mut Ends,
+        _: &mut Cx<'_>,
+        _: &Seen<'_>,
+    ) {
+    }
+
+    pub(in crate::app) fn on_close(
+        _: &mut State,
+        _: &mut Worker,
+        _: &mut Ends,
+        _: &mut Cx<'_>,
+        _: Close,
+    ) {
+    }
+
+    pub(in crate::app) fn on_end(_: &State, _: &mut Worker, _: &Ends, _: &mut Cx<'_>) {}
 }
 
 #[cfg(test)]
