@@ -136,6 +136,9 @@ fn mutated_frames_through_the_analysis() {
     let c = run(200_000, 0x5eed_0001);
     // The run reached the parsers and the export side, and stayed bounded.
     assert!(c.app.get(AppCount::Records) > 0, "no record was produced");
+    for reached in [AppCount::SipRecords, AppCount::RawRecords, AppCount::RawCut] {
+        assert!(c.app.get(reached) > 0, "{}", reached.name());
+    }
     assert!(
         c.flows.created.get() > 1024,
         "the flow table was exercised past its capacity"
