@@ -34,8 +34,8 @@ impl LossAlerts {
     ) -> Vec<String> {
         let mut lines = Vec::new();
         for &what in AppCount::ALL {
-            if what == AppCount::Records {
-                continue; // not a loss
+            if !what.is_loss() {
+                continue;
             }
             let i = what.index();
             let (Some(&n), Some(said), Some(at)) =
@@ -68,8 +68,13 @@ mod tests {
         let mut a = LossAlerts::new();
         let mut counts = [0u64; AppCount::COUNT];
         let t0 = Instant::now();
-        counts[AppCount::Records.index()] = 100;
-        assert!(a.due(&counts, t0, "T").is_empty(), "records are not a loss");
+        for work in AppCount::ALL.iter().filter(|c| !c.is_loss()) {
+            counts[work.index()] = 100;
+        }
+        assert!(
+            a.due(&counts, t0, "T").is_empty(),
+            "records, messages read and data connections bound are no loss"
+        );
         counts[AppCount::StreamsLost.index()] = 3;
         let lines = a.due(&counts, t0, "T");
         assert_eq!(lines.len(), 1);

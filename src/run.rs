@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use metaprobe_config::{Config, DnsLogField};
+use metaprobe_config::{Config, DnsLogField, MetaRawProtocol};
 use metaprobe_dataplane::analyze::{Analyzer, AnalyzerConfig};
 use metaprobe_dataplane::app::AppConfig;
+use metaprobe_dataplane::app::raw::{MetaProto, RawSet};
 use metaprobe_dataplane::counters::{MAX_PORTS, WorkerCounters};
 use metaprobe_dataplane::flow::SessionIds;
 use metaprobe_dataplane::forward::{QueueSet, run_worker};
@@ -160,6 +161,11 @@ pub fn run(
             stream_slots: cfg.reassembly_slots_effective(),
             stream_slot_size: cfg.reassembly_slot_bytes,
             quic_slots: cfg.quic_slots_effective(),
+            meta: !(cfg.ipfix_meta_udp_collectors.is_empty()
+                && cfg.ipfix_meta_tcp_collectors.is_empty()),
+            raw: raw_set(&cfg.ipfix_meta_raw),
+            raw_max_bytes: cfg.ipfix_meta_raw_max_bytes,
+            ..AppConfig::default()
         },
         ip_fragment_slots: cfg.ip_fragment_slots_effective(),
         ip_fragment_slot_size: cfg.ip_fragment_slot_bytes,
@@ -590,9 +596,53 @@ fn line_field(f: DnsLogField) -> LineField {
     }
 }
 
+/// `ipfix_meta_raw` as the dataplane's set of META_PROTO numbers.
+fn raw_set(protocols: &[MetaRawProtocol]) -> RawSet {
+    protocols.iter().fold(RawSet::NONE, |set, p| {
+        set.with(match p {
+            MetaRawProtocol::Sip => MetaProto::Sip,
+            MetaRawProtocol::Ftp => MetaProto::Ftp,
+            MetaRawProtocol::Smtp => MetaProto::Smtp,
+            MetaRawProtocol::Pop3 => MetaProto::Pop3,
+            MetaRawProtocol::Imap => MetaProto::Imap,
+            MetaRawProtocol::Xmpp => MetaProto::Xmpp,
+            MetaRawProtocol::Icq => MetaProto::Icq,
+            MetaRawProtocol::Nntp => MetaProto::Nntp,
+            MetaRawProtocol::H323 => MetaProto::H323,
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every protocol name of `ipfix_meta_raw` is its own META_PROTO number (spec §7).
+    #[test]
+    fn every_raw_protocol_translates_to_its_meta_proto() {
+        let spec = [
+            ("sip", 3),
+            ("ftp", 4),
+            ("smtp", 5),
+            ("pop3", 6),
+            ("imap", 7),
+            ("xmpp", 8),
+            ("icq", 9),
+            ("nntp", 11),
+            ("h323", 12),
+        ];
+        assert_eq!(spec.len(), MetaRawProtocol::ALL.len());
+        for (name, code) in spec {
+            let p = MetaRawProtocol::from_name(name).expect("a protocol name");
+            let m = MetaProto::ALL.into_iter().find(|m| m.code() == code);
+            assert_eq!(
+                Some(raw_set(&[p])),
+                m.map(|m| RawSet::NONE.with(m)),
+                "{name}"
+            );
+        }
+        assert!(raw_set(&[]).is_empty());
+    }
 
     /// The configuration's field order is the log's, field for field.
     #[test]

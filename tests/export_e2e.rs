@@ -36,35 +36,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{
     BridgeRun, MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, TestDir, assert_bridge_forwarded,
     bridge_capture_files, dpdk_lock, eal_args, eth, gen_bulk, ipv4_header, read_capture,
-    run_args_idle, run_metaprobe, udp_header, write_config, write_pcap,
+    run_args_idle, run_metaprobe, set_rcvbuf, udp_header, write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::{DecodedRecord, TemplateCache, decode_message, message_len};
 
 // ---------------------------------------------------------------------------------------
 // Collectors owned by the test
 // ---------------------------------------------------------------------------------------
-
-/// Sets the receive buffer of `fd` to `bytes` (SO_RCVBUFFORCE as root, else SO_RCVBUF up to
-/// the system's limit), so a burst of export datagrams is not lost in the test's own socket.
-fn set_rcvbuf(fd: libc::c_int, bytes: libc::c_int) {
-    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-        // SAFETY: setsockopt on a socket this test owns, with a pointer to a live c_int and
-        // its size.
-        let r = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                opt,
-                (&raw const bytes).cast::<libc::c_void>(),
-                len,
-            )
-        };
-        if r == 0 {
-            return;
-        }
-    }
-}
 
 /// One datagram received, with its source and when it came.
 #[derive(Clone, Debug)]

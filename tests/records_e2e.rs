@@ -61,8 +61,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{
     MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, TestDir, UdpCollector, decode_all, dpdk_lock,
-    eal_args, eth, ethernet_frames_of, ipv4_header, ipv6_header, read_capture, read_capture_links,
-    run_args, run_metaprobe, tcp_header, write_config, write_pcap,
+    eal_args, eth, ethernet_frames_of, inet_checksum, ipv4_header, ipv6_header, read_capture,
+    read_capture_links, run_args, run_metaprobe, tcp_header, write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::render::to_json;
 use metaprobe_ipfix::collect::{DecodedRecord, Value};
@@ -93,6 +93,8 @@ struct Layers {
     ports: Option<(u16, u16)>,
     seq: u32,
     syn: bool,
+    /// TCP control bits (NS and the eight of octet 13).
+    flags: u16,
     payload: Vec<u8>,
 }
 
@@ -212,6 +214,7 @@ fn l4(f: &[u8], p: usize, end: usize, proto: u8, l: &mut Layers) -> Option<()> {
             l.tcp = true;
             l.seq = be32(f, p + 4)?;
             l.syn = f.get(p + 13)? & 0x02 != 0;
+            l.flags = u16::from(f.get(p + 12)? & 1) << 8 | u16::from(*f.get(p + 13)?);
             p + usize::from(f.get(p + 12)? >> 4) * 4
         }
         17 => p + 8,
@@ -475,8 +478,15 @@ struct Truth<'a> {
 }
 
 impl<'a> Truth<'a> {
+    /// The truth of a capture: its tshark rows (none for a generated capture, whose truth
+    /// is the generator's own TSVs).
     fn new(cap: &'a Capture) -> Truth<'a> {
-        let rows = read_tsv(&fixtures().join(format!("{}.truth.tsv", cap.name)));
+        let path = fixtures().join(format!("{}.truth.tsv", cap.name));
+        let rows = if cap.name == GENERATED {
+            Vec::new()
+        } else {
+            read_tsv(&path)
+        };
         Truth {
             cap,
             rows,
@@ -982,6 +992,161 @@ impl<'a> Truth<'a> {
         }
     }
 
+    /// The rows of the capture's derived truth `<capture>.<suffix>`; none when the capture
+    /// has no such file.
+    fn derived(&self, suffix: &str) -> Vec<Row> {
+        let path = fixtures().join(format!("{}.{suffix}", self.cap.name));
+        if path.exists() {
+            read_tsv(&path)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The fields every meta record has: the common ones but ports and
+    /// BRIDGE_CHANNEL_NUM (the meta templates have neither).
+    fn meta_common(&self, frame: usize, t: Tuple) -> Vec<(&'static str, Vec<Value>)> {
+        let mut f = self.common(frame, t, false);
+        f.retain(|(n, _)| *n != "BRIDGE_CHANNEL_NUM");
+        f
+    }
+
+    /// SIP: `<capture>.sip_records.tsv` (the records the shared `tools/pcap_truth.py` derives
+    /// from tshark, see `dataplane/tests/fixtures/sip_ftp_tsv.py`) → one sip record each, from
+    /// the packet that carried the message.
+    fn sip(&mut self) {
+        for row in self.derived("sip_records.tsv") {
+            let frame: usize = col(&row, "frame").parse().unwrap();
+            let l = self.cap.frame(frame);
+            let t = tuple_of(l).unwrap();
+            let addrs: (IpAddr, IpAddr) = (
+                col(&row, "src").parse().unwrap(),
+                col(&row, "dst").parse().unwrap(),
+            );
+            assert_eq!((t.0, t.2), addrs, "{} frame {frame}", self.cap.name);
+            let tcp = l.tcp;
+            let mut f = self.meta_common(frame, t);
+            f.extend(sip_fields(&row));
+            self.push("sip", frame, "sip", tcp, t, f);
+        }
+    }
+
+    /// FTP: every login attempt and mode setting of the control connections in the truth's
+    /// `ftp` rows, each command answered by the next final (≥ 200) reply of its connection
+    /// (these captures pipeline no command). A record is the client's request: the
+    /// addresses and L2 fields of the command's frame.
+    fn ftp(&mut self) {
+        let mut conns: BTreeMap<FlowKey, Vec<Row>> = BTreeMap::new();
+        for row in self.section("ftp") {
+            conns
+                .entry(flow_key(true, row_tuple(&row)))
+                .or_default()
+                .push(row);
+        }
+        for rows in conns.values() {
+            let reply_after = |i: usize| -> u64 {
+                rows[i + 1..]
+                    .iter()
+                    .filter_map(|r| col(r, "ftp.response.code").parse::<u64>().ok())
+                    .find(|&code| code >= 200)
+                    .unwrap()
+            };
+            let (mut user, mut mode) = (String::new(), 0);
+            for (i, row) in rows.iter().enumerate() {
+                let arg = col(row, "ftp.request.arg").to_string();
+                let (class, password, set, code) = match col(row, "ftp.request.command")
+                    .to_ascii_uppercase()
+                    .as_str()
+                {
+                    "USER" => {
+                        user = arg;
+                        match reply_after(i) {
+                            331 | 332 => continue, // the attempt goes on with PASS
+                            code => ("ftp_login", String::new(), mode, code),
+                        }
+                    }
+                    "PASS" => ("ftp_login", arg, mode, reply_after(i)),
+                    cmd @ ("PORT" | "EPRT" | "PASV" | "EPSV") => {
+                        let set = u64::from(!matches!(cmd, "PORT" | "EPRT"));
+                        let code = reply_after(i);
+                        if (200..300).contains(&code) {
+                            mode = set;
+                        }
+                        ("ftp_mode", String::new(), set, code)
+                    }
+                    _ => continue,
+                };
+                // The greetings of these captures name no host ("FTP Sandbox Ready.",
+                // "(vsFTPd 3.0.3)") and no client sends HOST.
+                let mut f = self.meta_common(frame_no(row), row_tuple(row));
+                f.extend(ftp_fields("", &user, &password, set, code));
+                self.push(class, frame_no(row), "ftp", true, row_tuple(row), f);
+            }
+        }
+    }
+
+    /// FTP of the generated capture: `<capture>.ftp_logins.tsv` (one row per control
+    /// connection, its USER frame) and mkpcap's dialog: 220, USER → 331, PASS → 230, then
+    /// PASV → 227 over IPv4 or EPSV → 229 over IPv6, QUIT.
+    fn ftp_generated(&mut self) {
+        for row in self.derived("ftp_logins.tsv") {
+            let frame: usize = col(&row, "frame").parse().unwrap();
+            let t = tuple_of(self.cap.frame(frame)).unwrap();
+            let (user, password) = (col(&row, "user"), col(&row, "password"));
+            let mut f = self.meta_common(frame, t);
+            f.extend(ftp_fields("", user, password, 0, 230));
+            self.push("ftp_login", frame, "ftp", true, t, f);
+            let mut f = self.meta_common(frame, t);
+            let code = if t.0.is_ipv6() { 229 } else { 227 };
+            f.extend(ftp_fields("", user, "", 1, code));
+            self.push("ftp_mode", frame, "ftp", true, t, f);
+        }
+    }
+
+    /// Raw metadata: one record per frame with payload of each flow `of` names (with the
+    /// flow its records are joined to by SESSION_ID — itself, or an FTP data connection's
+    /// control connection — and its VDPI_PROTO), META_PROTO `meta`, RAW_DATA the payload's
+    /// first `max` octets. Every frame enters on port 0: FLW_DIR 0. DIR_DATA: 0 from the
+    /// client — the sender of the SYN (TCP) or of the flow's first packet (UDP).
+    fn raw(&mut self, of: impl Fn(&FlowKey) -> Option<(FlowKey, u64)>, meta: u64, max: usize) {
+        let mut clients: HashMap<FlowKey, (IpAddr, u16)> = HashMap::new();
+        for l in &self.cap.layers {
+            if let Some(t) = tuple_of(l)
+                && (!l.tcp || l.syn)
+            {
+                clients.entry(flow_key(l.tcp, t)).or_insert((t.0, t.1));
+            }
+        }
+        for (i, l) in self.cap.layers.iter().enumerate() {
+            let Some(t) = tuple_of(l) else { continue };
+            let flow = flow_key(l.tcp, t);
+            let Some((owner, dpi)) = of(&flow) else {
+                continue;
+            };
+            if l.payload.is_empty() || l.later_fragment {
+                continue;
+            }
+            let frame = i + 1;
+            let from_client = clients.get(&flow) == Some(&(t.0, t.1));
+            let data = &l.payload[..l.payload.len().min(max)];
+            let mut f = self.meta_common(frame, t);
+            f.extend([
+                ("FLW_DIR", u(0)),
+                ("DIR_DATA", u(u64::from(!from_client))),
+                ("VDPI_PROTO", u(dpi)),
+                ("META_PROTO", u(meta)),
+                ("RAW_DATA", s(&String::from_utf8_lossy(data))),
+                ("protocolIdentifier", u(if l.tcp { 6 } else { 17 })),
+                ("sourceTransportPort", u(t.1.into())),
+                ("destinationTransportPort", u(t.3.into())),
+                ("tcpControlBits", u(l.flags.into())),
+                ("TCP_SEQUENCE", u(if l.tcp { l.seq.into() } else { 0 })),
+            ]);
+            self.push("raw_meta", frame, "raw_meta", l.tcp, t, f);
+            self.wants.last_mut().unwrap().flow = owner;
+        }
+    }
+
     fn all(cap: &'a Capture) -> Truth<'a> {
         let mut t = Truth::new(cap);
         t.tls();
@@ -991,8 +1156,67 @@ impl<'a> Truth<'a> {
         }
         t.http();
         t.replies_body_cut();
+        t.sip();
+        t.ftp();
+        t.ftp_generated();
         t
     }
+}
+
+/// The SIP fields of a `sip_records.tsv` row.
+fn sip_fields(row: &Row) -> Vec<(&'static str, Vec<Value>)> {
+    let mut f: Vec<(&'static str, Vec<Value>)> = [
+        ("MSG_CODE", "msg_code"),
+        ("URI", "uri"),
+        ("FROM", "from"),
+        ("TO", "to"),
+        ("CALLID", "callid"),
+        ("UAGENT", "uagent"),
+        ("CTYPE", "ctype"),
+        ("GATEWAYS", "gateways"),
+    ]
+    .into_iter()
+    .map(|(name, column)| (name, s(&unescape(col(row, column)))))
+    .collect();
+    f.push(("STATUS_CODE", u(col(row, "status_code").parse().unwrap())));
+    f
+}
+
+/// The fields of an FTP record.
+fn ftp_fields(
+    server: &str,
+    user: &str,
+    password: &str,
+    mode: u64,
+    code: u64,
+) -> Vec<(&'static str, Vec<Value>)> {
+    vec![
+        ("SERVER_NAME", s(server)),
+        ("USER", s(user)),
+        ("PASSWORD", s(password)),
+        ("MODE", u(mode)),
+        ("RESULT_CODE", u(code)),
+    ]
+}
+
+/// A TSV value with `sip_ftp_tsv.py`'s escapes (`\\`, `\t`, `\r`, `\n`) undone.
+fn unescape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next() {
+            Some('t') => '\t',
+            Some('r') => '\r',
+            Some('n') => '\n',
+            Some(other) => other,
+            None => '\\',
+        });
+    }
+    out
 }
 
 /// One TCP direction reassembled from its first segment, with each segment's place.
@@ -1066,6 +1290,7 @@ fn now_unix() -> u64 {
 /// One run of the binary over a capture.
 struct Run {
     clickstream: Vec<DecodedRecord>,
+    meta: Vec<DecodedRecord>,
     dns: Vec<DecodedRecord>,
     out: RunOutput,
     /// Wall clock (Unix seconds) around the run.
@@ -1076,7 +1301,35 @@ struct Run {
 
 impl Run {
     fn records(&self) -> impl Iterator<Item = &DecodedRecord> {
-        self.clickstream.iter().chain(&self.dns)
+        self.clickstream.iter().chain(&self.meta).chain(&self.dns)
+    }
+
+    /// The records of the meta stream whose kind (IPv4 or IPv6 template) is `kind`.
+    fn meta_of(&self, kind: &str) -> Vec<&DecodedRecord> {
+        let v6 = format!("{kind}_v6");
+        self.meta
+            .iter()
+            .filter(|r| r.kind.as_deref().is_some_and(|k| k == kind || k == v6))
+            .collect()
+    }
+
+    /// The `final analysis:` line of the summary.
+    fn analysis(&self) -> &str {
+        self.out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("final analysis:"))
+            .unwrap_or_else(|| panic!("no final analysis line\n{}", self.out.describe_short()))
+    }
+
+    /// Counter `name` of the final analysis line.
+    fn analysis_count(&self, name: &str) -> u64 {
+        let words: Vec<&str> = self.analysis().split_whitespace().collect();
+        words
+            .iter()
+            .position(|w| *w == name)
+            .and_then(|i| words.get(i + 1)?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {}", self.analysis()))
     }
 }
 
@@ -1093,26 +1346,35 @@ fn export_totals(stdout: &str, stream: &str) -> Option<(u64, u64, u64)> {
     Some((get("produced")?, get("exported")?, get("dropped")?))
 }
 
-/// Feeds `frames` into port 0 of a bridge (port 1 gets an empty capture) and collects the
-/// clickstream and dns streams. Checks that the run ended cleanly, that the frames crossed
-/// unchanged, and that every produced record was exported and received.
+/// Feeds `frames` into port 0 of a bridge (port 1 gets an empty capture); see
+/// [`run_frames_on`].
 fn run_frames(tag: &str, frames: &[Packet]) -> Run {
-    run_frames_with(tag, frames, "")
+    run_frames_on(tag, [frames, &[]], "")
 }
 
 /// [`run_frames`] with more configuration lines.
 fn run_frames_with(tag: &str, frames: &[Packet], config: &str) -> Run {
+    run_frames_on(tag, [frames, &[]], config)
+}
+
+/// Feeds `ports[0]` into port 0 of a bridge (the subscriber side) and `ports[1]` into port 1
+/// (the internet side), with `extra` lines of configuration, and collects the clickstream,
+/// meta and dns streams. Checks that the run ended cleanly, that the frames crossed
+/// unchanged, and that every produced record was exported and received.
+fn run_frames_on(tag: &str, ports: [&[Packet]; 2], extra: &str) -> Run {
     let dir = TestDir::new(tag);
     let (in0, in1) = (dir.join("in0.pcap"), dir.join("in1.pcap"));
     let (out0, out1) = (dir.join("out0.pcap"), dir.join("out1.pcap"));
-    write_pcap(&in0, frames);
-    write_pcap(&in1, &[]);
+    write_pcap(&in0, ports[0]);
+    write_pcap(&in1, ports[1]);
     let click = UdpCollector::start();
+    let meta = UdpCollector::start();
     let dns = UdpCollector::start();
     let extra = format!(
-        "ipfix_udp_collectors = [\"{}\"]\nipfix_dns_udp_collectors = [\"{}\"]\n\
-         ssl_parse_reply = 1\nhttp_parse_reply = 1\nipfix_mtu = 9216\n{config}",
-        click.addr, dns.addr
+        "ipfix_udp_collectors = [\"{}\"]\nipfix_meta_udp_collectors = [\"{}\"]\n\
+         ipfix_dns_udp_collectors = [\"{}\"]\n\
+         ssl_parse_reply = 1\nhttp_parse_reply = 1\nipfix_mtu = 9216\n{extra}\n",
+        click.addr, meta.addr, dns.addr
     );
     let config = write_config(&dir, 0, 1, &extra);
     let args = run_args(&config, eal_args(&dir, &in0, &out0, &in1, &out1));
@@ -1123,30 +1385,38 @@ fn run_frames_with(tag: &str, frames: &[Packet], config: &str) -> Run {
         (out, (t0, now_unix()))
     };
     let click = click.finish();
+    let meta = meta.finish();
     let dns = dns.finish();
     out.assert_success();
-    let got = read_capture(&out1);
-    assert_eq!(
-        got.len(),
-        frames.len(),
-        "{tag}: frames out of port 1\n{}",
-        out.describe_short()
-    );
-    for (i, (a, g)) in frames.iter().zip(&got).enumerate() {
-        assert!(
-            a.data == g.data,
-            "{tag}: frame {} changed on the bridge",
-            i + 1
+    for (port, sent, out_path) in [(1, ports[0], &out1), (0, ports[1], &out0)] {
+        let got = read_capture(out_path);
+        assert_eq!(
+            got.len(),
+            sent.len(),
+            "{tag}: frames out of port {port}\n{}",
+            out.describe_short()
         );
+        for (i, (a, g)) in sent.iter().zip(&got).enumerate() {
+            assert!(
+                a.data == g.data,
+                "{tag}: frame {} to port {port} changed on the bridge",
+                i + 1
+            );
+        }
     }
     let (clickstream, p1) = decode_all(&click);
+    let (meta, p3) = decode_all(&meta);
     let (dns, p2) = decode_all(&dns);
     assert!(
-        p1.is_empty() && p2.is_empty(),
-        "{tag}: collector problems: {p1:?} {p2:?}\n{}",
+        p1.is_empty() && p2.is_empty() && p3.is_empty(),
+        "{tag}: collector problems: {p1:?} {p2:?} {p3:?}\n{}",
         out.describe_short()
     );
-    for (stream, got) in [("clickstream", clickstream.len()), ("dns", dns.len())] {
+    for (stream, got) in [
+        ("clickstream", clickstream.len()),
+        ("meta", meta.len()),
+        ("dns", dns.len()),
+    ] {
         let (produced, exported, dropped) =
             export_totals(&out.stdout, stream).unwrap_or_else(|| {
                 panic!(
@@ -1163,6 +1433,7 @@ fn run_frames_with(tag: &str, frames: &[Packet], config: &str) -> Run {
     }
     Run {
         clickstream,
+        meta,
         dns,
         out,
         window,
@@ -1386,25 +1657,33 @@ fn compare(cap: &Capture, truth: &Truth<'_>, run: &Run) -> Tally {
 
 /// Runs every capture and compares; prints one line per capture; returns the tallies.
 fn check_captures(names: &[&str]) -> Vec<Tally> {
-    let mut out = Vec::new();
-    for name in names {
-        let cap = Capture::load(name);
-        let truth = Truth::all(&cap);
-        assert!(
-            !truth.wants.is_empty() || !truth.not_exported.is_empty(),
-            "{name}: the truth has no rows of ours"
-        );
-        let tag = name.split('.').next().unwrap_or(name);
-        let run = run_frames(tag, &cap.frames);
-        let t = compare(&cap, &truth, &run);
-        eprintln!(
-            "records_e2e: {} (run {:.1} s)",
-            t.details(),
-            run.out.elapsed.as_secs_f64()
-        );
-        out.push(t);
-    }
-    out
+    names
+        .iter()
+        .map(|name| {
+            let cap = Capture::load(name);
+            let truth = Truth::all(&cap);
+            check(&cap, &truth, "").0
+        })
+        .collect()
+}
+
+/// Runs `cap` (into port 0) with `extra` configuration and compares its records with
+/// `truth`; prints the result.
+fn check(cap: &Capture, truth: &Truth<'_>, extra: &str) -> (Tally, Run) {
+    let name = &cap.name;
+    assert!(
+        !truth.wants.is_empty() || !truth.not_exported.is_empty(),
+        "{name}: the truth has no rows of ours"
+    );
+    let tag = name.split('.').next().unwrap_or(name);
+    let run = run_frames_on(tag, [&cap.frames, &[]], extra);
+    let t = compare(cap, truth, &run);
+    eprintln!(
+        "records_e2e: {} (run {:.1} s)",
+        t.details(),
+        run.out.elapsed.as_secs_f64()
+    );
+    (t, run)
 }
 
 /// Fails with every capture's details when any capture has a missing, extra or wrong
@@ -2305,4 +2584,743 @@ fn a_bad_map_line_stops_the_start_naming_file_line_and_reason() {
         map.display()
     );
     assert!(out.stderr.contains(&want), "{}", out.describe());
+}
+
+// ---------------------------------------------------------------------------------------
+// SIP, FTP and raw metadata (the meta stream)
+// ---------------------------------------------------------------------------------------
+
+/// mkpcap's SIP and FTP flows, plain and in 802.1Q, QinQ, MPLS (1 and 3 labels), PPPoE,
+/// VLAN+PPPoE and VLAN+MPLS, over IPv4 and IPv6 (`dataplane/tests/fixtures/SOURCES.md`).
+const GENERATED: &str = "mkpcap_sip_ftp_encaps.pcap";
+const SIP_CAPTURES: [&str; 2] = [
+    "sip_invite_200_ack_bye_t38_fax.pcap",
+    "sip_register_invite_cancel_auth.pcap",
+];
+const FTP_CAPTURES: [&str; 3] = [
+    "ftp_active_port_nlst_retr.pcap",
+    "ftp_passive_pasv_list_retr.pcap",
+    "ftp_ipv6_eprt_epsv_all_data.pcap",
+];
+
+/// Every SIP message tshark sees in the corpus captures (over UDP: calls with re-INVITEs
+/// for T.38, REGISTER and INVITE with digest authentication, CANCEL, OPTIONS) is one sip
+/// record with the truth's fields; the Megaco, RTP and T.38 datagrams and the keep-alives
+/// of the same captures give none.
+#[test]
+fn sip_messages_of_the_corpus() {
+    let t = check_captures(&SIP_CAPTURES);
+    assert_exact(&t);
+    assert_eq!(class(&t[0], "sip"), (92, 92));
+    assert_eq!(class(&t[1], "sip"), (81, 81));
+}
+
+/// Every FTP login attempt and mode setting of the corpus control connections (active
+/// with PORT, passive with PASV, IPv6 with EPSV and EPRT) is one ftp record with USER,
+/// PASSWORD, MODE (0 active, 1 passive) and the reply code; the data connections give none.
+#[test]
+fn ftp_logins_and_modes_of_the_corpus() {
+    let mut logins = 0;
+    let mut modes = BTreeMap::new();
+    for name in FTP_CAPTURES {
+        let cap = Capture::load(name);
+        let truth = Truth::all(&cap);
+        let (t, run) = check(&cap, &truth, "");
+        assert_exact(std::slice::from_ref(&t));
+        logins += class(&t, "ftp_login").1;
+        for r in run.meta_of("ftp") {
+            // A mode record: after the login, no password (these logins all have one).
+            if text(r, "PASSWORD").as_deref() == Some("") {
+                *modes.entry((name, num(r, "MODE"))).or_insert(0) += 1;
+            }
+        }
+        // The data connections are bound to their control connection, raw or not.
+        let data = announced_data_connections(&truth);
+        assert_eq!(
+            run.analysis_count("ftp-data-bound"),
+            data.len() as u64,
+            "{name}"
+        );
+    }
+    assert_eq!(logins, 4, "one login per control connection");
+    assert_eq!(
+        modes,
+        BTreeMap::from([
+            ((FTP_CAPTURES[0], Some(0)), 3), // PORT: active
+            ((FTP_CAPTURES[1], Some(1)), 2), // PASV: passive
+            ((FTP_CAPTURES[2], Some(0)), 7), // EPRT: active
+            ((FTP_CAPTURES[2], Some(1)), 7), // EPSV: passive
+        ])
+    );
+}
+
+/// mkpcap's SIP messages and FTP control connections in every encapsulation the decoder
+/// handles, over IPv4 and IPv6: every message, login and mode setting, with the L2 fields
+/// of its frame.
+#[test]
+fn sip_and_ftp_in_every_encapsulation_over_ipv4_and_ipv6() {
+    let cap = Capture::load(GENERATED);
+    let truth = Truth::all(&cap);
+    let (t, run) = check(&cap, &truth, "");
+    assert_exact(std::slice::from_ref(&t));
+    assert_eq!(class(&t, "sip"), (78, 78));
+    assert_eq!(class(&t, "ftp_login"), (33, 33));
+    assert_eq!(class(&t, "ftp_mode"), (33, 33));
+    let kinds: BTreeSet<&str> = run.meta.iter().filter_map(|r| r.kind.as_deref()).collect();
+    assert_eq!(kinds, BTreeSet::from(["ftp", "ftp_v6", "sip", "sip_v6"]));
+    let some = |field: &str, empty: Value| run.meta.iter().any(|r| r.get(field) != Some(&empty));
+    assert!(some("vlanId", Value::Unsigned(0)) && some("postVlanId", Value::Unsigned(0)));
+    assert!(some("MPLS_LABELS", Value::Bytes(Vec::new())));
+}
+
+/// The first SIP payload of a corpus capture that `starts` accepts, with its truth row.
+fn sip_message(capture: &str, starts: &[u8]) -> (Vec<u8>, Row) {
+    let cap = Capture::load(capture);
+    let rows = read_tsv(&fixtures().join(format!("{capture}.sip_records.tsv")));
+    rows.into_iter()
+        .find_map(|row| {
+            let frame: usize = col(&row, "frame").parse().unwrap();
+            let payload = &cap.frame(frame).payload;
+            payload.starts_with(starts).then(|| (payload.clone(), row))
+        })
+        .unwrap_or_else(|| panic!("{capture}: no SIP message starting {starts:?}"))
+}
+
+/// A TCP connection written segment by segment: the handshake, then data either way,
+/// each segment with the sequence number it takes.
+struct Conversation {
+    ends: [([u8; 4], u16); 2],
+    seq: [u32; 2],
+    frames: Vec<Packet>,
+}
+
+impl Conversation {
+    fn open(client: ([u8; 4], u16), server: ([u8; 4], u16)) -> Conversation {
+        let mut c = Conversation {
+            ends: [client, server],
+            seq: [1000, 5000],
+            frames: Vec::new(),
+        };
+        c.segment(0, 0x02, &[]);
+        c.seq[0] += 1;
+        c.segment(1, 0x12, &[]);
+        c.seq[1] += 1;
+        c.segment(0, 0x10, &[]);
+        c
+    }
+
+    /// One segment of `data` from end `from` (0 the client).
+    fn send(&mut self, from: usize, data: &[u8]) -> &mut Self {
+        self.segment(from, 0x18, data);
+        self.seq[from] = self.seq[from].wrapping_add(data.len() as u32);
+        self
+    }
+
+    fn segment(&mut self, from: usize, flags: u8, data: &[u8]) {
+        let (src, dst) = (self.ends[from], self.ends[1 - from]);
+        let macs = [MAC_NET, MAC_SUB];
+        let mut f = eth(macs[from], macs[1 - from], 0x0800);
+        f.extend(ipv4_header(src.0, dst.0, 6, (40 + data.len()) as u16, 1));
+        f.extend(tcp_header(src.1, dst.1, self.seq[from], flags));
+        f.extend_from_slice(data);
+        self.frames.push(Packet::whole(f));
+    }
+}
+
+/// The fields of a SIP record that come from the message.
+const SIP_FIELDS: [&str; 9] = [
+    "MSG_CODE",
+    "STATUS_CODE",
+    "URI",
+    "FROM",
+    "TO",
+    "CALLID",
+    "UAGENT",
+    "CTYPE",
+    "GATEWAYS",
+];
+
+/// The SIP fields of `rec` (what a message gives wherever it was carried).
+fn sip_record_fields(r: &DecodedRecord) -> Vec<(String, Value)> {
+    SIP_FIELDS
+        .iter()
+        .map(|n| {
+            (
+                n.to_string(),
+                r.get(n).cloned().unwrap_or(Value::Str("(absent)".into())),
+            )
+        })
+        .collect()
+}
+
+/// The SIP fields a truth row gives.
+fn sip_row_fields(row: &Row) -> Vec<(String, Value)> {
+    let mut f: Vec<(String, Value)> = sip_fields(row)
+        .into_iter()
+        .map(|(n, mut v)| (n.to_string(), v.remove(0)))
+        .collect();
+    f.sort_by_key(|(n, _)| SIP_FIELDS.iter().position(|m| m == n));
+    f
+}
+
+/// SIP over TCP, on port 5060 and by its start line on port 5080: two messages in one
+/// segment (a REGISTER and an INVITE with its SDP body), then one (a 200 with SDP) over
+/// three segments. Each gives the record its UDP datagram gives.
+#[test]
+fn sip_over_tcp_two_messages_in_a_segment_and_one_over_three() {
+    let (register, r1) = sip_message(SIP_CAPTURES[1], b"REGISTER ");
+    let (invite, r2) = sip_message(SIP_CAPTURES[1], b"INVITE ");
+    let (ok, r3) = sip_message(SIP_CAPTURES[0], b"SIP/2.0 200 OK");
+    assert!(ok.len() > 300, "a 200 with a body");
+    let mut frames = Vec::new();
+    for (i, port) in [5060u16, 5080].into_iter().enumerate() {
+        let mut c = Conversation::open(([10, 9, 1, 1], 40000 + i as u16), ([10, 9, 1, 2], port));
+        c.send(0, &[register.as_slice(), &invite].concat())
+            .send(0, &ok[..100])
+            .send(0, &ok[100..250])
+            .send(0, &ok[250..]);
+        frames.extend(c.frames);
+    }
+    let run = run_frames("sip-tcp", &frames);
+    let want: Vec<Vec<(String, Value)>> = [&r1, &r2, &r3].map(sip_row_fields).to_vec();
+    let got: Vec<Vec<(String, Value)>> = run
+        .meta_of("sip")
+        .into_iter()
+        .map(sip_record_fields)
+        .collect();
+    assert_eq!(got.len(), 6, "{got:#?}");
+    assert_eq!(got[..3], want[..], "port 5060");
+    assert_eq!(got[3..], want[..], "port 5080, by the start line");
+    assert_eq!(run.analysis_count("sip-messages"), 6);
+    assert_eq!(run.analysis_count("sip-records"), 6);
+    assert!(
+        run.clickstream.is_empty(),
+        "never HTTP: {:?}",
+        run.clickstream
+    );
+    assert!(
+        !run.alert_log.contains("[ANALYSIS]"),
+        "messages read are no loss: {}",
+        run.alert_log
+    );
+}
+
+/// An INVITE over TCP on a port that is not SIP's, its first segment cut after every octet
+/// of the start line (and after 64), and octet by octet: the signature waits for the start
+/// line however it is cut, and every connection gives the record of the uncut one.
+#[test]
+fn a_sip_start_line_cut_at_any_octet_gives_the_same_record() {
+    let (invite, row) = sip_message(SIP_CAPTURES[1], b"INVITE ");
+    let line_len = invite.iter().position(|&b| b == b'\n').unwrap() + 1;
+    assert!(line_len < 64, "the cuts cover the start line");
+    let cuts = evasion_cuts(invite.len());
+    let run = run_frames("sip-cut", &cut_connections(&invite, 5080, 30000, &cuts));
+    let records = run.meta_of("sip");
+    assert_eq!(records.len(), cuts.len(), "one record per connection");
+    let sessions: BTreeSet<Option<u64>> = records.iter().map(|r| num(r, "SESSION_ID")).collect();
+    assert_eq!(sessions.len(), cuts.len(), "one per connection");
+    for r in records {
+        assert_eq!(sip_record_fields(r), sip_row_fields(&row), "{}", to_json(r));
+    }
+}
+
+/// `frame` (Ethernet, IPv4 at octet 14) as IP fragments of at most `size` octets of
+/// payload each (a multiple of 8).
+fn ipv4_fragments(frame: &[u8], size: usize) -> Vec<Packet> {
+    let ihl = usize::from(frame[14] & 0x0f) * 4;
+    let payload = &frame[14 + ihl..];
+    payload
+        .chunks(size)
+        .enumerate()
+        .map(|(i, piece)| {
+            let mut f = frame[..14 + ihl].to_vec();
+            let more = (i + 1) * size < payload.len();
+            let flags_offset = u16::from(more) << 13 | (i * size / 8) as u16;
+            f[16..18].copy_from_slice(&((ihl + piece.len()) as u16).to_be_bytes());
+            f[20..22].copy_from_slice(&flags_offset.to_be_bytes());
+            f[24..26].copy_from_slice(&[0, 0]);
+            let sum = inet_checksum(&f[14..14 + ihl]);
+            f[24..26].copy_from_slice(&sum.to_be_bytes());
+            f.extend_from_slice(piece);
+            Packet::whole(f)
+        })
+        .collect()
+}
+
+/// A SIP INVITE in three IPv4 fragments gives one record, that of the whole datagram.
+#[test]
+fn a_sip_datagram_in_ip_fragments_gives_its_record() {
+    let cap = Capture::load(SIP_CAPTURES[1]);
+    let (_, row) = sip_message(SIP_CAPTURES[1], b"INVITE ");
+    let frame: usize = col(&row, "frame").parse().unwrap();
+    let whole = &cap.frames[frame - 1].data;
+    assert_eq!(cap.frame(frame).l3, 14, "plain Ethernet");
+    let fragments = ipv4_fragments(whole, 320);
+    assert_eq!(fragments.len(), 3);
+    let run = run_frames_on(
+        "sip-fragments",
+        [&fragments, &[]],
+        "ipfix_meta_raw = [\"sip\"]",
+    );
+    let sip = run.meta_of("sip");
+    assert_eq!(sip.len(), 1);
+    assert_eq!(sip_record_fields(sip[0]), sip_row_fields(&row));
+    // Raw metadata: the datagram, once.
+    let raw = run.meta_of("raw_meta");
+    assert_eq!(raw.len(), 1);
+    let payload = &cap.frame(frame).payload;
+    assert_eq!(
+        raw[0].get("RAW_DATA"),
+        Some(&Value::Str(String::from_utf8(payload.clone()).unwrap()))
+    );
+}
+
+/// `ipfix_meta_raw = ["sip"]`: every packet with payload of a SIP flow (the flows of the
+/// truth's SIP messages, and port 5060's) gives one raw record, META_PROTO 3, RAW_DATA its
+/// payload octets, besides the SIP records; nothing else does.
+#[test]
+fn raw_metadata_of_sip_one_record_per_payload_packet() {
+    for name in SIP_CAPTURES {
+        let cap = Capture::load(name);
+        let mut truth = Truth::all(&cap);
+        let sip_flows: BTreeSet<FlowKey> = truth.wants.iter().map(|w| w.flow).collect();
+        truth.raw(
+            |f| (sip_flows.contains(f) || [f.1.1, f.2.1].contains(&5060)).then_some((*f, 1)),
+            3,
+            1400,
+        );
+        let raw_wants: Vec<&Want> = truth
+            .wants
+            .iter()
+            .filter(|w| w.class == "raw_meta")
+            .collect();
+        // SIP is text: RAW_DATA is the payload octets themselves.
+        for w in &raw_wants {
+            let payload = &cap.frame(w.frame).payload;
+            assert!(
+                std::str::from_utf8(payload).is_ok() && payload.len() <= 1400,
+                "{name} frame {}",
+                w.frame
+            );
+        }
+        let n = raw_wants.len() as u64;
+        let (t, run) = check(&cap, &truth, "ipfix_meta_raw = [\"sip\"]");
+        assert_exact(std::slice::from_ref(&t));
+        assert!(
+            name != SIP_CAPTURES[1] || class(&t, "raw_meta").0 > class(&t, "sip").0,
+            "{name}: keep-alives too"
+        );
+        assert_eq!(
+            (
+                run.analysis_count("raw-records"),
+                run.analysis_count("raw-cut")
+            ),
+            (n, 0)
+        );
+    }
+}
+
+/// FLW_DIR is the side the packet came in on: the subscriber's datagrams enter on port 0
+/// (FLW_DIR 0), the others on port 1 (FLW_DIR 1); the SIP records are the same.
+#[test]
+fn raw_metadata_flw_dir_is_the_arrival_port() {
+    let cap = Capture::load(SIP_CAPTURES[1]);
+    let subscriber: IpAddr = "192.168.1.2".parse().unwrap();
+    let (mut sub, mut net) = (Vec::new(), Vec::new());
+    for (p, l) in cap.frames.iter().zip(&cap.layers) {
+        match l.ip {
+            Some((src, _)) if src == subscriber => sub.push(p.clone()),
+            _ => net.push(p.clone()),
+        }
+    }
+    assert!(!sub.is_empty() && !net.is_empty());
+    let run = run_frames_on("raw-flw-dir", [&sub, &net], "ipfix_meta_raw = \"sip\"");
+    let raw = run.meta_of("raw_meta");
+    assert!(raw.len() > 100);
+    for r in &raw {
+        let from_sub = r.get("IP_SOURCE")
+            == Some(&Value::Ipv4(match subscriber {
+                IpAddr::V4(a) => a,
+                IpAddr::V6(_) => unreachable!(),
+            }));
+        assert_eq!(
+            r.get("FLW_DIR"),
+            Some(&Value::Unsigned(u64::from(!from_sub))),
+            "{}",
+            to_json(r)
+        );
+    }
+    assert_eq!(run.meta_of("sip").len(), 81);
+}
+
+/// The data connections each control connection of `truth` announced (the ports of its
+/// PORT/EPRT commands and 227/229 replies), by their flow: the control connection's flow.
+fn announced_data_connections(truth: &Truth<'_>) -> HashMap<FlowKey, FlowKey> {
+    let mut announced: Vec<(FlowKey, u16)> = Vec::new();
+    for row in truth.section("ftp") {
+        let control = flow_key(true, row_tuple(&row));
+        for c in [
+            "ftp.active.port",
+            "ftp.eprt.port",
+            "ftp.passive.port",
+            "ftp.epsv.port",
+        ] {
+            if let Ok(port) = col(&row, c).parse::<u16>() {
+                announced.push((control, port));
+            }
+        }
+    }
+    let mut data = HashMap::new();
+    for l in &truth.cap.layers {
+        let Some(t) = tuple_of(l).filter(|_| l.tcp) else {
+            continue;
+        };
+        let flow = flow_key(true, t);
+        let hosts = BTreeSet::from([t.0, t.2]);
+        if let Some((control, _)) = announced.iter().find(|(c, port)| {
+            *c != flow && BTreeSet::from([c.1.0, c.2.0]) == hosts && [t.1, t.3].contains(port)
+        }) {
+            data.insert(flow, *control);
+        }
+    }
+    data
+}
+
+/// `ipfix_meta_raw = ["ftp"]` on the corpus FTP captures: every payload packet of a
+/// control connection gives a raw record (VDPI_PROTO 2), and so does every payload packet
+/// of the data connections it announced (VDPI_PROTO 3: directory listings and files, cut to
+/// 1400 octets) — with the control connection's SESSION_ID, the one of its ftp records.
+#[test]
+fn ftp_data_connections_carry_the_control_session_id() {
+    let mut bound = 0;
+    for name in FTP_CAPTURES {
+        let cap = Capture::load(name);
+        let mut truth = Truth::all(&cap);
+        let data = announced_data_connections(&truth);
+        let controls: BTreeSet<FlowKey> = data.values().copied().collect();
+        let data_rows = truth.section("ftp_data").len();
+        assert_eq!(
+            data.len(),
+            data_rows,
+            "{name}: every data connection tshark saw"
+        );
+        truth.raw(
+            |f| match data.get(f) {
+                Some(control) => Some((*control, 3)),
+                None => controls.contains(f).then_some((*f, 2)),
+            },
+            4,
+            1400,
+        );
+        let cut = truth
+            .wants
+            .iter()
+            .filter(|w| w.class == "raw_meta" && cap.frame(w.frame).payload.len() > 1400)
+            .count() as u64;
+        let (t, run) = check(&cap, &truth, "ipfix_meta_raw = [\"ftp\"]");
+        assert_exact(std::slice::from_ref(&t));
+        assert_eq!(
+            run.analysis_count("ftp-data-bound"),
+            data.len() as u64,
+            "{name}"
+        );
+        assert_eq!(run.analysis_count("raw-cut"), cut, "{name}");
+        bound += data.len();
+        // Every raw record of a data connection has the SESSION_ID of its control
+        // connection's ftp records (compare() checks one id per owner flow).
+        for control in &controls {
+            assert_eq!(
+                t.sessions[control]
+                    .iter()
+                    .map(|(s, _)| s)
+                    .collect::<BTreeSet<_>>()
+                    .len(),
+                1
+            );
+        }
+    }
+    assert_eq!(bound, 3 + 2 + 14);
+}
+
+/// A passive data connection whose file (an upload) starts like an HTTP request: bound to
+/// its control connection, it is no HTTP — no clickstream record — and its raw record has
+/// the control connection's SESSION_ID. The same data connection without its control
+/// connection is taken for HTTP.
+#[test]
+fn an_ftp_data_connection_is_not_taken_for_what_its_file_looks_like() {
+    let client = ([10, 7, 0, 1], 41000);
+    let server = [10, 7, 0, 2];
+    let http = b"GET /index.html HTTP/1.1\r\nHost: files.example\r\n\r\n";
+    let mut control = Conversation::open(client, (server, 21));
+    control
+        .send(1, b"220 files.example FTP server ready\r\n")
+        .send(0, b"USER anna\r\n")
+        .send(1, b"331 Password required\r\n")
+        .send(0, b"PASS s3cret\r\n")
+        .send(1, b"230 Logged in\r\n")
+        .send(0, b"PASV\r\n")
+        .send(1, b"227 Entering Passive Mode (10,7,0,2,117,48)\r\n")
+        .send(0, b"STOR request.txt\r\n");
+    let mut file = Conversation::open(([10, 7, 0, 1], 41001), (server, 30000));
+    file.send(0, http);
+    let mut frames = control.frames.clone();
+    frames.extend(file.frames.clone());
+    let run = run_frames_on(
+        "ftp-data-bound",
+        [&frames, &[]],
+        "ipfix_meta_raw = [\"ftp\"]",
+    );
+    assert!(run.clickstream.is_empty(), "{:?}", run.clickstream);
+    assert_eq!(run.analysis_count("ftp-data-bound"), 1);
+    let ftp = run.meta_of("ftp");
+    assert_eq!(ftp.len(), 2, "login and mode");
+    assert_eq!(
+        ftp[0].get("SERVER_NAME"),
+        Some(&Value::Str("files.example".into()))
+    );
+    assert_eq!(ftp[0].get("USER"), Some(&Value::Str("anna".into())));
+    assert_eq!(ftp[1].get("MODE"), Some(&Value::Unsigned(1)));
+    let raw = run.meta_of("raw_meta");
+    let of_data: Vec<&&DecodedRecord> = raw
+        .iter()
+        .filter(|r| r.get("VDPI_PROTO") == Some(&Value::Unsigned(3)))
+        .collect();
+    assert_eq!(of_data.len(), 1);
+    assert_eq!(
+        of_data[0].get("RAW_DATA"),
+        Some(&Value::Str(String::from_utf8(http.to_vec()).unwrap()))
+    );
+    assert_eq!(of_data[0].get("SESSION_ID"), ftp[0].get("SESSION_ID"));
+    assert_eq!(
+        of_data[0].get("DIR_DATA"),
+        Some(&Value::Unsigned(0)),
+        "client → server"
+    );
+    // Alone, the data connection is HTTP.
+    let alone = run_frames("ftp-data-alone", &file.frames);
+    assert_eq!(alone.clickstream.len(), 1);
+}
+
+/// An FTP server that greets on another port (2121) is found by its 220 greeting.
+#[test]
+fn ftp_on_another_port_is_found_by_its_greeting() {
+    let mut c = Conversation::open(([10, 7, 1, 1], 42000), ([10, 7, 1, 2], 2121));
+    c.send(1, b"220-Welcome\r\n220 ftp.example.org ready\r\n")
+        .send(0, b"USER bob\r\n")
+        .send(1, b"230 No password needed\r\n")
+        .send(0, b"EPSV\r\n")
+        .send(1, b"229 Entering Extended Passive Mode (|||40001|)\r\n");
+    let run = run_frames("ftp-2121", &c.frames);
+    let ftp = run.meta_of("ftp");
+    assert_eq!(ftp.len(), 2);
+    let field = |r: &DecodedRecord, n: &str| r.get(n).cloned();
+    assert_eq!(
+        ftp.iter()
+            .map(|r| (
+                field(r, "SERVER_NAME"),
+                field(r, "USER"),
+                field(r, "MODE"),
+                field(r, "RESULT_CODE")
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (
+                Some(Value::Str("ftp.example.org".into())),
+                Some(Value::Str("bob".into())),
+                Some(Value::Unsigned(0)),
+                Some(Value::Unsigned(230))
+            ),
+            (
+                Some(Value::Str("ftp.example.org".into())),
+                Some(Value::Str("bob".into())),
+                Some(Value::Unsigned(1)),
+                Some(Value::Unsigned(229))
+            ),
+        ]
+    );
+    // Client → server: the request's addresses.
+    assert_eq!(
+        field(ftp[0], "IP_SOURCE"),
+        Some(Value::Ipv4([10, 7, 1, 1].into()))
+    );
+}
+
+/// NNTP (a 200 greeting on port 119) and H.323 call signalling (TPKT on port 1720) give raw
+/// records when listed — META_PROTO 11 and 12 — and nothing when not.
+#[test]
+fn nntp_and_h323_give_raw_records() {
+    let mut nntp = Conversation::open(([10, 8, 0, 1], 43000), ([10, 8, 0, 2], 119));
+    nntp.send(
+        1,
+        b"200 news.example.com InterNetNews NNRP server ready (posting ok)\r\n",
+    )
+    .send(0, b"GROUP comp.lang.rust\r\n")
+    .send(1, b"211 1234 3000234 3002322 comp.lang.rust\r\n");
+    // A Q.931 SETUP and CALL PROCEEDING in TPKT.
+    let setup = [3, 0, 0, 12, 0x08, 0x02, 0x00, 0x01, 0x05, 0x04, 0x03, 0x88];
+    let proceeding = [3, 0, 0, 9, 0x08, 0x02, 0x80, 0x01, 0x02];
+    let mut h323 = Conversation::open(([10, 8, 1, 1], 43001), ([10, 8, 1, 2], 1720));
+    h323.send(0, &setup).send(1, &proceeding);
+    let mut frames = nntp.frames.clone();
+    frames.extend(h323.frames.clone());
+    let run = run_frames_on(
+        "nntp-h323",
+        [&frames, &[]],
+        "ipfix_meta_raw = [\"nntp\", \"h323\"]",
+    );
+    let raw = run.meta_of("raw_meta");
+    let protos: Vec<(Option<u64>, Option<u64>)> = raw
+        .iter()
+        .map(|r| (num(r, "META_PROTO"), num(r, "VDPI_PROTO")))
+        .collect();
+    let (nntp, h323) = ((Some(11), Some(4)), (Some(12), Some(5)));
+    assert_eq!(protos, [nntp, nntp, nntp, h323, h323]);
+    let data: Vec<Option<&Value>> = raw.iter().map(|r| r.get("RAW_DATA")).collect();
+    assert_eq!(
+        data[1],
+        Some(&Value::Str("GROUP comp.lang.rust\r\n".into()))
+    );
+    assert_eq!(
+        data[3],
+        Some(&Value::Str(String::from_utf8_lossy(&setup).into_owned()))
+    );
+    let seq = raw[3].get("TCP_SEQUENCE");
+    assert_eq!(seq, Some(&Value::Unsigned(1001)));
+    assert_eq!(raw[3].get("tcpControlBits"), Some(&Value::Unsigned(0x18)));
+    assert_eq!(raw[4].get("DIR_DATA"), Some(&Value::Unsigned(1)));
+    // Not listed: no record at all.
+    let off = run_frames_on(
+        "nntp-h323-off",
+        [&frames, &[]],
+        "ipfix_meta_raw = [\"sip\"]",
+    );
+    assert!(off.meta.is_empty(), "{:?}", off.meta);
+}
+
+/// A raw payload longer than `ipfix_meta_raw_max_bytes` is cut to it, and counted.
+#[test]
+fn raw_data_is_cut_to_ipfix_meta_raw_max_bytes() {
+    let (invite, _) = sip_message(SIP_CAPTURES[1], b"INVITE ");
+    let mut c = Conversation::open(([10, 9, 2, 1], 44000), ([10, 9, 2, 2], 5060));
+    c.send(0, &invite);
+    let run = run_frames_on(
+        "raw-cut",
+        [&c.frames, &[]],
+        "ipfix_meta_raw = [\"sip\"]\nipfix_meta_raw_max_bytes = 100",
+    );
+    let raw = run.meta_of("raw_meta");
+    assert_eq!(raw.len(), 1);
+    assert_eq!(
+        raw[0].get("RAW_DATA"),
+        Some(&Value::Str(
+            String::from_utf8(invite[..100].to_vec()).unwrap()
+        ))
+    );
+    assert_eq!(run.analysis_count("raw-cut"), 1);
+    assert_eq!(run.meta_of("sip").len(), 1, "the SIP record is whole");
+}
+
+/// Unsigned field `field` of `r`.
+fn num(r: &DecodedRecord, field: &str) -> Option<u64> {
+    match r.get(field) {
+        Some(Value::Unsigned(v)) => Some(*v),
+        _ => None,
+    }
+}
+
+/// String field `field` of `r`.
+fn text(r: &DecodedRecord, field: &str) -> Option<String> {
+    match r.get(field) {
+        Some(Value::Str(v)) => Some(v.clone()),
+        _ => None,
+    }
+}
+
+/// `AUTH TLS` accepted (234): the FTP parser stops, and the ClientHello that follows is
+/// TLS's — a clickstream record with its server name, as after STARTTLS.
+#[test]
+fn ftp_auth_tls_hands_the_connection_to_tls() {
+    let hello = first_client_payload("tls13_curl_with_dns.pcap", |p| p.starts_with(&[22, 3]));
+    let mut c = Conversation::open(([10, 7, 2, 1], 45000), ([10, 7, 2, 2], 21));
+    c.send(1, b"220 Service ready\r\n")
+        .send(0, b"AUTH TLS\r\n")
+        .send(1, b"234 Proceed with negotiation.\r\n")
+        .send(0, &hello);
+    let run = run_frames("ftp-auth-tls", &c.frames);
+    let hosts: Vec<Option<String>> = run
+        .clickstream
+        .iter()
+        .map(|r| text(r, "HOSTNAME"))
+        .collect();
+    assert_eq!(hosts, [Some("enabled.tls13.com".to_string())]);
+    assert!(run.meta.is_empty(), "no login, no mode: {:?}", run.meta);
+    assert_eq!(run.analysis_count("ftp-messages"), 3);
+}
+
+/// A SIP-over-TCP connection picked up mid-stream (no handshake seen, the first segment
+/// inside a message's body): each direction is read from its first segment that starts a
+/// message, and the later messages give their records.
+#[test]
+fn a_sip_connection_picked_up_mid_stream_gives_its_later_messages() {
+    let (invite, _) = sip_message(SIP_CAPTURES[1], b"INVITE ");
+    let (register, r2) = sip_message(SIP_CAPTURES[1], b"REGISTER ");
+    let (ok, r3) = sip_message(SIP_CAPTURES[0], b"SIP/2.0 200 OK");
+    let mut c = Conversation::open(([10, 9, 3, 1], 46000), ([10, 9, 3, 2], 5060));
+    c.send(0, &invite[..invite.len() - 40])
+        .send(0, &invite[invite.len() - 40..])
+        .send(0, &register)
+        .send(1, &ok[..200])
+        .send(1, &ok[200..]);
+    // Without the handshake and the first segment.
+    let frames = &c.frames[4..];
+    let run = run_frames("sip-midstream", frames);
+    let got: Vec<Vec<(String, Value)>> = run
+        .meta_of("sip")
+        .into_iter()
+        .map(sip_record_fields)
+        .collect();
+    assert_eq!(got, [sip_row_fields(&r2), sip_row_fields(&r3)]);
+}
+
+/// The meta records carry the subscriber's login like every record: a SIP message, an FTP
+/// login and mode (built from the client packet kept in the FTP slot) and the raw records
+/// of both flows, server → client packets included.
+#[test]
+fn meta_records_carry_the_subscriber_login() {
+    let (invite, _) = sip_message(SIP_CAPTURES[1], b"INVITE ");
+    let mut sip = Conversation::open(([10, 6, 0, 1], 47000), ([10, 6, 0, 9], 5060));
+    sip.send(0, &invite);
+    let mut ftp = Conversation::open(([10, 6, 0, 1], 47001), ([10, 6, 0, 9], 21));
+    ftp.send(1, b"220 ready\r\n")
+        .send(0, b"USER carol\r\n")
+        .send(1, b"331 Password\r\n")
+        .send(0, b"PASS pw\r\n")
+        .send(1, b"230 OK\r\n")
+        .send(0, b"PORT 10,6,0,1,200,10\r\n")
+        .send(1, b"200 PORT command successful\r\n");
+    let mut frames = sip.frames.clone();
+    frames.extend(ftp.frames.clone());
+    let dir = TestDir::new("meta-login-map");
+    let map = dir.join("subscribers.txt");
+    std::fs::write(&map, "10.6.0.1 carol-home\n").unwrap();
+    let config = format!(
+        "subscribers_file = {}\nipfix_meta_raw = [\"sip\", \"ftp\"]\n",
+        common::toml_string(&map.to_string_lossy())
+    );
+    let run = run_frames_with("meta-login", &frames, &config);
+    let kinds: Vec<&str> = run.meta.iter().filter_map(|r| r.kind.as_deref()).collect();
+    assert_eq!(
+        (
+            run.meta_of("sip").len(),
+            run.meta_of("ftp").len(),
+            run.meta_of("raw_meta").len()
+        ),
+        (1, 2, 1 + 7),
+        "{kinds:?}"
+    );
+    for r in &run.meta {
+        assert_eq!(login_of(r), "carol-home", "{}", to_json(r));
+    }
+    let ftp = run.meta_of("ftp");
+    assert_eq!(num(ftp[1], "MODE"), Some(0), "PORT: active");
 }

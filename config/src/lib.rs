@@ -86,6 +86,10 @@ pub struct Config {
     pub ipfix_meta_udp_collectors: Vec<SocketAddr>,
     /// Meta stream collectors over TCP.
     pub ipfix_meta_tcp_collectors: Vec<SocketAddr>,
+    /// Protocols whose every payload packet gives a raw metadata record (meta stream).
+    pub ipfix_meta_raw: Vec<MetaRawProtocol>,
+    /// Longest RAW_DATA of a raw metadata record, octets (longer payloads are cut).
+    pub ipfix_meta_raw_max_bytes: u16,
     /// DNS stream collectors over UDP.
     pub ipfix_dns_udp_collectors: Vec<SocketAddr>,
     /// DNS stream collectors over TCP.
@@ -228,6 +232,71 @@ impl fmt::Display for DnsLogField {
     }
 }
 
+/// A protocol of `ipfix_meta_raw`: its flows' payload packets give raw metadata records
+/// (spec §7; META_PROTO in parentheses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetaRawProtocol {
+    /// `sip` (3).
+    Sip,
+    /// `ftp` (4): control connections and the data connections they announce.
+    Ftp,
+    /// `smtp` (5).
+    Smtp,
+    /// `pop3` (6).
+    Pop3,
+    /// `imap` (7).
+    Imap,
+    /// `xmpp` (8).
+    Xmpp,
+    /// `icq` (9).
+    Icq,
+    /// `nntp` (11).
+    Nntp,
+    /// `h323` (12).
+    H323,
+}
+
+impl MetaRawProtocol {
+    /// Every protocol, in the order of their META_PROTO numbers.
+    pub const ALL: [MetaRawProtocol; 9] = [
+        MetaRawProtocol::Sip,
+        MetaRawProtocol::Ftp,
+        MetaRawProtocol::Smtp,
+        MetaRawProtocol::Pop3,
+        MetaRawProtocol::Imap,
+        MetaRawProtocol::Xmpp,
+        MetaRawProtocol::Icq,
+        MetaRawProtocol::Nntp,
+        MetaRawProtocol::H323,
+    ];
+
+    /// The name a configuration lists it by (`sip`, `h323`, …).
+    pub fn name(&self) -> &'static str {
+        match self {
+            MetaRawProtocol::Sip => "sip",
+            MetaRawProtocol::Ftp => "ftp",
+            MetaRawProtocol::Smtp => "smtp",
+            MetaRawProtocol::Pop3 => "pop3",
+            MetaRawProtocol::Imap => "imap",
+            MetaRawProtocol::Xmpp => "xmpp",
+            MetaRawProtocol::Icq => "icq",
+            MetaRawProtocol::Nntp => "nntp",
+            MetaRawProtocol::H323 => "h323",
+        }
+    }
+
+    /// The protocol named `name` (exact, lower case).
+    pub fn from_name(name: &str) -> Option<MetaRawProtocol> {
+        MetaRawProtocol::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+impl fmt::Display for MetaRawProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Defaults of every key but `bridges` (which has none).
 pub(crate) mod defaults {
     pub const LOG_DIR: &str = "/var/log/metaprobe";
@@ -239,6 +308,7 @@ pub(crate) mod defaults {
     pub const IPFIX_MTU: u16 = 1500;
     pub const IPFIX_DOMAIN_ID: u32 = 0;
     pub const NETFLOW_TIMEOUT: u32 = 30;
+    pub const IPFIX_META_RAW_MAX_BYTES: u16 = 1400;
     pub const DBG_LOG_MASK: u32 = 0;
     pub const AJB_DNS_PATH: &str = "/var/log/metaprobe/dns.log";
     pub const FLOW_TABLE_SIZE: u32 = 262_144;
@@ -278,6 +348,8 @@ pub const KEYS: &[&str] = &[
     "ipfix_tcp_collectors",
     "ipfix_meta_udp_collectors",
     "ipfix_meta_tcp_collectors",
+    "ipfix_meta_raw",
+    "ipfix_meta_raw_max_bytes",
     "ipfix_dns_udp_collectors",
     "ipfix_dns_tcp_collectors",
     "ipfix_udp_template_timer",
@@ -373,6 +445,8 @@ impl Config {
             ipfix_tcp_collectors: Vec::new(),
             ipfix_meta_udp_collectors: Vec::new(),
             ipfix_meta_tcp_collectors: Vec::new(),
+            ipfix_meta_raw: Vec::new(),
+            ipfix_meta_raw_max_bytes: defaults::IPFIX_META_RAW_MAX_BYTES,
             ipfix_dns_udp_collectors: Vec::new(),
             ipfix_dns_tcp_collectors: Vec::new(),
             ipfix_udp_template_timer: defaults::IPFIX_UDP_TEMPLATE_TIMER,

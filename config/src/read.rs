@@ -24,7 +24,7 @@ use crate::error::{Problems, closest};
 use crate::schema::{
     BridgeShape, File, Flag, Found, Int, IntOrText, List, Text, TextOrList, Value, field_names,
 };
-use crate::{Bridge, Config, ConfigError, DnsLogField};
+use crate::{Bridge, Config, ConfigError, DnsLogField, MetaRawProtocol};
 
 const COLLECTOR_EXAMPLE: &str = "expected e.g. 192.0.2.10:4739 or [2001:db8::1]:4739";
 const LISTEN_EXAMPLE: &str = "expected e.g. 127.0.0.1:9156 or [::]:9156";
@@ -240,6 +240,15 @@ impl Check<'_> {
         ] {
             key(s, slot, v, |s, v| s.collectors(name, v));
         }
+        key(s, &mut c.ipfix_meta_raw, &f.ipfix_meta_raw, |s, v| {
+            s.meta_raw("ipfix_meta_raw", v)
+        });
+        key(
+            s,
+            &mut c.ipfix_meta_raw_max_bytes,
+            &f.ipfix_meta_raw_max_bytes,
+            |s, v| s.uint("ipfix_meta_raw_max_bytes", v, "octets", 1..=65_535),
+        );
         key(
             s,
             &mut c.ipfix_udp_template_timer,
@@ -774,34 +783,83 @@ impl Check<'_> {
             self.p.at(&v.span(), key, "the list of fields is empty");
             return None;
         }
-        let valid: Vec<&str> = DnsLogField::ALL.iter().map(DnsLogField::name).collect();
+        let list = NamedList {
+            all: &DnsLogField::ALL,
+            name: DnsLogField::name,
+            noun: "field",
+            separator: "colons",
+        };
+        self.named(key, &v.span(), &names, &list)
+    }
+
+    /// Protocols by name, comma-separated (the source's form) or an array; empty = none.
+    fn meta_raw(&mut self, key: &str, v: &Value<TextOrList>) -> Option<Vec<MetaRawProtocol>> {
+        let names: Vec<String> = match self.shaped(
+            key,
+            v,
+            "an array of protocol names (e.g. [\"sip\", \"ftp\"]) or one comma-separated string",
+        )? {
+            TextOrList::Text(s) if s.trim().is_empty() => Vec::new(),
+            TextOrList::Text(s) => s.split(',').map(|n| n.trim().to_owned()).collect(),
+            TextOrList::List(items) => self.elements(key, items, "a string")?,
+        };
+        let list = NamedList {
+            all: &MetaRawProtocol::ALL,
+            name: MetaRawProtocol::name,
+            noun: "protocol",
+            separator: "commas",
+        };
+        self.named(key, &v.span(), &names, &list)
+    }
+
+    /// The items of `list` that `names` name, each at most once; every unknown, empty or
+    /// repeated name is reported (with the closest valid one and the valid ones).
+    fn named<T: Copy + PartialEq>(
+        &mut self,
+        key: &str,
+        span: &Range<usize>,
+        names: &[String],
+        list: &NamedList<'_, T>,
+    ) -> Option<Vec<T>> {
+        let (all, name_of, noun) = (list.all, list.name, list.noun);
+        let valid: Vec<&str> = all.iter().map(name_of).collect();
         let mut out = Vec::new();
         let mut ok = true;
-        for name in &names {
-            match DnsLogField::from_name(name) {
-                Some(f) if out.contains(&f) => {
+        for name in names {
+            match all.iter().copied().find(|t| name_of(t) == name) {
+                Some(t) if out.contains(&t) => {
                     self.p
-                        .at(&v.span(), key, format!("field `{name}` is listed twice"));
+                        .at(span, key, format!("{noun} `{name}` is listed twice"));
                     ok = false;
                 }
-                Some(f) => out.push(f),
+                Some(t) => out.push(t),
                 None => {
                     let mut why = if name.is_empty() {
-                        "empty field name (two colons in a row?)".to_owned()
+                        format!("empty {noun} name (two {} in a row?)", list.separator)
                     } else {
-                        format!("unknown field `{name}`")
+                        format!("unknown {noun} `{name}`")
                     };
                     if let Some(near) = closest(name, &valid).filter(|_| !name.is_empty()) {
                         why.push_str(&format!(" (did you mean `{near}`?)"));
                     }
-                    why.push_str(&format!("; valid fields: {}", valid.join(", ")));
-                    self.p.at(&v.span(), key, why);
+                    why.push_str(&format!("; valid {noun}s: {}", valid.join(", ")));
+                    self.p.at(span, key, why);
                     ok = false;
                 }
             }
         }
         ok.then_some(out)
     }
+}
+
+/// What [`Check::named`] reads a list of: the valid items and their names.
+struct NamedList<'a, T> {
+    all: &'a [T],
+    name: fn(&T) -> &'static str,
+    /// An item, in messages (`field`, `protocol`).
+    noun: &'a str,
+    /// What separates the names in the one-string form, in messages (`colons`).
+    separator: &'a str,
 }
 
 /// A collector: `ip:port` / `[ipv6]:port`, port not 0.

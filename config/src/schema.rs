@@ -50,6 +50,8 @@ pub(crate) struct File {
     pub ipfix_tcp_collectors: Option<Value<TextOrList>>,
     pub ipfix_meta_udp_collectors: Option<Value<TextOrList>>,
     pub ipfix_meta_tcp_collectors: Option<Value<TextOrList>>,
+    pub ipfix_meta_raw: Option<Value<TextOrList>>,
+    pub ipfix_meta_raw_max_bytes: Option<Value<Int>>,
     pub ipfix_dns_udp_collectors: Option<Value<TextOrList>>,
     pub ipfix_dns_tcp_collectors: Option<Value<TextOrList>>,
     pub ipfix_udp_template_timer: Option<Value<Int>>,

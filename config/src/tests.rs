@@ -189,6 +189,8 @@ fn round_trip_of_every_key_changed() {
         ipfix_tcp_collectors: vec![addr("192.0.2.11:4739")],
         ipfix_meta_udp_collectors: vec![addr("10.0.0.1:1")],
         ipfix_meta_tcp_collectors: vec![addr("[::1]:65535")],
+        ipfix_meta_raw: vec![MetaRawProtocol::Nntp, MetaRawProtocol::Sip],
+        ipfix_meta_raw_max_bytes: 65535,
         ipfix_dns_udp_collectors: vec![addr("127.0.0.1:9996")],
         ipfix_dns_tcp_collectors: vec![addr("127.0.0.2:9996"), addr("127.0.0.3:9996")],
         ipfix_udp_template_timer: u32::MAX,
@@ -219,6 +221,10 @@ fn round_trip_of_every_key_changed() {
         "{text}"
     );
     assert!(text.contains("bridges = [[3, 2], [0, 65535]]"), "{text}");
+    assert!(
+        text.contains("ipfix_meta_raw = [\"nntp\", \"sip\"]\n"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -965,4 +971,83 @@ fn pool_sizes_follow_the_flow_table_unless_given() {
         e.contains("reassembly_slot_bytes") && e.contains(":2:"),
         "{e}"
     );
+}
+
+#[test]
+fn meta_raw_protocols() {
+    let c = ok("bridges = [[0, 1]]");
+    assert!(c.ipfix_meta_raw.is_empty());
+    assert_eq!(c.ipfix_meta_raw_max_bytes, 1400);
+    let c = ok(&with("ipfix_meta_raw = [\"sip\", \"h323\", \"ftp\"]"));
+    assert_eq!(
+        c.ipfix_meta_raw,
+        [
+            MetaRawProtocol::Sip,
+            MetaRawProtocol::H323,
+            MetaRawProtocol::Ftp
+        ]
+    );
+    // The source's form: one comma-separated string.
+    assert_eq!(ok(&with("ipfix_meta_raw = \"sip, h323,ftp\"")), c);
+    assert!(ok(&with("ipfix_meta_raw = \"\"")).ipfix_meta_raw.is_empty());
+    assert!(ok(&with("ipfix_meta_raw = []")).ipfix_meta_raw.is_empty());
+    let every: Vec<&str> = MetaRawProtocol::ALL.iter().map(|p| p.name()).collect();
+    let c = ok(&with(&format!("ipfix_meta_raw = {every:?}")));
+    assert_eq!(c.ipfix_meta_raw, MetaRawProtocol::ALL);
+    // Unknown names are refused with the key and its line.
+    let e = err("bridges = [[0, 1]]\nlog_dir = \"/tmp\"\nipfix_meta_raw = [\"sip\", \"sipp\"]\n");
+    assert_eq!(
+        e,
+        "metaprobe.toml:3: ipfix_meta_raw: unknown protocol `sipp` (did you mean `sip`?); \
+         valid protocols: sip, ftp, smtp, pop3, imap, xmpp, icq, nntp, h323"
+    );
+    let e = err(&with("ipfix_meta_raw = \"sip,,ftp\""));
+    assert!(
+        e.contains("ipfix_meta_raw: empty protocol name (two commas in a row?)"),
+        "{e}"
+    );
+    let e = err(&with("ipfix_meta_raw = [\"SIP\"]"));
+    assert!(
+        e.contains("unknown protocol `SIP` (did you mean `sip`?)"),
+        "{e}"
+    );
+    let e = err(&with("ipfix_meta_raw = [\"sip\", \"sip\"]"));
+    assert!(
+        e.contains("ipfix_meta_raw: protocol `sip` is listed twice"),
+        "{e}"
+    );
+    let e = err(&with("ipfix_meta_raw = [\"sip\", 3]"));
+    assert!(e.contains("ipfix_meta_raw[1]: expected a string"), "{e}");
+    let e = err(&with("ipfix_meta_raw = 3"));
+    assert!(
+        e.contains("ipfix_meta_raw: expected an array of protocol names"),
+        "{e}"
+    );
+}
+
+#[test]
+fn meta_raw_max_bytes() {
+    assert_eq!(
+        ok(&with("ipfix_meta_raw_max_bytes = 65535")).ipfix_meta_raw_max_bytes,
+        65535
+    );
+    assert_eq!(
+        ok(&with("ipfix_meta_raw_max_bytes = 1")).ipfix_meta_raw_max_bytes,
+        1
+    );
+    for bad in ["0", "65536", "-1"] {
+        let e = err(&with(&format!("ipfix_meta_raw_max_bytes = {bad}")));
+        assert!(e.contains("ipfix_meta_raw_max_bytes: "), "{e}");
+    }
+    let e = err(&with("ipfix_meta_raw_max_bytes = 0"));
+    assert!(e.contains("must be greater than 0"), "{e}");
+}
+
+#[test]
+fn meta_raw_protocol_names() {
+    for p in MetaRawProtocol::ALL {
+        assert_eq!(MetaRawProtocol::from_name(p.name()), Some(p));
+        assert_eq!(p.to_string(), p.name());
+    }
+    assert_eq!(MetaRawProtocol::from_name("rss"), None);
 }

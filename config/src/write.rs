@@ -96,6 +96,14 @@ pub(crate) fn to_toml(c: &Config) -> String {
         collectors(&c.ipfix_meta_tcp_collectors),
     );
     line(
+        "ipfix_meta_raw",
+        strings(c.ipfix_meta_raw.iter().map(|p| p.name())),
+    );
+    line(
+        "ipfix_meta_raw_max_bytes",
+        c.ipfix_meta_raw_max_bytes.to_string(),
+    );
+    line(
         "ipfix_dns_udp_collectors",
         collectors(&c.ipfix_dns_udp_collectors),
     );

@@ -174,6 +174,42 @@ counter_table! {
         HttpMalformed = "http-malformed",
             "HTTP streams that stopped being HTTP (a bad head or broken body framing)";
         HttpTruncated = "http-truncated", "HTTP request heads longer than a reassembly slot, exported cut";
+        SipMessages = "sip-messages", "SIP messages read (UDP datagrams, messages framed on TCP)";
+        SipRecords = "sip-records", "SIP records handed to the export side";
+        SipMalformed = "sip-malformed",
+            "SIP messages with a broken start line or Content-Length (a TCP end stops there)";
+        SipTooLong = "sip-too-long",
+            "SIP-over-TCP heads longer than a reassembly slot, or bodies too long to skip (the end stops there)";
+        SipGatewaysCut = "sip-gateways-cut", "SIP records whose GATEWAYS list was cut after the last host that fit";
+        FtpMessages = "ftp-messages", "FTP commands and whole replies read on control connections";
+        FtpRecords = "ftp-records", "FTP login and mode records handed to the export side";
+        FtpMalformed = "ftp-malformed", "FTP server lines that are no reply, skipped";
+        FtpTooLong = "ftp-too-long", "FTP lines longer than a reassembly slot, skipped to their end";
+        FtpNamesCut = "ftp-names-cut", "FTP records with USER, PASSWORD or SERVER_NAME cut to 64 octets";
+        FtpExhausted = "ftp-exhausted",
+            "FTP control connections left unparsed because every FTP slot was taken";
+        FtpDataBound = "ftp-data-bound", "FTP data connections bound to the control connection that announced them";
+        FtpDataTableFull = "ftp-data-table-full",
+            "announced FTP data connections that displaced one still awaited (the worker's table was full)";
+        RawRecords = "raw-records", "raw metadata records handed to the export side";
+        RawCut = "raw-cut", "raw metadata records whose payload was cut to ipfix_meta_raw_max_bytes";
+    }
+}
+
+impl AppCount {
+    /// The row counts something given up or cut (an `[ANALYSIS]` alert when it
+    /// moves), not work done.
+    pub const fn is_loss(self) -> bool {
+        !matches!(
+            self,
+            AppCount::Records
+                | AppCount::SipMessages
+                | AppCount::SipRecords
+                | AppCount::FtpMessages
+                | AppCount::FtpRecords
+                | AppCount::FtpDataBound
+                | AppCount::RawRecords
+        )
     }
 }
 

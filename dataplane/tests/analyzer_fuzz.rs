@@ -1,5 +1,6 @@
 //! The whole per-packet analysis — decode, flow table, application registry,
-//! reassembly, DNS/TLS/QUIC parsers, record encoding — fed mutated real frames:
+//! reassembly, DNS/TLS/QUIC/HTTP/SIP/FTP parsers, raw metadata, record
+//! encoding — fed mutated real frames:
 //! no panic, bounded state, and the work is counted.
 //!
 //! `mutation_campaign` is the long run (ignored in the normal suite):
@@ -13,6 +14,7 @@ use std::sync::Arc;
 use metaprobe_dataplane::analyze::{Analyzer, AnalyzerConfig};
 use metaprobe_dataplane::app::AppConfig;
 use metaprobe_dataplane::app::dns::DnsError;
+use metaprobe_dataplane::app::raw::{MetaProto, RawSet};
 use metaprobe_dataplane::counters::AppCount;
 use metaprobe_dataplane::counters::WorkerCounters;
 use metaprobe_dataplane::forward::Inspect;
@@ -47,6 +49,13 @@ fn analyzer() -> (Analyzer, RecordReceiver, Arc<WorkerCounters>) {
             stream_slots: 8,
             stream_slot_size: 2048,
             quic_slots: 2,
+            meta: true,
+            raw: MetaProto::ALL
+                .into_iter()
+                .fold(RawSet::NONE, |set, p| set.with(p)),
+            raw_max_bytes: 200,
+            ftp_slots: 2,
+            ftp_expected: 4,
         },
         ip_fragment_slots: 4,
         ip_fragment_slot_size: 9216,
@@ -127,6 +136,9 @@ fn mutated_frames_through_the_analysis() {
     let c = run(200_000, 0x5eed_0001);
     // The run reached the parsers and the export side, and stayed bounded.
     assert!(c.app.get(AppCount::Records) > 0, "no record was produced");
+    for reached in [AppCount::SipRecords, AppCount::RawRecords, AppCount::RawCut] {
+        assert!(c.app.get(reached) > 0, "{}", reached.name());
+    }
     assert!(
         c.flows.created.get() > 1024,
         "the flow table was exercised past its capacity"

@@ -1946,6 +1946,28 @@ use std::sync::atomic::AtomicBool;
 
 use metaprobe_ipfix::collect::{DecodedRecord, TemplateCache, decode_message};
 
+/// Sets the receive buffer of `fd` to `bytes` (SO_RCVBUFFORCE as root, else SO_RCVBUF up to
+/// the system's limit), so a burst of export datagrams is not lost in the test's own socket.
+pub fn set_rcvbuf(fd: libc::c_int, bytes: libc::c_int) {
+    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
+        // SAFETY: setsockopt on a socket this test owns, with a pointer to a live c_int and
+        // its size.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&raw const bytes).cast::<libc::c_void>(),
+                len,
+            )
+        };
+        if r == 0 {
+            return;
+        }
+    }
+}
+
 /// A UDP socket on 127.0.0.1 that a thread drains until told to stop.
 pub struct UdpCollector {
     pub addr: SocketAddr,
@@ -1956,6 +1978,7 @@ pub struct UdpCollector {
 impl UdpCollector {
     pub fn start() -> UdpCollector {
         let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        set_rcvbuf(std::os::fd::AsRawFd::as_raw_fd(&sock), 64 << 20);
         sock.set_read_timeout(Some(Duration::from_millis(50)))
             .unwrap();
         let addr = sock.local_addr().unwrap();

@@ -17,8 +17,11 @@
 
 pub mod dns;
 pub mod ftp;
+pub mod h323;
 pub mod http;
+pub mod nntp;
 pub mod quic;
+pub mod raw;
 mod record;
 pub mod sip;
 pub mod text;
@@ -33,6 +36,7 @@ use crate::counters::{AppCount, AppCounters, WorkerCounters};
 use crate::flow::{Flow, Observed};
 use crate::reasm::{StreamPool, StreamRef};
 use crate::wire::{Packet, Transport};
+use raw::{MetaProto, Raw, RawSet};
 
 pub use record::Common;
 
@@ -97,8 +101,8 @@ pub type Signature<S> = Outcome<S, Infallible>;
 
 /// The registry: every protocol module, in detection order. Each module has a
 /// `State` (per flow, `Copy`), a `Worker` (per worker), `detect`, `wanted`,
-/// `on_payload` and `on_end`; this generates the enum of per-flow states, the
-/// per-worker set and the dispatch over them.
+/// `raw`, `on_payload`, `on_close` and `on_end`; this generates the enum of
+/// per-flow states, the per-worker set and the dispatch over them.
 macro_rules! protocols {
     ($($variant:ident => $module:ident,)+) => {
         /// The parser a flow is bound to, with the parser's own per-flow state.
@@ -110,6 +114,17 @@ macro_rules! protocols {
             $($variant($module::State),)+
             /// No parser wants it.
             Unknown,
+        }
+
+        impl AppProto {
+            /// What the flow's raw metadata records say of it; `None` for a
+            /// protocol that has none (spec §7 names the ones that do).
+            pub fn raw(&self) -> Option<Raw> {
+                match self {
+                    $(AppProto::$variant(st) => $module::raw(st),)+
+                    AppProto::Undecided | AppProto::Unknown => None,
+                }
+            }
         }
 
         /// Every protocol's per-worker state (pools, scratch buffers).
@@ -159,10 +174,10 @@ macro_rules! protocols {
             }
         }
 
-        fn close(app: &mut AppState, w: &mut Workers, cx: &mut Cx<'_>) {
+        fn close(app: &mut AppState, w: &mut Workers, cx: &mut Cx<'_>, how: Close) {
             let AppState { proto, ends, .. } = app;
             match proto {
-                $(AppProto::$variant(st) => $module::on_close(st, &mut w.$module, ends, cx),)+
+                $(AppProto::$variant(st) => $module::on_close(st, &mut w.$module, ends, cx, how),)+
                 AppProto::Undecided | AppProto::Unknown => {}
             }
         }
@@ -176,10 +191,16 @@ macro_rules! protocols {
     };
 }
 
+// SIP before HTTP: a request line `INVITE sip:… SIP/2.0` is never HTTP's (and
+// HTTP refuses a `sip:` target too, should a line outgrow SIP's wait).
 protocols! {
     Dns => dns,
     Tls => tls,
     Quic => quic,
+    Sip => sip,
+    Ftp => ftp,
+    Nntp => nntp,
+    H323 => h323,
     Http => http,
 }
 
@@ -188,6 +209,15 @@ protocols! {
 pub enum L4 {
     Tcp,
     Udp,
+}
+
+/// A FIN or a RST of a TCP flow, as a protocol's `on_close` hears of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Close {
+    /// The end that sent it ([`crate::flow::Endpoint::index`]).
+    pub end: usize,
+    /// A RST: neither end sends more.
+    pub reset: bool,
 }
 
 /// What became of an end's stream when a segment was added ([`Cx::stream`]).
@@ -213,6 +243,17 @@ pub struct Ends {
     /// Sequence number of the next octet each end's parser wants, kept while
     /// the end holds no reassembly slot (between messages, or across a skipped body).
     next_seq: [Option<u32>; 2],
+    /// The parser saw the connection agree to continue in TLS (FTP's `AUTH
+    /// TLS` answered 234): a ClientHello that starts a client segment binds
+    /// the flow to TLS, as on a flow no parser took (STARTTLS).
+    tls_next: bool,
+}
+
+impl Ends {
+    /// The connection goes on in TLS from here (see `tls_next`).
+    fn expect_tls(&mut self) {
+        self.tls_next = true;
+    }
 }
 
 /// What the application layer keeps in each flow (inline in the flow table).
@@ -240,6 +281,24 @@ pub struct AppConfig {
     pub stream_slot_size: u32,
     /// QUIC connections whose ClientHello may be incomplete at once, per worker.
     pub quic_slots: u32,
+    /// The meta stream has collectors: SIP and FTP records (and raw ones) are wanted.
+    pub meta: bool,
+    /// `ipfix_meta_raw`: the protocols whose payload packets give raw records
+    /// (wanted only with `meta`).
+    pub raw: RawSet,
+    /// `ipfix_meta_raw_max_bytes`: the longest RAW_DATA.
+    pub raw_max_bytes: u16,
+    /// FTP control connections parsed at once, per worker.
+    pub ftp_slots: u32,
+    /// FTP data connections announced and not yet seen, per worker.
+    pub ftp_expected: u32,
+}
+
+impl AppConfig {
+    /// Raw records of protocol `p` go anywhere.
+    pub fn wants_raw(&self, p: MetaProto) -> bool {
+        self.meta && self.raw.contains(p)
+    }
 }
 
 impl Default for AppConfig {
@@ -252,6 +311,11 @@ impl Default for AppConfig {
             stream_slots: 4096,
             stream_slot_size: 4096,
             quic_slots: 256,
+            meta: true,
+            raw: RawSet::NONE,
+            raw_max_bytes: 1400,
+            ftp_slots: 1024,
+            ftp_expected: 256,
         }
     }
 }
@@ -324,9 +388,10 @@ impl Cx<'_> {
         self.counters.add(what, 1);
     }
 
-    /// Hands a record to the export side, counting it or its drop.
-    fn emit<R: Record>(&mut self, record: &R) {
-        self.out.emit(record, self.counters);
+    /// Hands a record to the export side, counting it or its drop; whether
+    /// the export side took it.
+    fn emit<R: Record>(&mut self, record: &R) -> bool {
+        self.out.emit(record, self.counters)
     }
 
     /// Adds a TCP segment to `end`'s stream, opening a slot on first use (at
@@ -425,10 +490,11 @@ impl Output {
         self.sender.is_some()
     }
 
-    /// Hands a record to the export side, counting it or its drop.
-    fn emit<R: Record>(&mut self, record: &R, c: &AppCounters) {
+    /// Hands a record to the export side, counting it or its drop; whether
+    /// the export side took it.
+    fn emit<R: Record>(&mut self, record: &R, c: &AppCounters) -> bool {
         let Some(sender) = self.sender.as_mut() else {
-            return;
+            return false;
         };
         let start = self.clock.map_or(0, |clock| clock());
         let pushed = sender.push(record);
@@ -443,6 +509,7 @@ impl Output {
             },
             1,
         );
+        pushed
     }
 }
 
@@ -476,7 +543,16 @@ impl Apps {
 
     /// Handles a packet with payload of a flow.
     pub fn payload(&mut self, flow: &mut Flow<AppState>, seen: &Seen<'_>, c: &WorkerCounters) {
-        if matches!(flow.app.proto, AppProto::Undecided | AppProto::Unknown)
+        if flow.app.proto == AppProto::Undecided
+            && let Some(st) = ftp::claim(&mut self.workers.ftp, seen)
+        {
+            // A data connection an FTP control connection announced: its
+            // content is a file, whatever it looks like.
+            c.app.add(AppCount::FtpDataBound, 1);
+            flow.app.proto = AppProto::Ftp(st);
+        }
+        if (matches!(flow.app.proto, AppProto::Undecided | AppProto::Unknown)
+            || flow.app.ends.tls_next)
             && self.cfg.clickstream
             && seen.transport() == Some(L4::Tcp)
             && seen.from_client
@@ -494,6 +570,17 @@ impl Apps {
         } else {
             None
         };
+        if let Some(raw) = flow.app.proto.raw()
+            && self.cfg.wants_raw(raw.meta)
+        {
+            // The octets a signature waited for are in the deciding end's slot.
+            let held = primed
+                .and_then(|end| flow.app.ends.streams.get(end).copied().flatten())
+                .and_then(|r| Some((self.streams.contiguous(r), self.streams.base(r)?)));
+            let data = held.unwrap_or((seen.payload, seen.tcp_seq().unwrap_or(0)));
+            let max = usize::from(self.cfg.raw_max_bytes);
+            raw::emit(raw, seen, data, max, &mut self.out, &c.app);
+        }
         let mut cx = Cx {
             cfg: &self.cfg,
             streams: &mut self.streams,
@@ -614,7 +701,12 @@ impl Apps {
             login,
             primed: None,
         };
-        close(&mut flow.app, &mut self.workers, &mut cx);
+        close(
+            &mut flow.app,
+            &mut self.workers,
+            &mut cx,
+            Close { end, reset },
+        );
         let ends = &mut flow.app.ends;
         for e in 0..2 {
             if (e == end || reset)

@@ -2,7 +2,7 @@
 //! for every record kind.
 
 use metaprobe_ipfix::field::{IpPair, Mac, Octets, Text};
-use metaprobe_ipfix::template::{Clickstream, Dns, HttpReply, TlsReply};
+use metaprobe_ipfix::template::{Clickstream, Dns, Ftp, HttpReply, RawMeta, Sip, TlsReply};
 
 use crate::flow::Observed;
 use crate::wire::{MPLS_CAP, Packet};
@@ -15,6 +15,28 @@ pub const HOST_HTTP: u8 = 1;
 pub const HOST_CNAME: u8 = 2;
 pub const HOST_SNI: u8 = 3;
 pub const HOST_QUIC: u8 = 4;
+
+/// A record of template `$record` with the common fields of `$c` (spec §3:
+/// time, login, addresses, session, VLAN ids, MACs, MPLS labels) — written
+/// here once for every record kind — the fields given, and every other field
+/// empty or zero.
+macro_rules! with_common {
+    ($c:expr, $record:ident { $($field:ident: $value:expr),* $(,)? }) => {
+        $record {
+            time_stamp: $c.time_stamp,
+            login: Text::new($c.login),
+            addrs: $c.addrs,
+            session_id: $c.session_id,
+            vlan_id: $c.vlan,
+            post_vlan_id: $c.post_vlan,
+            source_mac: $c.src_mac,
+            destination_mac: $c.dst_mac,
+            mpls_labels: $c.mpls(),
+            $($field: $value,)*
+            ..Default::default()
+        }
+    };
+}
 
 /// The spec's common fields of one packet: addresses, ports, session, L2.
 #[derive(Clone, Copy, Debug)]
@@ -98,85 +120,71 @@ impl<'l> Common<'l> {
 
     /// A clickstream record of this packet with the request fields empty.
     pub fn clickstream<'a>(&'a self, host: &'a [u8], host_type: u8, seq: u32) -> Clickstream<'a> {
-        Clickstream {
-            time_stamp: self.time_stamp,
-            login: Text::new(self.login),
-            addrs: self.addrs,
-            hostname: Text::new(host),
-            path: Text::EMPTY,
-            refer: Text::EMPTY,
-            user_agent: Text::EMPTY,
-            cookie: Text::EMPTY,
-            session_id: self.session_id,
-            locked: 0,
-            host_type,
-            method: 0,
-            port_source: self.sport,
-            port_destination: self.dport,
-            bridge_channel_num: self.bridge,
-            cipher_suites_len: 0,
-            cipher_suites: Octets(&[]),
-            vlan_id: self.vlan,
-            post_vlan_id: self.post_vlan,
-            source_mac: self.src_mac,
-            destination_mac: self.dst_mac,
-            mpls_labels: self.mpls(),
-            tcp_sequence: seq,
-            ..Default::default()
-        }
+        with_common!(
+            self,
+            Clickstream {
+                hostname: Text::new(host),
+                host_type: host_type,
+                port_source: self.sport,
+                port_destination: self.dport,
+                bridge_channel_num: self.bridge,
+                tcp_sequence: seq,
+            }
+        )
     }
 
     /// A TLS reply record (spec §6) with the ServerHello fields zero.
     pub fn tls_reply(&self) -> TlsReply<'_> {
-        TlsReply {
-            time_stamp: self.time_stamp,
-            login: Text::new(self.login),
-            addrs: self.addrs,
-            session_id: self.session_id,
-            bridge_channel_num: self.bridge,
-            vlan_id: self.vlan,
-            post_vlan_id: self.post_vlan,
-            source_mac: self.src_mac,
-            destination_mac: self.dst_mac,
-            mpls_labels: self.mpls(),
-            ..Default::default()
-        }
+        with_common!(
+            self,
+            TlsReply {
+                bridge_channel_num: self.bridge,
+            }
+        )
     }
 
     /// An HTTP reply record (spec §5) with the reply fields empty.
     pub fn http_reply(&self) -> HttpReply<'_> {
-        HttpReply {
-            time_stamp: self.time_stamp,
-            login: Text::new(self.login),
-            addrs: self.addrs,
-            session_id: self.session_id,
-            bridge_channel_num: self.bridge,
-            vlan_id: self.vlan,
-            post_vlan_id: self.post_vlan,
-            source_mac: self.src_mac,
-            destination_mac: self.dst_mac,
-            mpls_labels: self.mpls(),
-            ..Default::default()
-        }
+        with_common!(
+            self,
+            HttpReply {
+                bridge_channel_num: self.bridge,
+            }
+        )
     }
 
     /// A DNS record (spec §8) with the answer fields empty.
     pub fn dns(&self, transport: u8) -> Dns<'_> {
-        Dns {
-            time_stamp: self.time_stamp,
-            login: Text::new(self.login),
-            addrs: self.addrs,
-            port_source: self.sport,
-            port_destination: self.dport,
-            session_id: self.session_id,
-            transport,
-            vlan_id: self.vlan,
-            post_vlan_id: self.post_vlan,
-            source_mac: self.src_mac,
-            destination_mac: self.dst_mac,
-            mpls_labels: self.mpls(),
-            bridge_channel_num: self.bridge,
-            ..Default::default()
-        }
+        with_common!(
+            self,
+            Dns {
+                port_source: self.sport,
+                port_destination: self.dport,
+                transport: transport,
+                bridge_channel_num: self.bridge,
+            }
+        )
+    }
+
+    /// A SIP record (spec §7) with the message fields empty.
+    pub fn sip(&self) -> Sip<'_> {
+        with_common!(self, Sip {})
+    }
+
+    /// An FTP record (spec §7) with the login/mode fields empty.
+    pub fn ftp(&self) -> Ftp<'_> {
+        with_common!(self, Ftp {})
+    }
+
+    /// A raw metadata record (spec §7) with this packet's ports and the
+    /// direction, protocol and payload fields empty.
+    pub fn raw_meta(&self) -> RawMeta<'_> {
+        with_common!(
+            self,
+            RawMeta {
+                source_transport_port: self.sport,
+                destination_transport_port: self.dport,
+            }
+        )
     }
 }

@@ -11,7 +11,8 @@ pub use grammar::*;
 
 use metaprobe_ipfix::field::{Octets, Text};
 
-use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Output, Seen, Segment, Signature};
+use super::raw::Raw;
+use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Output, Seen, Segment, Signature};
 use crate::counters::{AppCount, AppCounters};
 
 /// Nothing per flow: the framing state is the reassembly window itself.
@@ -47,6 +48,11 @@ pub(super) fn detect(seen: &Seen<'_>, _first: &[u8]) -> Signature<State> {
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
     cfg.dns
+}
+
+/// No raw metadata records (spec §7 names no such protocol).
+pub(super) fn raw(_: &State) -> Option<Raw> {
+    None
 }
 
 pub(super) fn on_payload(
@@ -95,7 +101,7 @@ pub(super) fn on_payload(
     }
 }
 
-pub(super) fn on_close(_: &mut State, _: &mut Worker, _: &mut Ends, _: &mut Cx<'_>) {}
+pub(super) fn on_close(_: &mut State, _: &mut Worker, _: &mut Ends, _: &mut Cx<'_>, _: Close) {}
 
 pub(super) fn on_end(_: &State, _: &mut Worker, _: &Ends, _: &mut Cx<'_>) {}
 

@@ -3,7 +3,26 @@
 //! and the data endpoints PORT/EPRT/PASV/EPSV announce, so the driver can
 //! bind the data connections to the control session.
 //!
-//! # Contract
+//! # Driver
+//!
+//! Signature: port 21 on either side, or a 220 greeting (not SMTP's) as the
+//! server's first octets. Per flow: a [`State`] of 16 octets — the index of
+//! the connection's slot in the worker's pool of [`FtpState`]s (250 octets
+//! each: too big for the flow table), or, for a data connection, the
+//! SESSION_ID of its control connection. An end holds a reassembly slot only
+//! while a line is incomplete. A record is the client's request answered by
+//! the server: its addresses, ports and L2 fields are those of the client
+//! packet of the command (kept in the pool slot), its time the reply's.
+//!
+//! Data connections: a 2xx reply to PORT/EPRT/PASV/EPSV puts the endpoint
+//! into the worker's table of [`data::Expectations`]; a new flow whose first
+//! payload finds itself there is bound to the control connection
+//! ([`State::Data`]) before any signature is tried — a file that starts
+//! like an HTTP request or a TLS record is not taken for one — and its raw
+//! records (with `ftp` in `ipfix_meta_raw`) carry the control connection's
+//! SESSION_ID. They give no other record.
+//!
+//! # Contract of the grammar
 //!
 //! * [`looks_like_greeting`] is the signature (any port): the server's first
 //!   line is a 220 greeting that does not name SMTP. `Incomplete` for every
@@ -42,6 +61,7 @@
 //! mode:   PORT / EPRT → 200 (MODE 0)        PASV → 227, EPSV → 229 (MODE 1)
 //! ```
 
+pub mod data;
 mod grammar;
 mod state;
 
@@ -50,3 +70,343 @@ pub use grammar::{
     greeting_host, looks_like_greeting, pasv_reply, port_argument, reply_line,
 };
 pub use state::{Event, FtpRecord, FtpState, Mode, NAME_CAP, PENDING_CAP, Reason, RecordKind};
+
+use core::net::IpAddr;
+
+use metaprobe_ipfix::field::Text;
+use metaprobe_ipfix::template::Ftp;
+
+use super::raw::{DpiProto, MetaProto, Raw};
+use super::text::find_lf;
+use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Seen, Segment, Signature};
+use crate::counters::AppCount;
+use data::{EXPECT_SECS, Expectations, Expected};
+
+/// The FTP control port (RFC 959).
+const FTP_PORT: u16 = 21;
+/// SMTP and submission (RFC 5321, RFC 6409): their servers greet with 220
+/// too, not always naming SMTP.
+const SMTP_PORTS: [u16; 2] = [25, 587];
+
+/// Per flow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum State {
+    /// A control connection whose first payload is still to come.
+    #[default]
+    Fresh,
+    /// A control connection parsed in this slot of the worker's pool.
+    Control(u32),
+    /// A control connection not parsed (no free slot, or gone TLS): its raw
+    /// records are still made.
+    Unparsed,
+    /// A data connection of the control connection with this SESSION_ID.
+    Data { control: u64 },
+}
+
+const _: () = assert!(core::mem::size_of::<State>() <= 16);
+
+/// One control connection being parsed.
+#[derive(Clone, Copy, Debug)]
+struct Conn {
+    ftp: FtpState,
+    /// The common fields of the client packet that carried the last command:
+    /// the record of its reply is the client's request. Held without the
+    /// login (the flow's is put back when the record goes out).
+    client: Option<Common<'static>>,
+    /// Each end ([`crate::flow::Endpoint::index`]) sent its FIN.
+    fin: [bool; 2],
+}
+
+/// The pool of control-connection states and the table of announced data
+/// connections: fixed at start.
+pub struct Worker {
+    conns: Box<[Conn]>,
+    free: Vec<u32>,
+    expected: Expectations,
+}
+
+impl Worker {
+    pub fn new(cfg: &AppConfig) -> Worker {
+        let (n, expected) = if cfg.meta {
+            (cfg.ftp_slots, cfg.ftp_expected)
+        } else {
+            (0, 0)
+        };
+        let idle = Conn {
+            ftp: FtpState::new(),
+            client: None,
+            fin: [false; 2],
+        };
+        Worker {
+            conns: vec![idle; n as usize].into_boxed_slice(),
+            free: (0..n).rev().collect(),
+            expected: Expectations::new(expected),
+        }
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of_val(&*self.conns) + self.expected.memory_bytes()
+    }
+
+    /// A slot for a new control connection, reset.
+    fn take(&mut self) -> Option<u32> {
+        let slot = self.free.pop()?;
+        if let Some(c) = self.conns.get_mut(slot as usize) {
+            c.ftp = FtpState::new();
+            c.client = None;
+            c.fin = [false; 2];
+        }
+        Some(slot)
+    }
+}
+
+/// Port 21, or the server's 220 greeting (`Incomplete` while the octets are
+/// a prefix of one) on any port but SMTP's.
+pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
+    if seen.transport() != Some(L4::Tcp) {
+        return Outcome::NotThis;
+    }
+    let (sport, dport) = seen.ports();
+    if sport == FTP_PORT || dport == FTP_PORT {
+        return Outcome::Done(State::Fresh);
+    }
+    if seen.from_client || [sport, dport].iter().any(|p| SMTP_PORTS.contains(p)) {
+        return Outcome::NotThis;
+    }
+    looks_like_greeting(first).map(|()| State::Fresh)
+}
+
+pub(super) fn wanted(cfg: &AppConfig) -> bool {
+    cfg.meta
+}
+
+pub(super) fn raw(st: &State) -> Option<Raw> {
+    Some(match *st {
+        State::Data { control } => Raw {
+            session_id: Some(control),
+            ..Raw::new(MetaProto::Ftp, DpiProto::FtpData)
+        },
+        State::Fresh | State::Control(_) | State::Unparsed => {
+            Raw::new(MetaProto::Ftp, DpiProto::FtpControl)
+        }
+    })
+}
+
+/// A new flow's first payload: the data connection of a control connection
+/// when one announced it (its entry leaves the table).
+pub(super) fn claim(w: &mut Worker, seen: &Seen<'_>) -> Option<State> {
+    if w.expected.is_empty() || seen.transport() != Some(L4::Tcp) {
+        return None;
+    }
+    let p = seen.packet;
+    let (sport, dport) = p.ports()?;
+    let a = (p.src_addr()?, sport);
+    let b = (p.dst_addr()?, dport);
+    let control = w.expected.take(seen.bridge, a, b, seen.now_unix)?;
+    Some(State::Data { control })
+}
+
+/// Both directions of a control connection, line by line, in the order the
+/// segments arrive (which pairs each command with its reply).
+pub(super) fn on_payload(
+    st: &mut State,
+    w: &mut Worker,
+    ends: &mut Ends,
+    cx: &mut Cx<'_>,
+    seen: &Seen<'_>,
+) {
+    let slot = match *st {
+        State::Control(slot) => slot,
+        State::Fresh => match w.take() {
+            Some(slot) => {
+                *st = State::Control(slot);
+                slot
+            }
+            None => {
+                cx.count(AppCount::FtpExhausted);
+                *st = State::Unparsed;
+                return;
+            }
+        },
+        State::Unparsed | State::Data { .. } => return,
+    };
+    let Some(seq) = seen.tcp_seq() else {
+        return;
+    };
+    let end = seen.obs.sender.index();
+    let r = match cx.stream(ends, end, seq, seen.payload) {
+        Segment::Grew(r) => r,
+        Segment::Nothing => return,
+        // The line in progress went with the reclaimed slot: go on after
+        // the next line break (all of this segment when it has none).
+        Segment::Lost(r) => {
+            let window = cx.streams.contiguous(r);
+            let skip = find_lf(window).map_or(window.len(), |i| i + 1);
+            cx.streams.consume(r, skip as u32);
+            r
+        }
+    };
+    let Some(common) = seen.common() else {
+        return;
+    };
+    let Worker {
+        conns,
+        free,
+        expected,
+    } = w;
+    let Some(conn) = conns.get_mut(slot as usize) else {
+        return;
+    };
+    let cap = cx.streams.slot_size() as usize;
+    let mut tls = false;
+    // Each round consumes a line or stops.
+    for _ in 0..=cap {
+        let window = cx.streams.contiguous(r);
+        if window.is_empty() {
+            break;
+        }
+        let step = if seen.from_client {
+            conn.ftp.client(window, cap)
+        } else {
+            conn.ftp.server(window, cap)
+        };
+        let more = match step.outcome {
+            Outcome::Done(Event::Command(_)) => {
+                cx.count(AppCount::FtpMessages);
+                conn.client = Some(common.with_login(&[]));
+                true
+            }
+            Outcome::Done(Event::Reply(_)) => {
+                cx.count(AppCount::FtpMessages);
+                true
+            }
+            Outcome::Done(Event::Record(rec)) => {
+                if !seen.from_client {
+                    cx.count(AppCount::FtpMessages);
+                }
+                // The client's packet; without one (its command not seen),
+                // this reply the other way round.
+                let client = match conn.client {
+                    Some(c) => c.with_login(cx.login),
+                    None if seen.from_client => common,
+                    None => common.reversed([common.dst_mac, common.src_mac]),
+                };
+                if let Some(d) = rec.data
+                    && expected.insert(announced(&client, rec.mode, d, seen), seen.now_unix)
+                {
+                    cx.count(AppCount::FtpDataTableFull);
+                }
+                emit(&rec, &client, common.time_stamp, cx);
+                true
+            }
+            Outcome::Done(Event::Tls) => {
+                cx.count(AppCount::FtpMessages);
+                tls = true;
+                false
+            }
+            Outcome::NotThis => {
+                tls = true;
+                false
+            }
+            Outcome::Malformed(Reason::LineTooLong) => {
+                cx.count(AppCount::FtpTooLong);
+                true
+            }
+            Outcome::Malformed(Reason::NotAReply) => {
+                cx.count(AppCount::FtpMalformed);
+                true
+            }
+            Outcome::Incomplete => step.consumed > 0,
+        };
+        cx.streams.consume(r, step.consumed as u32);
+        if !more {
+            break;
+        }
+    }
+    if tls {
+        // AUTH TLS accepted: nothing more is readable here; the ClientHello
+        // that follows binds the flow to TLS.
+        free.push(slot);
+        *st = State::Unparsed;
+        ends.expect_tls();
+        for e in 0..2 {
+            cx.finish_stream(ends, e);
+        }
+    } else {
+        cx.release_if_empty(ends, end, r);
+    }
+}
+
+/// A RST, or the FIN of the second end: the connection is over, its slot
+/// goes back now (a closed flow stays in the table a while longer).
+pub(super) fn on_close(st: &mut State, w: &mut Worker, _: &mut Ends, cx: &mut Cx<'_>, how: Close) {
+    let State::Control(slot) = *st else {
+        return;
+    };
+    let Some(conn) = w.conns.get_mut(slot as usize) else {
+        return;
+    };
+    if let Some(fin) = conn.fin.get_mut(how.end) {
+        *fin = true;
+    }
+    if how.reset || conn.fin == [true; 2] {
+        give_back(slot, w, cx);
+        *st = State::Unparsed;
+    }
+}
+
+pub(super) fn on_end(st: &State, w: &mut Worker, _: &Ends, cx: &mut Cx<'_>) {
+    if let State::Control(slot) = *st {
+        give_back(slot, w, cx);
+    }
+}
+
+/// The connection is over: a login attempt still unanswered gives its
+/// record (with the last reply it had), and the slot goes back.
+fn give_back(slot: u32, w: &mut Worker, cx: &mut Cx<'_>) {
+    if let Some(conn) = w.conns.get(slot as usize)
+        && let (Some(rec), Some(client)) = (conn.ftp.finish(), conn.client)
+    {
+        let client = client.with_login(cx.login);
+        emit(&rec, &client, client.time_stamp, cx);
+    }
+    w.free.push(slot);
+}
+
+/// The data connection a mode record's endpoint announces: PORT/EPRT, the
+/// client listens; PASV/EPSV, the server (EPSV names no address: the
+/// control connection's). `client` is the client's view of the control
+/// connection.
+fn announced(client: &Common<'_>, mode: Mode, data: Endpoint, seen: &Seen<'_>) -> Expected {
+    let (listener, peer): (IpAddr, IpAddr) = match mode {
+        Mode::Active => (client.addrs.src, client.addrs.dst),
+        Mode::Passive => (client.addrs.dst, client.addrs.src),
+    };
+    Expected {
+        listener: [data.addr.unwrap_or(listener), listener],
+        port: data.port,
+        peer,
+        bridge: seen.bridge,
+        control: seen.obs.session_id.0,
+        until: seen.now_unix.saturating_add(EXPECT_SECS),
+    }
+}
+
+/// The FTP record of `rec`, as `client`'s request, dated `time`.
+fn emit(rec: &FtpRecord<'_>, client: &Common<'_>, time: u32, cx: &mut Cx<'_>) {
+    if rec.truncated {
+        cx.count(AppCount::FtpNamesCut);
+    }
+    let record = Ftp {
+        time_stamp: time,
+        server_name: Text::new(rec.server_name),
+        user: Text::new(rec.user),
+        password: Text::new(rec.password),
+        mode: rec.mode.code(),
+        result_code: u32::from(rec.result_code),
+        ..client.ftp()
+    };
+    if cx.emit(&record) {
+        cx.count(AppCount::FtpRecords);
+    }
+}

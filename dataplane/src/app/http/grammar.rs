@@ -51,6 +51,7 @@ use core::convert::Infallible;
 use core::mem::MaybeUninit;
 
 use crate::app::Outcome;
+use crate::app::text::{Prefix, literal};
 
 /// Header lines `httparse` reads into its stack array; a head with more is read
 /// by the lax line walker instead ([`Flags::LAX`]).
@@ -615,6 +616,10 @@ pub fn status_start(first: &[u8]) -> Outcome<(), Infallible> {
 const METHOD_MAX: usize = 24;
 /// A request line not ended within this many octets is taken on its start.
 const LINE_DECIDE: usize = 256;
+/// Request targets of other protocols with HTTP's request-line shape: SIP's
+/// URIs (RFC 3261 §19.1, RFC 3966), so that `INVITE sip:… SIP/2.0` is never
+/// taken for HTTP, however long its line.
+const NOT_HTTP_SCHEMES: [&[u8]; 3] = [b"sip:", b"sips:", b"tel:"];
 
 /// The signature of an HTTP/1.x client stream, on its first octets however they
 /// were cut: a method token (upper case, `-`, `_`, at most [`METHOD_MAX`]
@@ -652,6 +657,13 @@ pub fn request_start(first: &[u8]) -> Outcome<(), Infallible> {
         None => return cut,
         Some(&b) if b == b'/' || b == b'*' || b.is_ascii_alphabetic() => {}
         Some(_) => return Outcome::NotThis,
+    }
+    let target = line.get(method + 1..).unwrap_or_default();
+    if NOT_HTTP_SCHEMES
+        .iter()
+        .any(|scheme| matches!(literal(target, scheme), Prefix::Matched(_)))
+    {
+        return Outcome::NotThis;
     }
     if line_end.is_some() {
         let version = line.ends_with(b" HTTP/1.1") || line.ends_with(b" HTTP/1.0");

@@ -14,8 +14,9 @@ pub use grammar::*;
 use metaprobe_ipfix::field::Text;
 use metaprobe_ipfix::template::Clickstream;
 
+use super::raw::Raw;
 use super::record::HOST_HTTP;
-use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Seen, Segment, Signature};
+use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Seen, Segment, Signature};
 use crate::counters::AppCount;
 
 /// Per flow: the grammar's state machine.
@@ -65,6 +66,11 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
     cfg.clickstream
+}
+
+/// No raw metadata records (spec §7 names no such protocol).
+pub(super) fn raw(_: &State) -> Option<Raw> {
+    None
 }
 
 /// Every request (and, with `http_parse_reply`, every reply) of the connection.
@@ -193,7 +199,7 @@ pub(super) fn on_payload(
     }
 }
 
-pub(super) fn on_close(_: &mut State, _: &mut Worker, _: &mut Ends, _: &mut Cx<'_>) {}
+pub(super) fn on_close(_: &mut State, _: &mut Worker, _: &mut Ends, _: &mut Cx<'_>, _: Close) {}
 
 pub(super) fn on_end(_: &State, _: &mut Worker, _: &Ends, _: &mut Cx<'_>) {}
 

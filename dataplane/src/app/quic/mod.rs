@@ -15,8 +15,9 @@ pub use grammar::*;
 use metaprobe_ipfix::field::Octets;
 use metaprobe_ipfix::template::Clickstream;
 
+use super::raw::Raw;
 use super::record::HOST_QUIC;
-use super::{AppConfig, Cx, Ends, L4, Outcome, Seen, Signature};
+use super::{AppConfig, Close, Cx, Ends, L4, Outcome, Seen, Signature};
 use crate::counters::AppCount;
 
 /// Per flow.
@@ -67,6 +68,11 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
     cfg.clickstream
+}
+
+/// No raw metadata records (spec §7 names no such protocol).
+pub(super) fn raw(_: &State) -> Option<Raw> {
+    None
 }
 
 /// Client Initials: the ClientHello. With `ssl_parse_reply`, the connection's
@@ -147,7 +153,7 @@ pub(super) fn on_payload(
     }
 }
 
-pub(super) fn on_close(_: &mut State, _: &mut Worker, _: &mut Ends, _: &mut Cx<'_>) {}
+pub(super) fn on_close(_: &mut State, _: &mut Worker, _: &mut Ends, _: &mut Cx<'_>, _: Close) {}
 
 pub(super) fn on_end(st: &State, w: &mut Worker, _: &Ends, _: &mut Cx<'_>) {
     if let Some(slot) = st.slot {

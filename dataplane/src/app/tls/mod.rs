@@ -17,8 +17,9 @@ pub use grammar::*;
 use metaprobe_ipfix::field::{Mac, Octets, Text};
 use metaprobe_ipfix::template::Clickstream;
 
+use super::raw::Raw;
 use super::record::{HOST_CNAME, HOST_SNI};
-use super::{AppConfig, Common, Cx, Ends, L4, Outcome, Seen, Segment, Signature};
+use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Seen, Segment, Signature};
 use crate::counters::AppCount;
 use crate::reasm::StreamRef;
 
@@ -100,6 +101,11 @@ pub(super) fn wanted(cfg: &AppConfig) -> bool {
     cfg.clickstream
 }
 
+/// No raw metadata records (spec §7 names no such protocol).
+pub(super) fn raw(_: &State) -> Option<Raw> {
+    None
+}
+
 pub(super) fn on_payload(
     st: &mut State,
     w: &mut Worker,
@@ -175,7 +181,7 @@ pub(super) fn on_payload(
 }
 
 /// A FIN or RST: the certificate will not come.
-pub(super) fn on_close(st: &mut State, w: &mut Worker, ends: &mut Ends, cx: &mut Cx<'_>) {
+pub(super) fn on_close(st: &mut State, w: &mut Worker, ends: &mut Ends, cx: &mut Cx<'_>, _: Close) {
     export_pending_reply(st, w, ends, cx);
 }
 

@@ -533,6 +533,22 @@ fn the_detector_accepts_request_lines() {
 }
 
 #[test]
+fn sip_request_lines_are_never_http_however_long() {
+    for start in [&b"INVITE sip:"[..], b"REGISTER SIPS:", b"MESSAGE tel:"] {
+        let mut line = start.to_vec();
+        line.resize(2 * LINE_DECIDE, b'a');
+        assert_eq!(request_start(&line), Outcome::NotThis, "{start:?}");
+        line.extend_from_slice(b" SIP/2.0\r\n");
+        assert_eq!(request_start(&line), Outcome::NotThis, "{start:?}");
+    }
+    // A target cut inside the scheme still waits; other absolute targets are HTTP's.
+    assert_eq!(request_start(b"INVITE si"), Outcome::Incomplete);
+    let mut proxy = b"GET http://siphon.example/".to_vec();
+    proxy.resize(LINE_DECIDE, b'a');
+    assert_eq!(request_start(&proxy), Outcome::Done(()));
+}
+
+#[test]
 fn the_detector_waits_on_every_prefix_of_a_request_line() {
     let line = b"DELETE /a/b?c=d HTTP/1.1\r\n";
     for cut in 1..line.len() {
