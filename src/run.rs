@@ -26,6 +26,7 @@ use crate::signals;
 use crate::stats::{self, PortSnapshot, Snapshot};
 use crate::subscribers::MapFile;
 use metaprobe_dataplane::counters::AppCount;
+use metaprobe_dataplane::vchannel::Channels;
 use metaprobe_export::logs::ALERT_LOG;
 
 /// Mbufs each lcore keeps in its mempool cache.
@@ -170,6 +171,11 @@ pub fn run(
         ip_fragment_slots: cfg.ip_fragment_slots_effective(),
         ip_fragment_slot_size: cfg.ip_fragment_slot_bytes,
         subscribers: Some(Arc::clone(map_file.handle())),
+        channels: Channels::new(
+            cfg.vchannels
+                .iter()
+                .map(|v| (v.bridge, v.vlans.as_slice(), v.channel)),
+        ),
     };
     senders.reverse(); // popped in worker order below
     let stop = Arc::new(AtomicBool::new(false));

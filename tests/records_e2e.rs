@@ -2586,6 +2586,65 @@ fn a_bad_map_line_stops_the_start_naming_file_line_and_reason() {
     assert!(out.stderr.contains(&want), "{}", out.describe());
 }
 
+/// `frame` with an 802.1Q tag of `vlan` after its MAC addresses.
+fn tagged(frame: &Packet, vlan: u16) -> Packet {
+    let mut f = frame.data.clone();
+    let tag = [[0x81, 0x00], vlan.to_be_bytes()].concat();
+    f.splice(12..12, tag);
+    Packet::whole(f)
+}
+
+/// vchannels: a connection in a listed VLAN carries its channel, one in an unlisted
+/// VLAN and an untagged one carry the bridge's number (0).
+#[test]
+fn records_of_a_vchannel_vlan_carry_its_channel() {
+    let get = first_client_payload("http_301_location.pcapng", |p| p.starts_with(b"GET "));
+    let base = 32200u16;
+    let plain = cut_connections(&get, 80, base, &[vec![], vec![], vec![]]);
+    // Four frames per connection: SYN, SYN-ACK, ACK, the request.
+    let frames: Vec<Packet> = plain
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match i / 4 {
+            1 => tagged(f, 150),
+            2 => tagged(f, 250),
+            _ => f.clone(),
+        })
+        .collect();
+    let run = run_frames_with(
+        "vchannels",
+        &frames,
+        "vchannels = [{ bridge = 0, vlans = \"100-199,300\", channel = 7 }]\n",
+    );
+    let channels: BTreeMap<u64, (Option<Value>, Option<Value>)> = run
+        .clickstream
+        .iter()
+        .map(|r| match r.get("PORT_SOURCE") {
+            Some(Value::Unsigned(p)) => (
+                *p,
+                (
+                    r.get("BRIDGE_CHANNEL_NUM").cloned(),
+                    r.get("vlanId").cloned(),
+                ),
+            ),
+            other => panic!("PORT_SOURCE {other:?}"),
+        })
+        .collect();
+    let want =
+        |channel: u64, vlan: u64| (Some(Value::Unsigned(channel)), Some(Value::Unsigned(vlan)));
+    let b = u64::from(base);
+    assert_eq!(
+        channels,
+        BTreeMap::from([
+            (b, want(0, 0)),
+            (b + 1, want(7, 150)),
+            (b + 2, want(0, 250))
+        ]),
+        "{}",
+        run.out.describe_short()
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // SIP, FTP and raw metadata (the meta stream)
 // ---------------------------------------------------------------------------------------

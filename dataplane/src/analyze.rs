@@ -12,6 +12,7 @@ use crate::defrag::{DEFAULT_TIMEOUT_SECS, Defrag};
 use crate::flow::{ClientRule, Flow, FlowTable, Prepared, SessionIds, Timeouts};
 use crate::forward::{BURST_SIZE, Inspect};
 use crate::subscribers::{SubscriberHandle, SubscriberMap};
+use crate::vchannel::Channels;
 use crate::wire::{Packet, TcpFlags, Transport, decode};
 
 /// Flows ended per housekeeping round at most, so a round stays short.
@@ -57,6 +58,8 @@ pub struct AnalyzerConfig {
     pub ip_fragment_slot_size: u32,
     /// The subscriber map the main lcore publishes (`None`: no logins).
     pub subscribers: Option<SubscriberHandle>,
+    /// BRIDGE_CHANNEL_NUM by bridge and outer VLAN (`vchannels`).
+    pub channels: Channels,
 }
 
 /// The per-packet analysis of one worker. Built on the main lcore (its flow
@@ -84,6 +87,7 @@ pub struct Analyzer {
     /// housekeeping: one atomic load per millisecond, none per packet).
     subscribers: Option<SubscriberHandle>,
     map: Arc<SubscriberMap>,
+    channels: Channels,
 }
 
 impl Analyzer {
@@ -133,6 +137,7 @@ impl Analyzer {
                 .as_ref()
                 .map_or_else(|| Arc::new(SubscriberMap::empty(1)), |h| h.load_full()),
             subscribers: cfg.subscribers.clone(),
+            channels: cfg.channels.clone(),
         }
     }
 
@@ -251,7 +256,7 @@ impl Analyzer {
                     &mut self.flows,
                     &mut self.apps,
                     &self.counters,
-                    &self.map,
+                    (&self.map, &self.channels),
                     (&datagram, whole.datagram, prep),
                     role,
                     (now, self.now_unix),
@@ -265,7 +270,7 @@ impl Analyzer {
                 &mut self.flows,
                 &mut self.apps,
                 &self.counters,
-                &self.map,
+                (&self.map, &self.channels),
                 (packet, frame, *prep),
                 role,
                 (now, self.now_unix),
@@ -307,7 +312,7 @@ fn analyze_one(
     flows: &mut FlowTable<AppState>,
     apps: &mut Apps,
     counters: &WorkerCounters,
-    map: &SubscriberMap,
+    (map, channels): (&SubscriberMap, &Channels),
     (packet, bytes, prep): (&Packet, &[u8], Option<Prepared>),
     role: PortRole,
     (now, now_unix): (u64, u32),
@@ -345,6 +350,7 @@ fn analyze_one(
             payload,
             obs: &obs,
             bridge: role.bridge,
+            channel: channels.of(role.bridge, packet.vlan.outer),
             now_unix,
             login,
             from_client: obs.sender == flow.client,
@@ -393,6 +399,7 @@ mod tests {
             ip_fragment_slots: DEFAULT_SLOTS,
             ip_fragment_slot_size: DEFAULT_SLOT_SIZE,
             subscribers: None,
+            channels: Channels::default(),
         };
         (Analyzer::new(&cfg, Arc::clone(&counters), None), counters)
     }
@@ -478,6 +485,7 @@ mod tests {
             ip_fragment_slots: DEFAULT_SLOTS,
             ip_fragment_slot_size: DEFAULT_SLOT_SIZE,
             subscribers: None,
+            channels: Channels::default(),
         };
         let mut a = Analyzer::new(&cfg, Arc::clone(&counters), None);
         for i in 0..2 * STAGE_SAMPLE {

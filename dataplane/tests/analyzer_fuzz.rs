@@ -60,6 +60,7 @@ fn analyzer() -> (Analyzer, RecordReceiver, Arc<WorkerCounters>) {
         ip_fragment_slots: 4,
         ip_fragment_slot_size: 9216,
         subscribers: None,
+        channels: Default::default(),
     };
     let a = Analyzer::new(&cfg, Arc::clone(&counters), Some(sender));
     (a, receiver, counters)
