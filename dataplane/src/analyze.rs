@@ -352,7 +352,8 @@ fn analyze_one(
         return;
     };
     let payload = packet.payload(bytes);
-    if let (Some(queue), Transport::Udp(udp)) = (subs.radius, packet.transport)
+    if let Some(queue) = subs.radius
+        && let Transport::Udp(udp) = &packet.transport
         && (ACCOUNTING_PORTS.contains(&udp.src_port) || ACCOUNTING_PORTS.contains(&udp.dst_port))
     {
         snoop_radius(payload, subs.logins, queue, &counters.subscribers);

@@ -348,6 +348,7 @@ impl SubscriberMap {
         }
     }
 
+    #[inline]
     fn login(&self, id: u32) -> &[u8] {
         if id & RADIUS_ID != 0 {
             self.radius.login(id & INDEX)
@@ -395,6 +396,12 @@ impl Logins {
         if self.is_current(*slot) {
             return (self.login(slot.id), Lookup::Kept);
         }
+        self.look_up_into(slot, addr)
+    }
+
+    /// A flow's first look-up in this view.
+    #[inline(never)]
+    fn look_up_into(&self, slot: &mut FlowLogin, addr: IpAddr) -> (&[u8], Lookup) {
         *slot = self.look_up(addr);
         let found = if slot.id == 0 {
             Lookup::NotFound
@@ -448,6 +455,7 @@ impl Logins {
         self.recent.record(change, news)
     }
 
+    #[inline]
     fn login(&self, id: u32) -> &[u8] {
         if id & RECENT_ID != 0 {
             self.recent.login(id & INDEX)
