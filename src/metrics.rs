@@ -46,7 +46,7 @@ pub struct Scrape<'a> {
 
 /// Counters of a collector; labels `stream`, `transport`, `collector`.
 #[rustfmt::skip]
-const COLLECTOR_ROWS: [Row<CollectorStats>; 12] = [
+const COLLECTOR_ROWS: [Row<CollectorStats>; 13] = [
     Row { name: "up", metric: "collector_up", help: "1 when the collector is connected (always 1 for UDP).", get: |c| u64::from(c.up) },
     Row { name: "exported", metric: "collector_exported_records_total", help: "Data records written to the collector.", get: |c| c.exported },
     Row { name: "backpressure", metric: "collector_backpressure_records_total", help: "Data records skipped: the collector's socket buffer was full.", get: |c| c.dropped_backpressure },
@@ -56,6 +56,7 @@ const COLLECTOR_ROWS: [Row<CollectorStats>; 12] = [
     Row { name: "unacked", metric: "collector_unacked_records_total", help: "Data records written to the TCP connection and never acknowledged by the collector.", get: |c| c.dropped_unacked },
     Row { name: "in-flight", metric: "collector_in_flight_records", help: "Data records written to the TCP connection, not acknowledged yet.", get: |c| c.unacked },
     Row { name: "messages", metric: "collector_messages_total", help: "IPFIX messages written to the collector (templates included).", get: |c| c.messages },
+    Row { name: "refitted", metric: "collector_refitted_records_total", help: "Records cut again to fit the UDP collector's datagrams (encoded whole for the stream's TCP collectors).", get: |c| c.refitted },
     Row { name: "templates-lost", metric: "collector_templates_lost_total", help: "Template messages that could not be written.", get: |c| c.templates_lost },
     Row { name: "connects", metric: "collector_connects_total", help: "TCP connections established.", get: |c| c.connects },
     Row { name: "losses", metric: "collector_losses_total", help: "Established TCP connections lost.", get: |c| c.losses },
@@ -472,6 +473,7 @@ mod tests {
             unacked: 0,
             messages: 2,
             templates_lost: 0,
+            refitted: 0,
             connects: 1,
             losses: 0,
         });

@@ -206,7 +206,7 @@ pub const EXPORT_ROWS: [Row<StreamStats>; 2] = [
 pub const EXPORT_TRUNCATED: Row<StreamStats> = Row {
     name: "truncated",
     metric: "export_truncated_records_total",
-    help: "Records exported with a variable-length field cut to fit ipfix_mtu.",
+    help: "Records with a variable-length field cut to fit ipfix_mtu (by the worker, or for each UDP collector of a stream that also has TCP collectors).",
     get: |s| s.truncated,
 };
 

@@ -38,7 +38,7 @@ use common::{
     bridge_capture_files, dpdk_lock, eal_args, eth, gen_bulk, ipv4_header, read_capture,
     run_args_idle, run_metaprobe, set_rcvbuf, udp_header, write_config, write_pcap,
 };
-use metaprobe_ipfix::collect::{DecodedRecord, TemplateCache, decode_message, message_len};
+use metaprobe_ipfix::collect::{DecodedRecord, TemplateCache, Value, decode_message, message_len};
 
 // ---------------------------------------------------------------------------------------
 // Collectors owned by the test
@@ -1294,4 +1294,65 @@ fn stat_log_parser_reads_the_spec_form() {
         (10, 2, 1)
     );
     assert!(export_line(line, "clickstream").is_err());
+}
+
+/// The requests of a corpus capture whose paths run to 1486 octets, to a UDP and a TCP
+/// clickstream collector: the TCP collector gets every PATH whole (as tshark shows it),
+/// the UDP collector the long ones cut to fit `ipfix_mtu` 1500, each cut counted in the
+/// stream's `truncated`.
+#[test]
+fn tcp_collectors_get_long_paths_whole() {
+    let capture = common::fixtures_dir().join("http_headers_split_2seg_cookies_37req.pcapng");
+    let truth = fs::read_to_string(capture.with_extension("pcapng.truth.tsv")).unwrap();
+    let mut lines = truth.lines().map(|l| l.split('\t').collect::<Vec<_>>());
+    let header = lines.next().unwrap();
+    let uri = header
+        .iter()
+        .position(|h| *h == "http.request.uri")
+        .unwrap();
+    let mut want: Vec<String> = lines
+        .filter_map(|r| r.get(uri).filter(|u| !u.is_empty()).map(|u| u.to_string()))
+        .collect();
+    want.sort();
+    assert_eq!(want.len(), 37);
+
+    let dir = TestDir::new("exp-whole");
+    let (udp, tcp) = (UdpCollector::start(), TcpCollector::start());
+    let extra = format!(
+        "ipfix_udp_collectors = [\"{}\"]\nipfix_tcp_collectors = [\"{}\"]\n",
+        udp.addr, tcp.addr
+    );
+    let sent = read_capture(&capture);
+    let run = run_bridge_with(&dir, &sent, &[], &extra, 2);
+    let paths = |s: &Session| -> Vec<String> {
+        let mut v: Vec<String> = s
+            .records
+            .iter()
+            .filter_map(|r| match r.get("PATH") {
+                Some(Value::Str(p)) => Some(p.clone()),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let over_udp: Vec<String> = udp_sessions(&udp.finish())
+        .values()
+        .flat_map(paths)
+        .collect();
+    let conns = tcp.finish();
+    let over_tcp: Vec<String> = conns
+        .iter()
+        .flat_map(|(_, bytes)| paths(&tcp_session(bytes)))
+        .collect();
+    assert_eq!(over_tcp, want, "TCP: every PATH whole");
+    assert_eq!(over_udp.len(), 37);
+    let cut = over_udp.iter().filter(|p| !want.contains(p)).count();
+    assert!(cut > 0, "some paths are longer than a UDP record holds");
+    for p in &over_udp {
+        assert!(want.iter().any(|w| w.starts_with(p.as_str())), "{p}");
+    }
+    let e = export_line_of(&run.out, "clickstream");
+    assert_eq!(e["truncated"], cut as u64, "{e:?}");
+    assert_eq!(e["dropped"], 0, "{e:?}");
 }

@@ -696,3 +696,78 @@ fn bound_to_lo_when_ipfix_dev_is_set() {
     let d = decode_all(&mut TemplateCache::new(), &recv_all(&u));
     assert!(d[0].templates > 0);
 }
+
+/// A request with a 20 000-octet cookie, to a TCP and a UDP collector of the
+/// clickstream stream: the TCP collector gets it whole (one message of its own),
+/// the UDP collector a record cut to its MTU, counted as truncated.
+#[test]
+fn tcp_collectors_get_fields_whole_and_udp_ones_cut_to_the_mtu() {
+    use metaprobe_ipfix::collect::Value;
+    use metaprobe_ipfix::field::Text;
+    use metaprobe_ipfix::template::Clickstream;
+    let dir = tmpdir("whole");
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cfg = ExporterConfig::new(&dir);
+    cfg.add(
+        Stream::Clickstream,
+        Transport::Udp,
+        &[u.local_addr().unwrap()],
+    );
+    cfg.add(
+        Stream::Clickstream,
+        Transport::Tcp,
+        &[l.local_addr().unwrap()],
+    );
+    let clock = TestClock::new();
+    let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
+    poll_until(&mut ex, &clock, |s| s.collectors.iter().all(|c| c.up));
+    let mut peer = TcpPeer::new(accept(&l));
+    let cookie = "k=".to_string() + &"v".repeat(20_000);
+    let ts = (T0 / 1_000_000) as u32;
+    let long = Clickstream {
+        cookie: Text::from_str(&cookie),
+        ..samples::clickstream(ts, false)
+    };
+    assert!(senders[0].push(&long));
+    assert!(senders[0].push(&samples::clickstream(ts, false)));
+    senders[0].flush();
+    clock.advance(1_000_000);
+    let stats = poll_until(&mut ex, &clock, |s| {
+        s.collectors.iter().map(|c| c.exported).sum::<u64>() == 4
+    });
+    let cookies = |d: &[DecodedMessage]| -> Vec<usize> {
+        d.iter()
+            .flat_map(|m| m.records.iter())
+            .filter(|r| !r.options)
+            .map(|r| match r.get("COOKIE") {
+                Some(Value::Str(s)) => s.len(),
+                other => panic!("COOKIE {other:?}"),
+            })
+            .collect()
+    };
+    let short = samples::clickstream(ts, false).cookie.len();
+    let over_udp = cookies(&decode_all(&mut TemplateCache::new(), &recv_all(&u)));
+    assert_eq!(over_udp.len(), 2);
+    assert!(over_udp[0] < 1500 && over_udp[0] > 1000, "{over_udp:?}");
+    assert_eq!(over_udp[1], short);
+    let t = Instant::now();
+    let mut msgs = Vec::new();
+    while cookies(&decode_all(&mut TemplateCache::new(), &msgs)).len() < 2 {
+        msgs.extend(peer.read());
+        assert!(t.elapsed() < Duration::from_secs(10));
+    }
+    assert_eq!(
+        cookies(&decode_all(&mut TemplateCache::new(), &msgs)),
+        vec![cookie.len(), short],
+        "TCP: whole"
+    );
+    assert_eq!(stats.stream(Stream::Clickstream).truncated, 1);
+    let udp = stats
+        .collectors
+        .iter()
+        .find(|c| c.spec.transport == Transport::Udp)
+        .unwrap();
+    assert_eq!(udp.refitted, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,6 +9,8 @@
 //!   workers fill;
 //! - [`field`], [`encoder`]: size-first record encoding into recycled
 //!   [`encoder::Chunk`]s;
+//! - [`refit`]: an encoded record cut again for a smaller limit (a UDP
+//!   collector's MTU);
 //! - [`ring`]: the worker's end of the ring to the export lcore
 //!   ([`ring::RecordSender`]) and the export lcore's end, chunks recycled
 //!   through a free ring;
@@ -28,6 +30,7 @@ pub mod dns_text;
 pub mod encoder;
 pub mod field;
 pub mod ie;
+pub mod refit;
 pub mod ring;
 pub mod samples;
 pub mod session;

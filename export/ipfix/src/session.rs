@@ -83,7 +83,10 @@ impl SessionConfig {
         }
     }
 
-    /// A TCP session: messages sized to one segment of an `mtu` packet.
+    /// A TCP session: messages sized to one segment of an `mtu` packet, but a
+    /// record longer than that gets a message of its own, of up to 65 535
+    /// octets: records carry their fields whole (RFC 7011 §10.4.2 bounds only
+    /// UDP messages by the path MTU).
     pub fn tcp(stream: Stream, mtu: usize, collector_ipv6: bool) -> Self {
         let ip = if collector_ipv6 { 40 } else { 20 };
         SessionConfig {
@@ -93,6 +96,15 @@ impl SessionConfig {
             observation_domain: 0,
             template_refresh_secs: 0,
             exporting_process_id: 0,
+        }
+    }
+
+    /// The longest message a single record may take: a UDP message is one
+    /// datagram; a TCP record longer than a segment gets a message alone.
+    pub const fn record_message_len(&self) -> usize {
+        match self.transport {
+            Transport::Udp => self.max_message_len,
+            Transport::Tcp => MAX_MESSAGE_LEN,
         }
     }
 }
@@ -343,8 +355,8 @@ impl Session {
         Ok(Session {
             cfg,
             seq: 0,
-            open: Msg::new(cfg.max_message_len),
-            ready: Msg::new(cfg.max_message_len),
+            open: Msg::new(cfg.record_message_len()),
+            ready: Msg::new(cfg.record_message_len()),
             ready_full: false,
             flush_requested: false,
             items,
@@ -364,7 +376,7 @@ impl Session {
 
     /// The longest data record this session can carry in one message.
     pub fn max_record_len(&self) -> usize {
-        self.cfg.max_message_len - MESSAGE_HEADER_LEN - SET_HEADER_LEN
+        self.cfg.record_message_len() - MESSAGE_HEADER_LEN - SET_HEADER_LEN
     }
 
     /// Sequence number the next message will carry.
@@ -508,7 +520,9 @@ impl Session {
         if self.round_due || self.round.is_some() {
             return Err(PushError::Blocked);
         }
-        if !self.open.fits(self.cfg.max_message_len, id.0, len) {
+        // A record longer than a message of max_message_len (TCP) goes alone
+        // into a message of its own.
+        if !self.open.fits(self.cfg.max_message_len, id.0, len) && self.open.has_sets() {
             if self.ready_full {
                 return Err(PushError::Blocked);
             }

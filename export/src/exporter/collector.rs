@@ -13,8 +13,9 @@
 use super::config::CollectorSpec;
 use super::stats::CollectorStats;
 use crate::transport::{Fault, SendOutcome, TcpEvent, TcpTransport, UdpTransport};
+use metaprobe_ipfix::refit::refit;
 use metaprobe_ipfix::session::{PushError, Session};
-use metaprobe_ipfix::template::{RELIABILITY_TEMPLATE_ID, TemplateId};
+use metaprobe_ipfix::template::{self, RELIABILITY_TEMPLATE_ID, TemplateId};
 
 #[derive(Debug)]
 pub(super) enum Tx {
@@ -38,6 +39,8 @@ pub(super) struct CollectorCounters {
     pub(super) octets_dropped: u64,
     pub(super) messages: u64,
     pub(super) templates_lost: u64,
+    /// Records cut again to fit this (UDP) collector's messages.
+    pub(super) refitted: u64,
     pub(super) first_drop: u32,
     pub(super) last_drop: u32,
 }
@@ -97,6 +100,8 @@ pub(super) struct Collector {
     /// Why the TCP collector is down (its last connect failure).
     down_fault: Fault,
     pub(super) c: CollectorCounters,
+    /// Where a record longer than this collector's messages take is cut again.
+    refit_buf: Vec<u8>,
     /// Records skipped for backpressure since the last alert.
     pub(super) alert_skipped: u64,
     /// The faults since the last alert lines (one entry per fault, at most 3).
@@ -120,6 +125,7 @@ fn options_only(msg: &[u8], templates: bool) -> bool {
 
 impl Collector {
     pub(super) fn new(spec: CollectorSpec, tx: Tx, session: Session) -> Self {
+        let refit_cap = session.max_record_len();
         Collector {
             spec,
             tx,
@@ -128,6 +134,7 @@ impl Collector {
             hold: None,
             down_fault: Fault::Down,
             c: CollectorCounters::default(),
+            refit_buf: Vec::with_capacity(refit_cap),
             alert_skipped: 0,
             alert_faults: Vec::new(),
             fault_error: String::new(),
@@ -283,9 +290,38 @@ impl Collector {
         }
     }
 
-    /// One record for this collector.
+    /// One record for this collector. A record longer than its messages take
+    /// (encoded whole for the stream's TCP collectors; this one is UDP) is cut
+    /// again to fit, as the worker would have cut it (counted).
     #[inline]
     pub(super) fn deliver(
+        &mut self,
+        now_s: u32,
+        now_us: u64,
+        id: TemplateId,
+        rec: &[u8],
+        buf: &mut Vec<u8>,
+    ) {
+        let max = self.session.max_record_len();
+        if rec.len() <= max {
+            return self.deliver_fitting(now_s, now_us, id, rec, buf);
+        }
+        let mut cut = std::mem::take(&mut self.refit_buf);
+        cut.clear();
+        match template::by_id(id).map(|t| refit(t, rec, max, &mut cut)) {
+            Some(Ok(_)) => {
+                self.c.refitted += 1;
+                self.deliver_fitting(now_s, now_us, id, &cut, buf);
+            }
+            // Not a record of a template (a worker's bug), or no cut fits:
+            // the session refuses it, and it is counted as skipped.
+            _ => self.deliver_fitting(now_s, now_us, id, rec, buf),
+        }
+        self.refit_buf = cut;
+    }
+
+    #[inline]
+    fn deliver_fitting(
         &mut self,
         now_s: u32,
         now_us: u64,
@@ -404,6 +440,7 @@ impl Collector {
             unacked: self.unacked(),
             messages: self.c.messages,
             templates_lost: self.c.templates_lost,
+            refitted: self.c.refitted,
             connects,
             losses,
         }

@@ -146,7 +146,7 @@ impl Exporter {
                         spec.addr,
                         &cfg.ipfix_dev,
                         spec.key(),
-                        scfg.max_message_len,
+                        scfg.record_message_len(),
                     )?;
                     t.set_backoff(cfg.reconnect_min_us, cfg.reconnect_max_us);
                     t.set_send_buffer(cfg.tcp_send_buffer);
@@ -158,10 +158,12 @@ impl Exporter {
             }
             collectors.push(Collector::new(*spec, tx, session));
         }
+        // The longest any collector takes: TCP collectors get fields whole,
+        // UDP collectors' records are cut again to their MTU on delivery.
         let record_limit = collectors
             .iter()
             .map(|c| c.session.max_record_len())
-            .min()
+            .max()
             .unwrap_or_else(|| record_limit_for_mtu(cfg.mtu));
         let ring_cfg = RingConfig {
             ring_chunks: cfg.ring_chunks,
@@ -171,7 +173,7 @@ impl Exporter {
         let (senders, rings): (Vec<_>, Vec<_>) = (0..cfg.workers).map(|_| ring(ring_cfg)).unzip();
         let max_msg = collectors
             .iter()
-            .map(|c| c.session.config().max_message_len)
+            .map(|c| c.session.config().record_message_len())
             .max()
             .unwrap_or(0);
         let published = Arc::new(Mutex::new(ExportStats {

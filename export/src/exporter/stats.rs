@@ -87,6 +87,9 @@ pub struct CollectorStats {
     pub messages: u64,
     /// Template messages that could not be written.
     pub templates_lost: u64,
+    /// Records cut again to fit its (UDP) messages: encoded whole for the
+    /// stream's TCP collectors.
+    pub refitted: u64,
     /// TCP connections established.
     pub connects: u64,
     /// TCP connections lost.
@@ -196,6 +199,7 @@ impl Exporter {
                     sum.dropped_unreachable += c.c.unreachable;
                     sum.dropped_refused += c.c.refused;
                     sum.dropped_unacked += c.c.unacked;
+                    sum.truncated += c.c.refitted;
                 }
             }
             *st = sum;
