@@ -254,6 +254,7 @@ impl Exporter {
         }
 
         // Drain: at most the chunks present now, one per ring in turn.
+        let high_water = (self.cfg.ring_chunks * 3 / 4).max(1);
         for (l, r) in self.left.iter_mut().zip(&self.rings) {
             *l = r.len();
         }
@@ -265,15 +266,22 @@ impl Exporter {
                 if *l == 0 {
                     continue;
                 }
+                if !overrun && clock.now_us().saturating_sub(start) > period {
+                    overrun = true;
+                }
+                // Past the period, a ring with room keeps its chunks for the next
+                // cycle (nothing is lost to a slow cycle alone); a ring near full
+                // is skipped down to its high-water mark, so the workers keep room.
+                if overrun && r.len() <= high_water {
+                    *l = 0;
+                    continue;
+                }
                 *l -= 1;
                 let Some(chunk) = r.pop() else {
                     *l = 0;
                     continue;
                 };
                 any = true;
-                if !overrun && clock.now_us().saturating_sub(start) > period {
-                    overrun = true;
-                }
                 if overrun {
                     self.chunks_skipped += 1;
                     self.alert.chunks += 1;
