@@ -680,16 +680,13 @@ impl Check<'_> {
             }
             BridgeShape::Table(entries) => {
                 let (mut sub, mut inet) = (None, None);
-                let (mut has_sub, mut has_inet) = (false, false);
                 let mut ok = true;
                 for (k, val) in entries {
                     match k.get_ref().as_str() {
                         "subscriber" => {
-                            has_sub = true;
                             sub = self.port(&format!("{name}.subscriber"), val);
                         }
                         "internet" => {
-                            has_inet = true;
                             inet = self.port(&format!("{name}.internet"), val);
                         }
                         other => {
@@ -704,19 +701,7 @@ impl Check<'_> {
                         }
                     }
                 }
-                let missing: Vec<&str> = [("`subscriber`", has_sub), ("`internet`", has_inet)]
-                    .into_iter()
-                    .filter(|(_, has)| !has)
-                    .map(|(k, _)| k)
-                    .collect();
-                if !missing.is_empty() {
-                    self.p.at(
-                        &v.span(),
-                        name,
-                        format!("missing {}", missing.join(" and ")),
-                    );
-                    ok = false;
-                }
+                ok &= self.require(&v.span(), name, entries, &["subscriber", "internet"]);
                 if !ok {
                     return None;
                 }
@@ -864,18 +849,7 @@ impl Check<'_> {
                 }
             }
         }
-        let has = |k: &str| entries.iter().any(|(e, _)| e.get_ref() == k);
-        let missing: Vec<String> = ["bridge", "vlans", "channel"]
-            .into_iter()
-            .filter(|k| !has(k))
-            .map(|k| format!("`{k}`"))
-            .collect();
-        if !missing.is_empty() {
-            self.p.at(
-                &v.span(),
-                name,
-                format!("missing {}", missing.join(" and ")),
-            );
+        if !self.require(&v.span(), name, entries, &["bridge", "vlans", "channel"]) {
             return None;
         }
         if !ok {
@@ -886,6 +860,26 @@ impl Check<'_> {
             vlans: vlans?,
             channel: channel?,
         })
+    }
+
+    /// Reports the keys of `required` the table `name` lacks; true when it has them all.
+    fn require<V>(
+        &mut self,
+        span: &Range<usize>,
+        name: &str,
+        entries: &[(Spanned<String>, V)],
+        required: &[&str],
+    ) -> bool {
+        let missing: Vec<String> = required
+            .iter()
+            .filter(|k| !entries.iter().any(|(e, _)| e.get_ref() == *k))
+            .map(|k| format!("`{k}`"))
+            .collect();
+        if !missing.is_empty() {
+            self.p
+                .at(span, name, format!("missing {}", missing.join(" and ")));
+        }
+        missing.is_empty()
     }
 
     fn port(&mut self, name: &str, v: &Value<Int>) -> Option<u16> {

@@ -302,13 +302,9 @@ impl<'de> Shape<'de> for BridgeShape {
 
     fn table<A: MapAccess<'de>>(
         first: Spanned<String>,
-        mut map: A,
+        map: A,
     ) -> Result<Result<Self, Found>, A::Error> {
-        let mut entries = vec![(first, map.next_value()?)];
-        while let Some(entry) = map.next_entry()? {
-            entries.push(entry);
-        }
-        Ok(Ok(BridgeShape::Table(entries)))
+        entries(first, map).map(|e| Ok(BridgeShape::Table(e)))
     }
 }
 
@@ -319,14 +315,22 @@ pub(crate) struct EntryTable(pub Vec<(Spanned<String>, Value<IntOrText>)>);
 impl<'de> Shape<'de> for EntryTable {
     fn table<A: MapAccess<'de>>(
         first: Spanned<String>,
-        mut map: A,
+        map: A,
     ) -> Result<Result<Self, Found>, A::Error> {
-        let mut entries = vec![(first, map.next_value()?)];
-        while let Some(entry) = map.next_entry()? {
-            entries.push(entry);
-        }
-        Ok(Ok(EntryTable(entries)))
+        entries(first, map).map(|e| Ok(EntryTable(e)))
     }
+}
+
+/// Every entry of a table as written, its first key `first` already read.
+fn entries<'de, V: Deserialize<'de>, A: MapAccess<'de>>(
+    first: Spanned<String>,
+    mut map: A,
+) -> Result<Vec<(Spanned<String>, V)>, A::Error> {
+    let mut entries = vec![(first, map.next_value()?)];
+    while let Some(entry) = map.next_entry()? {
+        entries.push(entry);
+    }
+    Ok(entries)
 }
 
 /// The names of `T`'s fields as its derived `Deserialize` declares them (serde hands
