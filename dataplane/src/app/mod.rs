@@ -15,6 +15,7 @@
 //! [`protocols!`]'s invocation below, and its counters as rows of
 //! [`crate::counters::AppCount`] (see `docs/dataplane.md`).
 
+mod base64;
 pub mod dns;
 pub mod ftp;
 pub mod h323;
@@ -26,6 +27,7 @@ mod record;
 pub mod sip;
 pub mod text;
 pub mod tls;
+pub mod xmpp;
 
 use metaprobe_ipfix::ring::RecordSender;
 use metaprobe_ipfix::template::Record;
@@ -201,6 +203,7 @@ protocols! {
     Ftp => ftp,
     Nntp => nntp,
     H323 => h323,
+    Xmpp => xmpp,
     Http => http,
 }
 
@@ -292,6 +295,8 @@ pub struct AppConfig {
     pub ftp_slots: u32,
     /// FTP data connections announced and not yet seen, per worker.
     pub ftp_expected: u32,
+    /// XMPP connections parsed at once, per worker.
+    pub xmpp_slots: u32,
 }
 
 impl AppConfig {
@@ -316,6 +321,7 @@ impl Default for AppConfig {
             raw_max_bytes: 1400,
             ftp_slots: 1024,
             ftp_expected: 256,
+            xmpp_slots: 1024,
         }
     }
 }
@@ -435,6 +441,19 @@ impl Cx<'_> {
             (false, true) => Segment::Grew(r),
             (false, false) => Segment::Nothing,
         }
+    }
+
+    /// `seq` lies past the octets `end`'s stream has so far: a segment before
+    /// it was not seen (lost before the probe, or still to come).
+    fn past_hole(&self, ends: &Ends, end: usize, seq: u32) -> bool {
+        let next = match ends.streams.get(end).copied().flatten() {
+            Some(r) if self.streams.is_live(r) => self
+                .streams
+                .base(r)
+                .map(|b| b.wrapping_add(self.streams.contiguous(r).len() as u32)),
+            _ => ends.next_seq.get(end).copied().flatten(),
+        };
+        next.is_some_and(|n| (1..1 << 31).contains(&seq.wrapping_sub(n)))
     }
 
     /// `end`'s stream starts over at `seq` (a parser found its place again):

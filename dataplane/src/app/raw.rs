@@ -65,6 +65,8 @@ pub enum DpiProto {
     Nntp = 4,
     /// H.323 call signalling (H.225.0/Q.931 in TPKT, port 1720).
     H323 = 5,
+    /// XMPP client-to-server (port 5222 or the stream header).
+    Xmpp = 9,
 }
 
 impl DpiProto {
