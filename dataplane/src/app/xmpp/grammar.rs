@@ -371,7 +371,10 @@ mod tests {
 
     #[test]
     fn a_cut_tag_waits_and_text_comes_in_pieces() {
-        assert_eq!(token(b"<message to='a>b", CAP), Step::new(0, Outcome::Incomplete));
+        assert_eq!(
+            token(b"<message to='a>b", CAP),
+            Step::new(0, Outcome::Incomplete)
+        );
         assert_eq!(
             token(b"<message to='a>b'>", CAP),
             Step::new(
@@ -415,7 +418,8 @@ mod tests {
 
     #[test]
     fn stream_headers_and_their_prefixes() {
-        let header: &[u8] = b"<?xml version='1.0' ?>\n<stream:stream to='cs-xmpp.lan' version='1.0'>";
+        let header: &[u8] =
+            b"<?xml version='1.0' ?>\n<stream:stream to='cs-xmpp.lan' version='1.0'>";
         assert_eq!(looks_like_stream(header), Outcome::Done(()));
         assert_eq!(
             looks_like_stream(b"<stream:stream xmlns='jabber:client'>"),
@@ -455,13 +459,20 @@ mod tests {
             Some((&b"user"[..], &b""[..]))
         );
         // The corpus' DIGEST-MD5 response (username="tom",realm="cs-xmpp.lan",…).
-        let digest = b"dXNlcm5hbWU9InRvbSIscmVhbG09ImNzLXhtcHAubGFuIixub25jZT0iMTUzMDc1MTg4ODE1MjAyNTYzNDEi";
+        let digest =
+            b"dXNlcm5hbWU9InRvbSIscmVhbG09ImNzLXhtcHAubGFuIixub25jZT0iMTUzMDc1MTg4ODE1MjAyNTYzNDEi";
         assert_eq!(
             credentials(Mechanism::DigestMd5, false, digest, &mut s),
             Some((&b"tom"[..], &b""[..]))
         );
-        assert_eq!(credentials(Mechanism::DigestMd5, true, digest, &mut s), None);
-        assert_eq!(digest_username(b"realm=x, username = bob ,nc=1"), Some(&b"bob"[..]));
+        assert_eq!(
+            credentials(Mechanism::DigestMd5, true, digest, &mut s),
+            None
+        );
+        assert_eq!(
+            digest_username(b"realm=x, username = bob ,nc=1"),
+            Some(&b"bob"[..])
+        );
         assert_eq!(digest_username(b"realm=\"a,b\",qop=auth"), None);
         assert_eq!(plain(b"\0\0pw"), None);
         assert_eq!(scram_user(b"y,a=admin,n=joe,r=x"), Some(&b"joe"[..]));

@@ -362,7 +362,13 @@ fn give_back(slot: u32, w: &mut Worker, cx: &mut Cx<'_>) {
 }
 
 /// The login record of `login`, as `client`'s, dated `time`.
-fn emit_login(login: &Login<'_>, client: &Common<'_>, time: u32, out: &mut Output, c: &AppCounters) {
+fn emit_login(
+    login: &Login<'_>,
+    client: &Common<'_>,
+    time: u32,
+    out: &mut Output,
+    c: &AppCounters,
+) {
     if login.truncated {
         c.add(AppCount::XmppNamesCut, 1);
     }

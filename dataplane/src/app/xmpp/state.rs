@@ -358,7 +358,8 @@ impl XmppState {
             Collect::Nothing | Collect::Jid => return,
         };
         let mut scratch = [0u8; SASL_MAX];
-        if let Some((user, pw)) = credentials(self.mech, initial, self.sasl.as_bytes(), &mut scratch)
+        if let Some((user, pw)) =
+            credentials(self.mech, initial, self.sasl.as_bytes(), &mut scratch)
         {
             self.login.set(user);
             self.password.set(pw);
@@ -383,7 +384,9 @@ impl XmppState {
                 }
                 match name {
                     b"success" => self.auth = Auth::Succeeded,
-                    b"failure" if attr(attrs, b"xmlns") != Some(b"urn:ietf:params:xml:ns:xmpp-tls") => {
+                    b"failure"
+                        if attr(attrs, b"xmlns") != Some(b"urn:ietf:params:xml:ns:xmpp-tls") =>
+                    {
                         self.failure = AuthResult::Failure;
                         if empty {
                             return self.failed();
@@ -619,8 +622,14 @@ mod tests {
         let records = drive(&[
             (From::C, HEADER_C),
             (From::S, HEADER_S),
-            (From::C, b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"),
-            (From::S, b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"),
+            (
+                From::C,
+                b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+            ),
+            (
+                From::S,
+                b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+            ),
             (From::C, b"\x16\x03\x01\x02\x00<message to='a@b'>"),
             (From::S, b"<success/>"),
         ]);
