@@ -1223,6 +1223,56 @@ impl<'a> Truth<'a> {
         }
     }
 
+    /// OSCAR (`oscar` rows, tshark told `-d tcp.port==443,aim`): the account the client
+    /// signs on with — the server's own-info SNAC 0x0001/0x000f names it, `aim.buddyname`:
+    /// IM_UIN for a number (an ICQ account), RESULT_CODE 0; the client's record, so the
+    /// L2 fields of the client's last frame before — and one record per message the client
+    /// sends ("Outgoing to:", SNAC 0x0004/0x0006), IM_RECEIVERS its `aim.buddyname`.
+    /// IM_PROTOCOL 0.
+    fn oscar(&mut self) {
+        let rows = self.section("oscar");
+        let server_port = |r: &Row| col(r, "tcp.srcport") == "443";
+        for row in &rows {
+            let frame = frame_no(row);
+            let snacs: Vec<(String, String)> = list(row, "aim.fnac.family")
+                .into_iter()
+                .zip(list(row, "aim.fnac.subtype"))
+                .collect();
+            let has = |f: &str, s: &str| snacs.iter().any(|(a, b)| a == f && b == s);
+            let buddy = col(row, "aim.buddyname").to_string();
+            let (frame, uin, receivers) = if !server_port(row) && has("0x0004", "0x0006") {
+                (frame, String::new(), buddy)
+            } else if server_port(row) && has("0x0001", "0x000f") {
+                let before = rows
+                    .iter()
+                    .filter(|r| !server_port(r) && frame_no(r) < frame)
+                    .map(frame_no)
+                    .last()
+                    .unwrap();
+                (before, buddy, String::new())
+            } else {
+                continue;
+            };
+            let t = tuple_of(self.cap.frame(frame)).unwrap();
+            let mut f = self.meta_common(frame, t);
+            f.extend([
+                ("IM_LOGIN", s("")),
+                ("IM_PASSW", s("")),
+                ("IM_SCREEN_NAME", s("")),
+                ("IM_UIN", s(&uin)),
+                ("IM_PROTOCOL", u(0)),
+                ("IM_RECEIVERS", s(&receivers)),
+                ("RESULT_CODE", u(0)),
+            ]);
+            let class = if receivers.is_empty() {
+                "im_login"
+            } else {
+                "im_message"
+            };
+            self.push(class, frame, "im", true, t, f);
+        }
+    }
+
     fn all(cap: &'a Capture) -> Truth<'a> {
         let mut t = Truth::new(cap);
         t.tls();
@@ -1236,6 +1286,7 @@ impl<'a> Truth<'a> {
         t.ftp();
         t.ftp_generated();
         t.xmpp();
+        t.oscar();
         t
     }
 }
@@ -3522,4 +3573,29 @@ fn im_xmpp_by_stream_header_plain_scram_and_starttls() {
         .map(|r| text(r, "HOSTNAME"))
         .collect();
     assert_eq!(hosts, [o("enabled.tls13.com")]);
+}
+
+/// The corpus' OSCAR session on port 443 (found by its FLAP sign-on; TLS does not take
+/// it): the ICQ account it signs on with (IM_UIN from the server's own-info SNAC), and the
+/// message the client sends after segments the capture lost, to UIN 461758769. With `icq`
+/// in `ipfix_meta_raw`, one raw record per payload packet too (META_PROTO 9, VDPI_PROTO 10).
+#[test]
+fn im_oscar_sign_on_and_message_of_the_corpus() {
+    let cap = Capture::load("oscar_aim_icq_flap_port443.pcapng");
+    let mut truth = Truth::all(&cap);
+    let (t, run) = check(&cap, &truth, "");
+    assert_exact(std::slice::from_ref(&t));
+    assert_eq!(class(&t, "im_login"), (1, 1));
+    assert_eq!(class(&t, "im_message"), (1, 1));
+    assert!(run.clickstream.is_empty(), "{:?}", run.clickstream);
+    assert!(run.analysis_count("oscar-gaps") >= 1, "{}", run.analysis());
+    truth.raw(
+        |f| [f.1.1, f.2.1].contains(&443).then_some((*f, 10)),
+        9,
+        1400,
+    );
+    let n = truth.wants.iter().filter(|w| w.class == "raw_meta").count() as u64;
+    let (t, run) = check(&cap, &truth, "ipfix_meta_raw = [\"icq\"]");
+    assert_exact(std::slice::from_ref(&t));
+    assert_eq!(run.analysis_count("raw-records"), n);
 }

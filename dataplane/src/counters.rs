@@ -200,6 +200,11 @@ counter_table! {
             "XMPP connections left unparsed because every XMPP slot was taken";
         XmppGaps = "xmpp-gaps",
             "XMPP ends read on from a segment after a hole (the octets of the hole are lost)";
+        OscarFrames = "oscar-frames", "OSCAR FLAP frames read (both directions)";
+        OscarRecords = "oscar-records", "OSCAR (ICQ/AIM) sign-on and message records handed to the export side";
+        OscarMalformed = "oscar-malformed", "OSCAR ends whose octets stopped being FLAP frames, left unparsed";
+        OscarGaps = "oscar-gaps",
+            "OSCAR ends read on from a segment after a hole (the octets of the hole are lost)";
         RawRecords = "raw-records", "raw metadata records handed to the export side";
         RawCut = "raw-cut", "raw metadata records whose payload was cut to ipfix_meta_raw_max_bytes";
     }
@@ -219,6 +224,8 @@ impl AppCount {
                 | AppCount::FtpDataBound
                 | AppCount::XmppStanzas
                 | AppCount::XmppRecords
+                | AppCount::OscarFrames
+                | AppCount::OscarRecords
                 | AppCount::RawRecords
         )
     }

@@ -21,6 +21,7 @@ pub mod ftp;
 pub mod h323;
 pub mod http;
 pub mod nntp;
+pub mod oscar;
 pub mod quic;
 pub mod raw;
 mod record;
@@ -204,6 +205,7 @@ protocols! {
     Nntp => nntp,
     H323 => h323,
     Xmpp => xmpp,
+    Oscar => oscar,
     Http => http,
 }
 
@@ -440,6 +442,51 @@ impl Cx<'_> {
             (true, _) => Segment::Lost(r),
             (false, true) => Segment::Grew(r),
             (false, false) => Segment::Nothing,
+        }
+    }
+
+    /// Adds a segment of a protocol whose writers start their messages at
+    /// segment starts (XMPP stanzas, FLAP frames) to `end`'s stream; the
+    /// stream to read, if it grew. `starts`: the segment starts with what
+    /// begins a message. An end that is not `synced` to a message boundary
+    /// (picked up mid-stream, its slot reclaimed) starts over at such a
+    /// segment; so does an end whose segment lands past a hole (a segment
+    /// the probe never saw, counted as `gaps`), rather than wait forever for
+    /// octets that were lost before the probe.
+    fn stream_from_starts(
+        &mut self,
+        ends: &mut Ends,
+        (end, seq, payload): (usize, u32, &[u8]),
+        starts: bool,
+        synced: &mut bool,
+        gaps: AppCount,
+    ) -> Option<StreamRef> {
+        if !*synced {
+            if !starts {
+                return None;
+            }
+            self.restart_stream(ends, end, seq);
+            *synced = true;
+        }
+        match self.stream(ends, end, seq, payload) {
+            Segment::Grew(r) => Some(r),
+            Segment::Nothing if starts && self.past_hole(ends, end, seq) => {
+                self.count(gaps);
+                self.restart_stream(ends, end, seq);
+                match self.stream(ends, end, seq, payload) {
+                    Segment::Grew(r) => Some(r),
+                    Segment::Nothing | Segment::Lost(_) => None,
+                }
+            }
+            Segment::Nothing => None,
+            // What the reclaimed slot held is gone; the new slot starts with
+            // this segment, a message start or not.
+            Segment::Lost(r) if starts => Some(r),
+            Segment::Lost(_) => {
+                *synced = false;
+                self.restart_stream(ends, end, seq);
+                None
+            }
         }
     }
 

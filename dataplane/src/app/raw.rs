@@ -67,6 +67,8 @@ pub enum DpiProto {
     H323 = 5,
     /// XMPP client-to-server (port 5222 or the stream header).
     Xmpp = 9,
+    /// ICQ/AIM over OSCAR (FLAP on 5190, 443 or any port by its sign-on).
+    Oscar = 10,
 }
 
 impl DpiProto {

@@ -71,7 +71,7 @@ use metaprobe_ipfix::field::Text;
 use metaprobe_ipfix::template::Im;
 
 use super::raw::{DpiProto, MetaProto, Raw};
-use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Output, Seen, Segment, Signature};
+use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Output, Seen, Signature};
 use crate::counters::{AppCount, AppCounters};
 
 /// The client-to-server port (RFC 6120 §14.7).
@@ -197,7 +197,12 @@ pub(super) fn on_payload(
         conn.client = Some(common.with_login(&[]));
     }
     let end = seen.obs.sender.index();
-    let Some(r) = segment(conn, ends, end, seq, cx, seen) else {
+    let Some(synced) = conn.synced.get_mut(end) else {
+        return;
+    };
+    let starts = seen.payload.first() == Some(&b'<');
+    let at = (end, seq, seen.payload);
+    let Some(r) = cx.stream_from_starts(ends, at, starts, synced, AppCount::XmppGaps) else {
         return;
     };
     let cap = cx.streams.slot_size() as usize;
@@ -282,46 +287,6 @@ pub(super) fn on_payload(
 enum Stop {
     Tls,
     Given(Reason),
-}
-
-/// Adds the segment to its end's stream; the stream to read, if it grew.
-/// An end that is not at a token boundary (picked up mid-stream, after a
-/// hole, after a reclaimed slot) starts over at a segment that starts
-/// with `<`.
-fn segment(
-    conn: &mut Conn,
-    ends: &mut Ends,
-    end: usize,
-    seq: u32,
-    cx: &mut Cx<'_>,
-    seen: &Seen<'_>,
-) -> Option<crate::reasm::StreamRef> {
-    let synced = conn.synced.get_mut(end)?;
-    let starts = seen.payload.first() == Some(&b'<');
-    if !*synced {
-        if !starts {
-            return None;
-        }
-        cx.restart_stream(ends, end, seq);
-        *synced = true;
-    }
-    match cx.stream(ends, end, seq, seen.payload) {
-        Segment::Grew(r) => Some(r),
-        Segment::Nothing if starts && cx.past_hole(ends, end, seq) => {
-            cx.count(AppCount::XmppGaps);
-            cx.restart_stream(ends, end, seq);
-            match cx.stream(ends, end, seq, seen.payload) {
-                Segment::Grew(r) => Some(r),
-                Segment::Nothing | Segment::Lost(_) => None,
-            }
-        }
-        Segment::Nothing => None,
-        Segment::Lost(_) => {
-            // The tag in progress went with the reclaimed slot.
-            *synced = false;
-            segment(conn, ends, end, seq, cx, seen)
-        }
-    }
 }
 
 /// A RST, or the FIN of the second end: the connection is over, its slot
