@@ -1188,7 +1188,7 @@ impl<'a> Truth<'a> {
                 rows.iter()
                     .filter(|r| from_client(r) && frame_no(r) < frame)
                     .map(frame_no)
-                    .last()
+                    .next_back()
                     .unwrap()
             };
             for row in rows {
@@ -1247,7 +1247,7 @@ impl<'a> Truth<'a> {
                     .iter()
                     .filter(|r| !server_port(r) && frame_no(r) < frame)
                     .map(frame_no)
-                    .last()
+                    .next_back()
                     .unwrap();
                 (before, buddy, String::new())
             } else {
