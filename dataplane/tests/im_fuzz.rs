@@ -318,7 +318,10 @@ fn the_seeds_give_the_corpus_records() {
         seeds.iter().flat_map(f).collect()
     };
     let xmpp = all(xmpp_seeds(), &|d| exercise_xmpp(d, &mut || usize::MAX));
-    assert!(xmpp.iter().any(|r| r.contains("tom@cs-xmpp.lan/darkstar") && r.contains("Success")));
+    assert!(
+        xmpp.iter()
+            .any(|r| r.contains("tom@cs-xmpp.lan/darkstar") && r.contains("Success"))
+    );
     assert!(xmpp.iter().any(|r| r.contains("chatback@cs-xmpp.lan")));
     let oscar = all(oscar_seeds(), &|d| exercise_oscar(d, &mut || usize::MAX));
     assert!(oscar.iter().any(|r| r.contains("157901844")));

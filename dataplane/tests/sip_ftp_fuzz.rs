@@ -20,8 +20,8 @@ use metaprobe_dataplane::app::ftp::{self, Event, FtpState};
 use metaprobe_dataplane::app::sip::{
     self, FixedText, Framing, Message, SipStream, join_hosts, looks_like_sip, name_addr_uri,
 };
-use proptest::prelude::*;
 use mutate::{Rng, mutate, mutate_dialog};
+use proptest::prelude::*;
 use sip_ftp_common::{Dialog, FTP_CAPTURES, ftp_dialogs, sip_datagrams};
 
 // ---------------------------------------------------------------------------
@@ -234,7 +234,6 @@ const TOKENS: &[&[u8]] = &[
     b"\xff",
     b"\xc3",
 ];
-
 
 // ---------------------------------------------------------------------------
 // Property tests
