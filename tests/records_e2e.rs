@@ -3599,3 +3599,92 @@ fn im_oscar_sign_on_and_message_of_the_corpus() {
     assert_exact(std::slice::from_ref(&t));
     assert_eq!(run.analysis_count("raw-records"), n);
 }
+
+/// A frame of a [`Conversation`] (Ethernet, IPv4, TCP) carried over IPv6 in VLAN 100
+/// instead: the last three octets of the IPv4 address end 2001:db8::/104 (10.5.1.1 →
+/// 2001:db8::5:101).
+fn over_ipv6_in_vlan(frame: &Packet) -> Packet {
+    let f = &frame.data;
+    let v6 = |a: &[u8]| {
+        let mut o = [0u8; 16];
+        o[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        o[13..].copy_from_slice(&a[1..4]);
+        o
+    };
+    let tcp = &f[34..];
+    let mut out = f[..12].to_vec();
+    out.extend_from_slice(&[0x81, 0x00, 0x00, 100, 0x86, 0xdd]);
+    out.extend(ipv6_header(
+        v6(&f[26..30]),
+        v6(&f[30..34]),
+        6,
+        tcp.len() as u16,
+    ));
+    out.extend_from_slice(tcp);
+    Packet::whole(out)
+}
+
+/// IM records over IPv6 (the `im_v6` template, 1103/1104) in a VLAN: an XMPP PLAIN login
+/// and message, and an OSCAR message on port 5190, each with the tag and addresses of its
+/// frames.
+#[test]
+fn im_records_over_ipv6_in_a_vlan() {
+    let mut xmpp = Conversation::open(([10, 5, 1, 1], 42000), ([10, 5, 1, 2], 5222));
+    xmpp.send(0, b"<stream:stream to='example.com' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
+        .send(0, b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldAByMG0zMG15cjBtMzA=</auth>")
+        .send(1, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+        .send(1, b"<iq type='result' id='b'><bind><jid>juliet@example.com/v6</jid></bind></iq>")
+        .send(0, b"<message to='romeo@example.net'/>");
+    let mut oscar = Conversation::open(([10, 5, 1, 1], 42001), ([10, 5, 1, 3], 5190));
+    // SNAC 04/06 to "aimbuddy": cookie, channel 1, the screen name.
+    let mut msg = vec![0x2a, 2, 0, 1, 0, 29, 0, 4, 0, 6, 0, 0, 0, 0, 0, 1];
+    msg.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 8]);
+    msg.extend_from_slice(b"aimbuddy");
+    oscar.send(0, &msg);
+    let frames: Vec<Packet> = xmpp
+        .frames
+        .iter()
+        .chain(&oscar.frames)
+        .map(over_ipv6_in_vlan)
+        .collect();
+    let run = run_frames("im-ipv6-vlan", &frames);
+    let im = run.meta_of("im");
+    let got: Vec<(
+        Option<&str>,
+        Option<u64>,
+        Option<String>,
+        Option<String>,
+        Option<u64>,
+    )> = im
+        .iter()
+        .map(|r| {
+            (
+                r.kind.as_deref(),
+                num(r, "vlanId"),
+                text(r, "IM_LOGIN"),
+                text(r, "IM_RECEIVERS"),
+                num(r, "IM_PROTOCOL"),
+            )
+        })
+        .collect();
+    let o = |v: &str| Some(v.to_string());
+    assert_eq!(
+        got,
+        [
+            (Some("im_v6"), Some(100), o("juliet"), o(""), Some(7)),
+            (
+                Some("im_v6"),
+                Some(100),
+                o("juliet"),
+                o("romeo@example.net"),
+                Some(7)
+            ),
+            (Some("im_v6"), Some(100), o(""), o("aimbuddy"), Some(0)),
+        ]
+    );
+    let client: std::net::Ipv6Addr = "2001:db8::5:101".parse().unwrap();
+    assert!(
+        im.iter()
+            .all(|r| r.get("IP_SOURCE_V6") == Some(&Value::Ipv6(client)))
+    );
+}
