@@ -242,22 +242,23 @@ impl Mechanism {
 /// Octets a decoded SASL message may have; longer ones are read cut.
 pub const SASL_MAX: usize = 384;
 
-/// The login (and, for PLAIN, the password) a SASL message of `mech` names:
-/// `initial` for the `<auth>` element's data, else a `<response>`'s.
+/// The login (and, for PLAIN, the password) a SASL message of `mech` names,
+/// whether it came in `<auth>` (the initial response) or in a `<response>`
+/// (after an empty initial one, RFC 6120 §6.4.2): PLAIN's and SCRAM's first
+/// message, DIGEST-MD5's first response; the other messages name nobody.
 /// `data` is the base64 text; the decoded octets go through `scratch`.
 pub fn credentials<'s>(
     mech: Mechanism,
-    initial: bool,
     data: &[u8],
     scratch: &'s mut [u8; SASL_MAX],
 ) -> Option<(&'s [u8], &'s [u8])> {
     let msg = base64::decode(data, scratch);
-    match (mech, initial) {
-        (Mechanism::Plain, true) => plain(msg),
-        (Mechanism::XOauth2, true) => plain(msg).map(|(user, _)| (user, &[][..])),
-        (Mechanism::Scram, true) => scram_user(msg).map(|u| (u, &[][..])),
-        (Mechanism::DigestMd5, false) => digest_username(msg).map(|u| (u, &[][..])),
-        _ => None,
+    match mech {
+        Mechanism::Plain => plain(msg),
+        Mechanism::XOauth2 => plain(msg).map(|(user, _)| (user, &[][..])),
+        Mechanism::Scram => scram_user(msg).map(|u| (u, &[][..])),
+        Mechanism::DigestMd5 => digest_username(msg).map(|u| (u, &[][..])),
+        Mechanism::Other => None,
     }
 }
 
@@ -445,30 +446,32 @@ mod tests {
         // RFC 4616 §4's example, "\0tim\0tanstaaftanstaaf".
         let tim = b"AHRpbQB0YW5zdGFhZnRhbnN0YWFm";
         assert_eq!(
-            credentials(Mechanism::Plain, true, tim, &mut s),
+            credentials(Mechanism::Plain, tim, &mut s),
             Some((&b"tim"[..], &b"tanstaaftanstaaf"[..]))
         );
         assert_eq!(
-            credentials(Mechanism::XOauth2, true, tim, &mut s),
+            credentials(Mechanism::XOauth2, tim, &mut s),
             Some((&b"tim"[..], &b""[..]))
         );
         // RFC 5802 §5: "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL".
         let scram = b"biwsbj11c2VyLHI9ZnlrbytkMmxiYkZnT05Sdjlxa3hkYXdM";
         assert_eq!(
-            credentials(Mechanism::Scram, true, scram, &mut s),
+            credentials(Mechanism::Scram, scram, &mut s),
             Some((&b"user"[..], &b""[..]))
         );
         // The corpus' DIGEST-MD5 response (username="tom",realm="cs-xmpp.lan",…).
         let digest =
             b"dXNlcm5hbWU9InRvbSIscmVhbG09ImNzLXhtcHAubGFuIixub25jZT0iMTUzMDc1MTg4ODE1MjAyNTYzNDEi";
         assert_eq!(
-            credentials(Mechanism::DigestMd5, false, digest, &mut s),
+            credentials(Mechanism::DigestMd5, digest, &mut s),
             Some((&b"tom"[..], &b""[..]))
         );
-        assert_eq!(
-            credentials(Mechanism::DigestMd5, true, digest, &mut s),
-            None
-        );
+        assert_eq!(credentials(Mechanism::Other, digest, &mut s), None);
+        // DIGEST-MD5's second response, SCRAM's client-final message: nobody.
+        assert_eq!(credentials(Mechanism::DigestMd5, b"", &mut s), None);
+        // c=biws,r=fyko+d2lbbFgONRv9qkxdawLHc,w=1
+        let client_final = b"Yz1iaXdzLHI9ZnlrbytkMmxiYkZnT05Sdjlxa3hkYXdMSGMsdz0x";
+        assert_eq!(credentials(Mechanism::Scram, client_final, &mut s), None);
         assert_eq!(
             digest_username(b"realm=x, username = bob ,nc=1"),
             Some(&b"bob"[..])

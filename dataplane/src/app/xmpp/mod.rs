@@ -38,10 +38,11 @@
 //!   and says `Incomplete` for a cut tag; [`attr`] and [`local`] read a
 //!   tag's attribute and name. No tree is built: [`XmppState`] keeps the
 //!   depth of each direction and what it is reading.
-//! * [`credentials`] reads the SASL messages that name the user: PLAIN's
-//!   and X-OAUTH2's initial response (`authzid NUL authcid NUL passwd`,
-//!   RFC 4616), SCRAM's client-first message (`n=`, RFC 5802), DIGEST-MD5's
-//!   first response (`username="…"`, RFC 2831), from base64.
+//! * [`credentials`] reads the SASL messages that name the user, in
+//!   `<auth>` or (after an empty initial response) in a `<response>`:
+//!   PLAIN's and X-OAUTH2's (`authzid NUL authcid NUL passwd`, RFC 4616),
+//!   SCRAM's client-first message (`n=`, RFC 5802), DIGEST-MD5's first
+//!   response (`username="…"`, RFC 2831), from base64.
 //! * [`XmppState`] is the per-connection state (`Copy`, under 1 KiB): the
 //!   login, password and JID a record needs long after their segment was
 //!   consumed are **copied**, at most [`NAME_CAP`] / [`JID_CAP`] octets
@@ -62,8 +63,8 @@ mod grammar;
 mod state;
 
 pub use grammar::{
-    HEADER_MAX, Mechanism, Reason, SASL_MAX, Token, attr, credentials, digest_username, local,
-    looks_like_stream, plain, scram_user, token,
+    HEADER_MAX, Mechanism, Reason, SASL_MAX, Token, attr, credentials, local, looks_like_stream,
+    token,
 };
 pub use state::{AuthResult, Event, JID_CAP, Login, Message, NAME_CAP, XmppState};
 

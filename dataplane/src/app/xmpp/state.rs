@@ -118,10 +118,8 @@ enum Auth {
 enum Collect {
     #[default]
     Nothing,
-    /// The `<auth>` element's initial response.
-    Auth,
-    /// A `<response>`.
-    Response,
+    /// The data of an `<auth>` (the initial response) or a `<response>`.
+    Sasl,
     /// The `<jid>` of a bind result.
     Jid,
 }
@@ -313,9 +311,9 @@ impl XmppState {
                         self.login.clear();
                         self.password.clear();
                         self.auth = Auth::Pending;
-                        self.start_sasl(Collect::Auth, empty);
+                        self.start_sasl(empty);
                     }
-                    b"response" => self.start_sasl(Collect::Response, empty),
+                    b"response" => self.start_sasl(empty),
                     b"message" => return Fire::Message(attr(attrs, b"to").unwrap_or(b"")),
                     _ => {}
                 }
@@ -342,9 +340,9 @@ impl XmppState {
         }
     }
 
-    fn start_sasl(&mut self, what: Collect, empty: bool) {
+    fn start_sasl(&mut self, empty: bool) {
         self.sasl.clear();
-        self.client.collect = what;
+        self.client.collect = Collect::Sasl;
         if empty {
             self.end_sasl();
         }
@@ -352,15 +350,11 @@ impl XmppState {
 
     /// The SASL message read: the names it carries.
     fn end_sasl(&mut self) {
-        let initial = match std::mem::take(&mut self.client.collect) {
-            Collect::Auth => true,
-            Collect::Response => false,
-            Collect::Nothing | Collect::Jid => return,
-        };
+        if std::mem::take(&mut self.client.collect) == Collect::Nothing {
+            return;
+        }
         let mut scratch = [0u8; SASL_MAX];
-        if let Some((user, pw)) =
-            credentials(self.mech, initial, self.sasl.as_bytes(), &mut scratch)
-        {
+        if let Some((user, pw)) = credentials(self.mech, self.sasl.as_bytes(), &mut scratch) {
             self.login.set(user);
             self.password.set(pw);
         }
@@ -614,6 +608,26 @@ mod tests {
                 // The last attempt had no answer when the connection ended.
                 Rec::Login("juliet".into(), "r0m30myr0m30".into(), "".into(), 13),
             ]
+        );
+    }
+
+    #[test]
+    fn plain_after_an_empty_initial_response_is_read_from_the_response() {
+        let records = drive(&[
+            (From::C, b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>=</auth>"),
+            (From::S, b"<challenge xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"),
+            (From::C, b"<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>AGp1bGlldAByMG0zMG15cjBtMzA=</response>"),
+            (From::S, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"),
+        ]);
+        // No bind before the end: the success is recorded then, without a JID.
+        assert_eq!(
+            records,
+            [Rec::Login(
+                "juliet".into(),
+                "r0m30myr0m30".into(),
+                "".into(),
+                0
+            )]
         );
     }
 
