@@ -225,7 +225,6 @@ pub(super) fn on_payload(
                 true
             }
             Outcome::Done(Event::Login(login)) => {
-                cx.count(AppCount::XmppStanzas);
                 let client = match conn.client {
                     Some(c) => c.with_login(cx.login),
                     None if seen.from_client => common,
