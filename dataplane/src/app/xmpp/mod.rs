@@ -109,6 +109,8 @@ struct Conn {
     fin: [bool; 2],
 }
 
+const _: () = assert!(core::mem::size_of::<Conn>() <= 1024);
+
 impl Conn {
     const IDLE: Conn = Conn {
         xmpp: XmppState::new(),
