@@ -3649,13 +3649,7 @@ fn im_records_over_ipv6_in_a_vlan() {
         .collect();
     let run = run_frames("im-ipv6-vlan", &frames);
     let im = run.meta_of("im");
-    let got: Vec<(
-        Option<&str>,
-        Option<u64>,
-        Option<String>,
-        Option<String>,
-        Option<u64>,
-    )> = im
+    let got: Vec<_> = im
         .iter()
         .map(|r| {
             (

@@ -337,13 +337,11 @@ fn inputs() -> u64 {
         .unwrap_or(10_000_000)
 }
 
+/// A connection through a parser, in pieces of the sizes the closure gives.
+type Exercise = fn(&[(bool, Vec<u8>)], &mut dyn FnMut() -> usize) -> Vec<String>;
+
 /// `n` mutated runs of `seeds` through `exercise`; the records they gave.
-fn campaign(
-    what: &str,
-    seeds: &[Dialog],
-    salt: u64,
-    exercise: fn(&[(bool, Vec<u8>)], &mut dyn FnMut() -> usize) -> Vec<String>,
-) -> u64 {
+fn campaign(what: &str, seeds: &[Dialog], salt: u64, exercise: Exercise) -> u64 {
     let n = inputs();
     let mut rng = Rng(salt);
     let started = Instant::now();
