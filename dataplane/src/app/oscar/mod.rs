@@ -238,3 +238,57 @@ fn emit(rec: &Rec<'_>, client: &Common<'_>, out: &mut Output, c: &AppCounters) {
         c.add(AppCount::OscarRecords, 1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(channel: u8, data: &[u8]) -> Frame<'_> {
+        Frame {
+            channel,
+            data,
+            len: data.len() as u16,
+        }
+    }
+
+    /// A SNAC of `family`/`subtype` with `data`.
+    fn snac_of(family: u16, subtype: u16, data: &[u8]) -> Vec<u8> {
+        let mut s = [family.to_be_bytes(), subtype.to_be_bytes(), [0, 0]].concat();
+        s.extend_from_slice(&[0, 0, 0, 1]);
+        s.extend_from_slice(data);
+        s
+    }
+
+    #[test]
+    fn the_account_once_per_connection_and_every_message() {
+        // The authorizer refuses "jdoe": TLV 1, TLV 8 = 5 (incorrect password).
+        let refused = snac_of(0x17, 0x03, b"\x00\x01\x00\x04jdoe\x00\x08\x00\x02\x00\x05");
+        let info = snac_of(0x01, 0x0f, b"\x09157901844\x00\x00");
+        let mut signed_on = false;
+        assert_eq!(
+            record(&frame(CHANNEL_SNAC, &refused), false, &mut signed_on),
+            Some(Rec::Account(b"jdoe", 5))
+        );
+        assert_eq!(
+            record(&frame(CHANNEL_SNAC, &info), false, &mut signed_on),
+            None
+        );
+        // Sent by the client, the same SNACs name nobody.
+        let mut fresh = false;
+        assert_eq!(record(&frame(CHANNEL_SNAC, &info), true, &mut fresh), None);
+        // The old FLAP login's sign-off frame: the TLVs are the frame's data.
+        let signoff = b"\x00\x01\x00\x09461758769\x00\x05\x00\x02ab";
+        assert_eq!(
+            record(&frame(CHANNEL_SIGNOFF, signoff), false, &mut fresh),
+            Some(Rec::Account(b"461758769", 0))
+        );
+        let msg = snac_of(0x04, 0x06, b"12345678\x00\x01\x08aimbuddy");
+        for _ in 0..2 {
+            assert_eq!(
+                record(&frame(CHANNEL_SNAC, &msg), true, &mut fresh),
+                Some(Rec::Message(b"aimbuddy"))
+            );
+        }
+        assert_eq!(record(&frame(CHANNEL_SNAC, &msg), false, &mut fresh), None);
+    }
+}
