@@ -24,8 +24,9 @@ use crate::loss_alerts::LossAlerts;
 use crate::metrics::{self, Endpoint, Scrape};
 use crate::signals;
 use crate::stats::{self, PortSnapshot, Snapshot};
-use crate::subscribers::MapFile;
+use crate::subscribers::{self, Subscribers};
 use metaprobe_dataplane::counters::AppCount;
+use metaprobe_dataplane::vchannel::Channels;
 use metaprobe_export::logs::ALERT_LOG;
 
 /// Mbufs each lcore keeps in its mempool cache.
@@ -33,7 +34,8 @@ const MEMPOOL_CACHE: u32 = 256;
 /// How long the start waits for TCP collectors to accept, µs.
 const COLLECTOR_CONNECT_US: u64 = 2_000_000;
 /// How often the main lcore looks at signals, idleness and the statistics clock.
-const MAIN_TICK: Duration = Duration::from_millis(50);
+/// The main lcore's loop period: signals, RADIUS changes to the workers, stats.
+const MAIN_TICK: Duration = Duration::from_millis(10);
 /// How often the main lcore looks at the subscriber map file's mtime.
 const MAP_CHECK: Duration = Duration::from_secs(1);
 
@@ -53,7 +55,13 @@ pub fn run(
     signals::install()
         .map_err(|e| format!("cannot install the SIGINT/SIGTERM/SIGHUP handlers: {e}"))?;
     // Read before the EAL starts, so that a bad line stops nothing half-started.
-    let mut map_file = MapFile::open(cfg.subscribers_file.as_deref())?;
+    let mut logins = Subscribers::open(&subscribers::Options {
+        file: cfg.subscribers_file.as_deref(),
+        max_bindings: cfg.subscribers_max as usize,
+        snoop: cfg.radius_snoop,
+        listen: cfg.radius_accounting_listen,
+        secret: &cfg.radius_secret,
+    })?;
     // Bound before the EAL starts, so that an address in use stops nothing half-started.
     let mut metrics = cfg.metrics_listen.map(Endpoint::bind).transpose()?;
     if let Some(m) = &metrics {
@@ -169,7 +177,13 @@ pub fn run(
         },
         ip_fragment_slots: cfg.ip_fragment_slots_effective(),
         ip_fragment_slot_size: cfg.ip_fragment_slot_bytes,
-        subscribers: Some(Arc::clone(map_file.handle())),
+        subscribers: Some(Arc::clone(logins.handle())),
+        radius: logins.queue().cloned(),
+        channels: Channels::new(
+            cfg.vchannels
+                .iter()
+                .map(|v| (v.bridge, v.vlans.as_slice(), v.channel)),
+        ),
     };
     senders.reverse(); // popped in worker order below
     let stop = Arc::new(AtomicBool::new(false));
@@ -268,7 +282,7 @@ pub fn run(
         &counters,
         &export_stats,
         &reopen_logs,
-        &mut map_file,
+        &mut logins,
         metrics.as_mut(),
         idle_exit,
     );
@@ -286,12 +300,18 @@ pub fn run(
     if export_thread.join().is_err() {
         failed.push("the export thread panicked".to_owned());
     }
+    // What the workers read last is in the final summary.
+    logins.poll(Instant::now());
     let last = snapshot(&ports, &counters, &export_stats);
     drop(ports); // stops and closes every port: net_pcap flushes its tx files
     print!("{}", stats::final_summary(&last));
     print!(
         "{}",
         stats::analysis_summary(counters.iter().map(|(_, c)| c.as_ref()))
+    );
+    print!(
+        "{}",
+        stats::subscribers_summary(&logins.stats(), counters.iter().map(|(_, c)| c.as_ref()))
     );
     print!("{}", stats::export_summary(&last.export));
     if let Some(m) = &metrics {
@@ -380,15 +400,15 @@ fn describe_port(port: &Port) {
 /// Runs the main lcore's loop until a signal or idleness; returns why it stopped.
 /// Reads the subscriber map again; a bad file is an alert line, the map in use stays.
 #[cold]
-fn reload_map(cfg: &Config, map_file: &mut MapFile, why: &str) {
-    match map_file.reload() {
+fn reload_map(cfg: &Config, logins: &mut Subscribers, why: &str) {
+    match logins.reload() {
         Ok(None) => {}
         Ok(Some(n)) => println!("subscribers ({why}): {n} prefixes loaded"),
         Err(e) => {
             let stamp = metaprobe_export::logs::format_time(unix_micros());
             let line = format!(
                 "[SUBSCRIBERS][{stamp}] reload ({why}) refused, the previous map ({} prefixes) stays: {e}\n",
-                map_file.len()
+                logins.len()
             );
             eprint!("metaprobe: {line}");
             if let Err(e) = metaprobe_export::logs::append(&cfg.log_dir, ALERT_LOG, &line) {
@@ -408,7 +428,7 @@ fn supervise(
     counters: &[(u32, Arc<WorkerCounters>)],
     export: &ExportHandle,
     reopen_logs: &AtomicBool,
-    map_file: &mut MapFile,
+    logins: &mut Subscribers,
     mut metrics: Option<&mut Endpoint>,
     idle_exit: Option<Duration>,
 ) -> String {
@@ -443,12 +463,13 @@ fn supervise(
             println!(
                 "SIGHUP: reopening the log files (fastdpi_alert.log, fastdpi_stat.log, the DNS text log)"
             );
-            reload_map(cfg, map_file, "SIGHUP");
+            reload_map(cfg, logins, "SIGHUP");
         }
+        logins.poll(Instant::now());
         if map_checked_at.elapsed() >= MAP_CHECK {
             map_checked_at = Instant::now();
-            if map_file.changed() {
-                reload_map(cfg, map_file, "changed");
+            if logins.changed() {
+                reload_map(cfg, logins, "changed");
             }
         }
         if let Some(m) = metrics.as_deref_mut() {
@@ -456,6 +477,7 @@ fn supervise(
                 metrics::render(&Scrape {
                     snapshot: &snapshot(ports, counters, export),
                     workers: counters,
+                    subscribers: logins.stats(),
                     http,
                 })
             });

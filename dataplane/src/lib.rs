@@ -14,4 +14,5 @@ pub mod forward;
 pub mod plan;
 pub mod reasm;
 pub mod subscribers;
+pub mod vchannel;
 pub mod wire;
