@@ -1127,7 +1127,11 @@ impl<'a> Truth<'a> {
                 continue;
             }
             let frame = i + 1;
-            let from_client = clients.get(&flow) == Some(&(t.0, t.1));
+            let from_client = match clients.get(&flow) {
+                Some(c) => *c == (t.0, t.1),
+                // No SYN seen: the dataplane takes the end with the higher port.
+                None => l.tcp && t.1 > t.3,
+            };
             let data = &l.payload[..l.payload.len().min(max)];
             let mut f = self.meta_common(frame, t);
             f.extend([
@@ -1147,6 +1151,128 @@ impl<'a> Truth<'a> {
         }
     }
 
+    /// XMPP (`xmpp` rows; tshark dissects port 5222 only, where all of these sessions are):
+    /// per connection, a login record when the SASL exchange is answered — SUCCESS, given
+    /// with the JID of the bind result (IM_SCREEN_NAME, RESULT_CODE 0), and FAILURE
+    /// (RESULT_CODE 10: these failures say `<not-authorized/>`) — and one record per
+    /// MESSAGE the client sends, IM_RECEIVERS its `xmpp.to`. IM_PROTOCOL 7. A login record
+    /// is the client's (the L2 fields of its last frame before the answer); IM_LOGIN is
+    /// DIGEST-MD5's `username`, inside the base64 of the RESPONSE frames, which tshark does
+    /// not decode: "tom" in every session here (`base64 -d` of frames 17 and 147). On a
+    /// connection picked up mid-stream, the JID is whom the server's stanzas are addressed
+    /// to (its first `xmpp.to`).
+    fn xmpp(&mut self) {
+        let mut flows: BTreeMap<FlowKey, Vec<Row>> = BTreeMap::new();
+        for row in self.section("xmpp") {
+            flows
+                .entry(flow_key(true, row_tuple(&row)))
+                .or_default()
+                .push(row);
+        }
+        for rows in flows.values() {
+            let from_client = |r: &Row| col(r, "tcp.dstport") == "5222";
+            let info = |r: &Row| col(r, "_ws.col.Info").to_string();
+            let bound = rows
+                .iter()
+                .map(|r| col(r, "xmpp.iq.bind.jid"))
+                .find(|j| !j.is_empty());
+            let addressed = rows
+                .iter()
+                .filter(|r| !from_client(r))
+                .map(|r| col(r, "xmpp.to"))
+                .find(|j| !j.is_empty());
+            let jid = bound.or(addressed).unwrap_or("").to_string();
+            let authed = rows.iter().any(|r| info(r).starts_with("AUTH"));
+            let login = if authed { "tom" } else { "" };
+            let client_before = |frame: usize| {
+                rows.iter()
+                    .filter(|r| from_client(r) && frame_no(r) < frame)
+                    .map(frame_no)
+                    .next_back()
+                    .unwrap()
+            };
+            for row in rows {
+                let (frame, i) = (frame_no(row), info(row));
+                let (frame, receivers, screen_name, code) = if i.contains("MESSAGE >") {
+                    (frame, col(row, "xmpp.to"), jid.as_str(), 0)
+                } else if i.starts_with("IQ(result) BIND") && authed {
+                    (client_before(frame), "", jid.as_str(), 0)
+                } else if i.starts_with("FAILURE") {
+                    (client_before(frame), "", "", 10)
+                } else {
+                    continue;
+                };
+                let t = tuple_of(self.cap.frame(frame)).unwrap();
+                let mut f = self.meta_common(frame, t);
+                f.extend([
+                    ("IM_LOGIN", s(login)),
+                    ("IM_PASSW", s("")),
+                    ("IM_SCREEN_NAME", s(screen_name)),
+                    ("IM_UIN", s("")),
+                    ("IM_PROTOCOL", u(7)),
+                    ("IM_RECEIVERS", s(receivers)),
+                    ("RESULT_CODE", u(code)),
+                ]);
+                let class = if receivers.is_empty() {
+                    "im_login"
+                } else {
+                    "im_message"
+                };
+                self.push(class, frame, "im", true, t, f);
+            }
+        }
+    }
+
+    /// OSCAR (`oscar` rows, tshark told `-d tcp.port==443,aim`): the account the client
+    /// signs on with — the server's own-info SNAC 0x0001/0x000f names it, `aim.buddyname`:
+    /// IM_UIN for a number (an ICQ account), RESULT_CODE 0; the client's record, so the
+    /// L2 fields of the client's last frame before — and one record per message the client
+    /// sends ("Outgoing to:", SNAC 0x0004/0x0006), IM_RECEIVERS its `aim.buddyname`.
+    /// IM_PROTOCOL 0.
+    fn oscar(&mut self) {
+        let rows = self.section("oscar");
+        let server_port = |r: &Row| col(r, "tcp.srcport") == "443";
+        for row in &rows {
+            let frame = frame_no(row);
+            let snacs: Vec<(String, String)> = list(row, "aim.fnac.family")
+                .into_iter()
+                .zip(list(row, "aim.fnac.subtype"))
+                .collect();
+            let has = |f: &str, s: &str| snacs.iter().any(|(a, b)| a == f && b == s);
+            let buddy = col(row, "aim.buddyname").to_string();
+            let (frame, uin, receivers) = if !server_port(row) && has("0x0004", "0x0006") {
+                (frame, String::new(), buddy)
+            } else if server_port(row) && has("0x0001", "0x000f") {
+                let before = rows
+                    .iter()
+                    .filter(|r| !server_port(r) && frame_no(r) < frame)
+                    .map(frame_no)
+                    .next_back()
+                    .unwrap();
+                (before, buddy, String::new())
+            } else {
+                continue;
+            };
+            let t = tuple_of(self.cap.frame(frame)).unwrap();
+            let mut f = self.meta_common(frame, t);
+            f.extend([
+                ("IM_LOGIN", s("")),
+                ("IM_PASSW", s("")),
+                ("IM_SCREEN_NAME", s("")),
+                ("IM_UIN", s(&uin)),
+                ("IM_PROTOCOL", u(0)),
+                ("IM_RECEIVERS", s(&receivers)),
+                ("RESULT_CODE", u(0)),
+            ]);
+            let class = if receivers.is_empty() {
+                "im_login"
+            } else {
+                "im_message"
+            };
+            self.push(class, frame, "im", true, t, f);
+        }
+    }
+
     fn all(cap: &'a Capture) -> Truth<'a> {
         let mut t = Truth::new(cap);
         t.tls();
@@ -1159,6 +1285,8 @@ impl<'a> Truth<'a> {
         t.sip();
         t.ftp();
         t.ftp_generated();
+        t.xmpp();
+        t.oscar();
         t
     }
 }
@@ -3511,4 +3639,234 @@ fn meta_records_carry_the_subscriber_login() {
     }
     let ftp = run.meta_of("ftp");
     assert_eq!(num(ftp[1], "MODE"), Some(0), "PORT: active");
+}
+
+const XMPP_CAPTURE: &str = "xmpp_c2s_sasl_sessions.pcapng";
+
+/// The corpus' XMPP sessions: the DIGEST-MD5 login that succeeds gives one im record with
+/// the login and the bound JID (IM_PROTOCOL 7, RESULT_CODE 0), the one that fails one with
+/// RESULT_CODE 10, and every message the client of the session picked up mid-stream sends
+/// (after segments the capture lost) one with its receiver; nothing else is exported.
+#[test]
+fn im_xmpp_logins_and_messages_of_the_corpus() {
+    let cap = Capture::load(XMPP_CAPTURE);
+    let truth = Truth::all(&cap);
+    let (t, run) = check(&cap, &truth, "");
+    assert_exact(std::slice::from_ref(&t));
+    assert_eq!(class(&t, "im_login"), (2, 2));
+    assert_eq!(class(&t, "im_message"), (3, 3));
+    let jids: Vec<Option<String>> = run
+        .meta_of("im")
+        .iter()
+        .filter(|r| {
+            num(r, "RESULT_CODE") == Some(0) && text(r, "IM_RECEIVERS").as_deref() == Some("")
+        })
+        .map(|r| text(r, "IM_SCREEN_NAME"))
+        .collect();
+    assert_eq!(jids, [Some("tom@cs-xmpp.lan/darkstar".to_string())]);
+    assert_eq!(run.analysis_count("xmpp-records"), 5);
+    assert!(run.analysis_count("xmpp-gaps") >= 1, "{}", run.analysis());
+}
+
+/// With `xmpp` in `ipfix_meta_raw`, every payload packet of the XMPP connections is one
+/// raw record (META_PROTO 8, VDPI_PROTO 9) beside the im records — the session picked up
+/// mid-stream of a Linux cooked capture (IQ ping, no stream header) too.
+#[test]
+fn im_xmpp_raw_metadata_one_record_per_payload_packet() {
+    for name in [XMPP_CAPTURE, "xmpp_iq_ping_midstream.pcap"] {
+        let cap = Capture::load(name);
+        let mut truth = Truth::all(&cap);
+        truth.raw(
+            |f| [f.1.1, f.2.1].contains(&5222).then_some((*f, 9)),
+            8,
+            1400,
+        );
+        let n = truth.wants.iter().filter(|w| w.class == "raw_meta").count() as u64;
+        let (t, run) = check(&cap, &truth, "ipfix_meta_raw = [\"xmpp\"]");
+        assert_exact(std::slice::from_ref(&t));
+        assert!(n > 0, "{name}");
+        assert_eq!(run.analysis_count("raw-records"), n, "{name}");
+    }
+}
+
+/// An XMPP stream on another port is found by its header; a PLAIN login gives IM_LOGIN
+/// and IM_PASSW, a SCRAM one IM_LOGIN only; STARTTLS accepted hands the connection to
+/// TLS (the ClientHello is a clickstream record, the message after it nothing).
+#[test]
+fn im_xmpp_by_stream_header_plain_scram_and_starttls() {
+    let header = b"<?xml version='1.0'?><stream:stream to='example.com' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+    let reply = b"<stream:stream from='example.com' id='s1' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";
+    let mut plain = Conversation::open(([10, 5, 0, 1], 41000), ([10, 5, 0, 2], 15222));
+    plain
+        .send(0, &header[..30])
+        .send(0, &header[30..])
+        .send(1, reply)
+        // "\0juliet\0r0m30myr0m30"
+        .send(0, b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldAByMG0zMG15cjBtMzA=</auth>")
+        .send(1, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+        .send(0, header)
+        .send(1, reply)
+        .send(0, b"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+        .send(1, b"<iq type='result' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>juliet@example.com/balcony</jid></bind></iq>")
+        .send(0, b"<message to='romeo@example.net'><body>wherefore</body></message>");
+    let mut scram = Conversation::open(([10, 5, 0, 1], 41001), ([10, 5, 0, 2], 5222));
+    // "n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL" (RFC 5802 §5)
+    scram
+        .send(0, header)
+        .send(0, b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-SHA-1'>biwsbj11c2VyLHI9ZnlrbytkMmxiYkZnT05Sdjlxa3hkYXdM</auth>")
+        .send(1, b"<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><temporary-auth-failure/></failure>");
+    let hello = first_client_payload("tls13_curl_with_dns.pcap", |p| p.starts_with(&[22, 3]));
+    let mut tls = Conversation::open(([10, 5, 0, 1], 41002), ([10, 5, 0, 2], 5222));
+    tls.send(0, header)
+        .send(1, reply)
+        .send(0, b"<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        .send(1, b"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+        .send(0, &hello)
+        .send(0, b"<message to='nobody@example.net'/>");
+    let mut frames = plain.frames.clone();
+    frames.extend(scram.frames.clone());
+    frames.extend(tls.frames.clone());
+    let run = run_frames("im-xmpp-synthetic", &frames);
+    let got: Vec<[Option<String>; 4]> = run
+        .meta_of("im")
+        .iter()
+        .map(|r| {
+            [
+                text(r, "IM_LOGIN"),
+                text(r, "IM_PASSW"),
+                text(r, "IM_SCREEN_NAME"),
+                text(r, "IM_RECEIVERS"),
+            ]
+        })
+        .collect();
+    let o = |v: &str| Some(v.to_string());
+    let jid = "juliet@example.com/balcony";
+    assert_eq!(
+        got,
+        [
+            [o("juliet"), o("r0m30myr0m30"), o(jid), o("")],
+            [o("juliet"), o(""), o(jid), o("romeo@example.net")],
+            [o("user"), o(""), o(""), o("")],
+        ]
+    );
+    let codes: Vec<Option<u64>> = run
+        .meta_of("im")
+        .iter()
+        .map(|r| num(r, "RESULT_CODE"))
+        .collect();
+    assert_eq!(codes, [Some(0), Some(0), Some(11)]);
+    let hosts: Vec<Option<String>> = run
+        .clickstream
+        .iter()
+        .map(|r| text(r, "HOSTNAME"))
+        .collect();
+    assert_eq!(hosts, [o("enabled.tls13.com")]);
+}
+
+/// The corpus' OSCAR session on port 443 (found by its FLAP sign-on; TLS does not take
+/// it): the ICQ account it signs on with (IM_UIN from the server's own-info SNAC), and the
+/// message the client sends after segments the capture lost, to UIN 461758769. With `icq`
+/// in `ipfix_meta_raw`, one raw record per payload packet too (META_PROTO 9, VDPI_PROTO 10).
+#[test]
+fn im_oscar_sign_on_and_message_of_the_corpus() {
+    let cap = Capture::load("oscar_aim_icq_flap_port443.pcapng");
+    let mut truth = Truth::all(&cap);
+    let (t, run) = check(&cap, &truth, "");
+    assert_exact(std::slice::from_ref(&t));
+    assert_eq!(class(&t, "im_login"), (1, 1));
+    assert_eq!(class(&t, "im_message"), (1, 1));
+    assert!(run.clickstream.is_empty(), "{:?}", run.clickstream);
+    assert!(run.analysis_count("oscar-gaps") >= 1, "{}", run.analysis());
+    truth.raw(
+        |f| [f.1.1, f.2.1].contains(&443).then_some((*f, 10)),
+        9,
+        1400,
+    );
+    let n = truth.wants.iter().filter(|w| w.class == "raw_meta").count() as u64;
+    let (t, run) = check(&cap, &truth, "ipfix_meta_raw = [\"icq\"]");
+    assert_exact(std::slice::from_ref(&t));
+    assert_eq!(run.analysis_count("raw-records"), n);
+}
+
+/// A frame of a [`Conversation`] (Ethernet, IPv4, TCP) carried over IPv6 in VLAN 100
+/// instead: the last three octets of the IPv4 address end 2001:db8::/104 (10.5.1.1 →
+/// 2001:db8::5:101).
+fn over_ipv6_in_vlan(frame: &Packet) -> Packet {
+    let f = &frame.data;
+    let v6 = |a: &[u8]| {
+        let mut o = [0u8; 16];
+        o[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        o[13..].copy_from_slice(&a[1..4]);
+        o
+    };
+    let tcp = &f[34..];
+    let mut out = f[..12].to_vec();
+    out.extend_from_slice(&[0x81, 0x00, 0x00, 100, 0x86, 0xdd]);
+    out.extend(ipv6_header(
+        v6(&f[26..30]),
+        v6(&f[30..34]),
+        6,
+        tcp.len() as u16,
+    ));
+    out.extend_from_slice(tcp);
+    Packet::whole(out)
+}
+
+/// IM records over IPv6 (the `im_v6` template, 1103/1104) in a VLAN: an XMPP PLAIN login
+/// and message, and an OSCAR message on port 5190, each with the tag and addresses of its
+/// frames.
+#[test]
+fn im_records_over_ipv6_in_a_vlan() {
+    let mut xmpp = Conversation::open(([10, 5, 1, 1], 42000), ([10, 5, 1, 2], 5222));
+    xmpp.send(0, b"<stream:stream to='example.com' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>")
+        .send(0, b"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGp1bGlldAByMG0zMG15cjBtMzA=</auth>")
+        .send(1, b"<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")
+        .send(1, b"<iq type='result' id='b'><bind><jid>juliet@example.com/v6</jid></bind></iq>")
+        .send(0, b"<message to='romeo@example.net'/>");
+    let mut oscar = Conversation::open(([10, 5, 1, 1], 42001), ([10, 5, 1, 3], 5190));
+    // SNAC 04/06 to "aimbuddy": cookie, channel 1, the screen name.
+    let mut msg = vec![0x2a, 2, 0, 1, 0, 29, 0, 4, 0, 6, 0, 0, 0, 0, 0, 1];
+    msg.extend_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 8]);
+    msg.extend_from_slice(b"aimbuddy");
+    oscar.send(0, &msg);
+    let frames: Vec<Packet> = xmpp
+        .frames
+        .iter()
+        .chain(&oscar.frames)
+        .map(over_ipv6_in_vlan)
+        .collect();
+    let run = run_frames("im-ipv6-vlan", &frames);
+    let im = run.meta_of("im");
+    let got: Vec<_> = im
+        .iter()
+        .map(|r| {
+            (
+                r.kind.as_deref(),
+                num(r, "vlanId"),
+                text(r, "IM_LOGIN"),
+                text(r, "IM_RECEIVERS"),
+                num(r, "IM_PROTOCOL"),
+            )
+        })
+        .collect();
+    let o = |v: &str| Some(v.to_string());
+    assert_eq!(
+        got,
+        [
+            (Some("im_v6"), Some(100), o("juliet"), o(""), Some(7)),
+            (
+                Some("im_v6"),
+                Some(100),
+                o("juliet"),
+                o("romeo@example.net"),
+                Some(7)
+            ),
+            (Some("im_v6"), Some(100), o(""), o("aimbuddy"), Some(0)),
+        ]
+    );
+    let client: std::net::Ipv6Addr = "2001:db8::5:101".parse().unwrap();
+    assert!(
+        im.iter()
+            .all(|r| r.get("IP_SOURCE_V6") == Some(&Value::Ipv6(client)))
+    );
 }

@@ -81,6 +81,7 @@ fn main() {
             raw_max_bytes: 1400,
             ftp_slots: 1024,
             ftp_expected: 256,
+            xmpp_slots: 1024,
         },
         ip_fragment_slots: 1024,
         ip_fragment_slot_size: 9216,

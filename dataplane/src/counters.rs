@@ -192,6 +192,20 @@ counter_table! {
         FtpDataBound = "ftp-data-bound", "FTP data connections bound to the control connection that announced them";
         FtpDataTableFull = "ftp-data-table-full",
             "announced FTP data connections that displaced one still awaited (the worker's table was full)";
+        XmppStanzas = "xmpp-stanzas", "XMPP top-level elements read (stanzas, SASL and TLS negotiation)";
+        XmppRecords = "xmpp-records", "XMPP login and message records handed to the export side";
+        XmppMalformed = "xmpp-malformed", "XMPP ends that stopped being XML (`<` not starting markup), left unparsed";
+        XmppTooLong = "xmpp-too-long", "XMPP ends with a tag longer than a reassembly slot, left unparsed";
+        XmppNamesCut = "xmpp-names-cut", "XMPP login records with IM_LOGIN, IM_PASSW (64 octets) or the JID (128) cut";
+        XmppExhausted = "xmpp-exhausted",
+            "XMPP connections left unparsed because every XMPP slot was taken";
+        XmppGaps = "xmpp-gaps",
+            "XMPP ends read on from a segment after a hole (the octets of the hole are lost)";
+        OscarFrames = "oscar-frames", "OSCAR FLAP frames read (both directions)";
+        OscarRecords = "oscar-records", "OSCAR (ICQ/AIM) sign-on and message records handed to the export side";
+        OscarMalformed = "oscar-malformed", "OSCAR ends whose octets stopped being FLAP frames, left unparsed";
+        OscarGaps = "oscar-gaps",
+            "OSCAR ends read on from a segment after a hole (the octets of the hole are lost)";
         RawRecords = "raw-records", "raw metadata records handed to the export side";
         RawCut = "raw-cut", "raw metadata records whose payload was cut to ipfix_meta_raw_max_bytes";
     }
@@ -252,6 +266,10 @@ impl AppCount {
                 | AppCount::FtpMessages
                 | AppCount::FtpRecords
                 | AppCount::FtpDataBound
+                | AppCount::XmppStanzas
+                | AppCount::XmppRecords
+                | AppCount::OscarFrames
+                | AppCount::OscarRecords
                 | AppCount::RawRecords
         )
     }

@@ -9,6 +9,7 @@
 #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
 mod common;
+mod mutate;
 mod sip_ftp_common;
 
 use std::sync::OnceLock;
@@ -19,6 +20,7 @@ use metaprobe_dataplane::app::ftp::{self, Event, FtpState};
 use metaprobe_dataplane::app::sip::{
     self, FixedText, Framing, Message, SipStream, join_hosts, looks_like_sip, name_addr_uri,
 };
+use mutate::{Rng, mutate, mutate_dialog};
 use proptest::prelude::*;
 use sip_ftp_common::{Dialog, FTP_CAPTURES, ftp_dialogs, sip_datagrams};
 
@@ -191,21 +193,6 @@ fn exercise_ftp(dialog: &[(bool, Vec<u8>)], chunks: &mut impl FnMut() -> usize) 
 // Mutations (deterministic, no dependencies)
 // ---------------------------------------------------------------------------
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Octets and tokens the text grammars branch on.
 const TOKENS: &[&[u8]] = &[
     b"\r\n",
@@ -247,60 +234,6 @@ const TOKENS: &[&[u8]] = &[
     b"\xff",
     b"\xc3",
 ];
-
-/// A copy of `seed` with up to 4 edits — an octet changed, a token inserted,
-/// a run deleted or repeated — and possibly cut short.
-fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
-    let mut f = seed.to_vec();
-    let r = rng.next();
-    for _ in 0..(1 + r % 4) {
-        let at = rng.below(f.len() + 1);
-        match rng.below(4) {
-            0 if at < f.len() => f[at] = rng.next() as u8,
-            1 => {
-                let t = TOKENS[rng.below(TOKENS.len())];
-                f.splice(at..at, t.iter().copied());
-            }
-            2 => {
-                let end = (at + 1 + rng.below(16)).min(f.len());
-                f.drain(at.min(end)..end);
-            }
-            _ => {
-                let end = (at + 1 + rng.below(64)).min(f.len());
-                let run = f[at.min(end)..end].to_vec();
-                f.splice(at..at, run);
-            }
-        }
-    }
-    if (r >> 8).is_multiple_of(4) {
-        let keep = rng.below(f.len() + 1);
-        f.truncate(keep);
-    }
-    f
-}
-
-/// A copy of `dialog` with one to three of its segments mutated, and now and
-/// then a segment dropped or repeated.
-fn mutate_dialog(dialog: &[(bool, Vec<u8>)], rng: &mut Rng) -> Dialog {
-    let mut d = dialog.to_vec();
-    for _ in 0..1 + rng.below(3) {
-        let i = rng.below(d.len());
-        match rng.below(8) {
-            0 => {
-                d.remove(i);
-            }
-            1 => {
-                let seg = d[i].clone();
-                d.insert(i, seg);
-            }
-            _ => d[i].1 = mutate(&d[i].1, rng),
-        }
-        if d.is_empty() {
-            break;
-        }
-    }
-    d
-}
 
 // ---------------------------------------------------------------------------
 // Property tests
@@ -372,7 +305,7 @@ proptest! {
     fn mutated_sip_never_panics(which in any::<usize>(), seed in any::<u64>(), cut in any::<usize>()) {
         let seeds = sip_seeds();
         let mut rng = Rng(seed | 1);
-        let m = mutate(&seeds[which % seeds.len()], &mut rng);
+        let m = mutate(&seeds[which % seeds.len()], &mut rng, TOKENS);
         exercise_sip(&m, cut);
     }
 
@@ -433,7 +366,7 @@ proptest! {
     fn mutated_ftp_never_panics(which in any::<usize>(), seed in any::<u64>(), sizes in proptest::collection::vec(1usize..100, 1..8)) {
         let seeds = ftp_seeds();
         let mut rng = Rng(seed | 1);
-        let dialog = mutate_dialog(&seeds[which % seeds.len()], &mut rng);
+        let dialog = mutate_dialog(&seeds[which % seeds.len()], &mut rng, TOKENS);
         let mut it = sizes.into_iter().cycle();
         exercise_ftp(&dialog, &mut || it.next().unwrap());
     }
@@ -460,7 +393,7 @@ fn sip_campaign() {
     let (mut parsed, mut octets) = (0u64, 0u64);
     for _ in 0..n {
         let r = rng.next();
-        let m = mutate(&seeds[(r as usize) % seeds.len()], &mut rng);
+        let m = mutate(&seeds[(r as usize) % seeds.len()], &mut rng, TOKENS);
         octets += m.len() as u64;
         parsed += exercise_sip(&m, (r >> 32) as usize) as u64;
     }
@@ -483,7 +416,7 @@ fn ftp_campaign() {
     let (mut records, mut octets) = (0u64, 0u64);
     for _ in 0..n {
         let r = rng.next();
-        let dialog = mutate_dialog(&seeds[(r as usize) % seeds.len()], &mut rng);
+        let dialog = mutate_dialog(&seeds[(r as usize) % seeds.len()], &mut rng, TOKENS);
         octets += dialog.iter().map(|(_, s)| s.len() as u64).sum::<u64>();
         let mut chunk = Rng(r | 1);
         records += exercise_ftp(&dialog, &mut || 1 + chunk.below(600)).len() as u64;

@@ -15,17 +15,20 @@
 //! [`protocols!`]'s invocation below, and its counters as rows of
 //! [`crate::counters::AppCount`] (see `docs/dataplane.md`).
 
+mod base64;
 pub mod dns;
 pub mod ftp;
 pub mod h323;
 pub mod http;
 pub mod nntp;
+pub mod oscar;
 pub mod quic;
 pub mod raw;
 mod record;
 pub mod sip;
 pub mod text;
 pub mod tls;
+pub mod xmpp;
 
 use metaprobe_ipfix::ring::RecordSender;
 use metaprobe_ipfix::template::Record;
@@ -201,6 +204,8 @@ protocols! {
     Ftp => ftp,
     Nntp => nntp,
     H323 => h323,
+    Xmpp => xmpp,
+    Oscar => oscar,
     Http => http,
 }
 
@@ -292,6 +297,8 @@ pub struct AppConfig {
     pub ftp_slots: u32,
     /// FTP data connections announced and not yet seen, per worker.
     pub ftp_expected: u32,
+    /// XMPP connections parsed at once, per worker.
+    pub xmpp_slots: u32,
 }
 
 impl AppConfig {
@@ -316,6 +323,7 @@ impl Default for AppConfig {
             raw_max_bytes: 1400,
             ftp_slots: 1024,
             ftp_expected: 256,
+            xmpp_slots: 1024,
         }
     }
 }
@@ -437,6 +445,64 @@ impl Cx<'_> {
             (false, true) => Segment::Grew(r),
             (false, false) => Segment::Nothing,
         }
+    }
+
+    /// Adds a segment of a protocol whose writers start their messages at
+    /// segment starts (XMPP stanzas, FLAP frames) to `end`'s stream; the
+    /// stream to read, if it grew. `starts`: the segment starts with what
+    /// begins a message. An end that is not `synced` to a message boundary
+    /// (picked up mid-stream, its slot reclaimed) starts over at such a
+    /// segment; so does an end whose segment lands past a hole (a segment
+    /// the probe never saw, counted as `gaps`), rather than wait forever for
+    /// octets that were lost before the probe.
+    fn stream_from_starts(
+        &mut self,
+        ends: &mut Ends,
+        (end, seq, payload): (usize, u32, &[u8]),
+        starts: bool,
+        synced: &mut bool,
+        gaps: AppCount,
+    ) -> Option<StreamRef> {
+        if !*synced {
+            if !starts {
+                return None;
+            }
+            self.restart_stream(ends, end, seq);
+            *synced = true;
+        }
+        match self.stream(ends, end, seq, payload) {
+            Segment::Grew(r) => Some(r),
+            Segment::Nothing if starts && self.past_hole(ends, end, seq) => {
+                self.count(gaps);
+                self.restart_stream(ends, end, seq);
+                match self.stream(ends, end, seq, payload) {
+                    Segment::Grew(r) => Some(r),
+                    Segment::Nothing | Segment::Lost(_) => None,
+                }
+            }
+            Segment::Nothing => None,
+            // What the reclaimed slot held is gone; the new slot starts with
+            // this segment, a message start or not.
+            Segment::Lost(r) if starts => Some(r),
+            Segment::Lost(_) => {
+                *synced = false;
+                self.restart_stream(ends, end, seq);
+                None
+            }
+        }
+    }
+
+    /// `seq` lies past the octets `end`'s stream has so far: a segment before
+    /// it was not seen (lost before the probe, or still to come).
+    fn past_hole(&self, ends: &Ends, end: usize, seq: u32) -> bool {
+        let next = match ends.streams.get(end).copied().flatten() {
+            Some(r) if self.streams.is_live(r) => self
+                .streams
+                .base(r)
+                .map(|b| b.wrapping_add(self.streams.contiguous(r).len() as u32)),
+            _ => ends.next_seq.get(end).copied().flatten(),
+        };
+        next.is_some_and(|n| (1..1 << 31).contains(&seq.wrapping_sub(n)))
     }
 
     /// `end`'s stream starts over at `seq` (a parser found its place again):

@@ -65,6 +65,10 @@ pub enum DpiProto {
     Nntp = 4,
     /// H.323 call signalling (H.225.0/Q.931 in TPKT, port 1720).
     H323 = 5,
+    /// XMPP client-to-server (port 5222 or the stream header).
+    Xmpp = 9,
+    /// ICQ/AIM over OSCAR (FLAP on 5190, 443 or any port by its sign-on).
+    Oscar = 10,
 }
 
 impl DpiProto {

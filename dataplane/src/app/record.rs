@@ -2,7 +2,7 @@
 //! for every record kind.
 
 use metaprobe_ipfix::field::{IpPair, Mac, Octets, Text};
-use metaprobe_ipfix::template::{Clickstream, Dns, Ftp, HttpReply, RawMeta, Sip, TlsReply};
+use metaprobe_ipfix::template::{Clickstream, Dns, Ftp, HttpReply, Im, RawMeta, Sip, TlsReply};
 
 use crate::flow::Observed;
 use crate::wire::{MPLS_CAP, Packet};
@@ -175,6 +175,11 @@ impl<'l> Common<'l> {
     /// An FTP record (spec §7) with the login/mode fields empty.
     pub fn ftp(&self) -> Ftp<'_> {
         with_common!(self, Ftp {})
+    }
+
+    /// An IM record (spec §7) with the messenger fields empty.
+    pub fn im(&self) -> Im<'_> {
+        with_common!(self, Im {})
     }
 
     /// A raw metadata record (spec §7) with this packet's ports and the

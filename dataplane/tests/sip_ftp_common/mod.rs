@@ -2,13 +2,12 @@
 //! the benches (which include this next to `common`).
 #![allow(dead_code, clippy::indexing_slicing, clippy::unwrap_used)]
 
-use std::collections::HashMap;
-
 use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::sip::looks_like_sip;
-use metaprobe_dataplane::wire::{TcpFlags, decode};
+use metaprobe_dataplane::wire::decode;
 
-use super::common::{ethernet_frames, fixtures, read_capture};
+pub use super::common::Dialog;
+use super::common::{ethernet_frames, tcp_dialogs};
 
 /// The fixtures with FTP control connections.
 pub const FTP_CAPTURES: &[&str] = &[
@@ -32,40 +31,7 @@ pub fn sip_datagrams() -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A control connection's segments in the order they were sent: (from the
-/// client, payload).
-pub type Dialog = Vec<(bool, Vec<u8>)>;
-
-/// The FTP control connections (server port 21) of a capture, sorted;
-/// retransmissions left out.
+/// The FTP control connections (server port 21) of a capture, sorted.
 pub fn ftp_dialogs(name: &str) -> Vec<Dialog> {
-    let mut dialogs: HashMap<_, Dialog> = HashMap::new();
-    let mut next: HashMap<_, u32> = HashMap::new();
-    for (_, f) in read_capture(&fixtures().join(name)) {
-        let p = decode(&f);
-        let (Some(tcp), Some((sp, dp))) = (p.tcp().copied(), p.ports()) else {
-            continue;
-        };
-        let payload = p.payload(&f);
-        let (src, dst) = (p.src_addr().unwrap(), p.dst_addr().unwrap());
-        if tcp.flags.contains(TcpFlags::SYN) {
-            next.insert((src, sp), tcp.seq.wrapping_add(1));
-        }
-        if payload.is_empty() || (sp != 21 && dp != 21) {
-            continue;
-        }
-        let expect = next.entry((src, sp)).or_insert(tcp.seq);
-        if tcp.seq != *expect {
-            continue;
-        }
-        *expect = tcp.seq.wrapping_add(payload.len() as u32);
-        let conn = if dp == 21 { (src, sp) } else { (dst, dp) };
-        dialogs
-            .entry(conn)
-            .or_default()
-            .push((dp == 21, payload.to_vec()));
-    }
-    let mut out: Vec<Dialog> = dialogs.into_values().collect();
-    out.sort();
-    out
+    tcp_dialogs(name, 21)
 }
