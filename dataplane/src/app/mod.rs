@@ -19,6 +19,7 @@ pub mod dns;
 pub mod ftp;
 pub mod h323;
 pub mod http;
+pub mod mail;
 pub mod nntp;
 pub mod quic;
 pub mod raw;
@@ -199,6 +200,7 @@ protocols! {
     Quic => quic,
     Sip => sip,
     Ftp => ftp,
+    Mail => mail,
     Nntp => nntp,
     H323 => h323,
     Http => http,
@@ -281,7 +283,7 @@ pub struct AppConfig {
     pub stream_slot_size: u32,
     /// QUIC connections whose ClientHello may be incomplete at once, per worker.
     pub quic_slots: u32,
-    /// The meta stream has collectors: SIP and FTP records (and raw ones) are wanted.
+    /// The meta stream has collectors: SIP, FTP and mail records (and raw ones) are wanted.
     pub meta: bool,
     /// `ipfix_meta_raw`: the protocols whose payload packets give raw records
     /// (wanted only with `meta`).
@@ -292,6 +294,8 @@ pub struct AppConfig {
     pub ftp_slots: u32,
     /// FTP data connections announced and not yet seen, per worker.
     pub ftp_expected: u32,
+    /// SMTP and POP3 connections parsed at once, per worker.
+    pub mail_slots: u32,
 }
 
 impl AppConfig {
@@ -316,6 +320,7 @@ impl Default for AppConfig {
             raw_max_bytes: 1400,
             ftp_slots: 1024,
             ftp_expected: 256,
+            mail_slots: 256,
         }
     }
 }

@@ -65,6 +65,10 @@ pub enum DpiProto {
     Nntp = 4,
     /// H.323 call signalling (H.225.0/Q.931 in TPKT, port 1720).
     H323 = 5,
+    /// SMTP (ports 25, 587, or a greeting naming SMTP).
+    Smtp = 6,
+    /// POP3 (port 110, or a `+OK` greeting).
+    Pop3 = 7,
 }
 
 impl DpiProto {

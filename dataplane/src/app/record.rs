@@ -2,7 +2,7 @@
 //! for every record kind.
 
 use metaprobe_ipfix::field::{IpPair, Mac, Octets, Text};
-use metaprobe_ipfix::template::{Clickstream, Dns, Ftp, HttpReply, RawMeta, Sip, TlsReply};
+use metaprobe_ipfix::template::{Clickstream, Dns, Ftp, HttpReply, Mail, RawMeta, Sip, TlsReply};
 
 use crate::flow::Observed;
 use crate::wire::{MPLS_CAP, Packet};
@@ -174,6 +174,11 @@ impl<'l> Common<'l> {
     /// An FTP record (spec §7) with the login/mode fields empty.
     pub fn ftp(&self) -> Ftp<'_> {
         with_common!(self, Ftp {})
+    }
+
+    /// A mail record (spec §7) with the message fields empty.
+    pub fn mail(&self) -> Mail<'_> {
+        with_common!(self, Mail {})
     }
 
     /// A raw metadata record (spec §7) with this packet's ports and the
