@@ -56,6 +56,7 @@ fn analyzer() -> (Analyzer, RecordReceiver, Arc<WorkerCounters>) {
             raw_max_bytes: 200,
             ftp_slots: 2,
             ftp_expected: 4,
+            mail_slots: 2,
         },
         ip_fragment_slots: 4,
         ip_fragment_slot_size: 9216,
