@@ -191,12 +191,12 @@ counter_table! {
         FtpDataBound = "ftp-data-bound", "FTP data connections bound to the control connection that announced them";
         FtpDataTableFull = "ftp-data-table-full",
             "announced FTP data connections that displaced one still awaited (the worker's table was full)";
-        MailMessages = "mail-messages", "mail messages read whole (SMTP sent and answered, POP3 retrieved)";
+        MailMessages = "mail-messages", "mail messages read whole (SMTP sent, POP3 and IMAP retrieved, IMAP appended)";
         MailRecords = "mail-records", "mail records handed to the export side";
         MailCut = "mail-cut",
             "mail records with an address list, Subject or header value cut to its capacity";
         MailTooLong = "mail-too-long", "mail lines longer than a reassembly slot, skipped to their end";
-        MailMalformed = "mail-malformed", "SMTP/POP3 server lines that are no reply, skipped";
+        MailMalformed = "mail-malformed", "SMTP and POP3 server lines that are no reply, skipped";
         MailExhausted = "mail-exhausted",
             "mail connections left unparsed because every mail slot was taken";
         MailTls = "mail-tls", "mail sessions that went TLS (STARTTLS/STLS): their metadata ends there";

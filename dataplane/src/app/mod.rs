@@ -294,7 +294,7 @@ pub struct AppConfig {
     pub ftp_slots: u32,
     /// FTP data connections announced and not yet seen, per worker.
     pub ftp_expected: u32,
-    /// SMTP and POP3 connections parsed at once, per worker.
+    /// SMTP, POP3 and IMAP connections parsed at once, per worker.
     pub mail_slots: u32,
 }
 

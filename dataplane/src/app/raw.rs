@@ -69,6 +69,8 @@ pub enum DpiProto {
     Smtp = 6,
     /// POP3 (port 110, or a `+OK` greeting).
     Pop3 = 7,
+    /// IMAP (port 143, or a `* OK` greeting).
+    Imap = 8,
 }
 
 impl DpiProto {

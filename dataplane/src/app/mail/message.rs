@@ -11,7 +11,7 @@
 use metaprobe_ipfix::codec::Reader;
 
 use super::header::{addresses, decode_words, media_type, param};
-use crate::app::text::{FixedText, is_wsp, take_line, trim};
+use crate::app::text::{FixedText, find_lf, is_wsp, strip_cr, take_line, trim};
 
 /// Capacities of the copied values (longer ones are cut and flagged).
 pub const SENDER_CAP: usize = 256;
@@ -281,6 +281,49 @@ pub fn next_line<'a>(
         return Err(TooLong);
     }
     Ok(None)
+}
+
+/// What one read of a counted transfer (a BDAT chunk, an IMAP literal) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Counted {
+    /// A line of it was read; more of it follows.
+    Line,
+    /// Its last octets were read.
+    Ended,
+    /// No whole line is there yet (nothing consumed).
+    More,
+    /// A line longer than the cap: what was there is dropped.
+    TooLong,
+}
+
+/// Reads the next line of a transfer with `left` octets to come from `r`
+/// into `msg` (when it is a message): lines are bounded by the count, so
+/// a transfer that ends inside a line gives that piece as a line.
+pub fn counted_line(
+    msg: Option<&mut Message>,
+    left: &mut u64,
+    r: &mut Reader<'_>,
+    cap: usize,
+) -> Counted {
+    let rest = r.peek_rest();
+    let n = usize::try_from(*left).map_or(rest.len(), |l| l.min(rest.len()));
+    let region = rest.get(..n).unwrap_or(&[]);
+    let (take, line) = match find_lf(region) {
+        Some(i) => (i + 1, region.get(..i)),
+        None if n as u64 == *left => (n, Some(region)),
+        None if n >= cap => (n, None),
+        None => return Counted::More,
+    };
+    r.skip(take);
+    *left -= take as u64;
+    if let (Some(msg), Some(line)) = (msg, line) {
+        msg.line(strip_cr(line));
+    }
+    match (*left, line) {
+        (0, _) => Counted::Ended,
+        (_, None) => Counted::TooLong,
+        (_, Some(_)) => Counted::Line,
+    }
 }
 
 #[cfg(test)]

@@ -55,10 +55,12 @@
 
 mod charsets;
 pub mod header;
+pub mod imap;
 pub mod message;
 pub mod pop3;
 pub mod smtp;
 
+pub use imap::Imap;
 pub use message::Message;
 pub use pop3::Pop3;
 pub use smtp::Smtp;
@@ -74,6 +76,7 @@ use crate::counters::AppCount;
 /// SMTP and submission (RFC 5321, RFC 6409), POP3 (RFC 1939).
 const SMTP_PORTS: [u16; 2] = [25, 587];
 const POP3_PORT: u16 = 110;
+const IMAP_PORT: u16 = 143;
 /// Longest greeting line the signature waits for.
 pub const GREETING_LINE_MAX: usize = 512;
 
@@ -88,6 +91,7 @@ pub enum Kind {
     #[default]
     Smtp = 0,
     Pop3 = 1,
+    Imap = 2,
 }
 
 impl Kind {
@@ -95,6 +99,7 @@ impl Kind {
         match self {
             Kind::Smtp => Raw::new(MetaProto::Smtp, DpiProto::Smtp),
             Kind::Pop3 => Raw::new(MetaProto::Pop3, DpiProto::Pop3),
+            Kind::Imap => Raw::new(MetaProto::Imap, DpiProto::Imap),
         }
     }
 }
@@ -104,8 +109,10 @@ impl Kind {
 pub enum Event {
     /// A command or reply was read.
     Line,
-    /// A message was sent (answered with this RESULT_CODE) or retrieved.
-    Message(u32),
+    /// A message was sent (answered with this RESULT_CODE)…
+    Sent(u32),
+    /// …or retrieved.
+    Received(u32),
     /// The session goes on in TLS: nothing more can be read.
     Tls,
 }
@@ -211,6 +218,7 @@ fn reply_code(line: &[u8]) -> Option<(u16, bool, &[u8])> {
 pub enum Session {
     Smtp(Smtp),
     Pop3(Pop3),
+    Imap(Imap),
 }
 
 impl Session {
@@ -218,6 +226,7 @@ impl Session {
         match kind {
             Kind::Smtp => Session::Smtp(Smtp::default()),
             Kind::Pop3 => Session::Pop3(Pop3::default()),
+            Kind::Imap => Session::Imap(Imap::default()),
         }
     }
 
@@ -234,6 +243,8 @@ impl Session {
             (Session::Smtp(s), false) => s.server(msg, bytes, cap),
             (Session::Pop3(p), true) => p.client(bytes, cap),
             (Session::Pop3(p), false) => p.server(msg, bytes, cap),
+            (Session::Imap(i), true) => i.client(msg, bytes, cap),
+            (Session::Imap(i), false) => i.server(msg, bytes, cap),
         }
     }
 }
@@ -325,6 +336,8 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
         Some(Kind::Smtp)
     } else if on(POP3_PORT) {
         Some(Kind::Pop3)
+    } else if on(IMAP_PORT) {
+        Some(Kind::Imap)
     } else {
         None
     };
@@ -343,12 +356,22 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
     })
 }
 
-/// A server's first line: `220 … SMTP …` or `+OK …`.
+/// A server's first line: `220 … SMTP …`, `+OK …` or `* OK …`/`* PREAUTH …`.
 pub fn greeting(first: &[u8]) -> Signature<Kind> {
-    match literal(first, b"+OK") {
-        Prefix::Matched(_) => return Outcome::Done(Kind::Pop3),
-        Prefix::Partial => return Outcome::Incomplete,
-        Prefix::Differs => {}
+    let mut partial = false;
+    for (lit, kind) in [
+        (&b"+OK"[..], Kind::Pop3),
+        (b"* OK", Kind::Imap),
+        (b"* PREAUTH", Kind::Imap),
+    ] {
+        match literal(first, lit) {
+            Prefix::Matched(_) => return Outcome::Done(kind),
+            Prefix::Partial => partial = true,
+            Prefix::Differs => {}
+        }
+    }
+    if partial {
+        return Outcome::Incomplete;
     }
     match literal(first, b"220") {
         Prefix::Matched(rest) => match find_lf(rest) {
@@ -438,15 +461,28 @@ pub(super) fn on_payload(
             .read(&mut conn.msg, seen.from_client, window, cap);
         let more = match step.outcome {
             Outcome::Done(Event::Line) => true,
-            Outcome::Done(Event::Message(code)) => {
+            Outcome::Done(Event::Sent(code)) => {
                 cx.count(AppCount::MailMessages);
-                let (on, event) = match conn.session {
-                    Session::Smtp(_) => (conn.client.map(|c| c.with_login(cx.login)), EVENT_SEND),
-                    Session::Pop3(_) => (Some(common), EVENT_RECEIVE),
+                // The client's packet; without one, this one the other way round.
+                let on = match conn.client {
+                    Some(c) => c.with_login(cx.login),
+                    None if seen.from_client => common,
+                    None => common.reversed([common.dst_mac, common.src_mac]),
                 };
-                if let Some(on) = on {
-                    emit(conn, servers, &on, common.time_stamp, event, code, cx);
-                }
+                emit(conn, servers, &on, common.time_stamp, EVENT_SEND, code, cx);
+                true
+            }
+            Outcome::Done(Event::Received(code)) => {
+                cx.count(AppCount::MailMessages);
+                emit(
+                    conn,
+                    servers,
+                    &common,
+                    common.time_stamp,
+                    EVENT_RECEIVE,
+                    code,
+                    cx,
+                );
                 true
             }
             Outcome::Done(Event::Tls) | Outcome::NotThis => {
@@ -514,11 +550,16 @@ fn give_back(slot: u32, w: &mut Worker, cx: &mut Cx<'_>) {
         servers,
     } = w;
     if let Some(conn) = conns.get_mut(slot as usize)
-        && let Session::Smtp(s) = &mut conn.session
-        && s.unanswered()
         && let Some(client) = conn.client
+        && match &mut conn.session {
+            Session::Smtp(s) if s.unanswered() => {
+                s.reply.clear();
+                true
+            }
+            Session::Imap(i) => i.unanswered(),
+            Session::Smtp(_) | Session::Pop3(_) => false,
+        }
     {
-        s.reply.clear();
         let client = client.with_login(cx.login);
         emit(conn, servers, &client, client.time_stamp, EVENT_SEND, 0, cx);
     }
@@ -547,6 +588,7 @@ fn emit(
             (Kind::Smtp, s.reply.as_bytes())
         }
         Session::Pop3(_) => (Kind::Pop3, &b""[..]),
+        Session::Imap(_) => (Kind::Imap, &b""[..]),
     };
     if m.cut {
         cx.count(AppCount::MailCut);
@@ -584,7 +626,9 @@ mod tests {
         assert_eq!(greeting(b"220 ftp.example.org ready\r\n"), Outcome::NotThis);
         assert_eq!(greeting(b"+O"), Outcome::Incomplete);
         assert_eq!(greeting(b"+OK POP3 ready"), Outcome::Done(Kind::Pop3));
-        assert_eq!(greeting(b"* OK IMAP4rev1"), Outcome::NotThis);
+        assert_eq!(greeting(b"* OK IMAP4rev1"), Outcome::Done(Kind::Imap));
+        assert_eq!(greeting(b"* "), Outcome::Incomplete);
+        assert_eq!(greeting(b"* BYE"), Outcome::NotThis);
     }
 
     #[test]

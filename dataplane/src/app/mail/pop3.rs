@@ -97,7 +97,7 @@ impl Pop3 {
                 (Body::Message, None) => {
                     self.body = Body::Status;
                     msg.finish();
-                    return Step::new(r.offset(), Outcome::Done(Event::Message(RESULT_OK)));
+                    return Step::new(r.offset(), Outcome::Done(Event::Received(RESULT_OK)));
                 }
                 (Body::List, None) => self.body = Body::Status,
                 (Body::Status, _) => {
@@ -164,7 +164,7 @@ mod tests {
                 };
                 w.drain(..step.consumed);
                 match step.outcome {
-                    Outcome::Done(Event::Message(code)) => {
+                    Outcome::Done(Event::Received(code)) => {
                         assert_eq!(code, RESULT_OK);
                         out.push((
                             String::from_utf8_lossy(msg.from.as_bytes()).into_owned(),

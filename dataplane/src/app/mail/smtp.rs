@@ -3,10 +3,10 @@
 
 use metaprobe_ipfix::codec::Reader;
 
-use super::message::{Lines, Message, TooLong, next_line, unstuff};
+use super::message::{Counted, Lines, Message, TooLong, counted_line, next_line, unstuff};
 use super::{Event, Pending, Reason, reply_code, word};
 use crate::app::Outcome;
-use crate::app::text::{FixedText, Step, decimal, find_lf, strip_cr, trim};
+use crate::app::text::{FixedText, Step, decimal, trim};
 
 /// Capacities of the client's HELO name, the greeting's host and the reply text.
 pub const NAME_CAP: usize = 128;
@@ -186,38 +186,26 @@ impl Smtp {
         Verb::End
     }
 
-    /// Reads octets of a BDAT chunk: `None` to go on reading (the chunk
-    /// ended), else the step to return.
+    /// Reads octets of a BDAT chunk: `None` to go on reading (a line of it
+    /// was read), else the step to return.
     fn chunk(
         &mut self,
         msg: &mut Message,
         r: &mut Reader<'_>,
         cap: usize,
     ) -> Option<Step<Event, Reason>> {
-        let rest = r.peek_rest();
-        let n = usize::try_from(self.chunk_left).map_or(rest.len(), |left| left.min(rest.len()));
-        let region = rest.get(..n).unwrap_or(&[]);
-        let (take, line) = match find_lf(region) {
-            Some(i) => (i + 1, region.get(..i)),
-            // The chunk ends inside a line: that piece counts as a line.
-            None if n as u64 == self.chunk_left => (n, Some(region)),
-            None if n >= cap => (n, None),
-            None => return Some(Step::new(r.offset(), Outcome::Incomplete)),
+        let outcome = match counted_line(Some(msg), &mut self.chunk_left, r, cap) {
+            Counted::Line => return None,
+            Counted::Ended if self.chunk_last => {
+                msg.finish();
+                self.awaiting = true;
+                Outcome::Done(Event::Line)
+            }
+            Counted::Ended => return None,
+            Counted::More => Outcome::Incomplete,
+            Counted::TooLong => Outcome::Malformed(Reason::TooLong),
         };
-        r.skip(take);
-        self.chunk_left -= take as u64;
-        if let Some(line) = line {
-            msg.line(strip_cr(line));
-        }
-        if self.chunk_left == 0 && self.chunk_last {
-            msg.finish();
-            self.awaiting = true;
-            return Some(Step::new(r.offset(), Outcome::Done(Event::Line)));
-        }
-        if line.is_none() {
-            return Some(Step::new(r.offset(), Outcome::Malformed(Reason::TooLong)));
-        }
-        None
+        Some(Step::new(r.offset(), outcome))
     }
 
     pub fn server(&mut self, msg: &mut Message, bytes: &[u8], cap: usize) -> Step<Event, Reason> {
@@ -262,7 +250,7 @@ impl Smtp {
             Verb::End => {
                 self.awaiting = false;
                 self.reply.set(trim(text));
-                Event::Message(u32::from(code))
+                Event::Sent(u32::from(code))
             }
             Verb::StartTls if code == 220 => {
                 self.tls = true;
@@ -339,7 +327,7 @@ mod tests {
                 };
                 w.drain(..step.consumed);
                 match step.outcome {
-                    Outcome::Done(Event::Message(code)) => out.push(Rec {
+                    Outcome::Done(Event::Sent(code)) => out.push(Rec {
                         from: s(msg.from.as_bytes()),
                         to: s(msg.to.as_bytes()),
                         cc: s(msg.cc.as_bytes()),
