@@ -1,13 +1,14 @@
-//! Mail (SMTP, POP3): the mail record of spec §7, one per message sent
-//! (SMTP DATA or BDAT, EVENT 1) or retrieved (POP3 RETR/TOP, EVENT 2), over
+//! Mail (SMTP, POP3, IMAP): the mail record of spec §7, one per message sent
+//! (SMTP DATA or BDAT, IMAP APPEND: EVENT 1) or retrieved (POP3 RETR/TOP,
+//! an IMAP FETCH literal holding a message or its header: EVENT 2), over
 //! cleartext sessions; a session that upgrades with STARTTLS/STLS ends its
 //! mail metadata there and its ClientHello binds the flow to TLS.
 //!
 //! # Driver
 //!
-//! Signature: ports 25 and 587 (SMTP), 110 (POP3), or the server's first line
-//! on any port: a 220 greeting naming SMTP, or `+OK` (`Incomplete` while the
-//! octets are a prefix of one). Per flow: a [`State`] of 8 octets — the
+//! Signature: ports 25 and 587 (SMTP), 110 (POP3), 143 (IMAP), or the
+//! server's first line on any port: a 220 greeting naming SMTP, `+OK`, or
+//! `* OK`/`* PREAUTH` (`Incomplete` while the octets are a prefix of one). Per flow: a [`State`] of 8 octets — the
 //! protocol and the index of the connection's slot in the worker's pool of
 //! [`Session`]s and [`Message`]s (about 4 KiB each: too big for the flow
 //! table). An end holds a reassembly slot only while a line is incomplete:
@@ -15,9 +16,9 @@
 //! arrive, which pairs each command with its reply.
 //!
 //! A record's addresses, ports and L2 fields are those of the packet that
-//! carried the message: the client's for SMTP (its last segment of the
-//! message, kept in the pool slot; the record goes out with the server's
-//! final reply, dated by it), the server's for POP3.
+//! carried the message: the client's for SMTP and APPEND (its last segment,
+//! kept in the pool slot; the record goes out with the server's final reply
+//! or tagged status, dated by it), the server's for POP3 and FETCH.
 //!
 //! # Contract of the grammar
 //!
@@ -30,7 +31,7 @@
 //!   [`message::CC_CAP`], [`message::SUBJECT_CAP`] octets, whole addresses
 //!   only, cut flagged): a message spans many segments and its header many
 //!   reassembly windows.
-//! * [`Smtp`] and [`Pop3`] are per-connection state machines over lines:
+//! * [`Smtp`], [`Pop3`] and [`Imap`] are per-connection state machines over lines:
 //!   `client`/`server` take the contiguous octets of one direction from its
 //!   position and answer a [`Step`] (consumed octets, and `Done(Event)`,
 //!   `Incomplete` when every whole line was read, `Malformed(Reason)` for a
@@ -44,6 +45,11 @@
 //!   A BDAT chunk that ends inside a line gives that piece as a line.
 //! * POP3: the retrieved message's From, To, Cc, Subject; RESULT_CODE 1
 //!   (`+OK`; a `-ERR` retrieves nothing and gives no record).
+//! * IMAP: literals (`{n}`, `{n+}`) are read by count, across segments. A
+//!   FETCH literal of `BODY[]`, `BODY[HEADER…]`, `BINARY[]`, `RFC822` or
+//!   `RFC822.HEADER` is a message (RESULT_CODE 1); other literals are
+//!   skipped. An APPEND's literal is the message sent; RESULT_CODE is its
+//!   tagged status: 1 OK, 2 NO, 3 BAD (0: none came).
 //! * No allocation, no panic, no read past the input, whatever the bytes.
 //!
 //! ```text
@@ -51,6 +57,8 @@
 //!        BDAT n [LAST] + n octets → 250 · STARTTLS → 220 (TLS)
 //! pop3:  +OK greeting · RETR n / TOP n m → +OK + lines + "." · STLS → +OK (TLS)
 //!        LIST, UIDL (no argument), CAPA: +OK + lines + "." · AUTH: "+ …" challenges
+//! imap:  * OK greeting · tag UID FETCH … → * n FETCH (… BODY[] {size} CRLF octets …) · tag OK
+//!        tag APPEND box {size} CRLF octets CRLF → tag OK/NO/BAD · tag STARTTLS → tag OK (TLS)
 //! ```
 
 mod charsets;
