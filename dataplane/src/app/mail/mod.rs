@@ -230,7 +230,7 @@ pub enum Session {
 }
 
 impl Session {
-    fn new(kind: Kind) -> Session {
+    pub fn new(kind: Kind) -> Session {
         match kind {
             Kind::Smtp => Session::Smtp(Smtp::default()),
             Kind::Pop3 => Session::Pop3(Pop3::default()),
