@@ -31,13 +31,20 @@ fn bench(c: &mut Criterion) {
             .map(|(_, s)| s.len())
             .sum();
         g.throughput(Throughput::Bytes(octets as u64));
-        g.bench_function(format!("{kind:?} connections ({} of them)", of.len()), |b| {
-            b.iter(|| {
-                of.iter()
-                    .map(|c| drive(c.kind, black_box(&c.dialog), &mut || usize::MAX).records.len())
-                    .sum::<usize>()
-            })
-        });
+        g.bench_function(
+            format!("{kind:?} connections ({} of them)", of.len()),
+            |b| {
+                b.iter(|| {
+                    of.iter()
+                        .map(|c| {
+                            drive(c.kind, black_box(&c.dialog), &mut || usize::MAX)
+                                .records
+                                .len()
+                        })
+                        .sum::<usize>()
+                })
+            },
+        );
     }
     g.throughput(Throughput::Elements(1));
     let subject = b"=?UTF-8?B?0J/RgNC40LLQtdGC?= =?UTF-8?Q?_=D0=BC=D0=B8=D1=80?= and more";

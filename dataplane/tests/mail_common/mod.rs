@@ -132,40 +132,47 @@ pub fn drive(kind: Kind, dialog: &[(bool, Vec<u8>)], chunks: &mut impl FnMut() -
             w.extend_from_slice(piece);
             // The reassembly slot holds at most CAP octets: the rest is cut.
             w.truncate(CAP);
-            for _ in 0..=CAP {
-                let step = session.read(&mut msg, *client, w, CAP);
-                assert!(step.consumed <= w.len(), "consumed past the input");
-                let progressed = step.consumed > 0;
-                w.drain(..step.consumed);
-                let rec = |sent, code, m: &Message| Rec {
-                    sent,
-                    code,
-                    from: text(m.from.as_bytes()),
-                    to: text(m.to.as_bytes()),
-                    cc: text(m.cc.as_bytes()),
-                    subject: text(m.subject.as_bytes()),
-                    attachment: m.attachment,
-                };
-                match step.outcome {
-                    Outcome::Done(Event::Sent(code)) => seen.records.push(rec(true, code, &msg)),
-                    Outcome::Done(Event::Received(code)) => {
-                        seen.records.push(rec(false, code, &msg))
-                    }
-                    Outcome::Done(Event::Tls) | Outcome::NotThis => {
-                        seen.tls = true;
-                        w.clear();
-                        break;
-                    }
-                    Outcome::Done(Event::Line) => {}
-                    Outcome::Malformed(_) => seen.given_up += 1,
-                    Outcome::Incomplete if !progressed => break,
-                    Outcome::Incomplete => {}
-                }
-                if w.is_empty() {
-                    break;
-                }
+            let blocked = session.blocked();
+            read(&mut session, &mut msg, *client, w, &mut seen);
+            if !client && blocked && !session.blocked() {
+                // The driver reads the client's waiting lines after the reply.
+                read(&mut session, &mut msg, true, &mut windows[0], &mut seen);
             }
         }
     }
     seen
+}
+
+/// One direction's window read as far as it goes (see [`drive`]).
+fn read(session: &mut Session, msg: &mut Message, client: bool, w: &mut Vec<u8>, seen: &mut Seen) {
+    for _ in 0..=CAP {
+        if w.is_empty() || seen.tls {
+            break;
+        }
+        let step = session.read(msg, client, w, CAP);
+        assert!(step.consumed <= w.len(), "consumed past the input");
+        let progressed = step.consumed > 0;
+        w.drain(..step.consumed);
+        let rec = |sent, code, m: &Message| Rec {
+            sent,
+            code,
+            from: text(m.from.as_bytes()),
+            to: text(m.to.as_bytes()),
+            cc: text(m.cc.as_bytes()),
+            subject: text(m.subject.as_bytes()),
+            attachment: m.attachment,
+        };
+        match step.outcome {
+            Outcome::Done(Event::Sent(code)) => seen.records.push(rec(true, code, msg)),
+            Outcome::Done(Event::Received(code)) => seen.records.push(rec(false, code, msg)),
+            Outcome::Done(Event::Tls) | Outcome::NotThis => {
+                seen.tls = true;
+                w.clear();
+            }
+            Outcome::Done(Event::Line) => {}
+            Outcome::Malformed(_) => seen.given_up += 1,
+            Outcome::Incomplete if !progressed => break,
+            Outcome::Incomplete => {}
+        }
+    }
 }

@@ -71,6 +71,10 @@ impl Imap {
                     }
                 }
             }
+            if self.append.is_some() {
+                // The next commands wait until the APPEND has its status.
+                return Step::new(r.offset(), Outcome::Incomplete);
+            }
             let line = match next_line(&mut r, &mut self.client_lines, cap) {
                 Ok(Some(line)) => line,
                 Ok(None) => return Step::new(r.offset(), Outcome::Incomplete),

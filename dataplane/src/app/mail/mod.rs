@@ -80,6 +80,7 @@ use super::raw::{DpiProto, MetaProto, Raw};
 use super::text::{FixedText, Prefix, Step, contains_ignore_case, decimal, find_lf, literal, trim};
 use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Seen, Segment, Signature};
 use crate::counters::AppCount;
+use crate::reasm::StreamRef;
 
 /// SMTP and submission (RFC 5321, RFC 6409), POP3 (RFC 1939).
 const SMTP_PORTS: [u16; 2] = [25, 587];
@@ -223,6 +224,10 @@ fn reply_code(line: &[u8]) -> Option<(u16, bool, &[u8])> {
 
 /// The protocol state of one connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "sessions live in a fixed pool slot sized for the largest; boxing would allocate per connection"
+)]
 pub enum Session {
     Smtp(Smtp),
     Pop3(Pop3),
@@ -235,6 +240,17 @@ impl Session {
             Kind::Smtp => Session::Smtp(Smtp::default()),
             Kind::Pop3 => Session::Pop3(Pop3::default()),
             Kind::Imap => Session::Imap(Imap::default()),
+        }
+    }
+
+    /// The client's lines wait for a reply: a message sent awaits its
+    /// reply (SMTP) or tagged status (APPEND), and the client's next
+    /// commands (pipelined) would start another in the same reader.
+    pub fn blocked(&self) -> bool {
+        match self {
+            Session::Smtp(s) => s.unanswered(),
+            Session::Imap(i) => i.unanswered(),
+            Session::Pop3(_) => false,
         }
     }
 
@@ -294,8 +310,11 @@ struct Parsed {
 pub struct Worker {
     conns: Box<[Parsed]>,
     free: Vec<u32>,
-    servers: FixedText<{ 2 * smtp::NAME_CAP + 1 }>,
+    servers: Servers,
 }
+
+/// MAIL_SERVERS being joined: two names and a comma.
+type Servers = FixedText<{ 2 * smtp::NAME_CAP + 1 }>;
 
 impl Worker {
     pub fn new(cfg: &AppConfig) -> Worker {
@@ -456,17 +475,56 @@ pub(super) fn on_payload(
     if seen.from_client {
         conn.client = Some(common.with_login(&[]));
     }
+    let blocked = conn.session.blocked();
+    let mut tls = read(conn, servers, cx, r, seen.from_client, &common);
+    let other = 1 - end.min(1);
+    if !tls
+        && !seen.from_client
+        && blocked
+        && !conn.session.blocked()
+        && let Some(&Some(cr)) = ends.streams.get(other)
+        && cx.streams.is_live(cr)
+    {
+        // The reply the client's pipelined lines waited for came: read them now,
+        // before the replies to them.
+        tls = read(conn, servers, cx, cr, true, &common);
+        if !tls {
+            cx.release_if_empty(ends, other, cr);
+        }
+    }
+    if tls {
+        // STARTTLS/STLS accepted: the ClientHello that follows binds the flow to TLS.
+        cx.count(AppCount::MailTls);
+        free.push(slot);
+        st.conn = Conn::Unparsed;
+        ends.expect_tls();
+        for e in 0..2 {
+            cx.finish_stream(ends, e);
+        }
+    } else {
+        cx.release_if_empty(ends, end, r);
+    }
+}
+
+/// Reads the lines of one direction's window `r` (the client's when
+/// `from_client`), handing out the records they complete; whether the
+/// session went TLS. `common`: the packet being handled.
+fn read(
+    conn: &mut Parsed,
+    servers: &mut Servers,
+    cx: &mut Cx<'_>,
+    r: StreamRef,
+    from_client: bool,
+    common: &Common<'_>,
+) -> bool {
     let cap = cx.streams.slot_size() as usize;
-    let mut tls = false;
     // Each round consumes a line or stops.
     for _ in 0..=cap {
         let window = cx.streams.contiguous(r);
         if window.is_empty() {
             break;
         }
-        let step = conn
-            .session
-            .read(&mut conn.msg, seen.from_client, window, cap);
+        let step = conn.session.read(&mut conn.msg, from_client, window, cap);
         let more = match step.outcome {
             Outcome::Done(Event::Line) => true,
             Outcome::Done(Event::Sent(code)) => {
@@ -474,7 +532,7 @@ pub(super) fn on_payload(
                 // The client's packet; without one, this one the other way round.
                 let on = match conn.client {
                     Some(c) => c.with_login(cx.login),
-                    None if seen.from_client => common,
+                    None if from_client => *common,
                     None => common.reversed([common.dst_mac, common.src_mac]),
                 };
                 emit(conn, servers, &on, common.time_stamp, EVENT_SEND, code, cx);
@@ -482,21 +540,11 @@ pub(super) fn on_payload(
             }
             Outcome::Done(Event::Received(code)) => {
                 cx.count(AppCount::MailMessages);
-                emit(
-                    conn,
-                    servers,
-                    &common,
-                    common.time_stamp,
-                    EVENT_RECEIVE,
-                    code,
-                    cx,
-                );
+                let t = common.time_stamp;
+                emit(conn, servers, common, t, EVENT_RECEIVE, code, cx);
                 true
             }
-            Outcome::Done(Event::Tls) | Outcome::NotThis => {
-                tls = true;
-                false
-            }
+            Outcome::Done(Event::Tls) | Outcome::NotThis => return true,
             Outcome::Malformed(Reason::TooLong) => {
                 cx.count(AppCount::MailTooLong);
                 true
@@ -512,18 +560,7 @@ pub(super) fn on_payload(
             break;
         }
     }
-    if tls {
-        // STARTTLS/STLS accepted: the ClientHello that follows binds the flow to TLS.
-        cx.count(AppCount::MailTls);
-        free.push(slot);
-        st.conn = Conn::Unparsed;
-        ends.expect_tls();
-        for e in 0..2 {
-            cx.finish_stream(ends, e);
-        }
-    } else {
-        cx.release_if_empty(ends, end, r);
-    }
+    false
 }
 
 /// A RST, or the FIN of the second end: the slot goes back now.
@@ -577,7 +614,7 @@ fn give_back(slot: u32, w: &mut Worker, cx: &mut Cx<'_>) {
 /// The mail record of the message `conn` read, on the packet `on`, dated `time`.
 fn emit(
     conn: &Parsed,
-    servers: &mut FixedText<{ 2 * smtp::NAME_CAP + 1 }>,
+    servers: &mut Servers,
     on: &Common<'_>,
     time: u32,
     event: u8,

@@ -93,6 +93,10 @@ impl Smtp {
                     None => continue,
                 }
             }
+            if self.awaiting {
+                // The next commands wait until the message is answered.
+                return Step::new(r.offset(), Outcome::Incomplete);
+            }
             let line = match next_line(&mut r, &mut self.client_lines, cap) {
                 Ok(Some(line)) => line,
                 Ok(None) => return Step::new(r.offset(), Outcome::Incomplete),
@@ -317,28 +321,36 @@ mod tests {
         let mut windows = [Vec::new(), Vec::new()];
         let mut out = Vec::new();
         for (client, seg) in dialog {
-            let w = &mut windows[usize::from(!client)];
-            w.extend_from_slice(seg);
-            loop {
-                let step = if *client {
-                    st.client(&mut msg, w, CAP)
-                } else {
-                    st.server(&mut msg, w, CAP)
-                };
-                w.drain(..step.consumed);
-                match step.outcome {
-                    Outcome::Done(Event::Sent(code)) => out.push(Rec {
-                        from: s(msg.from.as_bytes()),
-                        to: s(msg.to.as_bytes()),
-                        cc: s(msg.cc.as_bytes()),
-                        subject: s(msg.subject.as_bytes()),
-                        attachment: msg.attachment,
-                        code,
-                        reply: s(st.reply.as_bytes()),
-                        servers: (s(st.helo.as_bytes()), s(st.host.as_bytes())),
-                    }),
-                    Outcome::Done(_) | Outcome::Malformed(_) => {}
-                    Outcome::Incomplete | Outcome::NotThis => break,
+            windows[usize::from(!client)].extend_from_slice(seg);
+            let blocked = st.unanswered();
+            let mut ends = vec![*client];
+            if !client && blocked {
+                // The driver reads the client's waiting lines after the reply.
+                ends.push(true);
+            }
+            for c in ends {
+                let w = &mut windows[usize::from(!c)];
+                loop {
+                    let step = if c {
+                        st.client(&mut msg, w, CAP)
+                    } else {
+                        st.server(&mut msg, w, CAP)
+                    };
+                    w.drain(..step.consumed);
+                    match step.outcome {
+                        Outcome::Done(Event::Sent(code)) => out.push(Rec {
+                            from: s(msg.from.as_bytes()),
+                            to: s(msg.to.as_bytes()),
+                            cc: s(msg.cc.as_bytes()),
+                            subject: s(msg.subject.as_bytes()),
+                            attachment: msg.attachment,
+                            code,
+                            reply: s(st.reply.as_bytes()),
+                            servers: (s(st.helo.as_bytes()), s(st.host.as_bytes())),
+                        }),
+                        Outcome::Done(_) | Outcome::Malformed(_) => {}
+                        Outcome::Incomplete | Outcome::NotThis => break,
+                    }
                 }
             }
         }
@@ -399,6 +411,26 @@ mod tests {
             cut_d.extend_from_slice(&d[6..]);
             assert_eq!(drive(&cut_d).0, [want()], "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_next_message_pipelined_after_the_dot_waits_for_the_reply() {
+        let mut d = dialog(MULTIPART);
+        d[5].1
+            .extend_from_slice(b"MAIL FROM:<t@example.ru>\r\nRCPT TO:<c@z>\r\nDATA\r\n");
+        d.insert(7, (false, b"250 ok\r\n250 ok\r\n354 go\r\n".to_vec()));
+        d.insert(8, (true, b"Subject: second\r\n\r\n.\r\n".to_vec()));
+        d.insert(9, (false, b"250 2.0.0 Ok: queued as 2\r\n".to_vec()));
+        let second = Rec {
+            from: "t@example.ru".into(),
+            to: "c@z".into(),
+            cc: "".into(),
+            subject: "second".into(),
+            attachment: false,
+            reply: "2.0.0 Ok: queued as 2".into(),
+            ..want()
+        };
+        assert_eq!(drive(&d).0, [want(), second]);
     }
 
     #[test]
