@@ -8,12 +8,15 @@
 //!
 //! Signature: ports 25 and 587 (SMTP), 110 (POP3), 143 (IMAP), or the
 //! server's first line on any port: a 220 greeting naming SMTP, `+OK`, or
-//! `* OK`/`* PREAUTH` (`Incomplete` while the octets are a prefix of one). Per flow: a [`State`] of 8 octets — the
-//! protocol and the index of the connection's slot in the worker's pool of
-//! [`Session`]s and [`Message`]s (about 4 KiB each: too big for the flow
-//! table). An end holds a reassembly slot only while a line is incomplete:
-//! the two directions are read line by line in the order their segments
-//! arrive, which pairs each command with its reply.
+//! `* OK`/`* PREAUTH` (`Incomplete` while the octets are a prefix of one).
+//! Per flow: a [`State`] (at most 16 octets): the protocol and the index of
+//! the connection's slot in the worker's pool of [`Session`]s and
+//! [`Message`]s (about 4 KiB each: too big for the flow table). An end holds
+//! a reassembly slot only while a line is incomplete: the two directions are
+//! read line by line in the order their segments arrive, which pairs each
+//! command with its reply. A client's commands pipelined after a message
+//! wait in its slot until the message is answered ([`Session::blocked`]);
+//! the driver reads them after that reply.
 //!
 //! A record's addresses, ports and L2 fields are those of the packet that
 //! carried the message: the client's for SMTP and APPEND (its last segment,
@@ -304,6 +307,9 @@ struct Parsed {
     /// Each end ([`crate::flow::Endpoint::index`]) sent its FIN.
     fin: [bool; 2],
 }
+
+// "About 4 KiB" per connection, as the documentation says.
+const _: () = assert!(core::mem::size_of::<Parsed>() <= 4608);
 
 /// The pool of connection states (fixed at start) and the buffer
 /// MAIL_SERVERS is joined in.
