@@ -1,5 +1,5 @@
 //! The whole per-packet analysis — decode, flow table, application registry,
-//! reassembly, DNS/TLS/QUIC/HTTP/SIP/FTP parsers, raw metadata, record
+//! reassembly, DNS/TLS/QUIC/HTTP/SIP/FTP/mail parsers, raw metadata, record
 //! encoding — fed mutated real frames:
 //! no panic, bounded state, and the work is counted.
 //!

@@ -611,6 +611,7 @@ fn give_back(slot: u32, w: &mut Worker, cx: &mut Cx<'_>) {
             Session::Smtp(_) | Session::Pop3(_) => false,
         }
     {
+        cx.count(AppCount::MailMessages);
         let client = client.with_login(cx.login);
         emit(conn, servers, &client, client.time_stamp, EVENT_SEND, 0, cx);
     }
