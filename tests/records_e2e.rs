@@ -3531,3 +3531,20 @@ fn mail_metadata_stops_at_starttls() {
         assert_eq!(run.analysis_count("mail-tls"), 1, "{name}");
     }
 }
+
+/// An SMTP connection picked up mid-stream (no handshake seen, the first segment inside
+/// a message) is left unparsed and counted: no mail record made of lines that may be a
+/// message's.
+#[test]
+fn an_smtp_connection_picked_up_mid_stream_is_left_unparsed() {
+    let mut c = Conversation::open(([10, 8, 2, 1], 45200), ([10, 8, 2, 2], 25));
+    c.send(0, b"DATA\r\nSubject: inside a body\r\n\r\n.\r\n")
+        .send(1, b"250 2.0.0 queued\r\n")
+        .send(0, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
+        .send(1, b"250 ok\r\n250 ok\r\n354 go\r\n")
+        .send(0, b"Subject: x\r\n\r\n.\r\n")
+        .send(1, b"250 2.0.0 queued\r\n");
+    let run = run_frames("smtp-midstream", &c.frames[3..]);
+    assert!(run.meta_of("mail").is_empty(), "{:?}", run.meta);
+    assert_eq!(run.analysis_count("mail-midstream"), 1);
+}

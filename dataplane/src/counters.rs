@@ -199,6 +199,8 @@ counter_table! {
         MailMalformed = "mail-malformed", "SMTP and POP3 server lines that are no reply, skipped";
         MailExhausted = "mail-exhausted",
             "mail connections left unparsed because every mail slot was taken";
+        MailMidstream = "mail-midstream",
+            "mail connections picked up mid-stream, left unparsed (their raw records are still made)";
         MailTls = "mail-tls", "mail sessions that went TLS (STARTTLS/STLS): their metadata ends there";
         RawRecords = "raw-records", "raw metadata records handed to the export side";
         RawCut = "raw-cut", "raw metadata records whose payload was cut to ipfix_meta_raw_max_bytes";

@@ -16,7 +16,10 @@
 //! read line by line in the order their segments arrive, which pairs each
 //! command with its reply. A client's commands pipelined after a message
 //! wait in its slot until the message is answered ([`Session::blocked`]);
-//! the driver reads them after that reply.
+//! the driver reads them after that reply. A connection picked up
+//! mid-stream (its handshake not seen) is left unparsed (counted): its lines
+//! could be inside a message, and taken for commands they would put the
+//! pairing off; its raw records are still made.
 //!
 //! A record's addresses, ports and L2 fields are those of the packet that
 //! carried the message: the client's for SMTP and APPEND (its last segment,
@@ -438,6 +441,13 @@ pub(super) fn on_payload(
 ) {
     let slot = match st.conn {
         Conn::Slot(slot) => slot,
+        Conn::Fresh if seen.midstream => {
+            // Lines read from inside a message would be taken for commands and
+            // put the pairing of commands and replies off for the session.
+            cx.count(AppCount::MailMidstream);
+            st.conn = Conn::Unparsed;
+            return;
+        }
         Conn::Fresh => match w.take(st.kind) {
             Some(slot) => {
                 st.conn = Conn::Slot(slot);
