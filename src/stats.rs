@@ -573,16 +573,30 @@ mod tests {
         a.app.add(AppCount::StreamsExhausted, 3);
         b.app.add(AppCount::StreamsExhausted, 4);
         b.app.add(AppCount::TlsMalformed, 1);
+        // Every row, in table order, summed over the workers.
+        let analysis: String = AppCount::ALL
+            .iter()
+            .map(|&c| {
+                let n = match c {
+                    AppCount::StreamsExhausted => 7,
+                    AppCount::TlsMalformed => 1,
+                    _ => 0,
+                };
+                format!(" {} {n}", c.name())
+            })
+            .collect();
+        assert!(analysis.starts_with(" records 0 flows-unrecognised 0 "));
         assert_eq!(
             text_of(&a, &b),
             format!(
                 "final flows: active 5 created 0 evicted-full 0 expired-idle 0 closed-tcp 0 reused 0 untracked 4\n\
                  final ip reassembly: fragments 0 datagrams 0 dropped 0\n\
                  final decode stops: {} 6\n\
-                 final analysis: records 0 flows-unrecognised 0 flows-not-wanted 0 records-dropped 0 streams-exhausted 7 streams-reclaimed 0 streams-lost 0 quic-exhausted 0 quic-malformed 0 tls-malformed 1 tls-reply-without-certificate 0 tls-too-long 0 dns-too-long 0 http-malformed 0 http-truncated 0 sip-messages 0 sip-records 0 sip-malformed 0 sip-too-long 0 sip-gateways-cut 0 ftp-messages 0 ftp-records 0 ftp-malformed 0 ftp-too-long 0 ftp-names-cut 0 ftp-exhausted 0 ftp-data-bound 0 ftp-data-table-full 0 xmpp-stanzas 0 xmpp-records 0 xmpp-malformed 0 xmpp-too-long 0 xmpp-names-cut 0 xmpp-exhausted 0 xmpp-gaps 0 oscar-frames 0 oscar-records 0 oscar-malformed 0 oscar-gaps 0 raw-records 0 raw-cut 0\n\
+                 final analysis:{}\n\
                  final dns errors: none\n\
                  final stages: decode 25.0 flow 75.0 parse 15.0 enqueue 5.0 cycles/pkt (4 packets timed)\n",
-                reason.name()
+                reason.name(),
+                analysis
             )
         );
         let quiet = WorkerCounters::default();

@@ -482,7 +482,7 @@ impl<'a> Truth<'a> {
     /// is the generator's own TSVs).
     fn new(cap: &'a Capture) -> Truth<'a> {
         let path = fixtures().join(format!("{}.truth.tsv", cap.name));
-        let rows = if cap.name == GENERATED {
+        let rows = if cap.name == GENERATED || cap.name == MAIL_GENERATED {
             Vec::new()
         } else {
             read_tsv(&path)
@@ -1273,6 +1273,25 @@ impl<'a> Truth<'a> {
         }
     }
 
+    /// Mail: `<capture>.mail_records.tsv` (the messages tshark sees sent or retrieved, see
+    /// `dataplane/tests/fixtures/mail_tsv.py`) → one mail record each, on the packet that
+    /// carried the message; a column left empty there is not compared.
+    fn mail(&mut self) {
+        for row in self.derived("mail_records.tsv") {
+            let frame: usize = col(&row, "frame").parse().unwrap();
+            let l = self.cap.frame(frame);
+            let t = tuple_of(l).unwrap();
+            let addrs: (IpAddr, IpAddr) = (
+                col(&row, "src").parse().unwrap(),
+                col(&row, "dst").parse().unwrap(),
+            );
+            assert_eq!((t.0, t.2), addrs, "{} frame {frame}", self.cap.name);
+            let mut f = self.meta_common(frame, t);
+            f.extend(mail_fields(&row));
+            self.push("mail", frame, "mail", true, t, f);
+        }
+    }
+
     fn all(cap: &'a Capture) -> Truth<'a> {
         let mut t = Truth::new(cap);
         t.tls();
@@ -1287,8 +1306,31 @@ impl<'a> Truth<'a> {
         t.ftp_generated();
         t.xmpp();
         t.oscar();
+        t.mail();
         t
     }
+}
+
+/// The mail fields of a `mail_records.tsv` row (empty servers/reply/result: not compared).
+fn mail_fields(row: &Row) -> Vec<(&'static str, Vec<Value>)> {
+    let mut f: Vec<(&'static str, Vec<Value>)> = [
+        ("MAIL_SENDER", "sender"),
+        ("MAIL_RECEIVER", "receiver"),
+        ("MAIL_CC", "cc"),
+        ("MAIL_SUBJECT", "subject"),
+    ]
+    .into_iter()
+    .map(|(f, c)| (f, s(&unescape(col(row, c)))))
+    .collect();
+    for (field, column) in [("EVENT", "event"), ("MAIL_PROTOCOL", "protocol")] {
+        f.push((field, u(col(row, column).parse().unwrap())));
+    }
+    if !col(row, "servers").is_empty() {
+        f.push(("MAIL_SERVERS", s(&unescape(col(row, "servers")))));
+        f.push(("MAIL_REPLY", s(&unescape(col(row, "reply")))));
+    }
+    f.push(("RESULT_CODE", u(col(row, "result_code").parse().unwrap())));
+    f
 }
 
 /// The SIP fields of a `sip_records.tsv` row.
@@ -3869,4 +3911,186 @@ fn im_records_over_ipv6_in_a_vlan() {
         im.iter()
             .all(|r| r.get("IP_SOURCE_V6") == Some(&Value::Ipv6(client)))
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Mail
+// ---------------------------------------------------------------------------------------
+
+/// mkpcap's SMTP sessions, plain and in 802.1Q, QinQ, MPLS (1 and 3 labels), PPPoE,
+/// VLAN+PPPoE and VLAN+MPLS, over IPv4 and IPv6 (`dataplane/tests/fixtures/SOURCES.md`).
+const MAIL_GENERATED: &str = "mkpcap_smtp_encaps.pcap";
+
+/// Every message of the corpus mail captures tshark sees sent (SMTP: HELO after a refused
+/// EHLO and 30 RCPT TO with a 10 KiB folded To header over 8 segments; a pipelined
+/// MAIL/RCPT/DATA) or retrieved (POP3 RETR in two sessions, one after AUTH PLAIN; an IMAP
+/// UID FETCH of BODY.PEEK[HEADER] in a literal) is one mail record with its fields
+/// (recall and precision 1.0): sender, receivers, Cc, Subject, EVENT, MAIL_PROTOCOL, and
+/// for SMTP MAIL_SERVERS, MAIL_REPLY and RESULT_CODE.
+#[test]
+fn mail_messages_of_the_corpus() {
+    let names = [
+        "smtp_helo_mail_30rcpt_data.pcap",
+        "smtp_pipelined_mail_rcpt_data.pcap",
+        "pop3_auth_retr_sessions.pcapng",
+        "imap_login_select_fetch.pcap",
+    ];
+    let t = check_captures(&names);
+    assert_exact(&t);
+    let counts: Vec<(usize, usize)> = t.iter().map(|t| class(t, "mail")).collect();
+    assert_eq!(counts, [(1, 1), (1, 1), (4, 4), (1, 1)]);
+}
+
+/// mkpcap's SMTP sessions in every encapsulation, over IPv4 and IPv6: every message, with
+/// the L2 fields of its frame.
+#[test]
+fn smtp_in_every_encapsulation_over_ipv4_and_ipv6() {
+    let cap = Capture::load(MAIL_GENERATED);
+    let truth = Truth::all(&cap);
+    let (t, run) = check(&cap, &truth, "");
+    assert_exact(std::slice::from_ref(&t));
+    assert_eq!(class(&t, "mail"), (40, 40));
+    let kinds: BTreeSet<&str> = run.meta.iter().filter_map(|r| r.kind.as_deref()).collect();
+    assert_eq!(kinds, BTreeSet::from(["mail", "mail_v6"]));
+    let some = |field: &str, empty: Value| run.meta.iter().any(|r| r.get(field) != Some(&empty));
+    assert!(some("vlanId", Value::Unsigned(0)) && some("MPLS_LABELS", Value::Bytes(Vec::new())));
+    assert_eq!(run.analysis_count("mail-records"), 40);
+}
+
+/// An SMTP session on another port is found by its greeting; its message (multipart with
+/// an attachment and an encoded-word Subject, its DATA and terminator cut across
+/// segments) gives one record, then STARTTLS ends the mail metadata and the ClientHello
+/// that follows is TLS's.
+#[test]
+fn smtp_by_greeting_with_attachment_then_starttls() {
+    let hello = first_client_payload("tls13_curl_with_dns.pcap", |p| p.starts_with(&[22, 3]));
+    let message: &[u8] = b"From: <x@y>\r\nCc: \"C, D\" <cc@example.org>\r\n\
+Subject: =?UTF-8?B?0J/RgNC40LLQtdGC?= world\r\n\
+Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n\
+--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n\
+--b1\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\n\r\nAAAA\r\n--b1--\r\n.\r\n";
+    let (a, b) = message.split_at(message.len() - 3);
+    let mut c = Conversation::open(([10, 8, 1, 1], 45100), ([10, 8, 1, 2], 2525));
+    c.send(1, b"220 mx.example.org ESMTP\r\n")
+        .send(0, b"EHLO pc.example.org\r\n")
+        .send(1, b"250 mx.example.org\r\n")
+        .send(
+            0,
+            b"MAIL FROM:<s@example.org>\r\nRCPT TO:<r@example.net>\r\nDATA\r\n",
+        )
+        .send(1, b"250 ok\r\n250 ok\r\n354 go\r\n")
+        .send(0, &a[..40])
+        .send(0, &a[40..])
+        .send(0, b)
+        .send(1, b"250 2.0.0 queued\r\n")
+        .send(0, b"STARTTLS\r\n")
+        .send(1, b"220 ready\r\n")
+        .send(0, &hello);
+    let run = run_frames("smtp-greeting-starttls", &c.frames);
+    let mail = run.meta_of("mail");
+    assert_eq!(mail.len(), 1, "{:?}", run.meta);
+    let r = mail[0];
+    let got: Vec<Option<String>> = [
+        "MAIL_SENDER",
+        "MAIL_RECEIVER",
+        "MAIL_CC",
+        "MAIL_SUBJECT",
+        "MAIL_SERVERS",
+        "MAIL_REPLY",
+    ]
+    .iter()
+    .map(|f| text(r, f))
+    .collect();
+    let want = [
+        "s@example.org",
+        "r@example.net",
+        "cc@example.org",
+        "Привет world",
+        "pc.example.org,mx.example.org",
+        "2.0.0 queued",
+    ];
+    assert_eq!(got, want.map(|w| Some(w.to_string())));
+    let nums: Vec<Option<u64>> = ["EVENT", "ATTACHMENT", "MAIL_PROTOCOL", "RESULT_CODE"]
+        .iter()
+        .map(|f| num(r, f))
+        .collect();
+    assert_eq!(nums, [Some(1), Some(1), Some(0), Some(250)]);
+    // The client's packet carried the message.
+    assert_eq!(r.get("IP_SOURCE"), Some(&Value::Ipv4([10, 8, 1, 1].into())));
+    let hosts: Vec<Option<String>> = run
+        .clickstream
+        .iter()
+        .map(|r| text(r, "HOSTNAME"))
+        .collect();
+    assert_eq!(hosts, [Some("enabled.tls13.com".to_string())]);
+    assert_eq!(run.analysis_count("mail-tls"), 1);
+}
+
+/// With `smtp`, `pop3` and `imap` in `ipfix_meta_raw`, every payload packet of the mail
+/// flows is a raw record with META_PROTO 5, 6 or 7 besides the mail records.
+#[test]
+fn raw_metadata_of_mail() {
+    let mut by_proto = BTreeMap::new();
+    for name in [
+        "smtp_pipelined_mail_rcpt_data.pcap",
+        "pop3_auth_retr_sessions.pcapng",
+        "imap_login_select_fetch.pcap",
+    ] {
+        let cap = Capture::load(name);
+        let payloads = cap
+            .layers
+            .iter()
+            .filter(|l| l.tcp && !l.payload.is_empty())
+            .count();
+        let run = run_frames_with(
+            name,
+            &cap.frames,
+            "ipfix_meta_raw = [\"smtp\", \"pop3\", \"imap\"]\n",
+        );
+        let raw = run.meta_of("raw_meta");
+        assert_eq!(raw.len(), payloads, "{name}");
+        for r in raw {
+            *by_proto
+                .entry((num(r, "META_PROTO"), num(r, "VDPI_PROTO")))
+                .or_insert(0) += 1;
+        }
+        assert!(!run.meta_of("mail").is_empty(), "{name}");
+    }
+    let keys: Vec<(Option<u64>, Option<u64>)> = by_proto.keys().copied().collect();
+    assert_eq!(
+        keys,
+        [(Some(5), Some(6)), (Some(6), Some(7)), (Some(7), Some(8))]
+    );
+}
+
+/// The corpus sessions that upgrade (SMTP STARTTLS, POP3 STLS, IMAP STARTTLS) end their
+/// mail metadata there: no mail record, the upgrade counted, and their TLS records are
+/// `tls_after_starttls`'s.
+#[test]
+fn mail_metadata_stops_at_starttls() {
+    for name in ["smtp_starttls.pcap", "pop3_stls.pcap", "imap_starttls.pcap"] {
+        let cap = Capture::load(name);
+        let truth = Truth::all(&cap);
+        let (t, run) = check(&cap, &truth, "");
+        assert_exact(std::slice::from_ref(&t));
+        assert!(run.meta_of("mail").is_empty(), "{name}");
+        assert_eq!(run.analysis_count("mail-tls"), 1, "{name}");
+    }
+}
+
+/// An SMTP connection picked up mid-stream (no handshake seen, the first segment inside
+/// a message) is left unparsed and counted: no mail record made of lines that may be a
+/// message's.
+#[test]
+fn an_smtp_connection_picked_up_mid_stream_is_left_unparsed() {
+    let mut c = Conversation::open(([10, 8, 2, 1], 45200), ([10, 8, 2, 2], 25));
+    c.send(0, b"DATA\r\nSubject: inside a body\r\n\r\n.\r\n")
+        .send(1, b"250 2.0.0 queued\r\n")
+        .send(0, b"MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n")
+        .send(1, b"250 ok\r\n250 ok\r\n354 go\r\n")
+        .send(0, b"Subject: x\r\n\r\n.\r\n")
+        .send(1, b"250 2.0.0 queued\r\n");
+    let run = run_frames("smtp-midstream", &c.frames[3..]);
+    assert!(run.meta_of("mail").is_empty(), "{:?}", run.meta);
+    assert_eq!(run.analysis_count("mail-midstream"), 1);
 }

@@ -22,7 +22,8 @@ use common::{
 
 /// The record classes the generator makes that metaprobe builds, each exactly (ftp
 /// separately: the generator's truth has the logins only).
-const CLASSES: &str = "http_request,http_reply,tls_client_hello,tls_server_hello,dns_answer,sip";
+const CLASSES: &str =
+    "http_request,http_reply,tls_client_hello,tls_server_hello,dns_answer,sip,mail";
 
 fn tools() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tools")
@@ -66,6 +67,7 @@ fn a_million_packets_of_80_000_flows_give_every_record() {
         "streams-exhausted",
         "streams-lost",
         "ftp-exhausted",
+        "mail-exhausted",
     ] {
         assert!(analysis.contains(&format!(" {loss} 0 ")), "{analysis}");
     }

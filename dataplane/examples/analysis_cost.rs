@@ -82,6 +82,7 @@ fn main() {
             ftp_slots: 1024,
             ftp_expected: 256,
             xmpp_slots: 1024,
+            mail_slots: 256,
         },
         ip_fragment_slots: 1024,
         ip_fragment_slot_size: 9216,

@@ -206,6 +206,17 @@ counter_table! {
         OscarMalformed = "oscar-malformed", "OSCAR ends whose octets stopped being FLAP frames, left unparsed";
         OscarGaps = "oscar-gaps",
             "OSCAR ends read on from a segment after a hole (the octets of the hole are lost)";
+        MailMessages = "mail-messages", "mail messages read whole (SMTP sent, POP3 and IMAP retrieved, IMAP appended)";
+        MailRecords = "mail-records", "mail records handed to the export side";
+        MailCut = "mail-cut",
+            "mail records with an address list, Subject or header value cut to its capacity";
+        MailTooLong = "mail-too-long", "mail lines longer than a reassembly slot, skipped to their end";
+        MailMalformed = "mail-malformed", "SMTP and POP3 server lines that are no reply, skipped";
+        MailExhausted = "mail-exhausted",
+            "mail connections left unparsed because every mail slot was taken";
+        MailMidstream = "mail-midstream",
+            "mail connections picked up mid-stream, left unparsed (their raw records are still made)";
+        MailTls = "mail-tls", "mail sessions that went TLS (STARTTLS/STLS): their metadata ends there";
         RawRecords = "raw-records", "raw metadata records handed to the export side";
         RawCut = "raw-cut", "raw metadata records whose payload was cut to ipfix_meta_raw_max_bytes";
     }
@@ -270,6 +281,9 @@ impl AppCount {
                 | AppCount::XmppRecords
                 | AppCount::OscarFrames
                 | AppCount::OscarRecords
+                | AppCount::MailMessages
+                | AppCount::MailRecords
+                | AppCount::MailTls
                 | AppCount::RawRecords
         )
     }

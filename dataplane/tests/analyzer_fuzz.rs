@@ -1,5 +1,5 @@
 //! The whole per-packet analysis — decode, flow table, application registry,
-//! reassembly, DNS/TLS/QUIC/HTTP/SIP/FTP parsers, raw metadata, record
+//! reassembly, DNS/TLS/QUIC/HTTP/SIP/FTP/mail parsers, raw metadata, record
 //! encoding — fed mutated real frames:
 //! no panic, bounded state, and the work is counted.
 //!
@@ -57,6 +57,7 @@ fn analyzer() -> (Analyzer, RecordReceiver, Arc<WorkerCounters>) {
             ftp_slots: 2,
             ftp_expected: 4,
             xmpp_slots: 2,
+            mail_slots: 2,
         },
         ip_fragment_slots: 4,
         ip_fragment_slot_size: 9216,

@@ -20,6 +20,7 @@ pub mod dns;
 pub mod ftp;
 pub mod h323;
 pub mod http;
+pub mod mail;
 pub mod nntp;
 pub mod oscar;
 pub mod quic;
@@ -202,6 +203,7 @@ protocols! {
     Quic => quic,
     Sip => sip,
     Ftp => ftp,
+    Mail => mail,
     Nntp => nntp,
     H323 => h323,
     Xmpp => xmpp,
@@ -286,7 +288,7 @@ pub struct AppConfig {
     pub stream_slot_size: u32,
     /// QUIC connections whose ClientHello may be incomplete at once, per worker.
     pub quic_slots: u32,
-    /// The meta stream has collectors: SIP and FTP records (and raw ones) are wanted.
+    /// The meta stream has collectors: SIP, FTP and mail records (and raw ones) are wanted.
     pub meta: bool,
     /// `ipfix_meta_raw`: the protocols whose payload packets give raw records
     /// (wanted only with `meta`).
@@ -299,6 +301,8 @@ pub struct AppConfig {
     pub ftp_expected: u32,
     /// XMPP connections parsed at once, per worker.
     pub xmpp_slots: u32,
+    /// SMTP, POP3 and IMAP connections parsed at once, per worker.
+    pub mail_slots: u32,
 }
 
 impl AppConfig {
@@ -324,6 +328,7 @@ impl Default for AppConfig {
             ftp_slots: 1024,
             ftp_expected: 256,
             xmpp_slots: 1024,
+            mail_slots: 256,
         }
     }
 }

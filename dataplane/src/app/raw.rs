@@ -69,6 +69,12 @@ pub enum DpiProto {
     Xmpp = 9,
     /// ICQ/AIM over OSCAR (FLAP on 5190, 443 or any port by its sign-on).
     Oscar = 10,
+    /// SMTP (ports 25, 587, or a greeting naming SMTP).
+    Smtp = 6,
+    /// POP3 (port 110, or a `+OK` greeting).
+    Pop3 = 7,
+    /// IMAP (port 143, or a `* OK` greeting).
+    Imap = 8,
 }
 
 impl DpiProto {

@@ -2,7 +2,9 @@
 //! for every record kind.
 
 use metaprobe_ipfix::field::{IpPair, Mac, Octets, Text};
-use metaprobe_ipfix::template::{Clickstream, Dns, Ftp, HttpReply, Im, RawMeta, Sip, TlsReply};
+use metaprobe_ipfix::template::{
+    Clickstream, Dns, Ftp, HttpReply, Im, Mail, RawMeta, Sip, TlsReply,
+};
 
 use crate::flow::Observed;
 use crate::wire::{MPLS_CAP, Packet};
@@ -180,6 +182,11 @@ impl<'l> Common<'l> {
     /// An IM record (spec §7) with the messenger fields empty.
     pub fn im(&self) -> Im<'_> {
         with_common!(self, Im {})
+    }
+
+    /// A mail record (spec §7) with the message fields empty.
+    pub fn mail(&self) -> Mail<'_> {
+        with_common!(self, Mail {})
     }
 
     /// A raw metadata record (spec §7) with this packet's ports and the
