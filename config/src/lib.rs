@@ -129,6 +129,11 @@ pub struct Config {
     pub ajb_dns_ftimeout: u64,
     /// The subscriber map (`PREFIX LOGIN` lines) that fills LOGIN; None = none.
     pub subscribers_file: Option<PathBuf>,
+    /// The block list (hosts, `*.` domains, host/path prefixes) whose requests
+    /// are not forwarded; None = nothing is blocked.
+    pub block_list: Option<PathBuf>,
+    /// Where a blocked HTTP request is redirected (302); None = it is reset.
+    pub block_redirect_url: Option<String>,
 }
 
 /// One bridge: two ports whose traffic is forwarded to each other unchanged.
@@ -369,6 +374,8 @@ pub const KEYS: &[&str] = &[
     "ajb_dns_fsize",
     "ajb_dns_ftimeout",
     "subscribers_file",
+    "block_list",
+    "block_redirect_url",
 ];
 
 impl Config {
@@ -466,6 +473,8 @@ impl Config {
             ajb_dns_fsize: defaults::AJB_DNS_FSIZE,
             ajb_dns_ftimeout: defaults::AJB_DNS_FTIMEOUT,
             subscribers_file: None,
+            block_list: None,
+            block_redirect_url: None,
         }
     }
 }

@@ -71,6 +71,8 @@ pub(crate) struct File {
     pub ajb_dns_fsize: Option<Value<IntOrText>>,
     pub ajb_dns_ftimeout: Option<Value<Int>>,
     pub subscribers_file: Option<Value<Text>>,
+    pub block_list: Option<Value<Text>>,
+    pub block_redirect_url: Option<Value<Text>>,
 }
 
 /// What a value was when it was not of its key's shape, for "found …".
