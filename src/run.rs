@@ -24,8 +24,11 @@ use crate::loss_alerts::LossAlerts;
 use crate::metrics::{self, Endpoint, Scrape};
 use crate::signals;
 use crate::stats::{self, PortSnapshot, Snapshot};
-use crate::subscribers::MapFile;
+use crate::table_file::TableFile;
+use metaprobe_dataplane::block::BlockList;
 use metaprobe_dataplane::counters::AppCount;
+use metaprobe_dataplane::subscribers::SubscriberMap;
+use metaprobe_dataplane::table::Table;
 use metaprobe_export::logs::ALERT_LOG;
 
 /// Mbufs each lcore keeps in its mempool cache.
@@ -34,7 +37,7 @@ const MEMPOOL_CACHE: u32 = 256;
 const COLLECTOR_CONNECT_US: u64 = 2_000_000;
 /// How often the main lcore looks at signals, idleness and the statistics clock.
 const MAIN_TICK: Duration = Duration::from_millis(50);
-/// How often the main lcore looks at the subscriber map file's mtime.
+/// How often the main lcore looks at the subscriber map's and block list's mtimes.
 const MAP_CHECK: Duration = Duration::from_secs(1);
 
 struct Worker {
@@ -53,7 +56,8 @@ pub fn run(
     signals::install()
         .map_err(|e| format!("cannot install the SIGINT/SIGTERM/SIGHUP handlers: {e}"))?;
     // Read before the EAL starts, so that a bad line stops nothing half-started.
-    let mut map_file = MapFile::open(cfg.subscribers_file.as_deref())?;
+    let mut map_file = TableFile::<SubscriberMap>::open(cfg.subscribers_file.as_deref())?;
+    let mut block_file = TableFile::<BlockList>::open(cfg.block_list.as_deref())?;
     // Bound before the EAL starts, so that an address in use stops nothing half-started.
     let mut metrics = cfg.metrics_listen.map(Endpoint::bind).transpose()?;
     if let Some(m) = &metrics {
@@ -165,11 +169,18 @@ pub fn run(
                 && cfg.ipfix_meta_tcp_collectors.is_empty()),
             raw: raw_set(&cfg.ipfix_meta_raw),
             raw_max_bytes: cfg.ipfix_meta_raw_max_bytes,
+            block: cfg.block_list.is_some(),
             ..AppConfig::default()
         },
         ip_fragment_slots: cfg.ip_fragment_slots_effective(),
         ip_fragment_slot_size: cfg.ip_fragment_slot_bytes,
         subscribers: Some(Arc::clone(map_file.handle())),
+        // No list, no blocking: the bridge forwards every packet unchanged.
+        block: cfg
+            .block_list
+            .is_some()
+            .then(|| Arc::clone(block_file.handle())),
+        block_redirect_url: cfg.block_redirect_url.clone(),
     };
     senders.reverse(); // popped in worker order below
     let stop = Arc::new(AtomicBool::new(false));
@@ -268,7 +279,7 @@ pub fn run(
         &counters,
         &export_stats,
         &reopen_logs,
-        &mut map_file,
+        (&mut map_file, &mut block_file),
         metrics.as_mut(),
         idle_exit,
     );
@@ -378,17 +389,21 @@ fn describe_port(port: &Port) {
 }
 
 /// Runs the main lcore's loop until a signal or idleness; returns why it stopped.
-/// Reads the subscriber map again; a bad file is an alert line, the map in use stays.
+/// Reads a table file (the subscriber map, the block list) again; a bad file
+/// is an alert line, the table in use stays.
 #[cold]
-fn reload_map(cfg: &Config, map_file: &mut MapFile, why: &str) {
-    match map_file.reload() {
+fn reload<T: Table>(cfg: &Config, file: &mut TableFile<T>, why: &str) {
+    match file.reload() {
         Ok(None) => {}
-        Ok(Some(n)) => println!("subscribers ({why}): {n} prefixes loaded"),
+        Ok(Some(n)) => println!("{} ({why}): {n} {} loaded", T::NAME, T::ENTRIES),
         Err(e) => {
             let stamp = metaprobe_export::logs::format_time(unix_micros());
             let line = format!(
-                "[SUBSCRIBERS][{stamp}] reload ({why}) refused, the previous map ({} prefixes) stays: {e}\n",
-                map_file.len()
+                "[{}][{stamp}] reload ({why}) refused, the previous {} ({} {}) stays: {e}\n",
+                T::ALERT,
+                T::KIND,
+                file.len(),
+                T::ENTRIES
             );
             eprint!("metaprobe: {line}");
             if let Err(e) = metaprobe_export::logs::append(&cfg.log_dir, ALERT_LOG, &line) {
@@ -408,7 +423,7 @@ fn supervise(
     counters: &[(u32, Arc<WorkerCounters>)],
     export: &ExportHandle,
     reopen_logs: &AtomicBool,
-    map_file: &mut MapFile,
+    (map_file, block_file): (&mut TableFile<SubscriberMap>, &mut TableFile<BlockList>),
     mut metrics: Option<&mut Endpoint>,
     idle_exit: Option<Duration>,
 ) -> String {
@@ -443,12 +458,16 @@ fn supervise(
             println!(
                 "SIGHUP: reopening the log files (fastdpi_alert.log, fastdpi_stat.log, the DNS text log)"
             );
-            reload_map(cfg, map_file, "SIGHUP");
+            reload(cfg, map_file, "SIGHUP");
+            reload(cfg, block_file, "SIGHUP");
         }
         if map_checked_at.elapsed() >= MAP_CHECK {
             map_checked_at = Instant::now();
             if map_file.changed() {
-                reload_map(cfg, map_file, "changed");
+                reload(cfg, map_file, "changed");
+            }
+            if block_file.changed() {
+                reload(cfg, block_file, "changed");
             }
         }
         if let Some(m) = metrics.as_deref_mut() {

@@ -1,54 +1,56 @@
-//! The subscriber map file on the main lcore: read at the start (a bad line
-//! stops the start), read again on SIGHUP and when its mtime changes (a bad
-//! line is an alert and the map in use stays), published to the workers by an
-//! atomic swap.
+//! A table file on the main lcore (the subscriber map, the block list): read
+//! at the start (a bad line stops the start), read again on SIGHUP and when
+//! its mtime changes (a bad line is an alert and the table in use stays),
+//! published to the workers by an atomic swap.
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use metaprobe_dataplane::subscribers::{self, SubscriberHandle, SubscriberMap};
+use metaprobe_dataplane::table::{self, Handle, Table};
 
-pub struct MapFile {
+pub struct TableFile<T> {
     path: Option<PathBuf>,
-    handle: SubscriberHandle,
+    handle: Handle<T>,
     generation: u32,
     mtime: Option<SystemTime>,
 }
 
-impl MapFile {
-    /// Reads `path` (None: an empty map that never changes). The error names
+impl<T: Table> TableFile<T> {
+    /// Reads `path` (None: an empty table that never changes). The error names
     /// the file, the line and the reason.
-    pub fn open(path: Option<&Path>) -> Result<MapFile, String> {
+    pub fn open(path: Option<&Path>) -> Result<TableFile<T>, String> {
         let Some(path) = path else {
-            return Ok(MapFile {
+            return Ok(TableFile {
                 path: None,
-                handle: subscribers::handle(SubscriberMap::empty(1)),
+                handle: table::handle(T::empty(1)),
                 generation: 1,
                 mtime: None,
             });
         };
         let mtime = mtime(path);
-        let map = read(path, 1)?;
+        let table: T = read(path, 1)?;
         println!(
-            "subscribers: {} prefixes from {}",
-            map.len(),
+            "{}: {} {} from {}",
+            T::NAME,
+            table.entries(),
+            T::ENTRIES,
             path.display()
         );
-        Ok(MapFile {
+        Ok(TableFile {
             path: Some(path.to_owned()),
-            handle: subscribers::handle(map),
+            handle: table::handle(table),
             generation: 1,
             mtime,
         })
     }
 
-    pub fn handle(&self) -> &SubscriberHandle {
+    pub fn handle(&self) -> &Handle<T> {
         &self.handle
     }
 
-    /// Prefixes in the map in use.
+    /// Entries in the table in use.
     pub fn len(&self) -> usize {
-        self.handle.load().len()
+        self.handle.load().entries()
     }
 
     /// True when the file's mtime differs from the one last read.
@@ -56,7 +58,7 @@ impl MapFile {
         self.path.as_deref().is_some_and(|p| mtime(p) != self.mtime)
     }
 
-    /// Reads the file again and publishes it; on error the map in use stays
+    /// Reads the file again and publishes it; on error the table in use stays
     /// and the error (file, line, reason) is returned. `Ok(None)`: no file.
     pub fn reload(&mut self) -> Result<Option<usize>, String> {
         let Some(path) = self.path.clone() else {
@@ -65,10 +67,10 @@ impl MapFile {
         // Taken before the read: a write during it is seen at the next check.
         self.mtime = mtime(&path);
         let generation = self.generation.wrapping_add(1).max(1);
-        let map = read(&path, generation)?;
-        let n = map.len();
+        let table: T = read(&path, generation)?;
+        let n = table.entries();
         self.generation = generation;
-        subscribers::publish(&self.handle, map);
+        table::publish(&self.handle, table);
         Ok(Some(n))
     }
 }
@@ -77,15 +79,9 @@ fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn read(path: &Path, generation: u32) -> Result<SubscriberMap, String> {
+fn read<T: Table>(path: &Path, generation: u32) -> Result<T, String> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("subscribers_file: cannot read {}: {e}", path.display()))?;
-    SubscriberMap::parse(&text, generation).map_err(|e| {
-        format!(
-            "subscribers_file {}:{}: {}",
-            path.display(),
-            e.line,
-            e.reason
-        )
-    })
+        .map_err(|e| format!("{}: cannot read {}: {e}", T::KEY, path.display()))?;
+    T::parse(&text, generation)
+        .map_err(|e| format!("{} {}:{}: {}", T::KEY, path.display(), e.line, e.reason))
 }

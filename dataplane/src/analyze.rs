@@ -7,10 +7,11 @@ use std::sync::Arc;
 use metaprobe_ipfix::ring::RecordSender;
 
 use crate::app::{AppConfig, AppState, Apps, Seen};
-use crate::counters::{MAX_PORTS, WorkerCounters};
+use crate::block::{BlockHandle, BlockList, Policy};
+use crate::counters::{AppCount, MAX_PORTS, WorkerCounters};
 use crate::defrag::{DEFAULT_TIMEOUT_SECS, Defrag};
 use crate::flow::{ClientRule, Flow, FlowTable, Prepared, SessionIds, Timeouts};
-use crate::forward::{BURST_SIZE, Inspect};
+use crate::forward::{BURST_SIZE, Inspect, Verdict};
 use crate::subscribers::{SubscriberHandle, SubscriberMap};
 use crate::wire::{Packet, TcpFlags, Transport, decode};
 
@@ -57,6 +58,12 @@ pub struct AnalyzerConfig {
     pub ip_fragment_slot_size: u32,
     /// The subscriber map the main lcore publishes (`None`: no logins).
     pub subscribers: Option<SubscriberHandle>,
+    /// The block list the main lcore publishes (`None`: nothing is blocked,
+    /// every packet is forwarded unchanged).
+    pub block: Option<BlockHandle>,
+    /// `block_redirect_url`: blocked HTTP requests are redirected there
+    /// (`None`: reset).
+    pub block_redirect_url: Option<String>,
 }
 
 /// The per-packet analysis of one worker. Built on the main lcore (its flow
@@ -84,6 +91,12 @@ pub struct Analyzer {
     /// housekeeping: one atomic load per millisecond, none per packet).
     subscribers: Option<SubscriberHandle>,
     map: Arc<SubscriberMap>,
+    /// Where a new block list appears, and the policy in use (taken at
+    /// housekeeping, like the map).
+    block: Option<BlockHandle>,
+    policy: Policy,
+    /// The decision on the burst being analysed.
+    verdict: Verdict,
 }
 
 impl Analyzer {
@@ -133,6 +146,14 @@ impl Analyzer {
                 .as_ref()
                 .map_or_else(|| Arc::new(SubscriberMap::empty(1)), |h| h.load_full()),
             subscribers: cfg.subscribers.clone(),
+            policy: Policy::new(
+                cfg.block
+                    .as_ref()
+                    .map_or_else(|| Arc::new(BlockList::default()), |h| h.load_full()),
+                cfg.block_redirect_url.as_deref(),
+            ),
+            block: cfg.block.clone(),
+            verdict: Verdict::default(),
         }
     }
 
@@ -159,7 +180,8 @@ impl Inspect for Analyzer {
     /// lookup (the reads of the flow table's memory overlap), then find the
     /// flows and run the parsers. One burst in STAGE_SAMPLE is timed stage by
     /// stage (a TSC read costs about as much as decoding a packet).
-    fn inspect_burst(&mut self, port: u16, frames: &[&[u8]], now: u64) {
+    fn inspect_burst(&mut self, port: u16, frames: &[&[u8]], now: u64) -> &Verdict {
+        self.verdict.clear();
         self.sample = self.sample.wrapping_add(1);
         if self.sample.is_multiple_of(STAGE_SAMPLE) {
             let clock = self.clock;
@@ -176,6 +198,7 @@ impl Inspect for Analyzer {
         } else {
             self.analyze(port, frames, now, &mut || 0, &mut [0; 3]);
         }
+        &self.verdict
     }
 
     fn tick(&mut self, now: u64) {
@@ -232,7 +255,13 @@ impl Analyzer {
         let Some(role) = role else {
             return;
         };
-        for ((frame, packet), prep) in frames.iter().zip(packets.iter()).zip(prepared.iter()) {
+        let block = (&self.policy, &mut self.verdict);
+        for (i, ((frame, packet), prep)) in frames
+            .iter()
+            .zip(packets.iter())
+            .zip(prepared.iter())
+            .enumerate()
+        {
             let t1 = clock();
             if packet.is_fragment() {
                 // Fragments are analysed once, whole: the datagram they complete.
@@ -253,6 +282,8 @@ impl Analyzer {
                     &self.counters,
                     &self.map,
                     (&datagram, whole.datagram, prep),
+                    (i, None),
+                    (block.0, &mut *block.1),
                     role,
                     (now, self.now_unix),
                     clock,
@@ -267,6 +298,8 @@ impl Analyzer {
                 &self.counters,
                 &self.map,
                 (packet, frame, *prep),
+                (i, Some(frame)),
+                (block.0, &mut *block.1),
                 role,
                 (now, self.now_unix),
                 clock,
@@ -290,6 +323,12 @@ impl Analyzer {
                 self.map = arc_swap::Guard::into_inner(current);
             }
         }
+        if let Some(h) = &self.block {
+            let current = h.load();
+            if !Arc::ptr_eq(&current, &self.policy.list) {
+                self.policy.list = arc_swap::Guard::into_inner(current);
+            }
+        }
         let (apps, counters, map) = (&mut self.apps, &self.counters, &*self.map);
         self.flows.expire(now, EXPIRE_BUDGET, |f, _| {
             apps.end(&f.app, login_of(map, f), &counters.app)
@@ -300,7 +339,8 @@ impl Analyzer {
 }
 
 /// Flow lookup and application parsing of one packet (or reassembled datagram):
-/// `bytes` are what the packet's offsets point into.
+/// `bytes` are what the packet's offsets point into; `i` its place in the
+/// burst and `frame` the frame it is (`None` for a datagram), for the verdict.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn analyze_one(
@@ -309,6 +349,8 @@ fn analyze_one(
     counters: &WorkerCounters,
     map: &SubscriberMap,
     (packet, bytes, prep): (&Packet, &[u8], Option<Prepared>),
+    (i, frame): (usize, Option<&[u8]>),
+    (policy, verdict): (&Policy, &mut Verdict),
     role: PortRole,
     (now, now_unix): (u64, u32),
     clock: &mut impl FnMut() -> u64,
@@ -323,6 +365,19 @@ fn analyze_one(
     let Some(obs) = observed else {
         return;
     };
+    if let Some(flow) = flows.get_mut(obs.handle)
+        && flow.app.blocked
+    {
+        let syn = packet
+            .tcp()
+            .is_some_and(|t| t.flags.contains(TcpFlags::SYN) && !t.flags.contains(TcpFlags::ACK));
+        if !syn {
+            counters.app.add(AppCount::BlockFlowDropped, 1);
+            return verdict.drop_packet(i);
+        }
+        // The client's port opens a new connection: it is judged anew.
+        flow.app.blocked = false;
+    }
     let payload = packet.payload(bytes);
     let closing = match packet.transport {
         Transport::Tcp(tcp) if tcp.flags.intersects(TcpFlags::FIN.union(TcpFlags::RST)) => {
@@ -350,7 +405,10 @@ fn analyze_one(
             from_client: obs.sender == flow.client,
             midstream: flow.client_rule == ClientRule::HigherPort,
         };
-        apps.payload(flow, &seen, counters);
+        if let Some(lock) = apps.payload(flow, &seen, counters, policy) {
+            flow.app.blocked = true;
+            policy.act(lock, (i, frame, packet), verdict, &counters.app);
+        }
     }
     // A FIN or RST after its payload (if any): the sender's stream is over.
     if let Some(flags) = closing {
@@ -380,7 +438,14 @@ mod tests {
 
     fn analyzer() -> (Analyzer, Arc<WorkerCounters>) {
         let counters = Arc::new(WorkerCounters::default());
-        let cfg = AnalyzerConfig {
+        (
+            Analyzer::new(&config(), Arc::clone(&counters), None),
+            counters,
+        )
+    }
+
+    fn config() -> AnalyzerConfig {
+        AnalyzerConfig {
             bridges: vec![(0, 1), (2, 3)],
             flow_table_size: 1024,
             timeouts_secs: [300, 5, 60, 30],
@@ -393,8 +458,9 @@ mod tests {
             ip_fragment_slots: DEFAULT_SLOTS,
             ip_fragment_slot_size: DEFAULT_SLOT_SIZE,
             subscribers: None,
-        };
-        (Analyzer::new(&cfg, Arc::clone(&counters), None), counters)
+            block: None,
+            block_redirect_url: None,
+        }
     }
 
     /// Ethernet + IPv4 + UDP from 10.0.0.1:`sport` to 10.0.0.2:53, 4 octets of payload.
@@ -478,6 +544,8 @@ mod tests {
             ip_fragment_slots: DEFAULT_SLOTS,
             ip_fragment_slot_size: DEFAULT_SLOT_SIZE,
             subscribers: None,
+            block: None,
+            block_redirect_url: None,
         };
         let mut a = Analyzer::new(&cfg, Arc::clone(&counters), None);
         for i in 0..2 * STAGE_SAMPLE {
@@ -487,6 +555,39 @@ mod tests {
         assert_eq!(s.timed.get(), 2);
         assert_eq!((s.decode.get(), s.flow.get(), s.parse.get()), (14, 14, 14));
         assert_eq!(s.enqueue.get(), 0, "no record without an exporter");
+    }
+
+    #[test]
+    fn a_listed_request_is_dropped_answered_and_its_connection_stays_blocked() {
+        use crate::block::inject::tests::{ETH, request_v4};
+        use crate::forward::Toward;
+        use crate::table::{self, Table};
+        let counters = Arc::new(WorkerCounters::default());
+        let list = BlockList::parse("blocked.example\n", 1).unwrap();
+        let cfg = AnalyzerConfig {
+            block: Some(table::handle(list)),
+            block_redirect_url: Some("http://stop.example/".into()),
+            ..config()
+        };
+        let mut a = Analyzer::new(&cfg, Arc::clone(&counters), None);
+        let other = request_v4(&ETH, b"GET / HTTP/1.1\r\nHost: other.example\r\n\r\n");
+        let v = a.inspect(0, &other, 1);
+        assert_eq!(
+            (v.drop, v.has_frames()),
+            (0, false),
+            "an unlisted host passes"
+        );
+        let mut blocked = request_v4(&ETH, b"GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n");
+        blocked[35] = 0x41; // another client port: another connection
+        let v = a.inspect(0, &blocked, 2);
+        assert_eq!(v.drop, 1);
+        assert_eq!(v.frames(Toward::Back).count(), 1, "the 302");
+        assert_eq!(v.frames(Toward::On).count(), 1, "the server's RST");
+        // Its retransmission does not reach the server either.
+        let v = a.inspect(0, &blocked, 3);
+        assert_eq!((v.drop, v.has_frames()), (1, false));
+        assert_eq!(counters.app.get(AppCount::BlockHttpRedirected), 1);
+        assert_eq!(counters.app.get(AppCount::BlockFlowDropped), 1);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod analyze;
 pub mod app;
+pub mod block;
 pub mod counters;
 pub mod defrag;
 pub mod flow;
@@ -14,4 +15,5 @@ pub mod forward;
 pub mod plan;
 pub mod reasm;
 pub mod subscribers;
+pub mod table;
 pub mod wire;
