@@ -18,8 +18,8 @@ use std::process::Command;
 
 use common::{
     MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, TestDir, UdpCollector, decode_all, dpdk_lock,
-    eal_args, inet_checksum, read_capture, run_args, run_metaprobe, toml_string, write_config,
-    write_pcap,
+    eal_args, fixtures_dir, inet_checksum, read_capture, run_args, run_metaprobe, toml_string,
+    write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::{DecodedRecord, Value};
 
@@ -622,4 +622,63 @@ fn a_bad_list_line_stops_the_start_naming_file_and_line() {
     out.assert_clean_failure();
     let want = format!("block_list {}:2: a URL", list.display());
     assert!(out.stderr.contains(&want), "{}", out.describe());
+}
+
+#[test]
+fn a_listed_quic_server_name_is_dropped_with_the_rest_of_its_connection() {
+    // Chrome opening meet.google.com over TCP (TLS, frames 1-6) and QUIC (7-):
+    // the subscriber's frames only, so the order on the internet port is theirs.
+    let capture = read_capture(&fixtures_dir().join("quic_v1_chrome_meet_1initial.pcapng"));
+    let client = [192, 168, 88, 231];
+    let frames: Vec<Packet> = capture
+        .into_iter()
+        .filter(|p| {
+            p.data.get(12..14) == Some(&[0x08, 0x00]) && p.data.get(26..30) == Some(&client)
+        })
+        .collect();
+    let is_quic =
+        |p: &Packet| p.data.get(23) == Some(&17) && p.data.get(36..38) == Some(&[1, 0xbb]);
+    let quic = frames.iter().filter(|p| is_quic(p)).count();
+    assert!(
+        quic >= 2,
+        "the capture has the Initial and later client packets"
+    );
+    let run = run("block-quic", &frames, Some("*.google.com\n"), "");
+    // Every QUIC packet of the subscriber is held back; of TCP, the ClientHello
+    // (the one segment with a TLS handshake record), answered by a RST.
+    let hello = |p: &Packet| {
+        let payload = 34 + usize::from(p.data.get(46).map_or(0, |o| o >> 4)) * 4;
+        p.data.get(23) == Some(&6) && p.data.get(payload) == Some(&0x16)
+    };
+    let passed: Vec<Packet> = frames
+        .iter()
+        .filter(|p| !is_quic(p) && !hello(p))
+        .cloned()
+        .collect();
+    assert_eq!(
+        run.to_internet.len(),
+        passed.len() + 1,
+        "{}",
+        run.out.describe()
+    );
+    assert_eq!(run.to_internet[..passed.len()], passed[..]);
+    assert_eq!(
+        run.to_internet[passed.len()].data[47] & RST,
+        RST,
+        "the server's RST"
+    );
+    assert_eq!(run.analysis_count("block-quic-dropped"), 1);
+    assert_eq!(run.analysis_count("block-tls-reset"), 1);
+    assert!(run.analysis_count("block-flow-dropped") >= quic as u64 - 1);
+    let locked: Vec<&Value> = run
+        .clickstream
+        .iter()
+        .filter(|r| r.get("HOSTNAME") == Some(&Value::Str("meet.google.com".into())))
+        .filter_map(|r| r.get("LOCKED"))
+        .collect();
+    assert_eq!(
+        locked,
+        [&Value::Unsigned(1), &Value::Unsigned(1)],
+        "TLS and QUIC"
+    );
 }
