@@ -4,7 +4,8 @@
 //! pairs over `net_af_packet` in namespace `br` with `blocked.example`
 //! listed. `curl http://blocked.example/` gets the 302 and its Location;
 //! `curl https://blocked.example/` fails at once with a reset; the same
-//! servers under an unlisted name answer normally.
+//! servers under an unlisted name answer normally. A SIGHUP with a bad
+//! list keeps the one in use; one with a new list blocks by it.
 
 mod common;
 
@@ -68,6 +69,19 @@ fn curl(ns: &str, host: &str, port: u16, args: &[&str]) -> (Output, Duration) {
         .output()
         .expect("curl runs");
     (out, start.elapsed())
+}
+
+/// Waits up to 30 s for `done`.
+fn wait_until(what: &str, running: &Running, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            Instant::now() < deadline,
+            "{what}\n{}",
+            running.describe_so_far()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -246,6 +260,44 @@ fn curl_sees_the_redirect_and_the_reset_and_unlisted_hosts_work() {
         text(&tls.stdout)
     );
 
+    // A bad list on SIGHUP: an alert, the list in use stays.
+    std::fs::write(&list, "open.example\nhttp://bad.example/\n").unwrap();
+    running.signal(libc::SIGHUP);
+    let alert = dir.join("log").join("fastdpi_alert.log");
+    wait_until("the refused reload is an alert", &running, || {
+        std::fs::read_to_string(&alert).is_ok_and(|t| {
+            t.contains("[BLOCK][") && t.contains("the previous list (1 patterns) stays")
+        })
+    });
+    let (still, _) = curl(a, "open.example", 80, &["http://open.example/"]);
+    assert_eq!(text(&still.stdout), "hello from the server\n");
+
+    // A good list on SIGHUP: now the other name is blocked and the first one free.
+    std::fs::write(&list, "open.example\n").unwrap();
+    running.signal(libc::SIGHUP);
+    wait_until("the new list", &running, || {
+        running
+            .stdout_so_far()
+            .contains("block list (SIGHUP): 1 patterns loaded")
+    });
+    // Workers take a new list at their next housekeeping (every millisecond).
+    thread::sleep(Duration::from_millis(100));
+    let (moved, _) = curl(
+        a,
+        "open.example",
+        80,
+        &[
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "http://open.example/",
+        ],
+    );
+    assert_eq!(text(&moved.stdout), "302");
+    let (freed, _) = curl(a, "blocked.example", 80, &["http://blocked.example/"]);
+    assert_eq!(text(&freed.stdout), "hello from the server\n");
+
     running.signal(libc::SIGTERM);
     let out = running.wait(common::RUN_TIMEOUT);
     out.assert_success();
@@ -254,7 +306,7 @@ fn curl_sees_the_redirect_and_the_reset_and_unlisted_hosts_work() {
         .lines()
         .find(|l| l.starts_with("final analysis:"))
         .unwrap_or_else(|| panic!("no final analysis\n{}", out.describe()));
-    for (name, n) in [("block-http-redirected", 1), ("block-tls-reset", 1)] {
+    for (name, n) in [("block-http-redirected", 2), ("block-tls-reset", 1)] {
         assert!(
             line.contains(&format!(" {name} {n} ")) || line.ends_with(&format!(" {name} {n}")),
             "{name} {n}: {line}"
