@@ -74,10 +74,6 @@ impl BlockList {
             whole = false;
         }
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.patterns == 0
-    }
 }
 
 /// `host` lowercased into `buf`, without a `:port` (not in a bracketed IPv6
@@ -253,7 +249,6 @@ news.example.net/politics/
             assert!(!l.matches(host, Some(b"/")));
         }
         assert!(!BlockList::default().matches(b"example.com", None));
-        assert!(BlockList::default().is_empty());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::sync::Arc;
 pub use list::BlockList;
 
 use crate::counters::{AppCount, AppCounters};
-use crate::forward::{Toward, Verdict};
+use crate::forward::{INJECT_FRAME_MAX, Toward, Verdict};
 use crate::table::Handle;
 use crate::wire::{Packet, TcpFlags, Transport};
 use inject::Segment;
@@ -28,8 +28,16 @@ use inject::Segment;
 /// Where workers find the current block list.
 pub type BlockHandle = Handle<BlockList>;
 
-/// Longest `block_redirect_url` (the 302 must fit one injected frame).
+/// Longest `block_redirect_url` (the configuration refuses longer ones).
 pub const REDIRECT_URL_MAX: usize = 1024;
+
+/// The 302 without its URL (see [`redirect_response`]).
+const REDIRECT_HEAD: &str =
+    "HTTP/1.1 302 Found\r\nLocation: \r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+// The longest 302 fits one injected frame under 64 octets of L2 (QinQ,
+// PPPoE, several MPLS labels) and IPv6: it is never cut.
+const _: () = assert!(64 + 40 + 20 + REDIRECT_HEAD.len() + REDIRECT_URL_MAX <= INJECT_FRAME_MAX);
 
 /// LOCKED of a blocked request's record (spec §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,7 +160,7 @@ impl Policy {
 const RST_ACK: TcpFlags = TcpFlags::RST.union(TcpFlags::ACK);
 
 /// The HTTP answer to a blocked request: `302 Found` to `url`, no body, and
-/// the connection closes.
+/// the connection closes ([`REDIRECT_HEAD`] around the URL).
 fn redirect_response(url: &str) -> Vec<u8> {
     format!(
         "HTTP/1.1 302 Found\r\nLocation: {url}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
@@ -193,6 +201,10 @@ mod tests {
         assert_eq!((t.seq, t.ack), (5000, 1000 + packet.payload.len));
         assert!(t.flags.contains(TcpFlags::FIN));
         let text = reply.payload.slice(back[0]);
+        assert_eq!(
+            text.len(),
+            REDIRECT_HEAD.len() + "http://stop.example/why".len()
+        );
         assert!(text.starts_with(b"HTTP/1.1 302 Found\r\nLocation: http://stop.example/why\r\n"));
         let rst = decode(on[0]).tcp().copied().unwrap();
         assert_eq!((rst.seq, rst.flags), (1000, RST_ACK));
