@@ -370,6 +370,8 @@ mod tests {
         output: Vec<Vec<u8>>,
         accept: usize,
         accept_calls: usize,
+        /// Its pool is empty: nothing can be injected.
+        pool_empty: bool,
     }
 
     impl VecQueue {
@@ -379,6 +381,7 @@ mod tests {
                 output: Vec::new(),
                 accept: usize::MAX,
                 accept_calls: usize::MAX,
+                pool_empty: false,
             }
         }
     }
@@ -401,6 +404,12 @@ mod tests {
             n
         }
         fn inject<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>) -> Injected {
+            if self.pool_empty {
+                return Injected {
+                    no_mbuf: frames.count(),
+                    ..Injected::default()
+                };
+            }
             let before = self.output.len();
             self.output.extend(frames.map(<[u8]>::to_vec));
             Injected {
@@ -560,6 +569,25 @@ mod tests {
         assert_eq!(counters.ports[0].tx.get(), 2);
         assert_eq!(counters.ports[1].tx.get(), 10);
         assert_eq!(counters.app.get(AppCount::BlockInjected), 4);
+    }
+
+    #[test]
+    fn with_the_pool_empty_the_request_is_dropped_all_the_same_and_counted() {
+        let mut from = VecQueue::new(vec![vec![9, 1], vec![1, 1]]);
+        let mut to = VecQueue::new(Vec::new());
+        from.pool_empty = true;
+        to.pool_empty = true;
+        let counters = WorkerCounters::default();
+        let mut burst = VecBurst::default();
+        let seen = &mut Seen {
+            drop_tag: Some(9),
+            ..Seen::default()
+        };
+        forward_burst(&mut from, 0, &mut to, 1, &mut burst, seen, 0, &counters);
+        assert_eq!(to.output, [vec![1, 1]]);
+        assert!(from.output.is_empty());
+        assert_eq!(counters.app.get(AppCount::BlockNoMbuf), 2);
+        assert_eq!(counters.app.get(AppCount::BlockInjected), 0);
     }
 
     #[test]

@@ -178,6 +178,30 @@ impl Table for BlockList {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any file text parses or names a line; any name and path match or
+        /// not, without a panic; a listed name always matches itself.
+        #[test]
+        fn any_text_and_any_name_are_safe(text in ".{0,200}", host in proptest::collection::vec(any::<u8>(), 0..300), path in proptest::collection::vec(any::<u8>(), 0..50)) {
+            if let Ok(l) = BlockList::parse(&text, 1) {
+                l.matches(&host, Some(&path));
+                l.matches(&host, None);
+            }
+            let l = list();
+            l.matches(&host, Some(&path));
+        }
+
+        #[test]
+        fn a_listed_name_matches_itself(name in "[a-z0-9-]{1,20}(\\.[a-z0-9-]{1,20}){0,4}") {
+            let l = BlockList::parse(&format!("{name}\n"), 1).unwrap();
+            prop_assert!(l.matches(name.to_uppercase().as_bytes(), None));
+            let wild = BlockList::parse(&format!("*.{name}\n"), 1).unwrap();
+            let under = format!("x.{name}");
+            prop_assert!(wild.matches(under.as_bytes(), None));
+        }
+    }
 
     const LIST: &str = "\
 # the registry
