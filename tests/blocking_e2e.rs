@@ -682,3 +682,41 @@ fn a_listed_quic_server_name_is_dropped_with_the_rest_of_its_connection() {
         "TLS and QUIC"
     );
 }
+
+#[test]
+fn a_request_split_over_two_segments_is_blocked_at_the_second() {
+    let request = get("blocked.example");
+    let cut = 20; // inside the Host line
+    let s =
+        |seq, flags, data: &[u8]| segment(Encap::Plain, 45000, 80, seq, SERVER_NEXT, flags, data);
+    let first = s(CLIENT_ISN + 1, PSH_ACK, &request[..cut]);
+    let second = s(CLIENT_ISN + 1 + cut as u32, PSH_ACK, &request[cut..]);
+    let frames = vec![
+        segment(Encap::Plain, 45000, 80, CLIENT_ISN, 0, SYN, &[]),
+        s(CLIENT_ISN + 1, ACK, &[]),
+        first,
+        second,
+    ];
+    let run = run(
+        "block-split",
+        &frames,
+        Some(LIST),
+        &format!("block_redirect_url = {}\n", toml_string(REDIRECT)),
+    );
+    // What the server got before the Host was known crossed; the segment
+    // that completed the head did not, and the RST takes its place.
+    assert_eq!(run.to_internet.len(), 4, "{}", run.out.describe());
+    assert_eq!(run.to_internet[..3], frames[..3]);
+    let rst = read_seg(Encap::Plain, &run.to_internet[3].data);
+    assert_eq!(
+        (rst.flags & RST, rst.seq),
+        (RST, CLIENT_ISN + 1 + cut as u32)
+    );
+    let reply = read_seg(Encap::Plain, &run.to_subscriber[0].data);
+    assert_eq!(
+        reply.ack,
+        CLIENT_ISN + 1 + request.len() as u32,
+        "the whole head acknowledged"
+    );
+    assert_eq!(run.locked("blocked.example"), 2);
+}
