@@ -11,6 +11,7 @@ mod metrics;
 mod run;
 mod signals;
 mod stats;
+mod subscribers;
 mod table_file;
 
 use std::path::PathBuf;

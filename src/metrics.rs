@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use metaprobe_dataplane::app::dns::DnsError;
-use metaprobe_dataplane::counters::{AppCount, WorkerCounters};
+use metaprobe_dataplane::counters::{AppCount, SubscriberCount, WorkerCounters};
+
+use crate::subscribers::SubscriberStats;
 use metaprobe_dataplane::wire::StopReason;
 use metaprobe_export::exporter::{CollectorStats, ExportStats, StreamStats};
 use metaprobe_ipfix::session::Transport;
@@ -36,6 +38,8 @@ pub struct Scrape<'a> {
     pub snapshot: &'a Snapshot,
     /// The workers' counters (flows, reassembly, decode stops, stages), worker order.
     pub workers: &'a [(u32, Arc<WorkerCounters>)],
+    /// The subscriber map's and the RADIUS bindings' counts.
+    pub subscribers: SubscriberStats,
     /// The endpoint's own counts.
     pub http: ServerStats,
 }
@@ -174,6 +178,21 @@ pub fn render(s: &Scrape<'_>) -> String {
         t.family(&metric, what.meaning());
         for (labels, c) in counters() {
             t.sample(&metric, &labels, c.app.get(what));
+        }
+    }
+    for &what in SubscriberCount::ALL {
+        let metric = format!("subscribers_{}_total", what.name().replace('-', "_"));
+        t.family(&metric, what.meaning());
+        for (labels, c) in counters() {
+            t.sample(&metric, &labels, c.subscribers.get(what));
+        }
+    }
+    for row in &stats::SUBSCRIBER_ROWS {
+        t.rows(row, std::iter::once(([], &s.subscribers)));
+    }
+    if let Some(l) = &s.subscribers.listener {
+        for row in &stats::LISTENER_ROWS {
+            t.rows(row, std::iter::once(([], l)));
         }
     }
     t.family(
@@ -388,7 +407,9 @@ impl Endpoint {
 mod tests {
     use super::*;
     use crate::stats::PortSnapshot;
+    use crate::subscribers::ListenerStats;
     use metaprobe_dataplane::counters::WorkerTotals;
+    use metaprobe_dataplane::subscribers::BindingsStats;
     use metaprobe_export::exporter::CollectorSpec;
     use std::collections::BTreeSet;
 
@@ -457,6 +478,19 @@ mod tests {
         render(&Scrape {
             snapshot: &Snapshot { export, ..snapshot },
             workers: &[(1, w)],
+            subscribers: SubscriberStats {
+                file_prefixes: 3,
+                radius: BindingsStats {
+                    bindings: 2,
+                    evicted: 1,
+                    ..BindingsStats::default()
+                },
+                publishes: 4,
+                listener: Some(ListenerStats {
+                    bad_authenticator: 2,
+                    ..ListenerStats::default()
+                }),
+            },
             http: ServerStats::default(),
         })
     }
@@ -477,6 +511,11 @@ mod tests {
             "# TYPE metaprobe_flows_created_total counter",
             "metaprobe_metrics_responses_total{code=\"200\"} 0",
             "metaprobe_analysis_tls_malformed_total{worker=\"0\"} 6",
+            "metaprobe_subscribers_radius_start_total{worker=\"0\"} 0",
+            "metaprobe_subscribers_file_prefixes 3",
+            "# TYPE metaprobe_subscribers_radius_bindings gauge",
+            "metaprobe_subscribers_radius_evicted_total 1",
+            "metaprobe_radius_listener_bad_authenticator_total 2",
             "# HELP metaprobe_analysis_tls_malformed_total TLS handshakes whose structure is broken",
         ] {
             assert!(t.lines().any(|l| l == line), "no {line:?} in\n{t}");

@@ -24,11 +24,12 @@ use crate::loss_alerts::LossAlerts;
 use crate::metrics::{self, Endpoint, Scrape};
 use crate::signals;
 use crate::stats::{self, PortSnapshot, Snapshot};
-use crate::table_file::TableFile;
+use crate::subscribers::{self, Subscribers};
+use crate::table_file::{Reloadable, TableFile};
 use metaprobe_dataplane::block::BlockList;
 use metaprobe_dataplane::counters::AppCount;
-use metaprobe_dataplane::subscribers::SubscriberMap;
 use metaprobe_dataplane::table::Table;
+use metaprobe_dataplane::vchannel::Channels;
 use metaprobe_export::logs::ALERT_LOG;
 
 /// Mbufs each lcore keeps in its mempool cache.
@@ -36,7 +37,8 @@ const MEMPOOL_CACHE: u32 = 256;
 /// How long the start waits for TCP collectors to accept, µs.
 const COLLECTOR_CONNECT_US: u64 = 2_000_000;
 /// How often the main lcore looks at signals, idleness and the statistics clock.
-const MAIN_TICK: Duration = Duration::from_millis(50);
+/// The main lcore's loop period: signals, RADIUS changes to the workers, stats.
+const MAIN_TICK: Duration = Duration::from_millis(10);
 /// How often the main lcore looks at the subscriber map's and block list's mtimes.
 const MAP_CHECK: Duration = Duration::from_secs(1);
 
@@ -56,7 +58,13 @@ pub fn run(
     signals::install()
         .map_err(|e| format!("cannot install the SIGINT/SIGTERM/SIGHUP handlers: {e}"))?;
     // Read before the EAL starts, so that a bad line stops nothing half-started.
-    let mut map_file = TableFile::<SubscriberMap>::open(cfg.subscribers_file.as_deref())?;
+    let mut logins = Subscribers::open(&subscribers::Options {
+        file: cfg.subscribers_file.as_deref(),
+        max_bindings: cfg.subscribers_max as usize,
+        snoop: cfg.radius_snoop,
+        listen: cfg.radius_accounting_listen,
+        secret: &cfg.radius_secret,
+    })?;
     let mut block_file = TableFile::<BlockList>::open(cfg.block_list.as_deref())?;
     // Bound before the EAL starts, so that an address in use stops nothing half-started.
     let mut metrics = cfg.metrics_listen.map(Endpoint::bind).transpose()?;
@@ -174,7 +182,13 @@ pub fn run(
         },
         ip_fragment_slots: cfg.ip_fragment_slots_effective(),
         ip_fragment_slot_size: cfg.ip_fragment_slot_bytes,
-        subscribers: Some(Arc::clone(map_file.handle())),
+        subscribers: Some(Arc::clone(logins.handle())),
+        radius: logins.queue().cloned(),
+        channels: Channels::new(
+            cfg.vchannels
+                .iter()
+                .map(|v| (v.bridge, v.vlans.as_slice(), v.channel)),
+        ),
         // No list, no blocking: the bridge forwards every packet unchanged.
         block: cfg
             .block_list
@@ -279,7 +293,7 @@ pub fn run(
         &counters,
         &export_stats,
         &reopen_logs,
-        (&mut map_file, &mut block_file),
+        (&mut logins, &mut block_file),
         metrics.as_mut(),
         idle_exit,
     );
@@ -297,12 +311,18 @@ pub fn run(
     if export_thread.join().is_err() {
         failed.push("the export thread panicked".to_owned());
     }
+    // What the workers read last is in the final summary.
+    logins.poll(Instant::now());
     let last = snapshot(&ports, &counters, &export_stats);
     drop(ports); // stops and closes every port: net_pcap flushes its tx files
     print!("{}", stats::final_summary(&last));
     print!(
         "{}",
         stats::analysis_summary(counters.iter().map(|(_, c)| c.as_ref()))
+    );
+    print!(
+        "{}",
+        stats::subscribers_summary(&logins.stats(), counters.iter().map(|(_, c)| c.as_ref()))
     );
     print!("{}", stats::export_summary(&last.export));
     if let Some(m) = &metrics {
@@ -392,18 +412,22 @@ fn describe_port(port: &Port) {
 /// Reads a table file (the subscriber map, the block list) again; a bad file
 /// is an alert line, the table in use stays.
 #[cold]
-fn reload<T: Table>(cfg: &Config, file: &mut TableFile<T>, why: &str) {
+fn reload<R: Reloadable>(cfg: &Config, file: &mut R, why: &str) {
     match file.reload() {
         Ok(None) => {}
-        Ok(Some(n)) => println!("{} ({why}): {n} {} loaded", T::NAME, T::ENTRIES),
+        Ok(Some(n)) => println!(
+            "{} ({why}): {n} {} loaded",
+            R::Table::NAME,
+            R::Table::ENTRIES
+        ),
         Err(e) => {
             let stamp = metaprobe_export::logs::format_time(unix_micros());
             let line = format!(
                 "[{}][{stamp}] reload ({why}) refused, the previous {} ({} {}) stays: {e}\n",
-                T::ALERT,
-                T::KIND,
+                R::Table::ALERT,
+                R::Table::KIND,
                 file.len(),
-                T::ENTRIES
+                R::Table::ENTRIES
             );
             eprint!("metaprobe: {line}");
             if let Err(e) = metaprobe_export::logs::append(&cfg.log_dir, ALERT_LOG, &line) {
@@ -423,7 +447,7 @@ fn supervise(
     counters: &[(u32, Arc<WorkerCounters>)],
     export: &ExportHandle,
     reopen_logs: &AtomicBool,
-    (map_file, block_file): (&mut TableFile<SubscriberMap>, &mut TableFile<BlockList>),
+    (logins, block_file): (&mut Subscribers, &mut TableFile<BlockList>),
     mut metrics: Option<&mut Endpoint>,
     idle_exit: Option<Duration>,
 ) -> String {
@@ -458,13 +482,14 @@ fn supervise(
             println!(
                 "SIGHUP: reopening the log files (fastdpi_alert.log, fastdpi_stat.log, the DNS text log)"
             );
-            reload(cfg, map_file, "SIGHUP");
+            reload(cfg, logins, "SIGHUP");
             reload(cfg, block_file, "SIGHUP");
         }
+        logins.poll(Instant::now());
         if map_checked_at.elapsed() >= MAP_CHECK {
             map_checked_at = Instant::now();
-            if map_file.changed() {
-                reload(cfg, map_file, "changed");
+            if logins.changed() {
+                reload(cfg, logins, "changed");
             }
             if block_file.changed() {
                 reload(cfg, block_file, "changed");
@@ -475,6 +500,7 @@ fn supervise(
                 metrics::render(&Scrape {
                     snapshot: &snapshot(ports, counters, export),
                     workers: counters,
+                    subscribers: logins.stats(),
                     http,
                 })
             });

@@ -6,13 +6,14 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use metaprobe_dataplane::app::dns::DnsError;
-use metaprobe_dataplane::counters::{AppCount, WorkerCounters, WorkerTotals};
+use metaprobe_dataplane::counters::{AppCount, SubscriberCount, WorkerCounters, WorkerTotals};
 use metaprobe_dataplane::wire::StopReason;
 use metaprobe_export::dnslog::DnsLogStats;
 use metaprobe_export::exporter::{ExportStats, StreamStats};
 use metaprobe_ffi::PortStats;
 
 use crate::http::ServerStats;
+use crate::subscribers::{ListenerStats, SubscriberStats};
 use metaprobe_ipfix::template::Stream;
 
 /// A port's counters at one moment: the driver's, and the packets for it that
@@ -226,6 +227,45 @@ pub const LOG_ROWS: [Row<ExportStats>; 4] = [
     Row { name: "stat-sections", metric: "stat_log_sections_total", help: "Sections written to fastdpi_stat.log.", get: |e| e.stat_sections },
     Row { name: "errors", metric: "logs_write_errors_total", help: "Writes to fastdpi_alert.log or fastdpi_stat.log that failed.", get: |e| e.log_errors },
 ];
+
+/// `final subscribers`, the main lcore's part (then the workers' [`SubscriberCount`]s).
+#[rustfmt::skip]
+pub const SUBSCRIBER_ROWS: [Row<SubscriberStats>; 6] = [
+    Row { name: "file-prefixes", metric: "subscribers_file_prefixes", help: "Prefixes of subscribers_file in use.", get: |s| s.file_prefixes },
+    Row { name: "radius-bindings", metric: "subscribers_radius_bindings", help: "Addresses bound to a login by RADIUS accounting now.", get: |s| s.radius.bindings },
+    Row { name: "radius-bound", metric: "subscribers_radius_bound_total", help: "Addresses bound to a new login by RADIUS accounting (a refresh with the same login is not counted).", get: |s| s.radius.bound },
+    Row { name: "radius-unbound", metric: "subscribers_radius_unbound_total", help: "Addresses unbound by RADIUS Accounting-Request Stop.", get: |s| s.radius.unbound },
+    Row { name: "radius-evicted", metric: "subscribers_radius_evicted_total", help: "RADIUS bindings evicted from a full table (subscribers_max), the least recently refreshed.", get: |s| s.radius.evicted },
+    Row { name: "map-publishes", metric: "subscribers_map_publishes_total", help: "Subscriber maps published to the workers for RADIUS changes.", get: |s| s.publishes },
+];
+
+/// With `radius_accounting_listen`: the listener's part of `final subscribers`.
+#[rustfmt::skip]
+pub const LISTENER_ROWS: [Row<ListenerStats>; 5] = [
+    Row { name: "listener-requests", metric: "radius_listener_requests_total", help: "Accounting-Requests the listener accepted (authenticator matched).", get: |l| l.requests },
+    Row { name: "listener-responses", metric: "radius_listener_responses_total", help: "Accounting-Responses the listener sent.", get: |l| l.responses },
+    Row { name: "listener-bad-authenticator", metric: "radius_listener_bad_authenticator_total", help: "Accounting-Requests dropped unanswered: the authenticator did not match radius_secret.", get: |l| l.bad_authenticator },
+    Row { name: "listener-malformed", metric: "radius_listener_malformed_total", help: "Datagrams to the listener that are no readable Accounting-Request.", get: |l| l.malformed },
+    Row { name: "listener-errors", metric: "radius_listener_errors_total", help: "Receive or send failures of the listener's socket.", get: |l| l.errors },
+];
+
+/// `final subscribers: file-prefixes 6 radius-bindings 1 … radius-start 1 … lookups-without-login 2`
+/// (and the listener's counts when there is one).
+pub fn subscribers_summary<'a>(
+    s: &SubscriberStats,
+    workers: impl Iterator<Item = &'a WorkerCounters> + Clone,
+) -> String {
+    let mut out = format!("final subscribers: {}", pairs(&SUBSCRIBER_ROWS, s));
+    for &what in SubscriberCount::ALL {
+        let n: u64 = workers.clone().map(|w| w.subscribers.get(what)).sum();
+        let _ = write!(out, " {} {n}", what.name());
+    }
+    if let Some(l) = &s.listener {
+        let _ = write!(out, " {}", pairs(&LISTENER_ROWS, l));
+    }
+    out.push('\n');
+    out
+}
 
 /// `name value` of each row, space-separated.
 fn pairs<T>(rows: &[Row<T>], of: &T) -> String {
@@ -539,7 +579,7 @@ mod tests {
                 "final flows: active 5 created 0 evicted-full 0 expired-idle 0 closed-tcp 0 reused 0 untracked 4\n\
                  final ip reassembly: fragments 0 datagrams 0 dropped 0\n\
                  final decode stops: {} 6\n\
-                 final analysis: records 0 flows-unrecognised 0 flows-not-wanted 0 records-dropped 0 streams-exhausted 7 streams-reclaimed 0 streams-lost 0 quic-exhausted 0 quic-malformed 0 tls-malformed 1 tls-reply-without-certificate 0 tls-too-long 0 dns-too-long 0 http-malformed 0 http-truncated 0 sip-messages 0 sip-records 0 sip-malformed 0 sip-too-long 0 sip-gateways-cut 0 ftp-messages 0 ftp-records 0 ftp-malformed 0 ftp-too-long 0 ftp-names-cut 0 ftp-exhausted 0 ftp-data-bound 0 ftp-data-table-full 0 raw-records 0 raw-cut 0\n\
+                 final analysis: records 0 flows-unrecognised 0 flows-not-wanted 0 records-dropped 0 streams-exhausted 7 streams-reclaimed 0 streams-lost 0 quic-exhausted 0 quic-malformed 0 tls-malformed 1 tls-reply-without-certificate 0 tls-too-long 0 dns-too-long 0 http-malformed 0 http-truncated 0 sip-messages 0 sip-records 0 sip-malformed 0 sip-too-long 0 sip-gateways-cut 0 ftp-messages 0 ftp-records 0 ftp-malformed 0 ftp-too-long 0 ftp-names-cut 0 ftp-exhausted 0 ftp-data-bound 0 ftp-data-table-full 0 raw-records 0 raw-cut 0 block-http-redirected 0 block-http-reset 0 block-tls-reset 0 block-quic-dropped 0 block-flow-dropped 0 block-injected 0 block-no-mbuf 0 block-not-built 0\n\
                  final dns errors: none\n\
                  final stages: decode 25.0 flow 75.0 parse 15.0 enqueue 5.0 cycles/pkt (4 packets timed)\n",
                 reason.name()

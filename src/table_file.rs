@@ -8,6 +8,19 @@ use std::time::SystemTime;
 
 use metaprobe_dataplane::table::{self, Handle, Table};
 
+/// A table file the main lcore reads again on SIGHUP and when it changes
+/// (a [`TableFile`], or the subscribers: their map file and RADIUS).
+pub trait Reloadable {
+    type Table: Table;
+
+    /// Reads the file again and publishes it; on error the table in use stays
+    /// and the error (file, line, reason) is returned. `Ok(None)`: no file.
+    fn reload(&mut self) -> Result<Option<usize>, String>;
+
+    /// Entries in the table in use.
+    fn len(&self) -> usize;
+}
+
 pub struct TableFile<T> {
     path: Option<PathBuf>,
     handle: Handle<T>,
@@ -48,19 +61,20 @@ impl<T: Table> TableFile<T> {
         &self.handle
     }
 
-    /// Entries in the table in use.
-    pub fn len(&self) -> usize {
-        self.handle.load().entries()
-    }
-
     /// True when the file's mtime differs from the one last read.
     pub fn changed(&self) -> bool {
         self.path.as_deref().is_some_and(|p| mtime(p) != self.mtime)
     }
+}
 
-    /// Reads the file again and publishes it; on error the table in use stays
-    /// and the error (file, line, reason) is returned. `Ok(None)`: no file.
-    pub fn reload(&mut self) -> Result<Option<usize>, String> {
+impl<T: Table> Reloadable for TableFile<T> {
+    type Table = T;
+
+    fn len(&self) -> usize {
+        self.handle.load().entries()
+    }
+
+    fn reload(&mut self) -> Result<Option<usize>, String> {
         let Some(path) = self.path.clone() else {
             return Ok(None);
         };
@@ -75,11 +89,11 @@ impl<T: Table> TableFile<T> {
     }
 }
 
-fn mtime(path: &Path) -> Option<SystemTime> {
+pub(crate) fn mtime(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
-fn read<T: Table>(path: &Path, generation: u32) -> Result<T, String> {
+pub(crate) fn read<T: Table>(path: &Path, generation: u32) -> Result<T, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("{}: cannot read {}: {e}", T::KEY, path.display()))?;
     T::parse(&text, generation)

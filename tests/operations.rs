@@ -500,34 +500,47 @@ fn last_login(path: &std::path::Path) -> Option<String> {
 /// records. The first map's login is in the DNS text log; a bad map is an alert
 /// and the first login stays; a good map makes the same flows' records carry
 /// the new login. The run goes on and ends with its final summary.
-#[test]
-fn the_subscriber_map_is_reloaded_during_a_run() {
-    let frames = capture();
-    let _guard = dpdk_lock();
-    let dir = TestDir::new("subscribers-reload");
+/// A run whose port 0 replays the capture without end (`infinite_rx`), so that its
+/// flows stay open and keep making records (the DNS text log `dns.log` of `dir`,
+/// the logs in `dir/log`), with `extra` configuration lines.
+fn looping_probe(dir: &TestDir, extra: &str) -> Running {
     let (in0, in1) = (dir.join("in0.pcap"), dir.join("in1.pcap"));
-    write_pcap(&in0, &frames);
+    write_pcap(&in0, &capture());
     write_pcap(&in1, &[]);
-    let (map, log_dir, dns_log) = (dir.join("subs.txt"), dir.join("log"), dir.join("dns.log"));
-    std::fs::write(&map, "0.0.0.0/0 first\n::/0 first\n").unwrap();
+    let (log_dir, dns_log) = (dir.join("log"), dir.join("dns.log"));
     std::fs::create_dir_all(&log_dir).unwrap();
     let config = dir.join("metaprobe.toml");
     std::fs::write(
         &config,
         format!(
             "bridges = [[0, 1]]\nlog_dir = {}\nstats_interval = 0\najb_save_dns = 1\n\
-             ajb_dns_bufsize = \"64K\"\najb_dns_path = {}\nsubscribers_file = {}\n",
+             ajb_dns_bufsize = \"64K\"\najb_dns_path = {}\n{extra}",
             toml_string(&log_dir.to_string_lossy()),
             toml_string(&dns_log.to_string_lossy()),
-            toml_string(&map.to_string_lossy()),
         ),
     )
     .unwrap();
-    let mut eal = common::eal_base(&dir, &["-l", "0-1"]);
+    let mut eal = common::eal_base(dir, &["-l", "0-1"]);
     eal.push(format!("--vdev=net_pcap0,rx_pcap={},infinite_rx=1", in0.display()).into());
     eal.push(common::pcap_vdev(1, &in1, &dir.join("out1.pcap")));
     let mut running = Running::spawn(&run_args_idle(&config, None, eal));
     running.wait_for_stdout("worker 0 on lcore", STARTUP_TIMEOUT);
+    running
+}
+
+#[test]
+fn the_subscriber_map_is_reloaded_during_a_run() {
+    let _guard = dpdk_lock();
+    let dir = TestDir::new("subscribers-reload");
+    let (map, log_dir, dns_log) = (dir.join("subs.txt"), dir.join("log"), dir.join("dns.log"));
+    std::fs::write(&map, "0.0.0.0/0 first\n::/0 first\n").unwrap();
+    let mut running = looping_probe(
+        &dir,
+        &format!(
+            "subscribers_file = {}\n",
+            toml_string(&map.to_string_lossy())
+        ),
+    );
     eventually("records with the first login", || {
         last_login(&dns_log).as_deref() == Some("first")
     });
@@ -572,5 +585,93 @@ fn the_subscriber_map_is_reloaded_during_a_run() {
     assert!(
         logins[switched..].iter().all(|l| *l == "third"),
         "after the reload"
+    );
+}
+
+/// An Accounting-Request Start for `framed` and `user`, signed with `secret` as a
+/// BRAS signs it (RFC 2866 §3).
+fn signed_start(id: u8, framed: [u8; 4], user: &str, secret: &[u8]) -> Vec<u8> {
+    use md5::{Digest, Md5};
+    let mut m = vec![4, id, 0, 0];
+    m.extend_from_slice(&[0; 16]);
+    m.extend_from_slice(&[40, 6, 0, 0, 0, 1, 8, 6]);
+    m.extend_from_slice(&framed);
+    m.extend_from_slice(&[1, user.len() as u8 + 2]);
+    m.extend_from_slice(user.as_bytes());
+    let len = (m.len() as u16).to_be_bytes();
+    m[2..4].copy_from_slice(&len);
+    let d = Md5::new().chain_update(&m).chain_update(secret).finalize();
+    m[4..20].copy_from_slice(&d);
+    m
+}
+
+/// `radius_accounting_listen`: a request with a wrong authenticator is dropped
+/// unanswered; a signed Start is answered with a signed Accounting-Response and
+/// the flows of its address carry its login from then on.
+#[test]
+fn the_accounting_listener_answers_and_binds() {
+    use md5::{Digest, Md5};
+    let _guard = dpdk_lock();
+    let dir = TestDir::new("radius-listener");
+    let dns_log = dir.join("dns.log");
+    let mut running = looping_probe(
+        &dir,
+        "radius_accounting_listen = \"127.0.0.1:0\"\nradius_secret = \"s3cret\"\n",
+    );
+    let out = running.stdout_so_far();
+    let addr: SocketAddr = out
+        .lines()
+        .find_map(|l| l.strip_prefix("radius: accounting listener on "))
+        .unwrap_or_else(|| panic!("no listener line\n{out}"))
+        .trim()
+        .parse()
+        .unwrap();
+    eventually("records without a login", || {
+        last_login(&dns_log).as_deref() == Some("")
+    });
+    let nas = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    nas.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+
+    let forged = signed_start(1, [192, 168, 170, 8], "mallory", b"not-the-secret");
+    nas.send_to(&forged, addr).unwrap();
+    assert!(
+        nas.recv_from(&mut buf).is_err(),
+        "a forged request is not answered"
+    );
+
+    let start = signed_start(2, [192, 168, 170, 8], "carol", b"s3cret");
+    nas.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    nas.send_to(&start, addr).unwrap();
+    let (n, _) = nas.recv_from(&mut buf).unwrap();
+    assert_eq!(n, 20, "an Accounting-Response without attributes");
+    assert_eq!(&buf[..4], &[5, 2, 0, 20]);
+    let mut check = buf[..20].to_vec();
+    check[4..20].copy_from_slice(&start[4..20]);
+    let want = Md5::new()
+        .chain_update(&check)
+        .chain_update(b"s3cret")
+        .finalize();
+    assert_eq!(&buf[4..20], want.as_slice(), "the Response Authenticator");
+
+    eventually("records with the listener's login", || {
+        last_login(&dns_log).as_deref() == Some("carol")
+    });
+    running.signal(libc::SIGTERM);
+    let out = running.wait(common::RUN_TIMEOUT);
+    out.assert_success();
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("final subscribers:"))
+        .unwrap_or_else(|| panic!("{}", out.describe()));
+    assert!(
+        line.contains("radius-bindings 1 radius-bound 1 ")
+            && line.ends_with(
+                "listener-requests 1 listener-responses 1 listener-bad-authenticator 1 \
+                 listener-malformed 0 listener-errors 0"
+            ),
+        "{line}"
     );
 }

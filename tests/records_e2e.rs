@@ -62,7 +62,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use common::{
     MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, TestDir, UdpCollector, decode_all, dpdk_lock,
     eal_args, eth, ethernet_frames_of, inet_checksum, ipv4_header, ipv6_header, read_capture,
-    read_capture_links, run_args, run_metaprobe, tcp_header, write_config, write_pcap,
+    read_capture_links, run_args, run_metaprobe, tcp_header, udp_header, write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::render::to_json;
 use metaprobe_ipfix::collect::{DecodedRecord, Value};
@@ -2175,7 +2175,18 @@ fn first_client_payload(capture: &str, starts: impl Fn(&[u8]) -> bool) -> Vec<u8
 /// One TCP connection per cut of `message` (client port `base_port + i`): the
 /// handshake, then the message in the pieces `cuts[i]` gives (cut points).
 fn cut_connections(message: &[u8], dport: u16, base_port: u16, cuts: &[Vec<usize>]) -> Vec<Packet> {
-    let (client, server) = ([10, 9, 0, 1], [10, 9, 0, 2]);
+    connections_from([10, 9, 0, 1], message, dport, base_port, cuts)
+}
+
+/// [`cut_connections`] from the client address `client` (to 10.9.0.2).
+fn connections_from(
+    client: [u8; 4],
+    message: &[u8],
+    dport: u16,
+    base_port: u16,
+    cuts: &[Vec<usize>],
+) -> Vec<Packet> {
+    let server = [10, 9, 0, 2];
     let seg = |src: [u8; 4], dst: [u8; 4], sport, dport, seq, flags, data: &[u8]| {
         let mut f = eth(MAC_NET, MAC_SUB, 0x0800);
         f.extend(ipv4_header(src, dst, 6, (40 + data.len()) as u16, 1));
@@ -2584,6 +2595,183 @@ fn a_bad_map_line_stops_the_start_naming_file_line_and_reason() {
         map.display()
     );
     assert!(out.stderr.contains(&want), "{}", out.describe());
+}
+
+/// `frame` with an 802.1Q tag of `vlan` after its MAC addresses.
+fn tagged(frame: &Packet, vlan: u16) -> Packet {
+    let mut f = frame.data.clone();
+    let tag = [[0x81, 0x00], vlan.to_be_bytes()].concat();
+    f.splice(12..12, tag);
+    Packet::whole(f)
+}
+
+/// vchannels: a connection in a listed VLAN carries its channel, one in an unlisted
+/// VLAN and an untagged one carry the bridge's number (0).
+#[test]
+fn records_of_a_vchannel_vlan_carry_its_channel() {
+    let get = first_client_payload("http_301_location.pcapng", |p| p.starts_with(b"GET "));
+    let base = 32200u16;
+    let plain = cut_connections(&get, 80, base, &[vec![], vec![], vec![]]);
+    // Four frames per connection: SYN, SYN-ACK, ACK, the request.
+    let frames: Vec<Packet> = plain
+        .iter()
+        .enumerate()
+        .map(|(i, f)| match i / 4 {
+            1 => tagged(f, 150),
+            2 => tagged(f, 250),
+            _ => f.clone(),
+        })
+        .collect();
+    let run = run_frames_with(
+        "vchannels",
+        &frames,
+        "vchannels = [{ bridge = 0, vlans = \"100-199,300\", channel = 7 }]\n",
+    );
+    let channels: BTreeMap<u64, (Option<Value>, Option<Value>)> = run
+        .clickstream
+        .iter()
+        .map(|r| match r.get("PORT_SOURCE") {
+            Some(Value::Unsigned(p)) => (
+                *p,
+                (
+                    r.get("BRIDGE_CHANNEL_NUM").cloned(),
+                    r.get("vlanId").cloned(),
+                ),
+            ),
+            other => panic!("PORT_SOURCE {other:?}"),
+        })
+        .collect();
+    let want =
+        |channel: u64, vlan: u64| (Some(Value::Unsigned(channel)), Some(Value::Unsigned(vlan)));
+    let b = u64::from(base);
+    assert_eq!(
+        channels,
+        BTreeMap::from([
+            (b, want(0, 0)),
+            (b + 1, want(7, 150)),
+            (b + 2, want(0, 250))
+        ]),
+        "{}",
+        run.out.describe_short()
+    );
+}
+
+/// A RADIUS Accounting-Request from a NAS (10.0.0.1) to its server (10.0.0.2:1813):
+/// Acct-Status-Type `status`, Framed-IP-Address `framed`, User-Name `user` (when
+/// not empty).
+fn accounting_request(status: u32, framed: [u8; 4], user: &str) -> Packet {
+    let mut attrs = vec![40, 6];
+    attrs.extend_from_slice(&status.to_be_bytes());
+    attrs.extend_from_slice(&[8, 6]);
+    attrs.extend_from_slice(&framed);
+    if !user.is_empty() {
+        attrs.extend_from_slice(&[1, user.len() as u8 + 2]);
+        attrs.extend_from_slice(user.as_bytes());
+    }
+    let mut radius = vec![4, 1];
+    radius.extend_from_slice(&(20 + attrs.len() as u16).to_be_bytes());
+    radius.extend_from_slice(&[0x5a; 16]);
+    radius.extend_from_slice(&attrs);
+    let mut f = eth(MAC_NET, MAC_SUB, 0x0800);
+    f.extend(ipv4_header(
+        [10, 0, 0, 1],
+        [10, 0, 0, 2],
+        17,
+        28 + radius.len() as u16,
+        9,
+    ));
+    f.extend(udp_header(40000, 1813, 8 + radius.len() as u16));
+    f.extend_from_slice(&radius);
+    Packet::whole(f)
+}
+
+/// The corpus's Interim-Update (User-Name `xxxxxxxxx`, Framed-IP-Address 10.0.0.3)
+/// read on the bridge, then an HTTP request from 10.0.0.3: its record carries that
+/// login, though the map file gives the address another.
+#[test]
+fn radius_accounting_on_the_bridge_gives_the_login() {
+    let radius: Vec<Packet> = Capture::load("radius_accounting_interim.pcap").frames;
+    assert_eq!(radius.len(), 2);
+    let get = first_client_payload("http_301_location.pcapng", |p| p.starts_with(b"GET "));
+    let frames: Vec<Packet> = radius
+        .into_iter()
+        .chain(connections_from([10, 0, 0, 3], &get, 80, 32300, &[vec![]]))
+        .collect();
+    let dir = TestDir::new("radius-snoop-map");
+    let map = dir.join("subscribers.txt");
+    std::fs::write(&map, "10.0.0.0/24 from-the-file\n").unwrap();
+    let config = format!(
+        "subscribers_file = {}\n",
+        common::toml_string(&map.to_string_lossy())
+    );
+    let run = run_frames_with("radius-snoop", &frames, &config);
+    assert_eq!(run.clickstream.len(), 1, "{}", run.out.describe_short());
+    assert_eq!(login_of(&run.clickstream[0]), "xxxxxxxxx");
+    let line = run
+        .out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("final subscribers:"))
+        .unwrap_or_else(|| panic!("{}", run.out.describe_short()));
+    for part in [
+        "file-prefixes 1 radius-bindings 1 radius-bound 1 ",
+        " radius-interim 1 ",
+        " radius-responses 1 ",
+        " radius-malformed 0 ",
+        // The HTTP flow's, and the RADIUS flow's own (its NAS, 10.0.0.1, is in the file).
+        " lookups-with-login 2 ",
+    ] {
+        assert!(line.contains(part), "{part:?} in {line}");
+    }
+
+    // radius_snoop = 0: the file's login.
+    let off = run_frames_with(
+        "radius-snoop-off",
+        &frames,
+        &format!("{config}radius_snoop = 0\n"),
+    );
+    assert_eq!(login_of(&off.clickstream[0]), "from-the-file");
+}
+
+/// Start binds, Stop unbinds: the request between carries the login, the one after
+/// none (the worker that reads the accounting uses it at once).
+#[test]
+fn radius_start_and_stop_around_a_flow() {
+    let get = first_client_payload("http_301_location.pcapng", |p| p.starts_with(b"GET "));
+    let client = [10, 0, 0, 7];
+    let mut frames = vec![accounting_request(1, client, "bob")];
+    frames.extend(connections_from(client, &get, 80, 32400, &[vec![]]));
+    frames.push(accounting_request(2, client, ""));
+    frames.extend(connections_from(client, &get, 80, 32401, &[vec![]]));
+    let run = run_frames_with("radius-start-stop", &frames, "");
+    let by_port: BTreeMap<u64, String> = run
+        .clickstream
+        .iter()
+        .map(|r| match r.get("PORT_SOURCE") {
+            Some(Value::Unsigned(p)) => (*p, login_of(r).to_owned()),
+            other => panic!("PORT_SOURCE {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        by_port,
+        BTreeMap::from([(32400, "bob".to_owned()), (32401, String::new())]),
+        "{}",
+        run.out.describe_short()
+    );
+    let line = run
+        .out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("final subscribers:"))
+        .unwrap();
+    assert!(
+        line.contains(" radius-start 1 ") && line.contains(" radius-stop 1 "),
+        "{line}"
+    );
+    assert!(
+        line.contains("radius-bindings 0 radius-bound 1 radius-unbound 1 "),
+        "{line}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -129,11 +129,32 @@ pub struct Config {
     pub ajb_dns_ftimeout: u64,
     /// The subscriber map (`PREFIX LOGIN` lines) that fills LOGIN; None = none.
     pub subscribers_file: Option<PathBuf>,
+    /// Subscriber bindings learnt from RADIUS accounting kept at most (the least
+    /// recently refreshed is evicted, and counted, for a new one).
+    pub subscribers_max: u32,
+    /// Read RADIUS accounting (UDP 1813, 1646) crossing the bridges for logins.
+    pub radius_snoop: bool,
+    /// Where a BRAS sends a copy of its accounting (None: no listener).
+    pub radius_accounting_listen: Option<SocketAddr>,
+    /// The shared secret of the listener's clients (required with the listener).
+    pub radius_secret: String,
+    /// Outer VLAN ids of a bridge mapped to a vchannel number (BRIDGE_CHANNEL_NUM).
+    pub vchannels: Vec<VChannel>,
     /// The block list (hosts, `*.` domains, host/path prefixes) whose requests
     /// are not forwarded; None = nothing is blocked.
     pub block_list: Option<PathBuf>,
     /// Where a blocked HTTP request is redirected (302); None = it is reset.
     pub block_redirect_url: Option<String>,
+}
+
+/// `vchannels` entry: the outer VLAN ids of `bridge` whose packets carry `channel`
+/// as BRIDGE_CHANNEL_NUM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VChannel {
+    pub bridge: u16,
+    /// Inclusive ranges of VLAN ids, as written.
+    pub vlans: Vec<(u16, u16)>,
+    pub channel: u16,
 }
 
 /// One bridge: two ports whose traffic is forwarded to each other unchanged.
@@ -326,6 +347,7 @@ pub(crate) mod defaults {
     pub const AJB_DNS_BUFSIZE: u64 = 1 << 20;
     pub const AJB_DNS_FSIZE: u64 = 100 << 20;
     pub const AJB_DNS_FTIMEOUT: u64 = 60;
+    pub const SUBSCRIBERS_MAX: u32 = 1_000_000;
 }
 
 /// Every key a configuration file may hold, in the order `to_toml` writes them.
@@ -374,6 +396,11 @@ pub const KEYS: &[&str] = &[
     "ajb_dns_fsize",
     "ajb_dns_ftimeout",
     "subscribers_file",
+    "subscribers_max",
+    "radius_snoop",
+    "radius_accounting_listen",
+    "radius_secret",
+    "vchannels",
     "block_list",
     "block_redirect_url",
 ];
@@ -473,6 +500,11 @@ impl Config {
             ajb_dns_fsize: defaults::AJB_DNS_FSIZE,
             ajb_dns_ftimeout: defaults::AJB_DNS_FTIMEOUT,
             subscribers_file: None,
+            subscribers_max: defaults::SUBSCRIBERS_MAX,
+            radius_snoop: true,
+            radius_accounting_listen: None,
+            radius_secret: String::new(),
+            vchannels: Vec::new(),
             block_list: None,
             block_redirect_url: None,
         }

@@ -22,9 +22,10 @@ use toml::de::DeTable;
 
 use crate::error::{Problems, closest};
 use crate::schema::{
-    BridgeShape, File, Flag, Found, Int, IntOrText, List, Text, TextOrList, Value, field_names,
+    BridgeShape, EntryTable, File, Flag, Found, Int, IntOrText, List, Text, TextOrList, Value,
+    field_names,
 };
-use crate::{Bridge, Config, ConfigError, DnsLogField, MetaRawProtocol};
+use crate::{Bridge, Config, ConfigError, DnsLogField, MetaRawProtocol, VChannel};
 
 /// Longest `block_redirect_url`: the 302 that carries it fits one injected frame
 /// (the dataplane's `block::REDIRECT_URL_MAX`).
@@ -330,6 +331,36 @@ impl Check<'_> {
         });
         key(s, &mut c.subscribers_file, &f.subscribers_file, |s, v| {
             s.optional_path("subscribers_file", v)
+        });
+        key(s, &mut c.subscribers_max, &f.subscribers_max, |s, v| {
+            s.uint("subscribers_max", v, "bindings", 1..=(1 << 24))
+        });
+        key(s, &mut c.radius_snoop, &f.radius_snoop, |s, v| {
+            s.flag("radius_snoop", v)
+        });
+        key(
+            s,
+            &mut c.radius_accounting_listen,
+            &f.radius_accounting_listen,
+            |s, v| s.listen("radius_accounting_listen", v),
+        );
+        key(s, &mut c.radius_secret, &f.radius_secret, |s, v| {
+            s.shaped("radius_secret", v, "the shared secret (a string)")
+                .map(|Text(t)| t.clone())
+        });
+        if c.radius_accounting_listen.is_some()
+            && c.radius_secret.is_empty()
+            && let Some(v) = &f.radius_accounting_listen
+        {
+            s.p.at(
+                &v.span(),
+                "radius_accounting_listen",
+                "a listener needs `radius_secret` (the secret its BRAS signs accounting with)",
+            );
+        }
+        let bridges = c.bridges.len();
+        key(s, &mut c.vchannels, &f.vchannels, |s, v| {
+            s.vchannels("vchannels", v, bridges)
         });
         key(s, &mut c.block_list, &f.block_list, |s, v| {
             s.optional_path("block_list", v)
@@ -739,6 +770,166 @@ impl Check<'_> {
         }
     }
 
+    /// `[{ bridge = 0, vlans = "100-199,300", channel = 7 }, …]`: bridges that exist,
+    /// VLAN ids 1..=4094, no VLAN id of a bridge in two entries.
+    fn vchannels(
+        &mut self,
+        key: &str,
+        v: &Value<List<EntryTable>>,
+        bridges: usize,
+    ) -> Option<Vec<VChannel>> {
+        const EXAMPLE: &str =
+            "an array of tables, e.g. [{ bridge = 0, vlans = \"100-199,300\", channel = 7 }]";
+        let List(items) = self.shaped(key, v, EXAMPLE)?;
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        // (bridge, vlan) -> the entry that took it.
+        let mut taken: HashMap<(u16, u16), usize> = HashMap::new();
+        for (i, item) in items.iter().enumerate() {
+            let name = format!("{key}[{i}]");
+            let Some(vc) = self.vchannel(&name, item, bridges) else {
+                ok = false;
+                continue;
+            };
+            for &(lo, hi) in &vc.vlans {
+                for vlan in lo..=hi {
+                    if let Some(first) = taken.insert((vc.bridge, vlan), i)
+                        && first != i
+                    {
+                        self.p.at(
+                            &item.span(),
+                            &name,
+                            format!(
+                                "VLAN {vlan} of bridge {} is already in {key}[{first}]",
+                                vc.bridge
+                            ),
+                        );
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            out.push(vc);
+        }
+        ok.then_some(out)
+    }
+
+    fn vchannel(&mut self, name: &str, v: &Value<EntryTable>, bridges: usize) -> Option<VChannel> {
+        let EntryTable(entries) = self.shaped(
+            name,
+            v,
+            "a table { bridge = 0, vlans = \"100-199,300\", channel = 7 }",
+        )?;
+        let (mut bridge, mut vlans, mut channel) = (None, None, None);
+        let mut ok = true;
+        for (k, val) in entries {
+            let field = format!("{name}.{}", k.get_ref());
+            let int = |s: &mut Self, max: u64| -> Option<u16> {
+                match &val.get_ref().0 {
+                    Ok(IntOrText::Int(n)) => match u16::try_from(*n) {
+                        Ok(n) if u64::from(n) <= max => Some(n),
+                        _ => {
+                            s.p.at(
+                                &val.span(),
+                                &field,
+                                format!("{n} is out of range 0..={max}"),
+                            );
+                            None
+                        }
+                    },
+                    Ok(IntOrText::Text(t)) => {
+                        s.wrong_type(&field, &val.span(), &Found::Str(t.clone()), "an integer");
+                        None
+                    }
+                    Err(found) => {
+                        s.wrong_type(&field, &val.span(), found, "an integer");
+                        None
+                    }
+                }
+            };
+            match k.get_ref().as_str() {
+                "bridge" => {
+                    bridge = int(self, u64::from(u16::MAX));
+                    if let Some(b) = bridge
+                        && usize::from(b) >= bridges
+                    {
+                        self.p.at(
+                            &val.span(),
+                            &field,
+                            format!("there is no bridge {b} (`bridges` has {bridges})"),
+                        );
+                        bridge = None;
+                    }
+                    ok &= bridge.is_some();
+                }
+                "channel" => {
+                    channel = int(self, u64::from(u16::MAX));
+                    ok &= channel.is_some();
+                }
+                "vlans" => {
+                    vlans = match &val.get_ref().0 {
+                        Ok(IntOrText::Text(t)) => match vlan_ranges(t) {
+                            Ok(r) => Some(r),
+                            Err(why) => {
+                                self.p.at(&val.span(), &field, why);
+                                None
+                            }
+                        },
+                        Ok(IntOrText::Int(n)) => match vlan_ranges(&n.to_string()) {
+                            Ok(r) => Some(r),
+                            Err(why) => {
+                                self.p.at(&val.span(), &field, why);
+                                None
+                            }
+                        },
+                        Err(found) => {
+                            self.wrong_type(
+                                &field,
+                                &val.span(),
+                                found,
+                                "VLAN ids and ranges (a string, e.g. \"100-199,300\")",
+                            );
+                            None
+                        }
+                    };
+                    ok &= vlans.is_some();
+                }
+                other => {
+                    self.p.at(
+                        &k.span(),
+                        name,
+                        format!(
+                            "unknown key `{other}` (a vchannel has `bridge`, `vlans` and `channel`)"
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        let has = |k: &str| entries.iter().any(|(e, _)| e.get_ref() == k);
+        let missing: Vec<String> = ["bridge", "vlans", "channel"]
+            .into_iter()
+            .filter(|k| !has(k))
+            .map(|k| format!("`{k}`"))
+            .collect();
+        if !missing.is_empty() {
+            self.p.at(
+                &v.span(),
+                name,
+                format!("missing {}", missing.join(" and ")),
+            );
+            return None;
+        }
+        if !ok {
+            return None;
+        }
+        Some(VChannel {
+            bridge: bridge?,
+            vlans: vlans?,
+            channel: channel?,
+        })
+    }
+
     fn port(&mut self, name: &str, v: &Value<Int>) -> Option<u16> {
         let Int(n) = *self.shaped(name, v, "a port id (an integer)")?;
         match u16::try_from(n) {
@@ -915,6 +1106,36 @@ fn parse_collector(text: &str) -> Result<SocketAddr, String> {
 
 /// `ip:port` / `[ipv6]:port`, with a hint for the usual mistakes; `example` says what
 /// was expected.
+/// `"100-199,300"`: VLAN ids (1..=4094) and inclusive ranges, comma-separated.
+fn vlan_ranges(text: &str) -> Result<Vec<(u16, u16)>, String> {
+    let id = |s: &str| -> Result<u16, String> {
+        s.trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|v| (1..=4094).contains(v))
+            .ok_or_else(|| format!("{:?} is not a VLAN id (1..=4094)", s.trim()))
+    };
+    let mut out = Vec::new();
+    for part in text.split(',') {
+        if part.trim().is_empty() {
+            return Err(format!(
+                "{text:?}: an empty item (expected e.g. \"100-199,300\")"
+            ));
+        }
+        let (lo, hi) = match part.split_once('-') {
+            Some((a, b)) => (id(a)?, id(b)?),
+            None => (id(part)?, id(part)?),
+        };
+        if lo > hi {
+            return Err(format!(
+                "the range {lo}-{hi} is empty (write the lower id first)"
+            ));
+        }
+        out.push((lo, hi));
+    }
+    Ok(out)
+}
+
 fn parse_addr(text: &str, example: &str) -> Result<SocketAddr, String> {
     let base = format!("`{text}` is not ip:port ({example})");
     if let Ok(addr) = text.parse::<SocketAddr>() {

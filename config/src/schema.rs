@@ -71,6 +71,11 @@ pub(crate) struct File {
     pub ajb_dns_fsize: Option<Value<IntOrText>>,
     pub ajb_dns_ftimeout: Option<Value<Int>>,
     pub subscribers_file: Option<Value<Text>>,
+    pub subscribers_max: Option<Value<Int>>,
+    pub radius_snoop: Option<Value<Flag>>,
+    pub radius_accounting_listen: Option<Value<Text>>,
+    pub radius_secret: Option<Value<Text>>,
+    pub vchannels: Option<Value<List<EntryTable>>>,
     pub block_list: Option<Value<Text>>,
     pub block_redirect_url: Option<Value<Text>>,
 }
@@ -306,6 +311,23 @@ impl<'de> Shape<'de> for BridgeShape {
             entries.push(entry);
         }
         Ok(Ok(BridgeShape::Table(entries)))
+    }
+}
+
+/// A table whose values are integers or strings (`{ bridge = 0, vlans = "100-199",
+/// channel = 7 }`), entries kept as written: `read.rs` names unknown and missing keys.
+pub(crate) struct EntryTable(pub Vec<(Spanned<String>, Value<IntOrText>)>);
+
+impl<'de> Shape<'de> for EntryTable {
+    fn table<A: MapAccess<'de>>(
+        first: Spanned<String>,
+        mut map: A,
+    ) -> Result<Result<Self, Found>, A::Error> {
+        let mut entries = vec![(first, map.next_value()?)];
+        while let Some(entry) = map.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(Ok(EntryTable(entries)))
     }
 }
 

@@ -210,6 +210,22 @@ fn round_trip_of_every_key_changed() {
         ajb_dns_fsize: 3 << 30,
         ajb_dns_ftimeout: 0,
         subscribers_file: Some("/etc/metaprobe/subscribers.txt".into()),
+        subscribers_max: 7,
+        radius_snoop: false,
+        radius_accounting_listen: Some(addr("127.0.0.1:1813")),
+        radius_secret: "s3cr\"et".into(),
+        vchannels: vec![
+            VChannel {
+                bridge: 1,
+                vlans: vec![(100, 199), (300, 300)],
+                channel: 7,
+            },
+            VChannel {
+                bridge: 0,
+                vlans: vec![(100, 100)],
+                channel: 0,
+            },
+        ],
         block_list: Some("/etc/metaprobe/blocked.txt".into()),
         block_redirect_url: Some("http://blocked.example/?from=probe".into()),
     };
@@ -223,6 +239,10 @@ fn round_trip_of_every_key_changed() {
         "{text}"
     );
     assert!(text.contains("bridges = [[3, 2], [0, 65535]]"), "{text}");
+    assert!(
+        text.contains("vchannels = [{ bridge = 1, vlans = \"100-199,300\", channel = 7 }, "),
+        "{text}"
+    );
     assert!(
         text.contains("ipfix_meta_raw = [\"nntp\", \"sip\"]\n"),
         "{text}"
@@ -1077,4 +1097,81 @@ fn meta_raw_protocol_names() {
         assert_eq!(p.to_string(), p.name());
     }
     assert_eq!(MetaRawProtocol::from_name("rss"), None);
+}
+
+#[test]
+fn vchannels_map_vlan_ranges_of_a_bridge() {
+    let c = ok("bridges = [[0, 1], [2, 3]]\n\
+         vchannels = [{ bridge = 1, vlans = \"100-199, 300\", channel = 7 },\n\
+                      { bridge = 0, vlans = 100, channel = 8 }]");
+    assert_eq!(
+        c.vchannels,
+        vec![
+            VChannel {
+                bridge: 1,
+                vlans: vec![(100, 199), (300, 300)],
+                channel: 7
+            },
+            VChannel {
+                bridge: 0,
+                vlans: vec![(100, 100)],
+                channel: 8
+            },
+        ]
+    );
+}
+
+#[test]
+fn bad_vchannels_name_the_entry_and_the_reason() {
+    let cases = [
+        (
+            "vchannels = [{ bridge = 1, vlans = \"1\", channel = 7 }]",
+            "vchannels[0].bridge: there is no bridge 1 (`bridges` has 1)",
+        ),
+        (
+            "vchannels = [{ bridge = 0, vlans = \"0-10\", channel = 7 }]",
+            "vchannels[0].vlans: \"0\" is not a VLAN id (1..=4094)",
+        ),
+        (
+            "vchannels = [{ bridge = 0, vlans = \"20-10\", channel = 7 }]",
+            "the range 20-10 is empty",
+        ),
+        (
+            "vchannels = [{ bridge = 0, vlans = \"10,,11\", channel = 7 }]",
+            "an empty item",
+        ),
+        (
+            "vchannels = [{ bridge = 0, vlans = \"10-20\", channel = 7 },\n\
+             { bridge = 0, vlans = \"15\", channel = 8 }]",
+            "vchannels[1]: VLAN 15 of bridge 0 is already in vchannels[0]",
+        ),
+        (
+            "vchannels = [{ bridge = 0, vlans = \"10\" }]",
+            "vchannels[0]: missing `channel`",
+        ),
+        (
+            "vchannels = [{ bridge = 0, vlans = \"10\", channel = 7, vlan = 3 }]",
+            "unknown key `vlan`",
+        ),
+        (
+            "vchannels = [{ bridge = 0, vlans = \"10\", channel = 70000 }]",
+            "vchannels[0].channel: 70000 is out of range 0..=65535",
+        ),
+    ];
+    for (text, want) in cases {
+        let e = err(&with(text));
+        assert!(e.contains(want), "{text}: {e}");
+    }
+}
+
+#[test]
+fn the_radius_listener_needs_a_secret() {
+    let e = err(&with("radius_accounting_listen = \"127.0.0.1:1813\""));
+    assert!(e.contains("a listener needs `radius_secret`"), "{e}");
+    let c = ok(&with(
+        "radius_accounting_listen = \"127.0.0.1:1813\"\nradius_secret = \"x\"\nradius_snoop = 0",
+    ));
+    assert_eq!(c.radius_accounting_listen, Some(addr("127.0.0.1:1813")));
+    assert!(!c.radius_snoop);
+    assert!(ok(&with("")).radius_snoop, "on by default");
 }

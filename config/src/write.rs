@@ -141,6 +141,41 @@ pub(crate) fn to_toml(c: &Config) -> String {
             .as_deref()
             .map_or_else(|| quote(""), path),
     );
+    line("subscribers_max", c.subscribers_max.to_string());
+    line("radius_snoop", flag(c.radius_snoop).to_owned());
+    line(
+        "radius_accounting_listen",
+        quote(
+            &c.radius_accounting_listen
+                .map_or_else(String::new, |a| a.to_string()),
+        ),
+    );
+    line("radius_secret", quote(&c.radius_secret));
+    line("# vchannels", String::new());
+    let vchannels: Vec<String> = c
+        .vchannels
+        .iter()
+        .map(|v| {
+            let vlans: Vec<String> = v
+                .vlans
+                .iter()
+                .map(|&(lo, hi)| {
+                    if lo == hi {
+                        lo.to_string()
+                    } else {
+                        format!("{lo}-{hi}")
+                    }
+                })
+                .collect();
+            format!(
+                "{{ bridge = {}, vlans = {}, channel = {} }}",
+                v.bridge,
+                quote(&vlans.join(",")),
+                v.channel
+            )
+        })
+        .collect();
+    line("vchannels", format!("[{}]", vchannels.join(", ")));
     line("# Blocking", String::new());
     line(
         "block_list",

@@ -9,10 +9,13 @@ use metaprobe_ipfix::ring::RecordSender;
 use crate::app::{AppConfig, AppState, Apps, Seen};
 use crate::block::{BlockHandle, BlockList, Policy};
 use crate::counters::{AppCount, MAX_PORTS, WorkerCounters};
+use crate::counters::{SubscriberCount, SubscriberCounters};
 use crate::defrag::{DEFAULT_TIMEOUT_SECS, Defrag};
 use crate::flow::{ClientRule, Flow, FlowTable, Prepared, SessionIds, Timeouts};
 use crate::forward::{BURST_SIZE, Inspect, Verdict};
-use crate::subscribers::{SubscriberHandle, SubscriberMap};
+use crate::subscribers::radius::{self, ACCOUNTING_PORTS, Message, Status};
+use crate::subscribers::{Change, Logins, Lookup, RadiusQueue, SubscriberHandle, SubscriberMap};
+use crate::vchannel::Channels;
 use crate::wire::{Packet, TcpFlags, Transport, decode};
 
 /// Flows ended per housekeeping round at most, so a round stays short.
@@ -58,6 +61,10 @@ pub struct AnalyzerConfig {
     pub ip_fragment_slot_size: u32,
     /// The subscriber map the main lcore publishes (`None`: no logins).
     pub subscribers: Option<SubscriberHandle>,
+    /// BRIDGE_CHANNEL_NUM by bridge and outer VLAN (`vchannels`).
+    pub channels: Channels,
+    /// Where RADIUS accounting read on the bridge goes (`None`: not read).
+    pub radius: Option<RadiusQueue>,
     /// The block list the main lcore publishes (`None`: nothing is blocked,
     /// every packet is forwarded unchanged).
     pub block: Option<BlockHandle>,
@@ -90,7 +97,9 @@ pub struct Analyzer {
     /// Where a new subscriber map appears, and the one in use (taken at
     /// housekeeping: one atomic load per millisecond, none per packet).
     subscribers: Option<SubscriberHandle>,
-    map: Arc<SubscriberMap>,
+    logins: Logins,
+    channels: Channels,
+    radius: Option<RadiusQueue>,
     /// Where a new block list appears, and the policy in use (taken at
     /// housekeeping, like the map).
     block: Option<BlockHandle>,
@@ -141,11 +150,15 @@ impl Analyzer {
                 DEFAULT_TIMEOUT_SECS.saturating_mul(cfg.tsc_hz),
             ),
             burst: Box::new(([Packet::default(); BURST_SIZE], [None; BURST_SIZE])),
-            map: cfg
-                .subscribers
-                .as_ref()
-                .map_or_else(|| Arc::new(SubscriberMap::empty(1)), |h| h.load_full()),
+            logins: Logins::new(
+                cfg.subscribers
+                    .as_ref()
+                    .map_or_else(|| Arc::new(SubscriberMap::empty(1)), |h| h.load_full()),
+                cfg.worker,
+            ),
             subscribers: cfg.subscribers.clone(),
+            channels: cfg.channels.clone(),
+            radius: cfg.radius.clone(),
             policy: Policy::new(
                 cfg.block
                     .as_ref()
@@ -210,9 +223,9 @@ impl Inspect for Analyzer {
         // so that what its parser holds (a reply awaiting its certificate) is
         // given out.
         self.publish();
-        let (apps, counters, map) = (&mut self.apps, &self.counters, &*self.map);
+        let (apps, counters, logins) = (&mut self.apps, &self.counters, &self.logins);
         self.flows
-            .end_all(|f, _| apps.end(&f.app, login_of(map, f), &counters.app));
+            .end_all(|f, _| apps.end(&f.app, login_of(logins, f), &counters.app));
         self.apps.flush();
     }
 }
@@ -280,7 +293,11 @@ impl Analyzer {
                     &mut self.flows,
                     &mut self.apps,
                     &self.counters,
-                    &self.map,
+                    Subscribers {
+                        logins: &mut self.logins,
+                        radius: self.radius.as_ref(),
+                        channels: &self.channels,
+                    },
                     (&datagram, whole.datagram, prep),
                     (i, None),
                     (block.0, &mut *block.1),
@@ -296,7 +313,11 @@ impl Analyzer {
                 &mut self.flows,
                 &mut self.apps,
                 &self.counters,
-                &self.map,
+                Subscribers {
+                    logins: &mut self.logins,
+                    radius: self.radius.as_ref(),
+                    channels: &self.channels,
+                },
                 (packet, frame, *prep),
                 (i, Some(frame)),
                 (block.0, &mut *block.1),
@@ -319,8 +340,8 @@ impl Analyzer {
         self.now_unix = u32::try_from(self.start_unix_secs + secs).unwrap_or(u32::MAX);
         if let Some(h) = &self.subscribers {
             let current = h.load();
-            if !Arc::ptr_eq(&current, &self.map) {
-                self.map = arc_swap::Guard::into_inner(current);
+            if !Arc::ptr_eq(&current, &self.logins.map) {
+                self.logins.take_map(arc_swap::Guard::into_inner(current));
             }
         }
         if let Some(h) = &self.block {
@@ -329,13 +350,20 @@ impl Analyzer {
                 self.policy.list = arc_swap::Guard::into_inner(current);
             }
         }
-        let (apps, counters, map) = (&mut self.apps, &self.counters, &*self.map);
+        let (apps, counters, logins) = (&mut self.apps, &self.counters, &self.logins);
         self.flows.expire(now, EXPIRE_BUDGET, |f, _| {
-            apps.end(&f.app, login_of(map, f), &counters.app)
+            apps.end(&f.app, login_of(logins, f), &counters.app)
         });
         self.apps.flush();
         self.publish();
     }
+}
+
+/// What a packet's analysis reads and updates about subscribers.
+struct Subscribers<'a> {
+    logins: &'a mut Logins,
+    radius: Option<&'a RadiusQueue>,
+    channels: &'a Channels,
 }
 
 /// Flow lookup and application parsing of one packet (or reassembled datagram):
@@ -347,7 +375,7 @@ fn analyze_one(
     flows: &mut FlowTable<AppState>,
     apps: &mut Apps,
     counters: &WorkerCounters,
-    map: &SubscriberMap,
+    subs: Subscribers<'_>,
     (packet, bytes, prep): (&Packet, &[u8], Option<Prepared>),
     (i, frame): (usize, Option<&[u8]>),
     (policy, verdict): (&Policy, &mut Verdict),
@@ -358,7 +386,7 @@ fn analyze_one(
     stages: &mut [u64; 3],
 ) {
     let observed = flows.observe_prepared(prep, packet, role.subscriber, now, |f, _| {
-        apps.end(&f.app, login_of(map, f), &counters.app)
+        apps.end(&f.app, login_of(subs.logins, f), &counters.app)
     });
     let t2 = clock();
     stages[1] = stages[1].wrapping_add(t2.wrapping_sub(t1));
@@ -379,6 +407,13 @@ fn analyze_one(
         flow.app.blocked = false;
     }
     let payload = packet.payload(bytes);
+    if let Some(queue) = subs.radius
+        && let Transport::Udp(udp) = &packet.transport
+        && (ACCOUNTING_PORTS.contains(&udp.src_port) || ACCOUNTING_PORTS.contains(&udp.dst_port))
+    {
+        snoop_radius(payload, subs.logins, queue, &counters.subscribers);
+    }
+    let logins = &*subs.logins;
     let closing = match packet.transport {
         Transport::Tcp(tcp) if tcp.flags.intersects(TcpFlags::FIN.union(TcpFlags::RST)) => {
             Some(tcp.flags)
@@ -393,13 +428,21 @@ fn analyze_one(
     };
     // Looked up when the flow is new or the map changed; else read from the slot.
     let subscriber = flow.key.endpoint(flow.subscriber).0;
-    let login = map.refresh(&mut flow.login, subscriber);
+    let (login, lookup) = logins.refresh(&mut flow.login, subscriber);
+    match lookup {
+        Lookup::Kept => {}
+        Lookup::Found => counters.subscribers.add(SubscriberCount::LookupsFound, 1),
+        Lookup::NotFound => counters
+            .subscribers
+            .add(SubscriberCount::LookupsNotFound, 1),
+    }
     if !payload.is_empty() {
         let seen = Seen {
             packet,
             payload,
             obs: &obs,
             bridge: role.bridge,
+            channel: subs.channels.of(role.bridge, packet.vlan.outer),
             now_unix,
             login,
             from_client: obs.sender == flow.client,
@@ -423,9 +466,38 @@ fn analyze_one(
     stages[2] = stages[2].wrapping_add(clock().wrapping_sub(t2));
 }
 
-/// The login of a flow that ends (looked up if the map changed since).
-fn login_of<'m>(map: &'m SubscriberMap, f: &Flow<AppState>) -> &'m [u8] {
-    map.login_of(f.login, f.key.endpoint(f.subscriber).0)
+/// The login of a flow that ends (looked up if the view changed since).
+fn login_of<'m>(logins: &'m Logins, f: &Flow<AppState>) -> &'m [u8] {
+    logins.login_of(f.login, f.key.endpoint(f.subscriber).0)
+}
+
+/// A datagram on a RADIUS accounting port: counted by type; a change of
+/// bindings is used by this worker at once and sent to the main lcore.
+#[cold]
+fn snoop_radius(
+    payload: &[u8],
+    logins: &mut Logins,
+    queue: &RadiusQueue,
+    counters: &SubscriberCounters,
+) {
+    let req = match radius::parse(payload) {
+        Ok(Message::Request(req)) => req,
+        Ok(Message::Response) => return counters.add(SubscriberCount::RadiusResponses, 1),
+        Err(_) => return counters.add(SubscriberCount::RadiusMalformed, 1),
+    };
+    let change = Change::of(&req);
+    let kind = match (req.status, change.is_some()) {
+        (Status::Start, true) => SubscriberCount::RadiusStart,
+        (Status::InterimUpdate, true) => SubscriberCount::RadiusInterim,
+        (Status::Stop, true) => SubscriberCount::RadiusStop,
+        _ => SubscriberCount::RadiusOther,
+    };
+    counters.add(kind, 1);
+    if let Some(change) = change
+        && queue.push(logins.note(change)).is_err()
+    {
+        counters.add(SubscriberCount::RadiusQueueFull, 1);
+    }
 }
 
 #[cfg(test)]
@@ -458,6 +530,8 @@ mod tests {
             ip_fragment_slots: DEFAULT_SLOTS,
             ip_fragment_slot_size: DEFAULT_SLOT_SIZE,
             subscribers: None,
+            channels: Channels::default(),
+            radius: None,
             block: None,
             block_redirect_url: None,
         }
@@ -544,6 +618,8 @@ mod tests {
             ip_fragment_slots: DEFAULT_SLOTS,
             ip_fragment_slot_size: DEFAULT_SLOT_SIZE,
             subscribers: None,
+            channels: Channels::default(),
+            radius: None,
             block: None,
             block_redirect_url: None,
         };

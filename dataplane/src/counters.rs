@@ -71,6 +71,7 @@ pub struct WorkerCounters {
     pub app: AppCounters,
     pub stages: StageCounters,
     pub defrag: DefragCounters,
+    pub subscribers: SubscriberCounters,
 }
 
 /// IP reassembly of a worker, as last published.
@@ -207,6 +208,49 @@ counter_table! {
     }
 }
 
+counter_table! {
+    /// What a worker did for LOGIN: the RADIUS accounting it read on the bridge
+    /// and the flows' look-ups.
+    pub enum SubscriberCount {
+        RadiusStart = "radius-start", "RADIUS Accounting-Requests Start read on the bridge";
+        RadiusInterim = "radius-interim", "RADIUS Accounting-Requests Interim-Update read on the bridge";
+        RadiusStop = "radius-stop", "RADIUS Accounting-Requests Stop read on the bridge";
+        RadiusOther = "radius-other",
+            "RADIUS Accounting-Requests of another status (Accounting-On/Off, none), or naming no address or no User-Name";
+        RadiusResponses = "radius-responses", "RADIUS Accounting-Responses read on the bridge";
+        RadiusMalformed = "radius-malformed",
+            "packets on a RADIUS accounting port that are no readable accounting message";
+        RadiusQueueFull = "radius-queue-full",
+            "RADIUS changes the main lcore's queue could not take (only this worker used them)";
+        LookupsFound = "lookups-with-login", "flow login look-ups that found a login";
+        LookupsNotFound = "lookups-without-login", "flow login look-ups that found none";
+    }
+}
+
+/// A worker's [`SubscriberCount`]s.
+#[derive(Debug)]
+pub struct SubscriberCounters([Counter; SubscriberCount::COUNT]);
+
+impl Default for SubscriberCounters {
+    fn default() -> Self {
+        SubscriberCounters(std::array::from_fn(|_| Counter::default()))
+    }
+}
+
+impl SubscriberCounters {
+    /// Only the owning worker may call this.
+    #[inline]
+    pub fn add(&self, what: SubscriberCount, n: u64) {
+        if let Some(c) = self.0.get(what.index()) {
+            c.add(n);
+        }
+    }
+
+    pub fn get(&self, what: SubscriberCount) -> u64 {
+        self.0.get(what.index()).map_or(0, Counter::get)
+    }
+}
+
 impl AppCount {
     /// The row counts something given up or cut (an `[ANALYSIS]` alert when it
     /// moves), not work done.
@@ -306,6 +350,7 @@ impl Default for WorkerCounters {
             app: AppCounters::default(),
             stages: StageCounters::default(),
             defrag: DefragCounters::default(),
+            subscribers: SubscriberCounters::default(),
         }
     }
 }

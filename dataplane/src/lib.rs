@@ -16,4 +16,5 @@ pub mod plan;
 pub mod reasm;
 pub mod subscribers;
 pub mod table;
+pub mod vchannel;
 pub mod wire;

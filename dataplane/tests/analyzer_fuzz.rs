@@ -63,6 +63,8 @@ fn analyzer() -> (Analyzer, RecordReceiver, Arc<WorkerCounters>) {
         ip_fragment_slots: 4,
         ip_fragment_slot_size: 9216,
         subscribers: None,
+        channels: Default::default(),
+        radius: Some(metaprobe_dataplane::subscribers::radius_queue()),
         // Blocking acts on whatever the fuzzer makes of these names.
         block: Some(table::handle(
             BlockList::parse("example.com\n*.b.example\nx.example/p\n", 1).unwrap(),
@@ -152,6 +154,15 @@ fn mutated_frames_through_the_analysis() {
         "the flow table was exercised past its capacity"
     );
     assert!(c.flows.evicted_full.get() > 0);
+    use metaprobe_dataplane::counters::SubscriberCount;
+    let radius: u64 = [
+        SubscriberCount::RadiusInterim,
+        SubscriberCount::RadiusMalformed,
+    ]
+    .iter()
+    .map(|&k| c.subscribers.get(k))
+    .sum();
+    assert!(radius > 0, "RADIUS accounting reached the snooper");
     assert!(c.flows.active.get() <= 1024);
     let stops: u64 = c.decode_stops.iter().map(|s| s.get()).sum();
     assert!(stops > 0, "mutations reached the decoder's error paths");

@@ -333,6 +333,8 @@ pub struct Seen<'a> {
     pub payload: &'a [u8],
     pub obs: &'a Observed,
     pub bridge: u16,
+    /// BRIDGE_CHANNEL_NUM of the packet (its vchannel, or `bridge`).
+    pub channel: u16,
     pub now_unix: u32,
     /// The flow's subscriber login (empty: unknown).
     pub login: &'a [u8],
@@ -350,7 +352,7 @@ impl<'a> Seen<'a> {
         Common::of(
             self.packet,
             self.obs,
-            self.bridge,
+            self.channel,
             self.now_unix,
             self.login,
         )

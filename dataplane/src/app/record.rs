@@ -48,7 +48,8 @@ pub struct Common<'l> {
     pub sport: u16,
     pub dport: u16,
     pub session_id: u64,
-    pub bridge: u16,
+    /// BRIDGE_CHANNEL_NUM: the packet's vchannel, or its bridge's number.
+    pub channel: u16,
     pub vlan: u16,
     pub post_vlan: u16,
     pub src_mac: Mac,
@@ -62,7 +63,7 @@ impl<'l> Common<'l> {
     pub fn of(
         p: &Packet,
         obs: &Observed,
-        bridge: u16,
+        channel: u16,
         now_unix: u32,
         login: &'l [u8],
     ) -> Option<Self> {
@@ -82,7 +83,7 @@ impl<'l> Common<'l> {
             sport,
             dport,
             session_id: obs.session_id.0,
-            bridge,
+            channel,
             vlan: p.vlan.outer.map_or(0, |t| t.id.value()),
             post_vlan: p.vlan.inner.map_or(0, |t| t.id.value()),
             src_mac: eth.map_or([0; 6], |e| e.src.octets()),
@@ -127,7 +128,7 @@ impl<'l> Common<'l> {
                 host_type: host_type,
                 port_source: self.sport,
                 port_destination: self.dport,
-                bridge_channel_num: self.bridge,
+                bridge_channel_num: self.channel,
                 tcp_sequence: seq,
             }
         )
@@ -138,7 +139,7 @@ impl<'l> Common<'l> {
         with_common!(
             self,
             TlsReply {
-                bridge_channel_num: self.bridge,
+                bridge_channel_num: self.channel,
             }
         )
     }
@@ -148,7 +149,7 @@ impl<'l> Common<'l> {
         with_common!(
             self,
             HttpReply {
-                bridge_channel_num: self.bridge,
+                bridge_channel_num: self.channel,
             }
         )
     }
@@ -161,7 +162,7 @@ impl<'l> Common<'l> {
                 port_source: self.sport,
                 port_destination: self.dport,
                 transport: transport,
-                bridge_channel_num: self.bridge,
+                bridge_channel_num: self.channel,
             }
         )
     }

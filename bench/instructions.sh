@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Instructions per packet of a worker's analysis (decode → flow → parsers →
+# encoder), counted by callgrind: repeatable on a loaded machine, unlike time.
+#
+#   bash bench/instructions.sh [CAPTURE…]
+#
+# Without captures it generates a mix with ../shared/tools/mkpcap.py (--flows
+# 2000 --seed 5; HTTP, TLS, DNS, SIP, FTP, SMTP in every encapsulation). For each
+# capture it runs dataplane/examples/analysis_cost.rs twice under callgrind, with
+# the frames and without (start-up alone), and prints
+#   CAPTURE: N packets, X instructions/packet (logins off), Y (logins on)
+# "logins on": a subscriber map covering every address and RADIUS snooping.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
+cargo build -q -j2 --release -p metaprobe-dataplane --example analysis_cost
+bin=${CARGO_TARGET_DIR:-target}/release/examples/analysis_cost
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+captures=("$@")
+if [[ ${#captures[@]} -eq 0 ]]; then
+  gen=../shared/tools/mkpcap.py
+  [[ -f $gen ]] || { echo "instructions.sh: give captures, or put ../shared/tools beside the repository" >&2; exit 1; }
+  python3 "$gen" -q -o "$work/mix.pcap" --flows 2000 --seed 5 --encap plain,vlan,qinq,mpls1,pppoe --ipv6 0.3
+  captures=("$work/mix.pcap")
+fi
+irs() { # the instructions callgrind counted for one run
+  valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" "$@" >"$work/run.txt" 2>"$work/vg.txt"
+  grep -E '^(summary|totals):' "$work/cg.out" | head -1 | awk '{print $2}'
+}
+for cap in "${captures[@]}"; do
+  line=""
+  for logins in "" --logins; do
+    base=$(irs $logins "$cap")
+    full=$(irs $logins --frames "$cap")
+    packets=$(awk '{print $4}' "$work/run.txt")
+    per=$(python3 -c "print(f'{($full - $base) / $packets:.0f}')")
+    line+=" $per (logins $([[ -n $logins ]] && echo on || echo off))"
+  done
+  echo "$(basename "$cap"): $packets packets, instructions/packet:$line"
+done

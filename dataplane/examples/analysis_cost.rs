@@ -1,0 +1,120 @@
+//! The analysis of a worker (decode → flow → parsers → encoder) over capture
+//! files, for counting instructions per packet under callgrind: a run with the
+//! frames minus a run with none is the frames' cost alone (start-up excluded),
+//! the same whatever the machine's load. `bench/instructions.sh` runs it.
+//!
+//! `analysis_cost [--logins] [--frames] FILE…`: `--logins` gives every address a
+//! login (a subscriber map of 0.0.0.0/0 and ::/0, RADIUS snooping on);
+//! without `--frames` no frame is analysed (the start-up run).
+
+use std::sync::Arc;
+
+use metaprobe_dataplane::analyze::{Analyzer, AnalyzerConfig};
+use metaprobe_dataplane::app::AppConfig;
+use metaprobe_dataplane::app::raw::{MetaProto, RawSet};
+use metaprobe_dataplane::counters::WorkerCounters;
+use metaprobe_dataplane::forward::{BURST_SIZE, Inspect};
+use metaprobe_dataplane::subscribers::{self, SubscriberMap};
+use metaprobe_ipfix::encoder::record_limit_for_mtu;
+use metaprobe_ipfix::ring::{RingConfig, ring};
+use pcap_file::pcap::PcapReader;
+use pcap_file::pcapng::{Block, PcapNgReader};
+
+const HZ: u64 = 1_000_000_000;
+
+fn frames_of(path: &str) -> Vec<Vec<u8>> {
+    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    if let Ok(mut r) = PcapReader::new(&data[..]) {
+        let mut out = Vec::new();
+        while let Some(Ok(p)) = r.next_packet() {
+            out.push(p.data.into_owned());
+        }
+        return out;
+    }
+    let mut r = PcapNgReader::new(&data[..]).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut out = Vec::new();
+    while let Some(Ok(b)) = r.next_block() {
+        if let Block::EnhancedPacket(p) = b {
+            out.push(p.data.into_owned());
+        }
+    }
+    out
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let logins = args.iter().any(|a| a == "--logins");
+    let analyse = args.iter().any(|a| a == "--frames");
+    let frames: Vec<Vec<u8>> = args
+        .iter()
+        .filter(|a| !a.starts_with("--"))
+        .flat_map(|p| frames_of(p))
+        .collect();
+    let (sender, receiver) = ring(RingConfig {
+        ring_chunks: 64,
+        chunk_bytes: 64 * 1024,
+        record_limit: record_limit_for_mtu(1500),
+    });
+    let map = SubscriberMap::parse("0.0.0.0/0 subscriber\n::/0 subscriber6\n", 1)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cfg = AnalyzerConfig {
+        bridges: vec![(0, 1)],
+        flow_table_size: 65_536,
+        timeouts_secs: [300, 5, 60, 30],
+        tsc_hz: HZ,
+        worker: 0,
+        start_unix_100ns: 0,
+        start_tsc: 0,
+        clock: || 0,
+        apps: AppConfig {
+            clickstream: true,
+            dns: true,
+            tls_replies: true,
+            http_replies: true,
+            stream_slots: 4096,
+            stream_slot_size: 4096,
+            quic_slots: 1024,
+            meta: true,
+            raw: MetaProto::ALL
+                .into_iter()
+                .fold(RawSet::NONE, |set, p| set.with(p)),
+            raw_max_bytes: 1400,
+            ftp_slots: 1024,
+            ftp_expected: 256,
+            block: false,
+        },
+        ip_fragment_slots: 1024,
+        ip_fragment_slot_size: 9216,
+        subscribers: logins.then(|| subscribers::handle(map)),
+        channels: Default::default(),
+        radius: logins.then(subscribers::radius_queue),
+        // The cost of a run without a block list: every packet forwarded.
+        block: None,
+        block_redirect_url: None,
+    };
+    let counters = Arc::new(WorkerCounters::default());
+    let mut a = Analyzer::new(&cfg, Arc::clone(&counters), Some(sender));
+    let mut now = 0u64;
+    let mut n = 0usize;
+    if analyse {
+        for burst in frames.chunks(BURST_SIZE) {
+            let views: Vec<&[u8]> = burst.iter().map(Vec::as_slice).collect();
+            // Both directions on the subscriber port, as the end-to-end tests feed captures.
+            a.inspect_burst(0, &views, now);
+            now += HZ / 100_000;
+            a.tick(now);
+            n += burst.len();
+            while let Some(chunk) = receiver.pop() {
+                receiver.recycle(chunk);
+            }
+        }
+    }
+    a.finish(now);
+    println!(
+        "frames {} analysed {n} records {}",
+        frames.len(),
+        counters
+            .app
+            .get(metaprobe_dataplane::counters::AppCount::Records)
+    );
+}
