@@ -393,7 +393,9 @@ fn analyze_one(
     let Some(obs) = observed else {
         return;
     };
-    if let Some(flow) = flows.get_mut(obs.handle)
+    // Without a list (the usual run) no flow is blocked: not even the flag is read.
+    if !policy.list.is_empty()
+        && let Some(flow) = flows.get_mut(obs.handle)
         && flow.app.blocked
     {
         let syn = packet

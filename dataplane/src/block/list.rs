@@ -46,7 +46,7 @@ impl BlockList {
     /// case, maybe with a `:port` or a final dot) for `path` (`None`: not
     /// known) is blocked.
     pub fn matches(&self, host: &[u8], path: Option<&[u8]>) -> bool {
-        if self.hosts.is_empty() {
+        if self.is_empty() {
             return false;
         }
         let mut buf = [0u8; HOST_MAX];
@@ -73,6 +73,11 @@ impl BlockList {
             suffix = suffix.get(dot + 1..).unwrap_or(&[]);
             whole = false;
         }
+    }
+
+    /// No pattern: nothing can be blocked.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty()
     }
 }
 
