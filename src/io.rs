@@ -1,6 +1,6 @@
 //! Plugs DPDK queues into the dataplane's forwarding loop.
 
-use metaprobe_dataplane::forward::{self, PacketBurst, PacketQueue};
+use metaprobe_dataplane::forward::{self, Injected, PacketBurst, PacketQueue};
 use metaprobe_ffi::{MbufBurst, PortQueue};
 
 const _: () = assert!(metaprobe_ffi::BURST_SIZE == forward::BURST_SIZE);
@@ -21,6 +21,10 @@ impl PacketBurst for DpdkBurst {
     fn free_all(&mut self) -> usize {
         self.0.free_all()
     }
+
+    fn free_where(&mut self, mask: u32) -> usize {
+        self.0.free_where(mask)
+    }
 }
 
 pub struct DpdkQueue(pub PortQueue);
@@ -36,5 +40,14 @@ impl PacketQueue for DpdkQueue {
     #[inline]
     fn tx(&mut self, burst: &mut DpdkBurst) -> usize {
         self.0.tx_burst(&mut burst.0)
+    }
+
+    fn inject<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>) -> Injected {
+        let done = self.0.inject(frames);
+        Injected {
+            sent: done.sent,
+            no_mbuf: done.no_mbuf,
+            tx_dropped: done.tx_dropped,
+        }
     }
 }

@@ -12,6 +12,7 @@ mod run;
 mod signals;
 mod stats;
 mod subscribers;
+mod table_file;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

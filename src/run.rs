@@ -25,7 +25,10 @@ use crate::metrics::{self, Endpoint, Scrape};
 use crate::signals;
 use crate::stats::{self, PortSnapshot, Snapshot};
 use crate::subscribers::{self, Subscribers};
+use crate::table_file::{Reloadable, TableFile};
+use metaprobe_dataplane::block::BlockList;
 use metaprobe_dataplane::counters::AppCount;
+use metaprobe_dataplane::table::Table;
 use metaprobe_dataplane::vchannel::Channels;
 use metaprobe_export::logs::ALERT_LOG;
 
@@ -36,7 +39,7 @@ const COLLECTOR_CONNECT_US: u64 = 2_000_000;
 /// How often the main lcore looks at signals, idleness and the statistics clock.
 /// The main lcore's loop period: signals, RADIUS changes to the workers, stats.
 const MAIN_TICK: Duration = Duration::from_millis(10);
-/// How often the main lcore looks at the subscriber map file's mtime.
+/// How often the main lcore looks at the subscriber map's and block list's mtimes.
 const MAP_CHECK: Duration = Duration::from_secs(1);
 
 struct Worker {
@@ -62,6 +65,7 @@ pub fn run(
         listen: cfg.radius_accounting_listen,
         secret: &cfg.radius_secret,
     })?;
+    let mut block_file = TableFile::<BlockList>::open(cfg.block_list.as_deref())?;
     // Bound before the EAL starts, so that an address in use stops nothing half-started.
     let mut metrics = cfg.metrics_listen.map(Endpoint::bind).transpose()?;
     if let Some(m) = &metrics {
@@ -173,6 +177,7 @@ pub fn run(
                 && cfg.ipfix_meta_tcp_collectors.is_empty()),
             raw: raw_set(&cfg.ipfix_meta_raw),
             raw_max_bytes: cfg.ipfix_meta_raw_max_bytes,
+            block: cfg.block_list.is_some(),
             ..AppConfig::default()
         },
         ip_fragment_slots: cfg.ip_fragment_slots_effective(),
@@ -184,6 +189,12 @@ pub fn run(
                 .iter()
                 .map(|v| (v.bridge, v.vlans.as_slice(), v.channel)),
         ),
+        // No list, no blocking: the bridge forwards every packet unchanged.
+        block: cfg
+            .block_list
+            .is_some()
+            .then(|| Arc::clone(block_file.handle())),
+        block_redirect_url: cfg.block_redirect_url.clone(),
     };
     senders.reverse(); // popped in worker order below
     let stop = Arc::new(AtomicBool::new(false));
@@ -282,7 +293,7 @@ pub fn run(
         &counters,
         &export_stats,
         &reopen_logs,
-        &mut logins,
+        (&mut logins, &mut block_file),
         metrics.as_mut(),
         idle_exit,
     );
@@ -398,17 +409,25 @@ fn describe_port(port: &Port) {
 }
 
 /// Runs the main lcore's loop until a signal or idleness; returns why it stopped.
-/// Reads the subscriber map again; a bad file is an alert line, the map in use stays.
+/// Reads a table file (the subscriber map, the block list) again; a bad file
+/// is an alert line, the table in use stays.
 #[cold]
-fn reload_map(cfg: &Config, logins: &mut Subscribers, why: &str) {
-    match logins.reload() {
+fn reload<R: Reloadable>(cfg: &Config, file: &mut R, why: &str) {
+    match file.reload() {
         Ok(None) => {}
-        Ok(Some(n)) => println!("subscribers ({why}): {n} prefixes loaded"),
+        Ok(Some(n)) => println!(
+            "{} ({why}): {n} {} loaded",
+            R::Table::NAME,
+            R::Table::ENTRIES
+        ),
         Err(e) => {
             let stamp = metaprobe_export::logs::format_time(unix_micros());
             let line = format!(
-                "[SUBSCRIBERS][{stamp}] reload ({why}) refused, the previous map ({} prefixes) stays: {e}\n",
-                logins.len()
+                "[{}][{stamp}] reload ({why}) refused, the previous {} ({} {}) stays: {e}\n",
+                R::Table::ALERT,
+                R::Table::KIND,
+                file.len(),
+                R::Table::ENTRIES
             );
             eprint!("metaprobe: {line}");
             if let Err(e) = metaprobe_export::logs::append(&cfg.log_dir, ALERT_LOG, &line) {
@@ -428,7 +447,7 @@ fn supervise(
     counters: &[(u32, Arc<WorkerCounters>)],
     export: &ExportHandle,
     reopen_logs: &AtomicBool,
-    logins: &mut Subscribers,
+    (logins, block_file): (&mut Subscribers, &mut TableFile<BlockList>),
     mut metrics: Option<&mut Endpoint>,
     idle_exit: Option<Duration>,
 ) -> String {
@@ -463,13 +482,17 @@ fn supervise(
             println!(
                 "SIGHUP: reopening the log files (fastdpi_alert.log, fastdpi_stat.log, the DNS text log)"
             );
-            reload_map(cfg, logins, "SIGHUP");
+            reload(cfg, logins, "SIGHUP");
+            reload(cfg, block_file, "SIGHUP");
         }
         logins.poll(Instant::now());
         if map_checked_at.elapsed() >= MAP_CHECK {
             map_checked_at = Instant::now();
             if logins.changed() {
-                reload_map(cfg, logins, "changed");
+                reload(cfg, logins, "changed");
+            }
+            if block_file.changed() {
+                reload(cfg, block_file, "changed");
             }
         }
         if let Some(m) = metrics.as_deref_mut() {

@@ -16,6 +16,8 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use metaprobe_dataplane::subscribers::radius::{self, Message};
+
+use crate::table_file::{Reloadable, mtime, read};
 use metaprobe_dataplane::subscribers::{
     self, Bindings, BindingsStats, Change, RadiusQueue, SubscriberHandle, SubscriberMap,
 };
@@ -78,6 +80,18 @@ pub struct Options<'a> {
     pub secret: &'a str,
 }
 
+impl Reloadable for Subscribers {
+    type Table = SubscriberMap;
+
+    fn reload(&mut self) -> Result<Option<usize>, String> {
+        Subscribers::reload(self)
+    }
+
+    fn len(&self) -> usize {
+        Subscribers::len(self)
+    }
+}
+
 impl Subscribers {
     /// Reads the file and binds the listener. The error names the file, the
     /// line and the reason, or the listener's address.
@@ -86,7 +100,7 @@ impl Subscribers {
             None => (SubscriberMap::empty(1), None),
             Some(path) => {
                 let mtime = mtime(path);
-                let map = read(path, 1)?;
+                let map = read::<SubscriberMap>(path, 1)?;
                 println!(
                     "subscribers: {} prefixes from {}",
                     map.len(),
@@ -164,7 +178,7 @@ impl Subscribers {
         };
         // Taken before the read: a write during it is seen at the next check.
         self.mtime = mtime(&path);
-        let map = read(&path, self.next_generation())?;
+        let map = read::<SubscriberMap>(&path, self.next_generation())?;
         let n = map.len();
         self.file = Arc::new(map);
         self.publish();
@@ -245,21 +259,4 @@ impl Listener {
         }
         changed
     }
-}
-
-fn mtime(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-fn read(path: &Path, generation: u32) -> Result<SubscriberMap, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("subscribers_file: cannot read {}: {e}", path.display()))?;
-    SubscriberMap::parse(&text, generation).map_err(|e| {
-        format!(
-            "subscribers_file {}:{}: {}",
-            path.display(),
-            e.line,
-            e.reason
-        )
-    })
 }

@@ -140,6 +140,11 @@ pub struct Config {
     pub radius_secret: String,
     /// Outer VLAN ids of a bridge mapped to a vchannel number (BRIDGE_CHANNEL_NUM).
     pub vchannels: Vec<VChannel>,
+    /// The block list (hosts, `*.` domains, host/path prefixes) whose requests
+    /// are not forwarded; None = nothing is blocked.
+    pub block_list: Option<PathBuf>,
+    /// Where a blocked HTTP request is redirected (302); None = it is reset.
+    pub block_redirect_url: Option<String>,
 }
 
 /// `vchannels` entry: the outer VLAN ids of `bridge` whose packets carry `channel`
@@ -396,6 +401,8 @@ pub const KEYS: &[&str] = &[
     "radius_accounting_listen",
     "radius_secret",
     "vchannels",
+    "block_list",
+    "block_redirect_url",
 ];
 
 impl Config {
@@ -498,6 +505,8 @@ impl Config {
             radius_accounting_listen: None,
             radius_secret: String::new(),
             vchannels: Vec::new(),
+            block_list: None,
+            block_redirect_url: None,
         }
     }
 }

@@ -27,6 +27,10 @@ use crate::schema::{
 };
 use crate::{Bridge, Config, ConfigError, DnsLogField, MetaRawProtocol, VChannel};
 
+/// Longest `block_redirect_url`: the 302 that carries it fits one injected frame
+/// (the dataplane's `block::REDIRECT_URL_MAX`).
+const REDIRECT_URL_MAX: usize = 1024;
+
 const COLLECTOR_EXAMPLE: &str = "expected e.g. 192.0.2.10:4739 or [2001:db8::1]:4739";
 const LISTEN_EXAMPLE: &str = "expected e.g. 127.0.0.1:9156 or [::]:9156";
 
@@ -358,6 +362,15 @@ impl Check<'_> {
         key(s, &mut c.vchannels, &f.vchannels, |s, v| {
             s.vchannels("vchannels", v, bridges)
         });
+        key(s, &mut c.block_list, &f.block_list, |s, v| {
+            s.optional_path("block_list", v)
+        });
+        key(
+            s,
+            &mut c.block_redirect_url,
+            &f.block_redirect_url,
+            |s, v| s.redirect_url("block_redirect_url", v),
+        );
         c
     }
 
@@ -558,6 +571,35 @@ impl Check<'_> {
             return Some(None);
         }
         self.path(key, v, true).map(Some)
+    }
+
+    /// An http(s) URL for a `Location` header: no spaces or control
+    /// characters, short enough for the 302 to fit one frame.
+    fn redirect_url(&mut self, key: &str, v: &Value<Text>) -> Option<Option<String>> {
+        let Text(s) = self.shaped(key, v, "a URL (a string)")?;
+        let url = s.trim();
+        if url.is_empty() {
+            return Some(None);
+        }
+        let why = if !(url.starts_with("http://") || url.starts_with("https://")) {
+            Some(format!("{url:?} is not an http:// or https:// URL"))
+        } else if url
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+        {
+            Some(format!("{url:?} holds a space or a control character"))
+        } else if url.len() > REDIRECT_URL_MAX {
+            Some(format!("longer than {REDIRECT_URL_MAX} octets"))
+        } else {
+            None
+        };
+        match why {
+            Some(why) => {
+                self.p.at(&v.span(), key, why);
+                None
+            }
+            None => Some(Some(url.to_owned())),
+        }
     }
 
     fn listen(&mut self, key: &str, v: &Value<Text>) -> Option<Option<SocketAddr>> {

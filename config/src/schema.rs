@@ -76,6 +76,8 @@ pub(crate) struct File {
     pub radius_accounting_listen: Option<Value<Text>>,
     pub radius_secret: Option<Value<Text>>,
     pub vchannels: Option<Value<List<EntryTable>>>,
+    pub block_list: Option<Value<Text>>,
+    pub block_redirect_url: Option<Value<Text>>,
 }
 
 /// What a value was when it was not of its key's shape, for "found …".

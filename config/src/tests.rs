@@ -226,6 +226,8 @@ fn round_trip_of_every_key_changed() {
                 channel: 0,
             },
         ],
+        block_list: Some("/etc/metaprobe/blocked.txt".into()),
+        block_redirect_url: Some("http://blocked.example/?from=probe".into()),
     };
     let text = c.to_toml();
     assert_eq!(ok(&text), c, "{text}");
@@ -668,6 +670,31 @@ fn subscribers_file_is_a_path_or_empty() {
         e.contains("subscribers_file: \"/etc/\" names a directory"),
         "{e}"
     );
+}
+
+#[test]
+fn block_keys_take_a_path_and_an_http_url() {
+    let c = ok(&with(
+        "block_list = \"blocked.txt\"\nblock_redirect_url = \"https://stop.example/x\"",
+    ));
+    assert_eq!(c.block_list, Some(PathBuf::from("blocked.txt")));
+    assert_eq!(
+        c.block_redirect_url.as_deref(),
+        Some("https://stop.example/x")
+    );
+    assert_eq!(
+        ok(&with("block_redirect_url = \"\"")).block_redirect_url,
+        None
+    );
+    for (url, why) in [
+        ("ftp://x/", "is not an http:// or https:// URL"),
+        ("http://x/a b", "holds a space"),
+    ] {
+        let e = err(&with(&format!("block_redirect_url = \"{url}\"")));
+        assert!(e.contains("block_redirect_url: ") && e.contains(why), "{e}");
+    }
+    let long = format!("block_redirect_url = \"http://x/{}\"", "a".repeat(1100));
+    assert!(err(&with(&long)).contains("longer than 1024 octets"));
 }
 
 #[test]

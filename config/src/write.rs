@@ -176,5 +176,14 @@ pub(crate) fn to_toml(c: &Config) -> String {
         })
         .collect();
     line("vchannels", format!("[{}]", vchannels.join(", ")));
+    line("# Blocking", String::new());
+    line(
+        "block_list",
+        c.block_list.as_deref().map_or_else(|| quote(""), path),
+    );
+    line(
+        "block_redirect_url",
+        quote(c.block_redirect_url.as_deref().unwrap_or("")),
+    );
     out
 }

@@ -83,12 +83,16 @@ fn main() {
             ftp_expected: 256,
             xmpp_slots: 1024,
             mail_slots: 256,
+            block: false,
         },
         ip_fragment_slots: 1024,
         ip_fragment_slot_size: 9216,
         subscribers: logins.then(|| subscribers::handle(map)),
         channels: Default::default(),
         radius: logins.then(subscribers::radius_queue),
+        // The cost of a run without a block list: every packet forwarded.
+        block: None,
+        block_redirect_url: None,
     };
     let counters = Arc::new(WorkerCounters::default());
     let mut a = Analyzer::new(&cfg, Arc::clone(&counters), Some(sender));

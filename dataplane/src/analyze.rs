@@ -7,11 +7,12 @@ use std::sync::Arc;
 use metaprobe_ipfix::ring::RecordSender;
 
 use crate::app::{AppConfig, AppState, Apps, Seen};
-use crate::counters::{MAX_PORTS, WorkerCounters};
+use crate::block::{BlockHandle, BlockList, Policy};
+use crate::counters::{AppCount, MAX_PORTS, WorkerCounters};
 use crate::counters::{SubscriberCount, SubscriberCounters};
 use crate::defrag::{DEFAULT_TIMEOUT_SECS, Defrag};
 use crate::flow::{ClientRule, Flow, FlowTable, Prepared, SessionIds, Timeouts};
-use crate::forward::{BURST_SIZE, Inspect};
+use crate::forward::{BURST_SIZE, Inspect, Verdict};
 use crate::subscribers::radius::{self, ACCOUNTING_PORTS, Message, Status};
 use crate::subscribers::{Change, Logins, Lookup, RadiusQueue, SubscriberHandle, SubscriberMap};
 use crate::vchannel::Channels;
@@ -64,6 +65,12 @@ pub struct AnalyzerConfig {
     pub channels: Channels,
     /// Where RADIUS accounting read on the bridge goes (`None`: not read).
     pub radius: Option<RadiusQueue>,
+    /// The block list the main lcore publishes (`None`: nothing is blocked,
+    /// every packet is forwarded unchanged).
+    pub block: Option<BlockHandle>,
+    /// `block_redirect_url`: blocked HTTP requests are redirected there
+    /// (`None`: reset).
+    pub block_redirect_url: Option<String>,
 }
 
 /// The per-packet analysis of one worker. Built on the main lcore (its flow
@@ -93,6 +100,12 @@ pub struct Analyzer {
     logins: Logins,
     channels: Channels,
     radius: Option<RadiusQueue>,
+    /// Where a new block list appears, and the policy in use (taken at
+    /// housekeeping, like the map).
+    block: Option<BlockHandle>,
+    policy: Policy,
+    /// The decision on the burst being analysed.
+    verdict: Verdict,
 }
 
 impl Analyzer {
@@ -146,6 +159,14 @@ impl Analyzer {
             subscribers: cfg.subscribers.clone(),
             channels: cfg.channels.clone(),
             radius: cfg.radius.clone(),
+            policy: Policy::new(
+                cfg.block
+                    .as_ref()
+                    .map_or_else(|| Arc::new(BlockList::default()), |h| h.load_full()),
+                cfg.block_redirect_url.as_deref(),
+            ),
+            block: cfg.block.clone(),
+            verdict: Verdict::default(),
         }
     }
 
@@ -172,7 +193,8 @@ impl Inspect for Analyzer {
     /// lookup (the reads of the flow table's memory overlap), then find the
     /// flows and run the parsers. One burst in STAGE_SAMPLE is timed stage by
     /// stage (a TSC read costs about as much as decoding a packet).
-    fn inspect_burst(&mut self, port: u16, frames: &[&[u8]], now: u64) {
+    fn inspect_burst(&mut self, port: u16, frames: &[&[u8]], now: u64) -> &Verdict {
+        self.verdict.clear();
         self.sample = self.sample.wrapping_add(1);
         if self.sample.is_multiple_of(STAGE_SAMPLE) {
             let clock = self.clock;
@@ -189,6 +211,7 @@ impl Inspect for Analyzer {
         } else {
             self.analyze(port, frames, now, &mut || 0, &mut [0; 3]);
         }
+        &self.verdict
     }
 
     fn tick(&mut self, now: u64) {
@@ -245,7 +268,13 @@ impl Analyzer {
         let Some(role) = role else {
             return;
         };
-        for ((frame, packet), prep) in frames.iter().zip(packets.iter()).zip(prepared.iter()) {
+        let block = (&self.policy, &mut self.verdict);
+        for (i, ((frame, packet), prep)) in frames
+            .iter()
+            .zip(packets.iter())
+            .zip(prepared.iter())
+            .enumerate()
+        {
             let t1 = clock();
             if packet.is_fragment() {
                 // Fragments are analysed once, whole: the datagram they complete.
@@ -270,6 +299,8 @@ impl Analyzer {
                         channels: &self.channels,
                     },
                     (&datagram, whole.datagram, prep),
+                    (i, None),
+                    (block.0, &mut *block.1),
                     role,
                     (now, self.now_unix),
                     clock,
@@ -288,6 +319,8 @@ impl Analyzer {
                     channels: &self.channels,
                 },
                 (packet, frame, *prep),
+                (i, Some(frame)),
+                (block.0, &mut *block.1),
                 role,
                 (now, self.now_unix),
                 clock,
@@ -311,6 +344,12 @@ impl Analyzer {
                 self.logins.take_map(arc_swap::Guard::into_inner(current));
             }
         }
+        if let Some(h) = &self.block {
+            let current = h.load();
+            if !Arc::ptr_eq(&current, &self.policy.list) {
+                self.policy.list = arc_swap::Guard::into_inner(current);
+            }
+        }
         let (apps, counters, logins) = (&mut self.apps, &self.counters, &self.logins);
         self.flows.expire(now, EXPIRE_BUDGET, |f, _| {
             apps.end(&f.app, login_of(logins, f), &counters.app)
@@ -328,7 +367,8 @@ struct Subscribers<'a> {
 }
 
 /// Flow lookup and application parsing of one packet (or reassembled datagram):
-/// `bytes` are what the packet's offsets point into.
+/// `bytes` are what the packet's offsets point into; `i` its place in the
+/// burst and `frame` the frame it is (`None` for a datagram), for the verdict.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn analyze_one(
@@ -337,6 +377,8 @@ fn analyze_one(
     counters: &WorkerCounters,
     subs: Subscribers<'_>,
     (packet, bytes, prep): (&Packet, &[u8], Option<Prepared>),
+    (i, frame): (usize, Option<&[u8]>),
+    (policy, verdict): (&Policy, &mut Verdict),
     role: PortRole,
     (now, now_unix): (u64, u32),
     clock: &mut impl FnMut() -> u64,
@@ -351,6 +393,21 @@ fn analyze_one(
     let Some(obs) = observed else {
         return;
     };
+    // Without a list (the usual run) no flow is blocked: not even the flag is read.
+    if !policy.list.is_empty()
+        && let Some(flow) = flows.get_mut(obs.handle)
+        && flow.app.blocked
+    {
+        let syn = packet
+            .tcp()
+            .is_some_and(|t| t.flags.contains(TcpFlags::SYN) && !t.flags.contains(TcpFlags::ACK));
+        if !syn {
+            counters.app.add(AppCount::BlockFlowDropped, 1);
+            return verdict.drop_packet(i);
+        }
+        // The client's port opens a new connection: it is judged anew.
+        flow.app.blocked = false;
+    }
     let payload = packet.payload(bytes);
     if let Some(queue) = subs.radius
         && let Transport::Udp(udp) = &packet.transport
@@ -393,7 +450,10 @@ fn analyze_one(
             from_client: obs.sender == flow.client,
             midstream: flow.client_rule == ClientRule::HigherPort,
         };
-        apps.payload(flow, &seen, counters);
+        if let Some(lock) = apps.payload(flow, &seen, counters, policy) {
+            flow.app.blocked = true;
+            policy.act(lock, (i, frame, packet), verdict, &counters.app);
+        }
     }
     // A FIN or RST after its payload (if any): the sender's stream is over.
     if let Some(flags) = closing {
@@ -452,7 +512,14 @@ mod tests {
 
     fn analyzer() -> (Analyzer, Arc<WorkerCounters>) {
         let counters = Arc::new(WorkerCounters::default());
-        let cfg = AnalyzerConfig {
+        (
+            Analyzer::new(&config(), Arc::clone(&counters), None),
+            counters,
+        )
+    }
+
+    fn config() -> AnalyzerConfig {
+        AnalyzerConfig {
             bridges: vec![(0, 1), (2, 3)],
             flow_table_size: 1024,
             timeouts_secs: [300, 5, 60, 30],
@@ -467,8 +534,9 @@ mod tests {
             subscribers: None,
             channels: Channels::default(),
             radius: None,
-        };
-        (Analyzer::new(&cfg, Arc::clone(&counters), None), counters)
+            block: None,
+            block_redirect_url: None,
+        }
     }
 
     /// Ethernet + IPv4 + UDP from 10.0.0.1:`sport` to 10.0.0.2:53, 4 octets of payload.
@@ -554,6 +622,8 @@ mod tests {
             subscribers: None,
             channels: Channels::default(),
             radius: None,
+            block: None,
+            block_redirect_url: None,
         };
         let mut a = Analyzer::new(&cfg, Arc::clone(&counters), None);
         for i in 0..2 * STAGE_SAMPLE {
@@ -563,6 +633,39 @@ mod tests {
         assert_eq!(s.timed.get(), 2);
         assert_eq!((s.decode.get(), s.flow.get(), s.parse.get()), (14, 14, 14));
         assert_eq!(s.enqueue.get(), 0, "no record without an exporter");
+    }
+
+    #[test]
+    fn a_listed_request_is_dropped_answered_and_its_connection_stays_blocked() {
+        use crate::block::inject::tests::{ETH, request_v4};
+        use crate::forward::Toward;
+        use crate::table::{self, Table};
+        let counters = Arc::new(WorkerCounters::default());
+        let list = BlockList::parse("blocked.example\n", 1).unwrap();
+        let cfg = AnalyzerConfig {
+            block: Some(table::handle(list)),
+            block_redirect_url: Some("http://stop.example/".into()),
+            ..config()
+        };
+        let mut a = Analyzer::new(&cfg, Arc::clone(&counters), None);
+        let other = request_v4(&ETH, b"GET / HTTP/1.1\r\nHost: other.example\r\n\r\n");
+        let v = a.inspect(0, &other, 1);
+        assert_eq!(
+            (v.drop, v.has_frames()),
+            (0, false),
+            "an unlisted host passes"
+        );
+        let mut blocked = request_v4(&ETH, b"GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n");
+        blocked[35] = 0x41; // another client port: another connection
+        let v = a.inspect(0, &blocked, 2);
+        assert_eq!(v.drop, 1);
+        assert_eq!(v.frames(Toward::Back).count(), 1, "the 302");
+        assert_eq!(v.frames(Toward::On).count(), 1, "the server's RST");
+        // Its retransmission does not reach the server either.
+        let v = a.inspect(0, &blocked, 3);
+        assert_eq!((v.drop, v.has_frames()), (1, false));
+        assert_eq!(counters.app.get(AppCount::BlockHttpRedirected), 1);
+        assert_eq!(counters.app.get(AppCount::BlockFlowDropped), 1);
     }
 
     #[test]

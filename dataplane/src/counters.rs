@@ -219,6 +219,17 @@ counter_table! {
         MailTls = "mail-tls", "mail sessions that went TLS (STARTTLS/STLS): their metadata ends there";
         RawRecords = "raw-records", "raw metadata records handed to the export side";
         RawCut = "raw-cut", "raw metadata records whose payload was cut to ipfix_meta_raw_max_bytes";
+        BlockHttpRedirected = "block-http-redirected",
+            "listed HTTP requests dropped and answered with a 302 to block_redirect_url (LOCKED 2)";
+        BlockHttpReset = "block-http-reset", "listed HTTP requests dropped, both ends reset (LOCKED 3)";
+        BlockTlsReset = "block-tls-reset", "ClientHellos of a listed server name dropped, both ends reset (LOCKED 1)";
+        BlockQuicDropped = "block-quic-dropped", "QUIC Initials of a listed server name dropped (LOCKED 1)";
+        BlockFlowDropped = "block-flow-dropped", "later packets of blocked connections dropped";
+        BlockInjected = "block-injected", "answers and resets of blocked requests sent";
+        BlockNoMbuf = "block-no-mbuf",
+            "answers and resets not sent: the mbuf pool was empty (the request is dropped all the same)";
+        BlockNotBuilt = "block-not-built",
+            "answers and resets not built: the burst's injections were full or the frame too long";
     }
 }
 
@@ -285,6 +296,12 @@ impl AppCount {
                 | AppCount::MailRecords
                 | AppCount::MailTls
                 | AppCount::RawRecords
+                | AppCount::BlockHttpRedirected
+                | AppCount::BlockHttpReset
+                | AppCount::BlockTlsReset
+                | AppCount::BlockQuicDropped
+                | AppCount::BlockFlowDropped
+                | AppCount::BlockInjected
         )
     }
 }

@@ -1,5 +1,7 @@
 //! The forwarding loop of a worker lcore: receive a burst on one port of a
-//! bridge, hand every packet unchanged to the peer port.
+//! bridge, hand every packet unchanged to the peer port — except those the
+//! inspector's [`Verdict`] drops (blocked requests), and plus the frames it
+//! injects (their answers and resets, sent after the burst).
 //!
 //! Ownership of packets, the contract [`PacketQueue`] implementations keep:
 //! - a packet received into a [`PacketBurst`] is owned by that burst;
@@ -7,11 +9,16 @@
 //!   (the driver frees them after sending); the rest stay in the burst;
 //! - what is left after [`TX_ATTEMPTS`] attempts is freed with
 //!   [`PacketBurst::free_all`] and counted as `tx_dropped`;
+//! - the packets a [`Verdict`] drops are freed before the transmit
+//!   ([`PacketBurst::free_where`]);
+//! - injected frames are copied into packets of the queue's own pool by
+//!   [`PacketQueue::inject`], which owns them until the driver takes them and
+//!   frees those it does not;
 //! - so a burst is empty again when [`forward_burst`] returns, and nothing leaks.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::counters::WorkerCounters;
+use crate::counters::{AppCount, WorkerCounters};
 
 /// Packets taken from a queue per receive call, as in DPDK's l2fwd/l3fwd.
 pub const BURST_SIZE: usize = 32;
@@ -33,6 +40,20 @@ pub trait PacketBurst {
 
     /// Frees every packet still held and returns how many there were.
     fn free_all(&mut self) -> usize;
+
+    /// Frees the packets whose bit is set in `mask` (bit `i`: the `i`-th held),
+    /// keeping the others in order; returns how many were freed.
+    fn free_where(&mut self, mask: u32) -> usize;
+}
+
+/// What became of frames handed to [`PacketQueue::inject`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Injected {
+    pub sent: usize,
+    /// No packet could be taken from the pool (or it had no room): not sent.
+    pub no_mbuf: usize,
+    /// The driver did not take them: freed.
+    pub tx_dropped: usize,
 }
 
 /// One RX/TX queue pair of a port.
@@ -45,19 +66,110 @@ pub trait PacketQueue {
     /// Transmits from the front of `burst`; the accepted packets leave the burst.
     /// Returns how many were accepted.
     fn tx(&mut self, burst: &mut Self::Burst) -> usize;
+
+    /// Sends copies of `frames` (at most [`BURST_SIZE`]) on this queue.
+    fn inject<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>) -> Injected;
+}
+
+/// The longest frame an inspector injects (a 302 with its Location, under
+/// every encapsulation we mirror).
+pub const INJECT_FRAME_MAX: usize = 1536;
+/// Frames injected per burst at most: two per blocked request of a full burst.
+pub const INJECT_MAX: usize = 2 * BURST_SIZE;
+
+/// Where an injected frame goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Toward {
+    /// Back out of the port the burst came in on (to the request's sender).
+    Back,
+    /// On to the peer port, like the burst.
+    On,
+}
+
+/// An inspector's decision on one burst: which packets are not forwarded,
+/// which frames are sent besides. Fixed memory, reused burst after burst.
+pub struct Verdict {
+    /// Bit `i`: the `i`-th packet of the burst is dropped.
+    pub drop: u32,
+    frames: Box<[[u8; INJECT_FRAME_MAX]; INJECT_MAX]>,
+    heads: [(Toward, u16); INJECT_MAX],
+    len: usize,
+}
+
+const _: () = assert!(BURST_SIZE <= u32::BITS as usize);
+
+impl Default for Verdict {
+    fn default() -> Self {
+        Verdict {
+            drop: 0,
+            frames: Box::new([[0; INJECT_FRAME_MAX]; INJECT_MAX]),
+            heads: [(Toward::On, 0); INJECT_MAX],
+            len: 0,
+        }
+    }
+}
+
+impl Verdict {
+    /// Forward everything, inject nothing.
+    pub fn clear(&mut self) {
+        self.drop = 0;
+        self.len = 0;
+    }
+
+    /// Drops the `i`-th packet of the burst.
+    pub fn drop_packet(&mut self, i: usize) {
+        if let Some(bit) = 1u32.checked_shl(i as u32) {
+            self.drop |= bit;
+        }
+    }
+
+    /// Adds a frame that `write` builds in place (returning its length, or
+    /// `None` when it cannot); false when it was not added (the verdict is
+    /// full, or `write` gave up).
+    pub fn inject(
+        &mut self,
+        toward: Toward,
+        write: impl FnOnce(&mut [u8; INJECT_FRAME_MAX]) -> Option<usize>,
+    ) -> bool {
+        let (Some(buf), Some(head)) = (self.frames.get_mut(self.len), self.heads.get_mut(self.len))
+        else {
+            return false;
+        };
+        let Some(len) = write(buf).filter(|&n| n <= INJECT_FRAME_MAX) else {
+            return false;
+        };
+        *head = (toward, len as u16);
+        self.len += 1;
+        true
+    }
+
+    /// The frames injected toward `toward`, in the order they were added.
+    pub fn frames(&self, toward: Toward) -> impl Iterator<Item = &[u8]> {
+        self.heads
+            .iter()
+            .zip(self.frames.iter())
+            .take(self.len)
+            .filter(move |((t, _), _)| *t == toward)
+            .filter_map(|((_, len), f)| f.get(..usize::from(*len)))
+    }
+
+    pub fn has_frames(&self) -> bool {
+        self.len > 0
+    }
 }
 
 /// What a worker does with each packet besides forwarding it. It sees the
 /// packet before it is transmitted and must never block: analysis cannot
-/// hold back forwarding.
+/// hold back forwarding. Its verdict on the burst is decided then, from that
+/// burst alone.
 pub trait Inspect {
     /// The packets of one burst (at most [`BURST_SIZE`]): the `port` they came
-    /// in on, their bytes, the TSC of the burst.
-    fn inspect_burst(&mut self, port: u16, frames: &[&[u8]], now: u64);
+    /// in on, their bytes, the TSC of the burst; what to drop and inject.
+    fn inspect_burst(&mut self, port: u16, frames: &[&[u8]], now: u64) -> &Verdict;
 
     /// One packet, as a burst of one.
-    fn inspect(&mut self, port: u16, frame: &[u8], now: u64) {
-        self.inspect_burst(port, &[frame], now);
+    fn inspect(&mut self, port: u16, frame: &[u8], now: u64) -> &Verdict {
+        self.inspect_burst(port, &[frame], now)
     }
 
     /// Called once per loop iteration with the TSC, for timers (flow expiry, flushing).
@@ -111,7 +223,10 @@ pub fn forward_burst<Q: PacketQueue, I: Inspect>(
         }
     }
     std::hint::black_box(touched);
-    inspector.inspect_burst(from_port, frames.get(..n).unwrap_or(&[]), now);
+    let verdict = inspector.inspect_burst(from_port, frames.get(..n).unwrap_or(&[]), now);
+    if verdict.drop != 0 {
+        burst.free_where(verdict.drop);
+    }
     let mut sent = 0;
     for _ in 0..TX_ATTEMPTS {
         sent += to.tx(burst);
@@ -128,7 +243,32 @@ pub fn forward_burst<Q: PacketQueue, I: Inspect>(
         c.tx.add(sent as u64);
         c.tx_dropped.add(dropped as u64);
     }
+    if verdict.has_frames() {
+        inject(from, from_port, to, to_port, verdict, counters);
+    }
     received
+}
+
+/// Sends what a verdict injects: answers back, resets on.
+#[cold]
+#[inline(never)]
+fn inject<Q: PacketQueue>(
+    from: &mut Q,
+    from_port: u16,
+    to: &mut Q,
+    to_port: u16,
+    verdict: &Verdict,
+    counters: &WorkerCounters,
+) {
+    for (queue, port, toward) in [(from, from_port, Toward::Back), (to, to_port, Toward::On)] {
+        let done = queue.inject(verdict.frames(toward));
+        if let Some(c) = counters.port(port) {
+            c.tx.add(done.sent as u64);
+            c.tx_dropped.add(done.tx_dropped as u64);
+        }
+        counters.app.add(AppCount::BlockInjected, done.sent as u64);
+        counters.app.add(AppCount::BlockNoMbuf, done.no_mbuf as u64);
+    }
 }
 
 #[cold]
@@ -210,6 +350,17 @@ mod tests {
             self.freed.set(self.freed.get() + n);
             n
         }
+        fn free_where(&mut self, mask: u32) -> usize {
+            let before = self.packets.len();
+            let mut i = 0;
+            self.packets.retain(|_| {
+                i += 1;
+                mask & (1 << (i - 1)) == 0
+            });
+            let n = before - self.packets.len();
+            self.freed.set(self.freed.get() + n);
+            n
+        }
     }
 
     /// A queue fed from `input`; its TX takes at most `accept` packets per call
@@ -219,6 +370,8 @@ mod tests {
         output: Vec<Vec<u8>>,
         accept: usize,
         accept_calls: usize,
+        /// Its pool is empty: nothing can be injected.
+        pool_empty: bool,
     }
 
     impl VecQueue {
@@ -228,6 +381,7 @@ mod tests {
                 output: Vec::new(),
                 accept: usize::MAX,
                 accept_calls: usize::MAX,
+                pool_empty: false,
             }
         }
     }
@@ -249,21 +403,52 @@ mod tests {
             self.output.extend(burst.packets.drain(..n));
             n
         }
+        fn inject<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>) -> Injected {
+            if self.pool_empty {
+                return Injected {
+                    no_mbuf: frames.count(),
+                    ..Injected::default()
+                };
+            }
+            let before = self.output.len();
+            self.output.extend(frames.map(<[u8]>::to_vec));
+            Injected {
+                sent: self.output.len() - before,
+                ..Injected::default()
+            }
+        }
     }
 
-    /// Records what it was shown.
+    /// Records what it was shown; drops packets that start with `drop_tag`
+    /// and answers each with its bytes reversed (back) and a copy (on).
     #[derive(Default)]
     struct Seen {
         packets: Vec<(u16, Vec<u8>, u64)>,
         ticks: Vec<u64>,
         finished: Option<u64>,
+        drop_tag: Option<u8>,
+        verdict: Verdict,
     }
 
     impl Inspect for Seen {
-        fn inspect_burst(&mut self, port: u16, frames: &[&[u8]], now: u64) {
-            for frame in frames {
+        fn inspect_burst(&mut self, port: u16, frames: &[&[u8]], now: u64) -> &Verdict {
+            self.verdict.clear();
+            for (i, frame) in frames.iter().enumerate() {
                 self.packets.push((port, frame.to_vec(), now));
+                if frame.first().copied() == self.drop_tag {
+                    self.verdict.drop_packet(i);
+                    for (toward, reverse) in [(Toward::Back, true), (Toward::On, false)] {
+                        self.verdict.inject(toward, |buf| {
+                            buf[..frame.len()].copy_from_slice(frame);
+                            if reverse {
+                                buf[..frame.len()].reverse();
+                            }
+                            Some(frame.len())
+                        });
+                    }
+                }
             }
+            &self.verdict
         }
         fn tick(&mut self, now: u64) {
             self.ticks.push(now);
@@ -354,6 +539,68 @@ mod tests {
         assert_eq!(counters.ports[1].tx_dropped.get(), 12);
         assert_eq!(counters.ports[0].rx.get(), 20);
         assert_eq!(to.output, packets(1, 8));
+    }
+
+    #[test]
+    fn a_verdict_drops_its_packets_and_sends_its_frames_both_ways() {
+        let mut input = packets(1, 10);
+        input[3] = vec![9, 1, 2];
+        input[7] = vec![9, 3, 4];
+        let mut from = VecQueue::new(input.clone());
+        let mut to = VecQueue::new(Vec::new());
+        let counters = WorkerCounters::default();
+        let mut burst = VecBurst::default();
+        let seen = &mut Seen {
+            drop_tag: Some(9),
+            ..Seen::default()
+        };
+        forward_burst(&mut from, 0, &mut to, 1, &mut burst, seen, 0, &counters);
+        assert!(burst.is_empty());
+        assert_eq!(burst.freed.get(), 2, "the dropped packets are freed");
+        let mut forwarded = input.clone();
+        forwarded.remove(7);
+        forwarded.remove(3);
+        forwarded.extend([vec![9, 1, 2], vec![9, 3, 4]]);
+        assert_eq!(
+            to.output, forwarded,
+            "the rest in order, then the frames sent on"
+        );
+        assert_eq!(from.output, [vec![2, 1, 9], vec![4, 3, 9]]);
+        assert_eq!(counters.ports[0].tx.get(), 2);
+        assert_eq!(counters.ports[1].tx.get(), 10);
+        assert_eq!(counters.app.get(AppCount::BlockInjected), 4);
+    }
+
+    #[test]
+    fn with_the_pool_empty_the_request_is_dropped_all_the_same_and_counted() {
+        let mut from = VecQueue::new(vec![vec![9, 1], vec![1, 1]]);
+        let mut to = VecQueue::new(Vec::new());
+        from.pool_empty = true;
+        to.pool_empty = true;
+        let counters = WorkerCounters::default();
+        let mut burst = VecBurst::default();
+        let seen = &mut Seen {
+            drop_tag: Some(9),
+            ..Seen::default()
+        };
+        forward_burst(&mut from, 0, &mut to, 1, &mut burst, seen, 0, &counters);
+        assert_eq!(to.output, [vec![1, 1]]);
+        assert!(from.output.is_empty());
+        assert_eq!(counters.app.get(AppCount::BlockNoMbuf), 2);
+        assert_eq!(counters.app.get(AppCount::BlockInjected), 0);
+    }
+
+    #[test]
+    fn a_full_verdict_refuses_more_frames() {
+        let mut v = Verdict::default();
+        for _ in 0..INJECT_MAX {
+            assert!(v.inject(Toward::On, |_| Some(1)));
+        }
+        assert!(!v.inject(Toward::On, |_| Some(1)));
+        assert!(!Verdict::default().inject(Toward::On, |_| None));
+        assert_eq!(v.frames(Toward::On).count(), INJECT_MAX);
+        v.clear();
+        assert!(!v.has_frames());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 pub mod analyze;
 pub mod app;
+pub mod block;
 pub mod counters;
 pub mod defrag;
 pub mod flow;
@@ -14,5 +15,6 @@ pub mod forward;
 pub mod plan;
 pub mod reasm;
 pub mod subscribers;
+pub mod table;
 pub mod vchannel;
 pub mod wire;

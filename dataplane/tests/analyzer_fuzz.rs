@@ -15,9 +15,11 @@ use metaprobe_dataplane::analyze::{Analyzer, AnalyzerConfig};
 use metaprobe_dataplane::app::AppConfig;
 use metaprobe_dataplane::app::dns::DnsError;
 use metaprobe_dataplane::app::raw::{MetaProto, RawSet};
+use metaprobe_dataplane::block::BlockList;
 use metaprobe_dataplane::counters::AppCount;
 use metaprobe_dataplane::counters::WorkerCounters;
 use metaprobe_dataplane::forward::Inspect;
+use metaprobe_dataplane::table::{self, Table};
 use metaprobe_ipfix::encoder::record_limit_for_mtu;
 use metaprobe_ipfix::ring::{RecordReceiver, RingConfig, ring};
 
@@ -58,12 +60,18 @@ fn analyzer() -> (Analyzer, RecordReceiver, Arc<WorkerCounters>) {
             ftp_expected: 4,
             xmpp_slots: 2,
             mail_slots: 2,
+            block: true,
         },
         ip_fragment_slots: 4,
         ip_fragment_slot_size: 9216,
         subscribers: None,
         channels: Default::default(),
         radius: Some(metaprobe_dataplane::subscribers::radius_queue()),
+        // Blocking acts on whatever the fuzzer makes of these names.
+        block: Some(table::handle(
+            BlockList::parse("example.com\n*.b.example\nx.example/p\n", 1).unwrap(),
+        )),
+        block_redirect_url: Some("http://stop.example/".into()),
     };
     let a = Analyzer::new(&cfg, Arc::clone(&counters), Some(sender));
     (a, receiver, counters)

@@ -71,6 +71,32 @@ impl MbufBurst {
         n
     }
 
+    /// Frees the held mbufs whose bit is set in `mask` (bit `i`: the `i`-th
+    /// held), keeping the others in order; returns how many were freed.
+    pub fn free_where(&mut self, mask: u32) -> usize {
+        let (head, len) = (self.head, self.len);
+        let mut kept = 0;
+        let mut freed = 0;
+        for i in 0..len {
+            let Some(&m) = self.mbufs.get(head + i) else {
+                break;
+            };
+            if (1u32.checked_shl(i as u32).unwrap_or(0) & mask) != 0 {
+                // SAFETY: `m` is an owned mbuf (head..head+len); it is forgotten below.
+                unsafe { sys::shim_pktmbuf_free(m) };
+                freed += 1;
+            } else if let Some(slot) = self.mbufs.get_mut(head + kept) {
+                *slot = m;
+                kept += 1;
+            }
+        }
+        self.len = kept;
+        if kept == 0 {
+            self.head = 0;
+        }
+        freed
+    }
+
     pub(crate) fn receive(&mut self, port: u16, queue: u16) -> usize {
         if !self.is_empty() {
             return 0;

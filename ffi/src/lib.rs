@@ -27,4 +27,4 @@ pub use eal::{Eal, tsc};
 pub use error::DpdkError;
 pub use lcore::{Launched, launch, main_lcore, worker_lcores};
 pub use mempool::Mempool;
-pub use port::{Link, Port, PortInfo, PortQueue, PortSetup, PortStats};
+pub use port::{Injected, Link, Port, PortInfo, PortQueue, PortSetup, PortStats};

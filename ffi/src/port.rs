@@ -5,7 +5,7 @@ use std::ffi::{CStr, c_char};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::burst::MbufBurst;
+use crate::burst::{BURST_SIZE, MbufBurst};
 use crate::eal::Eal;
 use crate::error::DpdkError;
 use crate::mempool::Mempool;
@@ -161,7 +161,8 @@ pub struct Link {
 #[derive(Debug)]
 struct PortShared {
     port: u16,
-    _pool: Arc<Mempool>,
+    /// Where received mbufs come from, and injected ones.
+    pool: Arc<Mempool>,
     _eal: Eal,
 }
 
@@ -261,7 +262,7 @@ impl Port {
 
         let shared = Arc::new(PortShared {
             port,
-            _pool: Arc::clone(pool),
+            pool: Arc::clone(pool),
             _eal: eal.clone(),
         });
         let queues = (0..setup.queues)
@@ -377,6 +378,71 @@ impl PortQueue {
     pub fn tx_burst(&mut self, burst: &mut MbufBurst) -> usize {
         burst.transmit(self.port, self.queue)
     }
+
+    /// Sends copies of `frames` (the first [`BURST_SIZE`] of them) in mbufs
+    /// of the port's pool.
+    ///
+    /// Ownership: each mbuf is allocated here and owned by this call until
+    /// `tx_burst` takes it (the driver frees it once sent); those the driver
+    /// does not take are freed here. Nothing outlives the call.
+    pub fn inject<'a>(&mut self, frames: impl Iterator<Item = &'a [u8]>) -> Injected {
+        let mut out = Injected::default();
+        let mut mbufs = [std::ptr::null_mut::<sys::rte_mbuf>(); BURST_SIZE];
+        let mut n = 0;
+        for (frame, slot) in frames.zip(mbufs.iter_mut()) {
+            let Ok(len) = u16::try_from(frame.len()) else {
+                out.no_mbuf += 1;
+                continue;
+            };
+            // SAFETY: the pool is alive (the port holds it); a null return is handled.
+            let m = unsafe { sys::shim_pktmbuf_alloc(self.shared.pool.as_ptr()) };
+            if m.is_null() {
+                out.no_mbuf += 1;
+                continue;
+            }
+            // SAFETY: `m` is a fresh mbuf this call owns; append returns null
+            // when its tailroom is short (then it is freed unsent).
+            let data = unsafe { sys::shim_pktmbuf_append(m, len) };
+            if data.is_null() {
+                // SAFETY: `m` is owned here and forgotten after the free.
+                unsafe { sys::shim_pktmbuf_free(m) };
+                out.no_mbuf += 1;
+                continue;
+            }
+            // SAFETY: `data` points at `len` octets appended to `m`, which
+            // do not overlap `frame` (Rust memory, not the mbuf's).
+            unsafe {
+                std::ptr::copy_nonoverlapping(frame.as_ptr(), data.cast::<u8>(), frame.len())
+            };
+            *slot = m;
+            n += 1;
+        }
+        if n == 0 {
+            return out;
+        }
+        // SAFETY: the first `n` slots are owned mbufs (n <= BURST_SIZE fits
+        // u16); the driver takes ownership of the first `sent`.
+        let sent =
+            unsafe { sys::shim_tx_burst(self.port, self.queue, mbufs.as_mut_ptr(), n as u16) };
+        let sent = usize::from(sent).min(n);
+        if sent < n {
+            // SAFETY: mbufs sent..n were not taken: still owned here, freed once.
+            unsafe { sys::shim_pktmbuf_free_bulk(mbufs.as_mut_ptr().add(sent), (n - sent) as u32) };
+        }
+        out.sent = sent;
+        out.tx_dropped = n - sent;
+        out
+    }
+}
+
+/// What became of frames handed to [`PortQueue::inject`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Injected {
+    pub sent: usize,
+    /// The pool was empty (or the mbuf too small): not sent.
+    pub no_mbuf: usize,
+    /// The driver did not take them: freed.
+    pub tx_dropped: usize,
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ use metaprobe_ipfix::template::Record;
 
 use core::convert::Infallible;
 
+use crate::block::{Lock, Policy};
 use crate::counters::{AppCount, AppCounters, WorkerCounters};
 use crate::flow::{Flow, Observed};
 use crate::reasm::{StreamPool, StreamRef};
@@ -270,6 +271,8 @@ pub struct AppState {
     ends: Ends,
     /// Payload packets seen while undecided.
     tries: u8,
+    /// A request of the connection was blocked: its packets are dropped.
+    pub blocked: bool,
 }
 
 /// What the application layer needs from the configuration.
@@ -303,6 +306,9 @@ pub struct AppConfig {
     pub xmpp_slots: u32,
     /// SMTP, POP3 and IMAP connections parsed at once, per worker.
     pub mail_slots: u32,
+    /// A block list is configured: HTTP, TLS and QUIC are parsed for it
+    /// even when no stream wants their records.
+    pub block: bool,
 }
 
 impl AppConfig {
@@ -329,6 +335,7 @@ impl Default for AppConfig {
             ftp_expected: 256,
             xmpp_slots: 1024,
             mail_slots: 256,
+            block: false,
         }
     }
 }
@@ -396,11 +403,32 @@ pub struct Cx<'a> {
     login: &'a [u8],
     /// The end whose slot detection filled with this packet already.
     primed: Option<usize>,
+    /// What is blocked (`None` outside a packet: closes and ends block nothing).
+    policy: Option<&'a Policy>,
+    /// A message of this packet was blocked.
+    locked: Option<Lock>,
 }
 
 impl Cx<'_> {
     fn count(&self, what: AppCount) {
         self.counters.add(what, 1);
+    }
+
+    /// LOCKED of a message `judge` judges by the policy; a blocked message
+    /// blocks its packet. (Fields, not `self`: a driver may hold the stream.)
+    fn lock(
+        locked: &mut Option<Lock>,
+        policy: Option<&Policy>,
+        judge: impl FnOnce(&Policy) -> Option<Lock>,
+    ) -> u64 {
+        let lock = policy.and_then(judge);
+        *locked = locked.or(lock);
+        Lock::field(lock)
+    }
+
+    /// LOCKED of a TLS or QUIC server name.
+    fn lock_server_name(&mut self, name: &[u8]) -> u64 {
+        Self::lock(&mut self.locked, self.policy, |p| p.server_name(name))
     }
 
     /// Hands a record to the export side, counting it or its drop; whether
@@ -614,8 +642,15 @@ impl Apps {
         self.streams.memory_bytes() + self.workers.memory_bytes()
     }
 
-    /// Handles a packet with payload of a flow.
-    pub fn payload(&mut self, flow: &mut Flow<AppState>, seen: &Seen<'_>, c: &WorkerCounters) {
+    /// Handles a packet with payload of a flow; the lock of a message in it
+    /// that `policy` blocks.
+    pub fn payload(
+        &mut self,
+        flow: &mut Flow<AppState>,
+        seen: &Seen<'_>,
+        c: &WorkerCounters,
+        policy: &Policy,
+    ) -> Option<Lock> {
         if flow.app.proto == AppProto::Undecided
             && let Some(st) = ftp::claim(&mut self.workers.ftp, seen)
         {
@@ -626,7 +661,7 @@ impl Apps {
         }
         if (matches!(flow.app.proto, AppProto::Undecided | AppProto::Unknown)
             || flow.app.ends.tls_next)
-            && self.cfg.clickstream
+            && (self.cfg.clickstream || self.cfg.block)
             && seen.transport() == Some(L4::Tcp)
             && seen.from_client
             && tls::starts_client_hello(seen.payload)
@@ -635,6 +670,7 @@ impl Apps {
             self.end(&flow.app, seen.login, &c.app);
             flow.app = AppState {
                 proto: AppProto::Tls(tls::State::default()),
+                blocked: flow.app.blocked,
                 ..AppState::default()
             };
         }
@@ -661,8 +697,11 @@ impl Apps {
             counters: &c.app,
             login: seen.login,
             primed,
+            policy: Some(policy),
+            locked: None,
         };
         dispatch(&mut flow.app, &mut self.workers, &mut cx, seen);
+        cx.locked
     }
 
     /// Detection on an undecided flow's packet. A TCP end whose first octets
@@ -773,6 +812,8 @@ impl Apps {
             counters: &c.app,
             login,
             primed: None,
+            policy: None,
+            locked: None,
         };
         close(
             &mut flow.app,
@@ -803,6 +844,8 @@ impl Apps {
             counters: c,
             login,
             primed: None,
+            policy: None,
+            locked: None,
         };
         end(app, &mut self.workers, &mut cx);
         for r in app.ends.streams.iter().flatten() {

@@ -36,7 +36,6 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use crossbeam_queue::ArrayQueue;
 
 /// Where workers send the RADIUS changes they read, for the main lcore.
@@ -51,18 +50,11 @@ pub fn radius_queue() -> RadiusQueue {
     Arc::new(ArrayQueue::new(RADIUS_QUEUE))
 }
 
+use crate::table::{Handle, Table};
+pub use crate::table::{LineError, handle, publish};
+
 /// Where workers find the current map; the main lcore stores a new one.
-pub type SubscriberHandle = Arc<ArcSwap<SubscriberMap>>;
-
-/// A handle holding `map`, for the workers.
-pub fn handle(map: SubscriberMap) -> SubscriberHandle {
-    Arc::new(ArcSwap::from_pointee(map))
-}
-
-/// Replaces the map the workers read (they take it at their next housekeeping).
-pub fn publish(handle: &SubscriberHandle, map: SubscriberMap) {
-    handle.store(Arc::new(map));
-}
+pub type SubscriberHandle = Handle<SubscriberMap>;
 
 /// Longest login kept (octets); longer logins are an error in the file.
 pub const LOGIN_MAX: usize = 255;
@@ -130,20 +122,6 @@ fn unmapped(addr: IpAddr) -> IpAddr {
     match addr {
         IpAddr::V6(a) => a.to_ipv4_mapped().map_or(addr, IpAddr::V4),
         v4 => v4,
-    }
-}
-
-/// Why a line of the map file was refused.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LineError {
-    /// 1-based line number.
-    pub line: usize,
-    pub reason: &'static str,
-}
-
-impl std::fmt::Display for LineError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
     }
 }
 
@@ -246,6 +224,26 @@ pub struct SubscriberMap {
     radius: Prefixes,
     /// By worker: the sequence number of its last RADIUS event this map holds.
     applied: Box<[u64]>,
+}
+
+impl Table for SubscriberMap {
+    const NAME: &'static str = "subscribers";
+    const ALERT: &'static str = "SUBSCRIBERS";
+    const KIND: &'static str = "map";
+    const KEY: &'static str = "subscribers_file";
+    const ENTRIES: &'static str = "prefixes";
+
+    fn empty(generation: u32) -> Self {
+        SubscriberMap::empty(generation)
+    }
+
+    fn parse(text: &str, generation: u32) -> Result<Self, LineError> {
+        SubscriberMap::parse(text, generation)
+    }
+
+    fn entries(&self) -> usize {
+        self.len()
+    }
 }
 
 impl SubscriberMap {

@@ -65,7 +65,7 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
 }
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
-    cfg.clickstream
+    cfg.clickstream || cfg.block
 }
 
 /// No raw metadata records (spec §7 names no such protocol).
@@ -152,7 +152,12 @@ pub(super) fn on_payload(
                         if req.flags.contains(Flags::TRUNCATED) {
                             cx.counters.add(AppCount::HttpTruncated, 1);
                         }
-                        let record = request_record(&req, seq, &common, &mut w.cookie);
+                        let locked =
+                            Cx::lock(&mut cx.locked, cx.policy, |p| p.http(req.host, req.path));
+                        let record = Clickstream {
+                            locked,
+                            ..request_record(&req, seq, &common, &mut w.cookie)
+                        };
                         cx.out.emit(&record, cx.counters);
                     }
                     step.erased()

@@ -67,7 +67,7 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
 }
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
-    cfg.clickstream
+    cfg.clickstream || cfg.block
 }
 
 /// No raw metadata records (spec §7 names no such protocol).
@@ -137,6 +137,7 @@ pub(super) fn on_payload(
                 let record = Clickstream {
                     cipher_suites_len: hello.cipher_suites_len,
                     cipher_suites: Octets(hello.cipher_suites_raw()),
+                    locked: cx.lock_server_name(sni.as_bytes()),
                     ..common.clickstream(sni.as_bytes(), HOST_QUIC, 0)
                 };
                 cx.emit(&record);

@@ -98,7 +98,7 @@ pub(super) fn starts_client_hello(p: &[u8]) -> bool {
 }
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
-    cfg.clickstream
+    cfg.clickstream || cfg.block
 }
 
 /// No raw metadata records (spec §7 names no such protocol).
@@ -246,6 +246,7 @@ fn on_client_hello(
     let record = Clickstream {
         cipher_suites_len: hello.cipher_suites_len,
         cipher_suites: Octets(hello.cipher_suites_raw()),
+        locked: cx.lock_server_name(sni.as_bytes()),
         ..common.clickstream(sni.as_bytes(), HOST_SNI, seq)
     };
     cx.emit(&record);
