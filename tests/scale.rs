@@ -7,7 +7,8 @@
 //! --truth-out`), and `compare.py` there matches the records; so the test is
 //! `#[ignore]`d where those tools are not, and `scripts/test.sh` runs it
 //! when they are, in a release build (`cargo test --release --test scale --
-//! --ignored`), as the probe is run.
+//! --ignored`), as the probe is run. `METAPROBE_SCALE=400000` runs the larger
+//! mix of docs/benchmarks.md (5 M packets, 400 000 flows) the same way.
 
 mod common;
 
@@ -25,6 +26,11 @@ use common::{
 const CLASSES: &str =
     "http_request,http_reply,tls_client_hello,tls_server_hello,dns_answer,sip,mail";
 
+/// mkpcap's `--scale` (flows): `METAPROBE_SCALE`, else 80 000.
+fn scale() -> String {
+    std::env::var("METAPROBE_SCALE").unwrap_or_else(|_| "80000".to_owned())
+}
+
 fn tools() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/tools")
 }
@@ -38,7 +44,7 @@ fn a_million_packets_of_80_000_flows_give_every_record() {
     let (capture, truth) = (dir.join("mix.pcap"), dir.join("mix.truth.jsonl"));
     let made = Command::new("python3")
         .arg(tools.join("mkpcap.py"))
-        .args(["--scale", "80000", "--seed", "5", "-q", "-o"])
+        .args(["--scale", &scale(), "--seed", "5", "-q", "-o"])
         .arg(&capture)
         .arg("--truth-out")
         .arg(&truth)
