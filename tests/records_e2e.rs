@@ -2767,6 +2767,32 @@ fn a_bad_map_line_stops_the_start_naming_file_line_and_reason() {
     assert!(out.stderr.contains(&want), "{}", out.describe());
 }
 
+/// HTTP connections whose client port is a service's well-known port (any source
+/// port happens, behind a CGNAT all of them): a port names the service only on the
+/// server's end, so each is HTTP, with its record.
+#[test]
+fn a_service_port_on_the_client_end_does_not_take_the_flow() {
+    let get = first_client_payload("http_301_location.pcapng", |p| p.starts_with(b"GET "));
+    let ports = [21u16, 25, 110, 119, 143, 587, 1720, 5060, 5190, 5222];
+    let frames: Vec<Packet> = ports
+        .iter()
+        .flat_map(|&p| cut_connections(&get, 80, p, &[vec![]]))
+        .collect();
+    let run = run_frames("client-service-ports", &frames);
+    let mut got: Vec<u64> = run
+        .clickstream
+        .iter()
+        .map(|r| match r.get("PORT_SOURCE") {
+            Some(Value::Unsigned(p)) => *p,
+            other => panic!("PORT_SOURCE {other:?}"),
+        })
+        .collect();
+    got.sort();
+    let want: Vec<u64> = ports.iter().map(|&p| u64::from(p)).collect();
+    assert_eq!(got, want, "{}", run.out.describe_short());
+    assert!(run.meta.is_empty(), "{:?}", run.meta);
+}
+
 /// `frame` with an 802.1Q tag of `vlan` after its MAC addresses.
 fn tagged(frame: &Packet, vlan: u16) -> Packet {
     let mut f = frame.data.clone();

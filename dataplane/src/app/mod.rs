@@ -384,6 +384,15 @@ impl<'a> Seen<'a> {
         self.packet.ports().unwrap_or((0, 0))
     }
 
+    /// The port of the flow's server end (where the client's packets go). A
+    /// well-known port names the service only there: a client's source port
+    /// can be any, and behind a CGNAT it is (an HTTP connection from port 5060
+    /// is HTTP, not SIP).
+    fn server_port(&self) -> u16 {
+        let (sport, dport) = self.ports();
+        if self.from_client { dport } else { sport }
+    }
+
     /// The TCP sequence number of this segment, for TCP packets.
     fn tcp_seq(&self) -> Option<u32> {
         match self.packet.transport {

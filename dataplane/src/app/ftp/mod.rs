@@ -5,7 +5,7 @@
 //!
 //! # Driver
 //!
-//! Signature: port 21 on either side, or a 220 greeting (not SMTP's) as the
+//! Signature: port 21 on the server side, or a 220 greeting (not SMTP's) as the
 //! server's first octets. Per flow: a [`State`] of 16 octets — the index of
 //! the connection's slot in the worker's pool of [`FtpState`]s (250 octets
 //! each: too big for the flow table), or, for a data connection, the
@@ -166,10 +166,10 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
     if seen.transport() != Some(L4::Tcp) {
         return Outcome::NotThis;
     }
-    let (sport, dport) = seen.ports();
-    if sport == FTP_PORT || dport == FTP_PORT {
+    if seen.server_port() == FTP_PORT {
         return Outcome::Done(State::Fresh);
     }
+    let (sport, dport) = seen.ports();
     if seen.from_client || [sport, dport].iter().any(|p| SMTP_PORTS.contains(p)) {
         return Outcome::NotThis;
     }

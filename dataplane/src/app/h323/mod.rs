@@ -2,7 +2,7 @@
 //! flows are recognised for their raw metadata records (META_PROTO 12,
 //! `h323` in `ipfix_meta_raw`); nothing else is parsed.
 //!
-//! Signature: port 1720 on either side and a TPKT header (RFC 1006 §6:
+//! Signature: port 1720 on the server side and a TPKT header (RFC 1006 §6:
 //! version 3, a reserved octet 0, a 16-bit length of at least the header and
 //! a Q.931 message's 3 octets) at the start of the direction. Per flow and per
 //! worker: nothing.
@@ -20,8 +20,7 @@ const H323_PORT: u16 = 1720;
 const TPKT_MIN: u16 = 4 + 3;
 
 pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
-    let (sport, dport) = seen.ports();
-    if seen.transport() != Some(L4::Tcp) || (sport != H323_PORT && dport != H323_PORT) {
+    if seen.transport() != Some(L4::Tcp) || seen.server_port() != H323_PORT {
         return Outcome::NotThis;
     }
     tpkt(first).map(|()| State)

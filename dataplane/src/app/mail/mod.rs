@@ -366,8 +366,8 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
     if seen.transport() != Some(L4::Tcp) {
         return Outcome::NotThis;
     }
-    let (sport, dport) = seen.ports();
-    let on = |p: u16| sport == p || dport == p;
+    let server = seen.server_port();
+    let on = |p: u16| server == p;
     let kind = if SMTP_PORTS.iter().any(|&p| on(p)) {
         Some(Kind::Smtp)
     } else if on(POP3_PORT) {

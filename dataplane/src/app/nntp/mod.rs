@@ -1,7 +1,7 @@
 //! NNTP (RFC 3977): flows are recognised for their raw metadata records
 //! (META_PROTO 11, `nntp` in `ipfix_meta_raw`); nothing else is parsed.
 //!
-//! Signature: port 119 on either side and the server's first line a 200 or
+//! Signature: port 119 on the server side and the server's first line a 200 or
 //! 201 greeting ("service available, posting allowed / prohibited", RFC 3977
 //! §5.1.1); on a connection picked up mid-stream, port 119 alone. Per flow
 //! and per worker: nothing.
@@ -17,8 +17,7 @@ pub(super) use super::raw::only::{on_close, on_end, on_payload};
 const NNTP_PORT: u16 = 119;
 
 pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
-    let (sport, dport) = seen.ports();
-    if seen.transport() != Some(L4::Tcp) || (sport != NNTP_PORT && dport != NNTP_PORT) {
+    if seen.transport() != Some(L4::Tcp) || seen.server_port() != NNTP_PORT {
         return Outcome::NotThis;
     }
     if seen.midstream {

@@ -85,8 +85,7 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
     if seen.transport() != Some(L4::Tcp) {
         return Outcome::NotThis;
     }
-    let (sport, dport) = seen.ports();
-    let any_frame = sport == OSCAR_PORT || dport == OSCAR_PORT;
+    let any_frame = seen.server_port() == OSCAR_PORT;
     looks_like_flap(first, any_frame).map(|()| {
         let mut st = State {
             synced: [!seen.midstream; 2],

@@ -4,7 +4,7 @@
 //!
 //! # Driver
 //!
-//! Signature: port 5060 on either side, or a SIP start line at the start of
+//! Signature: port 5060 on the server side, or a SIP start line at the start of
 //! a direction (on TCP cut anywhere: the registry waits while it is a
 //! prefix of one). Per flow: each TCP end's framing ([`SipStream`]) and, for
 //! a connection picked up mid-stream, whether the end has found a message
@@ -118,8 +118,7 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
     if seen.transport().is_none() {
         return Outcome::NotThis;
     }
-    let (sport, dport) = seen.ports();
-    let on_port = sport == SIP_PORT || dport == SIP_PORT;
+    let on_port = seen.server_port() == SIP_PORT;
     let mut st = State {
         synced: [!seen.midstream; 2],
         ..State::default()

@@ -4,7 +4,7 @@
 //!
 //! # Driver
 //!
-//! Signature: port 5222 on either side, or an XMPP stream header (an
+//! Signature: port 5222 on the server side, or an XMPP stream header (an
 //! optional XML declaration, then `<stream:stream`) at the start of a
 //! direction, on any port (cut anywhere: the registry waits while it is a
 //! prefix of one). Per flow: a [`State`] of 8 octets — the index of the
@@ -146,8 +146,7 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
     if seen.transport() != Some(L4::Tcp) {
         return Outcome::NotThis;
     }
-    let (sport, dport) = seen.ports();
-    if sport == XMPP_PORT || dport == XMPP_PORT {
+    if seen.server_port() == XMPP_PORT {
         return Outcome::Done(State::Fresh);
     }
     looks_like_stream(first).map(|()| State::Fresh)
