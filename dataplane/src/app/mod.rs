@@ -23,6 +23,7 @@ pub mod http;
 pub mod mail;
 pub mod nntp;
 pub mod oscar;
+mod pending;
 pub mod quic;
 pub mod raw;
 mod record;

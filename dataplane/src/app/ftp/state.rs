@@ -134,58 +134,8 @@ enum Greeting {
     Done,
 }
 
-/// The kinds of the commands awaiting replies, in order: a ring of
-/// [`PENDING_CAP`] kinds, then `untracked` further commands whose kinds were
-/// not kept (their replies still pop them, so the order holds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Pending {
-    kinds: [Verb; PENDING_CAP],
-    head: u8,
-    len: u8,
-    untracked: u16,
-}
-
-impl Pending {
-    const EMPTY: Pending = Pending {
-        kinds: [Verb::Other; PENDING_CAP],
-        head: 0,
-        len: 0,
-        untracked: 0,
-    };
-
-    #[expect(
-        clippy::indexing_slicing,
-        reason = "the index is taken modulo PENDING_CAP, the array's length"
-    )]
-    fn push(&mut self, v: Verb) {
-        let len = usize::from(self.len);
-        if self.untracked > 0 || len == PENDING_CAP {
-            self.untracked = self.untracked.saturating_add(1);
-            return;
-        }
-        self.kinds[(usize::from(self.head) + len) % PENDING_CAP] = v;
-        self.len += 1;
-    }
-
-    /// The oldest command awaiting a reply; `Other` when its kind is not known.
-    #[expect(
-        clippy::indexing_slicing,
-        reason = "head < PENDING_CAP: it only ever moves modulo PENDING_CAP"
-    )]
-    fn pop(&mut self) -> Verb {
-        if self.len == 0 {
-            self.untracked = self.untracked.saturating_sub(1);
-            return Verb::Other;
-        }
-        let v = self.kinds[usize::from(self.head)];
-        // PENDING_CAP fits a u8 (asserted below).
-        self.head = ((usize::from(self.head) + 1) % PENDING_CAP) as u8;
-        self.len -= 1;
-        v
-    }
-}
-
-const _: () = assert!(PENDING_CAP <= u8::MAX as usize);
+/// The commands awaiting replies, [`PENDING_CAP`] of their kinds kept.
+type Pending = crate::app::pending::Pending<Verb, PENDING_CAP>;
 
 /// The state of one FTP control connection (both directions): the line
 /// readers, the commands awaiting replies, the login attempt and copies of
@@ -240,12 +190,12 @@ impl Default for FtpState {
 }
 
 impl FtpState {
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         FtpState {
             user: FixedText::new(),
             password: FixedText::new(),
             server_name: FixedText::new(),
-            pending: Pending::EMPTY,
+            pending: Pending::default(),
             active: None,
             attempt: false,
             attempt_code: 0,

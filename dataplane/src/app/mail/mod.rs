@@ -141,64 +141,12 @@ pub enum Reason {
     NotAReply,
 }
 
-/// Commands awaiting their replies, in order: a ring of [`PENDING_CAP`],
-/// then `untracked` more whose kind is not kept (their replies still take
-/// their place, so the order holds).
+/// Commands whose kinds are kept while they await their replies (SMTP
+/// pipelining, RFC 2920); more keep their place in the order but not their kind.
 pub const PENDING_CAP: usize = 16;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Pending<V> {
-    kinds: [V; PENDING_CAP],
-    head: u8,
-    len: u8,
-    untracked: u16,
-}
-
-const _: () = assert!(PENDING_CAP <= u8::MAX as usize);
-
-impl<V: Copy + Default> Default for Pending<V> {
-    fn default() -> Self {
-        Pending {
-            kinds: [V::default(); PENDING_CAP],
-            head: 0,
-            len: 0,
-            untracked: 0,
-        }
-    }
-}
-
-impl<V: Copy + Default> Pending<V> {
-    #[expect(
-        clippy::indexing_slicing,
-        reason = "the index is taken modulo PENDING_CAP, the array's length"
-    )]
-    fn push(&mut self, v: V) {
-        let len = usize::from(self.len);
-        if self.untracked > 0 || len == PENDING_CAP {
-            self.untracked = self.untracked.saturating_add(1);
-            return;
-        }
-        self.kinds[(usize::from(self.head) + len) % PENDING_CAP] = v;
-        self.len += 1;
-    }
-
-    /// The oldest command awaiting a reply; the default when its kind is not known.
-    #[expect(
-        clippy::indexing_slicing,
-        reason = "head < PENDING_CAP: it only ever moves modulo PENDING_CAP"
-    )]
-    fn pop(&mut self) -> V {
-        if self.len == 0 {
-            self.untracked = self.untracked.saturating_sub(1);
-            return V::default();
-        }
-        let v = self.kinds[usize::from(self.head)];
-        // PENDING_CAP fits a u8 (asserted above).
-        self.head = ((usize::from(self.head) + 1) % PENDING_CAP) as u8;
-        self.len -= 1;
-        v
-    }
-}
+/// The commands of one SMTP or POP3 connection awaiting their replies.
+type Pending<V> = super::pending::Pending<V, PENDING_CAP>;
 
 /// The first word of `line` and what follows the space after it.
 fn word(line: &[u8]) -> (&[u8], &[u8]) {
@@ -691,18 +639,6 @@ mod tests {
         assert_eq!(greeting(b"* OK IMAP4rev1"), Outcome::Done(Kind::Imap));
         assert_eq!(greeting(b"* "), Outcome::Incomplete);
         assert_eq!(greeting(b"* BYE"), Outcome::NotThis);
-    }
-
-    #[test]
-    fn the_pending_ring_keeps_the_order_past_its_capacity() {
-        let mut p = Pending::<u8>::default();
-        for v in 1..=20u8 {
-            p.push(v);
-        }
-        let got: Vec<u8> = (0..21).map(|_| p.pop()).collect();
-        let mut want: Vec<u8> = (1..=16).collect();
-        want.extend([0; 5]);
-        assert_eq!(got, want);
     }
 
     #[test]
