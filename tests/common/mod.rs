@@ -1256,6 +1256,58 @@ impl Netns {
     }
 }
 
+/// Two hosts on one bridge, the topology of the `net_af_packet` tests: host A (namespace
+/// `a`, 192.0.2.1/24 on `hosta`) and host B (namespace `b`, 192.0.2.2/24 on `hostb`) are each
+/// linked by a veth pair to namespace `br` (its ends `bra` and `brb`), where metaprobe runs
+/// with one port on each. Offloads are off on every end, so the frames are what the wire
+/// would carry (no oversized GSO frames, no checksums left to the NIC).
+pub fn bridged_hosts() -> Netns {
+    require_tool("ethtool", "ethtool");
+    let ns = Netns::create(&["a", "b", "br"]);
+    let (a, b, br) = (ns.name("a"), ns.name("b"), ns.name("br"));
+    // Interface names live in their namespaces; only the namespace names need be unique.
+    Netns::veth(br, "bra", a, "hosta");
+    Netns::veth(br, "brb", b, "hostb");
+    run_cmd(
+        "ip",
+        &["-n", a, "addr", "add", "192.0.2.1/24", "dev", "hosta"],
+    );
+    run_cmd(
+        "ip",
+        &["-n", b, "addr", "add", "192.0.2.2/24", "dev", "hostb"],
+    );
+    for (n, dev) in [(a, "hosta"), (b, "hostb"), (br, "bra"), (br, "brb")] {
+        Netns::wire_like_up(n, dev);
+    }
+    ns
+}
+
+impl Netns {
+    /// A veth pair: `bridge_if` in namespace `br`, its peer `host_if` in `host`.
+    pub fn veth(br: &str, bridge_if: &str, host: &str, host_if: &str) {
+        run_cmd(
+            "ip",
+            &[
+                "-n", br, "link", "add", bridge_if, "type", "veth", "peer", "name", host_if,
+                "netns", host,
+            ],
+        );
+    }
+
+    /// Turns the offloads of `dev` in namespace `ns` off (the frames are what the wire
+    /// would carry, and their checksums filled in) and brings it up.
+    pub fn wire_like_up(ns: &str, dev: &str) {
+        Netns::exec(
+            ns,
+            "ethtool",
+            &[
+                "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+            ],
+        );
+        run_cmd("ip", &["-n", ns, "link", "set", dev, "up"]);
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         for name in self.names.iter().rev() {
