@@ -32,6 +32,7 @@ use metaprobe_dataplane::app::http::{
 };
 use metaprobe_dataplane::reasm::{StreamPool, StreamRef};
 use metaprobe_dataplane::wire::{Packet, TcpFlags, decode, decode_ip};
+use metaprobe_test_support::truth::{Row, read_tsv};
 use pcap_file::DataLink;
 use proptest::prelude::*;
 
@@ -93,22 +94,10 @@ fn frames(name: &str) -> Vec<Frame> {
         .collect()
 }
 
-type Row = HashMap<String, String>;
 type Tuple = (IpAddr, u16, IpAddr, u16);
 
 fn truth(name: &str) -> Vec<Row> {
-    let text = std::fs::read_to_string(fixtures().join(format!("{name}.truth.tsv"))).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t').chain(std::iter::repeat("")))
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    read_tsv(&fixtures().join(format!("{name}.truth.tsv")))
 }
 
 fn row_tuple(row: &Row) -> Tuple {

@@ -32,6 +32,7 @@ use metaprobe_dataplane::app::sip::{
 };
 use metaprobe_dataplane::reasm::{StreamPool, StreamRef};
 use metaprobe_dataplane::wire::{Packet, TcpFlags, decode};
+use metaprobe_test_support::truth::{Row, read_tsv_unescaped};
 use pcap_file::DataLink;
 
 const SIP_CAPTURES: &[&str] = &[
@@ -71,7 +72,6 @@ impl Frame {
 }
 
 type Tuple = (IpAddr, u16, IpAddr, u16);
-type Row = HashMap<String, String>;
 
 fn frames(name: &str) -> Vec<Frame> {
     read_capture(&fixtures().join(name))
@@ -88,39 +88,9 @@ fn frames(name: &str) -> Vec<Frame> {
         .collect()
 }
 
-/// A TSV with a header line; `\\`, `\t`, `\r`, `\n` escapes undone.
+/// A derived table of the fixtures.
 fn tsv(file: &str) -> Vec<Row> {
-    let text = std::fs::read_to_string(fixtures().join(file)).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t').chain(std::iter::repeat("")))
-                .map(|(h, v)| (h.to_string(), unescape(v)))
-                .collect()
-        })
-        .collect()
-}
-
-fn unescape(v: &str) -> String {
-    let mut out = String::new();
-    let mut chars = v.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('n') => out.push('\n'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    out
+    read_tsv_unescaped(&fixtures().join(file))
 }
 
 fn text(b: &[u8]) -> String {

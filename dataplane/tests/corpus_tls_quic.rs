@@ -25,6 +25,7 @@ use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::quic::{QuicError, QuicInitialState, VERSION_1, VERSION_2};
 use metaprobe_dataplane::app::tls::{self, Certificate, ClientHello, ServerFlight, ServerHello};
 use metaprobe_dataplane::wire::{Packet, TcpFlags, decode, decode_ip};
+use metaprobe_test_support::truth::{Row, read_tsv};
 use pcap_file::DataLink;
 use proptest::prelude::*;
 
@@ -71,21 +72,8 @@ fn frames(name: &str) -> Vec<Frame> {
         .collect()
 }
 
-type Row = HashMap<String, String>;
-
 fn truth(name: &str) -> Vec<Row> {
-    let text = std::fs::read_to_string(fixtures().join(format!("{name}.truth.tsv"))).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t').chain(std::iter::repeat("")))
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    read_tsv(&fixtures().join(format!("{name}.truth.tsv")))
 }
 
 /// Source address and port, destination address and port of a truth row.

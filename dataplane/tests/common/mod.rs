@@ -2,43 +2,20 @@
 #![allow(dead_code, clippy::indexing_slicing, clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use metaprobe_dataplane::wire::{TcpFlags, decode};
+use metaprobe_test_support::capture::read_frames;
 use pcap_file::DataLink;
-use pcap_file::pcap::PcapReader;
-use pcap_file::pcapng::{Block, PcapNgReader};
 
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
+pub use metaprobe_test_support::fixtures_dir as fixtures;
 
-/// Reads every frame of a pcap or pcapng file with its link type.
+/// Every frame of a pcap or pcapng file with its link type.
 pub fn read_capture(path: &Path) -> Vec<(DataLink, Vec<u8>)> {
-    let file = File::open(path).unwrap();
-    let mut out = Vec::new();
-    if path.extension().is_some_and(|e| e == "pcapng") {
-        let mut r = PcapNgReader::new(file).unwrap();
-        let mut links = Vec::new();
-        while let Some(block) = r.next_block() {
-            match block.unwrap() {
-                Block::InterfaceDescription(idb) => links.push(idb.linktype),
-                Block::EnhancedPacket(epb) => {
-                    out.push((links[epb.interface_id as usize], epb.data.into_owned()))
-                }
-                Block::SimplePacket(spb) => out.push((links[0], spb.data.into_owned())),
-                _ => {}
-            }
-        }
-    } else {
-        let mut r = PcapReader::new(file).unwrap();
-        let link = r.header().datalink;
-        while let Some(pkt) = r.next_packet() {
-            out.push((link, pkt.unwrap().data.into_owned()));
-        }
-    }
-    out
+    read_frames(path)
+        .into_iter()
+        .map(|f| (f.link, f.data))
+        .collect()
 }
 
 /// Every Ethernet frame of every fixture capture: seeds for mutation tests and benches.
