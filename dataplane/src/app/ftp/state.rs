@@ -7,7 +7,7 @@ use super::grammar::{
     reply_line,
 };
 use crate::app::Outcome;
-use crate::app::text::{FixedText, Step, take_line};
+use crate::app::text::{FixedText, Lines, Step, TooLong, next_line};
 
 /// Capacity of each copied name: USER, PASS, the server name. Longer values
 /// are cut (on a UTF-8 boundary) and the record says so.
@@ -103,15 +103,6 @@ impl Reason {
             Reason::NotAReply => "not a reply line",
         }
     }
-}
-
-/// Where a direction's line reader is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Lines {
-    #[default]
-    Start,
-    /// Inside a line longer than the cap: drop octets up to its LF.
-    Skip,
 }
 
 /// Where SERVER_NAME came from; the client's word wins.
@@ -236,7 +227,9 @@ impl FtpState {
             let line = match next_line(&mut r, &mut self.client_lines, cap) {
                 Ok(Some(line)) => line,
                 Ok(None) => return Step::new(r.offset(), Outcome::Incomplete),
-                Err(reason) => return Step::new(r.offset(), Outcome::Malformed(reason)),
+                Err(TooLong) => {
+                    return Step::new(r.offset(), Outcome::Malformed(Reason::LineTooLong));
+                }
             };
             let Some(cmd) = command(line) else {
                 continue;
@@ -287,7 +280,9 @@ impl FtpState {
             let line = match next_line(&mut r, &mut self.server_lines, cap) {
                 Ok(Some(line)) => line,
                 Ok(None) => return Step::new(r.offset(), Outcome::Incomplete),
-                Err(reason) => return Step::new(r.offset(), Outcome::Malformed(reason)),
+                Err(TooLong) => {
+                    return Step::new(r.offset(), Outcome::Malformed(Reason::LineTooLong));
+                }
             };
             let reply = reply_line(line);
             if let Some(code) = self.multi {
@@ -423,33 +418,6 @@ impl FtpState {
                 || self.password.is_truncated(),
         }
     }
-}
-
-/// The next whole line of a direction: `Ok(None)` when none is whole yet (the
-/// cursor is left before the partial line), `Err` when a line does not end
-/// within `cap` (what was there is consumed, the rest skipped later).
-fn next_line<'a>(
-    r: &mut Reader<'a>,
-    lines: &mut Lines,
-    cap: usize,
-) -> Result<Option<&'a [u8]>, Reason> {
-    if *lines == Lines::Skip {
-        if take_line(r).is_none() {
-            r.rest();
-            return Ok(None);
-        }
-        *lines = Lines::Start;
-    }
-    if let Some(line) = take_line(r) {
-        return Ok(Some(line));
-    }
-    // A partial line: it must fit the caller's buffer from its start.
-    if r.left() >= cap {
-        r.rest();
-        *lines = Lines::Skip;
-        return Err(Reason::LineTooLong);
-    }
-    Ok(None)
 }
 
 #[cfg(test)]
