@@ -34,11 +34,11 @@ use std::thread;
 use std::time::Duration;
 
 use common::{
-    FinalSummary, Netns, Packet, PortCounts, Running, TestDir, UdpCollector, WorkerStart,
-    decode_all, dpdk_lock, eal_base, fixtures_dir, read_capture, require_tool, run_args_idle,
-    write_config,
+    FinalSummary, Netns, Packet, PortCounts, Running, TestDir, WorkerStart, decode_all, dpdk_lock,
+    eal_base, fixtures_dir, read_capture, require_tool, run_args_idle, write_config,
 };
 use metaprobe_ipfix::collect::{DecodedRecord, Value};
+use metaprobe_test_support::udp::UdpCollector;
 
 /// Flows in the capture.
 const FLOWS: usize = 240;

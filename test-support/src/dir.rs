@@ -9,7 +9,8 @@ static DIR_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A directory of its own for one test, under the system temp dir, named
 /// `mp-<name>-<pid>-<n>` (unique per process and call). Removed when dropped, unless the
-/// test is failing: then it is kept for inspection and its path printed.
+/// test is failing or `KEEP` is set in the environment: then it is kept for inspection
+/// and its path printed.
 pub struct TestDir {
     path: PathBuf,
     name: String,
@@ -41,10 +42,18 @@ impl TestDir {
     }
 }
 
+impl AsRef<Path> for TestDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
 impl Drop for TestDir {
     fn drop(&mut self) {
         if thread::panicking() {
             eprintln!("test failed; its files are kept in {}", self.path.display());
+        } else if std::env::var_os("KEEP").is_some() {
+            eprintln!("KEEP: the test's files are kept in {}", self.path.display());
         } else {
             let _ = fs::remove_dir_all(&self.path);
         }

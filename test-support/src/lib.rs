@@ -6,6 +6,8 @@
 
 pub mod capture;
 pub mod hex;
+pub mod loopback;
+pub mod strict;
 pub mod truth;
 pub mod udp;
 
