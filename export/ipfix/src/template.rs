@@ -517,7 +517,7 @@ templates! {
 pub struct OptionsTemplate {
     /// Template id.
     pub id: TemplateId,
-    /// Name used by the decoder (`ie_type`, `reliability`).
+    /// Name used by the decoder (`ie_type`, `reliability`, `counter`).
     pub name: &'static str,
     /// Number of scope fields (the first ones).
     pub scope: u16,
