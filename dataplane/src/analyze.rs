@@ -340,7 +340,7 @@ impl Analyzer {
         self.now_unix = u32::try_from(self.start_unix_secs + secs).unwrap_or(u32::MAX);
         if let Some(h) = &self.subscribers {
             let current = h.load();
-            if !Arc::ptr_eq(&current, &self.logins.map) {
+            if !Arc::ptr_eq(&current, self.logins.map()) {
                 self.logins.take_map(arc_swap::Guard::into_inner(current));
             }
         }
@@ -429,8 +429,7 @@ fn analyze_one(
         return;
     };
     // Looked up when the flow is new or the map changed; else read from the slot.
-    let subscriber = flow.key.endpoint(flow.subscriber).0;
-    let (login, lookup) = logins.refresh(&mut flow.login, subscriber);
+    let (login, lookup) = logins.refresh(&mut flow.login, || flow.key.endpoint(flow.subscriber).0);
     match lookup {
         Lookup::Kept => {}
         Lookup::Found => counters.subscribers.add(SubscriberCount::LookupsFound, 1),
@@ -470,7 +469,7 @@ fn analyze_one(
 
 /// The login of a flow that ends (looked up if the view changed since).
 fn login_of<'m>(logins: &'m Logins, f: &Flow<AppState>) -> &'m [u8] {
-    logins.login_of(f.login, f.key.endpoint(f.subscriber).0)
+    logins.login_of(f.login, || f.key.endpoint(f.subscriber).0)
 }
 
 /// A datagram on a RADIUS accounting port: counted by type; a change of
