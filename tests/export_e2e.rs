@@ -863,8 +863,8 @@ impl StrictCollector {
     }
 
     /// Stops it (SIGTERM: what has arrived is still decoded) and returns its exit status,
-    /// summary, data record lines and stderr.
-    fn finish(self) -> (std::process::ExitStatus, String, Vec<String>, String) {
+    /// summary, record lines (data records, then options records) and stderr.
+    fn finish(self) -> (std::process::ExitStatus, String, StrictRecords, String) {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
         // SAFETY: kill(2) of our own child, not yet waited for.
         unsafe {
@@ -873,18 +873,23 @@ impl StrictCollector {
         let output = self.child.wait_with_output().unwrap();
         let summary = fs::read_to_string(&self.summary).unwrap_or_default();
         let lines = fs::read_to_string(&self.out).unwrap_or_default();
-        let data = lines
+        let (options, data) = lines
             .lines()
-            .filter(|l| !l.contains("\"options\": true") && !l.contains("\"options\":true"))
             .map(str::to_string)
-            .collect();
+            .partition(|l| l.contains("\"options\": true") || l.contains("\"options\":true"));
         (
             output.status,
             summary,
-            data,
+            StrictRecords { data, options },
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     }
+}
+
+/// The JSON lines the strict collector wrote.
+struct StrictRecords {
+    data: Vec<String>,
+    options: Vec<String>,
 }
 
 /// The mixed capture on the subscriber side (an empty capture on the other), with the
@@ -894,7 +899,7 @@ impl StrictCollector {
 fn udp_and_tcp_at_once(
     name: &str,
     with_strict: bool,
-) -> Option<(std::process::ExitStatus, String, Vec<String>, String, u64)> {
+) -> Option<(std::process::ExitStatus, String, StrictRecords, String, u64)> {
     let dir = TestDir::new(name);
     let strict = with_strict.then(|| StrictCollector::start(&dir));
     let udp = UdpCollector::start();
@@ -1041,7 +1046,7 @@ fn udp_and_tcp_collectors_decode_the_same_records() {
 #[test]
 #[ignore = "needs ../shared/tools/ipfix_collect.py; scripts/test.sh runs it when present"]
 fn strict_collector_sees_no_violation_over_udp_and_tcp() {
-    let (status, summary, data, stderr, produced) =
+    let (status, summary, records, stderr, produced) =
         udp_and_tcp_at_once("exp-strict", true).unwrap();
     assert!(
         status.success(),
@@ -1052,10 +1057,39 @@ fn strict_collector_sees_no_violation_over_udp_and_tcp() {
         "violations: {summary}"
     );
     assert_eq!(
-        data.len() as u64,
+        records.data.len() as u64,
         2 * produced,
         "every record once over UDP and once over TCP: {summary}"
     );
+    // The counter records (options template 282) reach it over both transports, the last
+    // report of each stream's session with the final `records` count: every record the
+    // workers handed over (the strict collector writes our strings and integers as hex).
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let records_counter = format!("\"e43823_4001\":\"{}\"", hex(b"records"));
+    let last_values: BTreeMap<String, String> = records
+        .options
+        .iter()
+        .filter(|l| l.contains("\"template_id\":282") && l.contains(&records_counter))
+        .map(|l| {
+            let field = |k: &str| {
+                let (_, rest) = l.split_once(&format!("\"{k}\":\"")).unwrap();
+                rest.split('"').next().unwrap().to_owned()
+            };
+            (field("exporter"), field("e43823_4002"))
+        })
+        .collect();
+    assert_eq!(
+        last_values.len(),
+        4,
+        "a UDP and a TCP session of clickstream and dns: {last_values:?}"
+    );
+    for (session, value) in &last_values {
+        assert_eq!(
+            u64::from_str_radix(value, 16).ok(),
+            Some(produced),
+            "{session}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1185,6 +1219,25 @@ fn tshark_decodes_the_exported_messages() {
     assert_eq!(
         tshark_records, data_records,
         "data records decoded by tshark vs by the in-process decoder"
+    );
+    // The counter records (options template 282) decode too: tshark reads the scope of
+    // each, meteringProcessId, as the in-process decoder does.
+    let mut caches: HashMap<SocketAddr, TemplateCache> = HashMap::new();
+    let counters = dgrams
+        .iter()
+        .filter_map(|d| decode_message(caches.entry(d.from).or_default(), &d.data).ok())
+        .flat_map(|m| m.records)
+        .filter(|r| r.kind.as_deref() == Some("counter"))
+        .count();
+    assert!(counters > 0, "the final statistics report");
+    let scopes = tshark_fields(&pcap, port, "cflow.mp_id", &["cflow.mp_id"]);
+    let tshark_counters: usize = scopes
+        .lines()
+        .map(|l| l.split(',').filter(|x| !x.is_empty()).count())
+        .sum();
+    assert_eq!(
+        tshark_counters, counters,
+        "counter records decoded by tshark"
     );
 }
 
