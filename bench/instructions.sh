@@ -4,8 +4,10 @@
 #
 #   bash bench/instructions.sh [CAPTURE…]
 #
-# Without captures it generates a mix with ../shared/tools/mkpcap.py (--flows
-# 2000 --seed 5; HTTP, TLS, DNS, SIP, FTP, SMTP in every encapsulation). For each
+# Without captures it generates the three traffics: a mix with
+# ../shared/tools/mkpcap.py (--flows 2000 --seed 5; HTTP, TLS, DNS, SIP, FTP, SMTP
+# in every encapsulation), the small frames and the realistic traffic of
+# bench/throughput.py (bench/gen_small_frames.py, bench/gen_realistic.py). For each
 # capture it runs dataplane/examples/analysis_cost.rs twice under callgrind, with
 # the frames and without (start-up alone), and prints
 #   CAPTURE: N packets, X instructions/packet (logins off), Y (logins on)
@@ -22,7 +24,11 @@ if [[ ${#captures[@]} -eq 0 ]]; then
   gen=../shared/tools/mkpcap.py
   [[ -f $gen ]] || { echo "instructions.sh: give captures, or put ../shared/tools beside the repository" >&2; exit 1; }
   python3 "$gen" -q -o "$work/mix.pcap" --flows 2000 --seed 5 --encap plain,vlan,qinq,mpls1,pppoe --ipv6 0.3
-  captures=("$work/mix.pcap")
+  python3 bench/gen_small_frames.py "$work/small.pcap" 4096
+  python3 "$gen" -q -o "$work/realistic-mix.pcap" --scale 200 --seed 7
+  python3 bench/gen_realistic.py "$work/realistic.pcap" "$work/realistic-mix.pcap" \
+    dataplane/tests/fixtures/quic_v1_ipv6_gstatic_1initial.pcap --packets 12000
+  captures=("$work/mix.pcap" "$work/small.pcap" "$work/realistic.pcap")
 fi
 irs() { # the instructions callgrind counted for one run
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" "$@" >"$work/run.txt" 2>"$work/vg.txt"

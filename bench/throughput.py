@@ -11,7 +11,11 @@ whatever was seeded). Runs alternate A (testpmd) and B (metaprobe) so that
 the noise of this shared machine hits both alike; the medians and their ratio
 are printed, the ratio last.
 
-Usage: bench/throughput.py [--rounds N] [--seconds S] [--traffic mix|small|both]
+Usage: bench/throughput.py [--rounds N] [--seconds S] [--traffic mix|small|realistic|all]
+
+Traffics: mix (handshakes only, mean frame 95 B), small (60-byte UDP frames),
+realistic (long flows in an IMIX-like size mix, a sixth handshakes and DNS;
+bench/gen_realistic.py); all runs the three.
 Needs root (hugepages), a release build (cargo build --release), dpdk-testpmd.
 """
 import argparse
@@ -58,19 +62,30 @@ def mean_frame_bytes(pcap: Path) -> float:
     return total / max(n, 1)
 
 
+MIX_ARGS = ["--seed", "7", "--mix", "http=3,http_split=1,tls=3,tls_split=1,dns=4,dns_tcp=1,sip=1,ftp=1,smtp=1",
+            "--encap", "plain,plain,plain,vlan,qinq,mpls2,pppoe", "--ipv6", "0.3"]
+QUIC_INITIAL = ROOT / "dataplane" / "tests" / "fixtures" / "quic_v1_ipv6_gstatic_1initial.pcap"
+TRAFFICS = ["mix", "small", "realistic"]
+
+
 def make_traffic(kind: str, workdir: Path) -> Path:
     out = workdir / f"{kind}.pcap"
     if kind == "small":
         subprocess.run([sys.executable, str(ROOT / "bench" / "gen_small_frames.py"), str(out), "4096"], check=True)
+    elif kind == "mix":
+        # Handshakes and small messages: HTTP, TLS (some ClientHellos split), DNS over
+        # UDP/TCP, SIP, FTP, SMTP, inside plain/VLAN/QinQ/MPLS/PPPoE, 30 % IPv6, 64 flows
+        # interleaved.
+        subprocess.run([sys.executable, str(MKPCAP), "-o", str(out), "-q", "--scale", "1000", *MIX_ARGS],
+                       check=True)
     else:
-        # A realistic mix: HTTP, TLS (some ClientHellos split), DNS over UDP/TCP, SIP, FTP,
-        # SMTP, inside plain/VLAN/QinQ/MPLS/PPPoE, 30 % IPv6, 64 flows interleaved.
-        subprocess.run(
-            [sys.executable, str(MKPCAP), "-o", str(out), "-q", "--seed", "7", "--scale", "1000",
-             "--mix", "http=3,http_split=1,tls=3,tls_split=1,dns=4,dns_tcp=1,sip=1,ftp=1,smtp=1",
-             "--encap", "plain,plain,plain,vlan,qinq,mpls2,pppoe", "--ipv6", "0.3"],
-            check=True,
-        )
+        # Long flows (bulk HTTP and TLS, QUIC) in an IMIX-like 7:4:1 of sizes, with a sixth
+        # of the packets from the handshake mix: bench/gen_realistic.py says the shares.
+        mix = workdir / "realistic-mix.pcap"
+        subprocess.run([sys.executable, str(MKPCAP), "-o", str(mix), "-q", "--scale", "200", *MIX_ARGS],
+                       check=True)
+        subprocess.run([sys.executable, str(ROOT / "bench" / "gen_realistic.py"), str(out), str(mix),
+                        str(QUIC_INITIAL), "--packets", "12000"], check=True)
     return out
 
 
@@ -151,7 +166,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=8)
-    ap.add_argument("--traffic", choices=["mix", "small", "both"], default="both")
+    ap.add_argument("--traffic", choices=[*TRAFFICS, "all"], default="all")
     args = ap.parse_args()
     if not METAPROBE.exists():
         sys.exit(f"{METAPROBE} missing: run cargo build --release first")
@@ -161,7 +176,7 @@ def main() -> None:
     collector = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     collector.bind(("127.0.0.1", 0))
     sink = "127.0.0.1:%d" % collector.getsockname()[1]
-    kinds = ["mix", "small"] if args.traffic == "both" else [args.traffic]
+    kinds = TRAFFICS if args.traffic == "all" else [args.traffic]
     with tempfile.TemporaryDirectory(prefix="metaprobe-bench-") as tmp:
         workdir = Path(tmp)
         ratios = []

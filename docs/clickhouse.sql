@@ -342,6 +342,20 @@ CREATE TABLE IF NOT EXISTS metaprobe.reliability
 ENGINE = MergeTree
 ORDER BY (exportingProcessId, export_time);
 
+-- the probe's counters (final summary names), a row per counter and report
+CREATE TABLE IF NOT EXISTS metaprobe.counter
+(
+    kind LowCardinality(String) COMMENT 'record kind: the table name, with _v6 for the IPv6 template',
+    template_id UInt16 COMMENT 'IPFIX template id',
+    export_time DateTime('UTC') COMMENT 'export time of the IPFIX message',
+    `meteringProcessId` UInt32,
+    `COUNTER_FAMILY` String COMMENT 'family of a probe counter, as the final summary names its line (analysis, flows, decode-stops, ...)',
+    `COUNTER_NAME` String COMMENT 'name of a probe counter within its family, as the final summary prints it (tls-malformed, ...)',
+    `COUNTER_VALUE` UInt64 COMMENT 'value of a probe counter since the probe started'
+)
+ENGINE = MergeTree
+ORDER BY (COUNTER_FAMILY, COUNTER_NAME, export_time);
+
 -- Spec §10: clickstream, HTTP reply and TLS reply records joined by SESSION_ID.
 -- SELECT
 --     c.SESSION_ID AS SESSION_ID,

@@ -83,7 +83,8 @@ enum Command {
         /// Stop after SECS seconds without a message.
         #[arg(long, value_name = "SECS")]
         idle: Option<f64>,
-        /// Also print options records (RFC 5610 type records, RFC 7011 §4.3 statistics).
+        /// Also print options records (RFC 5610 type records, RFC 7011 §4.3
+        /// statistics, the probe's counters).
         #[arg(long)]
         options: bool,
     },

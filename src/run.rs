@@ -274,6 +274,12 @@ pub fn run(
         );
     }
 
+    // The counter records read the workers' published counters on the export thread.
+    let published: Vec<Arc<WorkerCounters>> =
+        workers.iter().map(|w| Arc::clone(&w.counters)).collect();
+    exporter.set_counter_source(Box::new(move |out| {
+        stats::named_counts(published.iter().map(Arc::as_ref), out);
+    }));
     // The export side runs on the main lcore's CPU, which otherwise only sleeps.
     let export_stop = Arc::new(AtomicBool::new(false));
     let export_thread = {

@@ -14,6 +14,7 @@ use metaprobe_ffi::PortStats;
 
 use crate::http::ServerStats;
 use crate::subscribers::{ListenerStats, SubscriberStats};
+use metaprobe_ipfix::session::NamedCount;
 use metaprobe_ipfix::template::Stream;
 
 /// A port's counters at one moment: the driver's, and the packets for it that
@@ -362,6 +363,47 @@ pub fn analysis_summary<'a>(workers: impl Iterator<Item = &'a WorkerCounters> + 
     }
     let _ = writeln!(out, " cycles/pkt ({timed} {})", STAGES_TIMED.name);
     out
+}
+
+/// Every counter of the workers' `final` lines, summed over the workers, by the
+/// summary's names (family = the line): flows, ip-reassembly, decode-stops,
+/// analysis, dns-errors, subscribers. For the IPFIX counter records; read on
+/// the export thread from the published atomics, as the stats line reads them.
+pub fn named_counts<'a>(
+    workers: impl Iterator<Item = &'a WorkerCounters> + Clone,
+    out: &mut Vec<NamedCount>,
+) {
+    let sum = |f: &dyn Fn(&WorkerCounters) -> u64| workers.clone().map(f).sum::<u64>();
+    let mut put = |family, name, value| {
+        out.push(NamedCount {
+            family,
+            name,
+            value,
+        });
+    };
+    for r in &FLOW_ROWS {
+        put("flows", r.name, sum(&r.get));
+    }
+    for r in &REASSEMBLY_ROWS {
+        put("ip-reassembly", r.name, sum(&r.get));
+    }
+    for reason in StopReason::ALL {
+        let n = sum(&|w| w.decode_stops.get(reason.index()).map_or(0, |c| c.get()));
+        put("decode-stops", reason.name(), n);
+    }
+    for &what in AppCount::ALL {
+        put("analysis", what.name(), sum(&|w| w.app.get(what)));
+    }
+    for &e in DnsError::ALL {
+        put("dns-errors", e.name(), sum(&|w| w.app.dns_error(e)));
+    }
+    for &what in SubscriberCount::ALL {
+        put(
+            "subscribers",
+            what.name(),
+            sum(&|w| w.subscribers.get(what)),
+        );
+    }
 }
 
 /// One line per export stream:

@@ -276,7 +276,7 @@ fn the_session_join_runs_in_clickhouse_on_the_collectors_output() {
         let want = by_table.get(w[1]).copied().unwrap_or(0);
         assert_eq!(w[2].parse::<usize>().unwrap(), want, "{line}");
     }
-    assert_eq!(head.lines().filter(|l| l.starts_with("count ")).count(), 10);
+    assert_eq!(head.lines().filter(|l| l.starts_with("count ")).count(), 11);
     // TIME_STAMP is a DateTime of the record's time; IP_SOURCE an IPv4 of its text.
     let mut ts: Vec<String> = head
         .lines()

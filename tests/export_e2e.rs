@@ -39,6 +39,7 @@ use common::{
     run_args_idle, run_metaprobe, udp_header, write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::{DecodedRecord, TemplateCache, Value, decode_message, message_len};
+use metaprobe_test_support::hex::hex;
 use metaprobe_test_support::loopback::write_udp_pcap;
 use metaprobe_test_support::strict::{StrictCollector, Verdict};
 use metaprobe_test_support::truth::{col, read_tsv};
@@ -894,6 +895,34 @@ fn strict_collector_sees_no_violation_over_udp_and_tcp() {
         2 * produced,
         "every record once over UDP and once over TCP: {summary}"
     );
+    // The counter records (options template 282) reach it over both transports, the last
+    // report of each stream's session with the final `records` count: every record the
+    // workers handed over (the strict collector writes our strings and integers as hex).
+    let records_counter = format!("\"e43823_4001\":\"{}\"", hex(b"records"));
+    let last_values: BTreeMap<String, String> = verdict
+        .options
+        .iter()
+        .filter(|l| l.contains("\"template_id\":282") && l.contains(&records_counter))
+        .map(|l| {
+            let field = |k: &str| {
+                let (_, rest) = l.split_once(&format!("\"{k}\":\"")).unwrap();
+                rest.split('"').next().unwrap().to_owned()
+            };
+            (field("exporter"), field("e43823_4002"))
+        })
+        .collect();
+    assert_eq!(
+        last_values.len(),
+        4,
+        "a UDP and a TCP session of clickstream and dns: {last_values:?}"
+    );
+    for (session, value) in &last_values {
+        assert_eq!(
+            u64::from_str_radix(value, 16).ok(),
+            Some(produced),
+            "{session}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -987,6 +1016,25 @@ fn tshark_decodes_the_exported_messages() {
     assert_eq!(
         tshark_records, data_records,
         "data records decoded by tshark vs by the in-process decoder"
+    );
+    // The counter records (options template 282) decode too: tshark reads the scope of
+    // each, meteringProcessId, as the in-process decoder does.
+    let mut caches: HashMap<SocketAddr, TemplateCache> = HashMap::new();
+    let counters = dgrams
+        .iter()
+        .filter_map(|d| decode_message(caches.entry(d.from).or_default(), &d.data).ok())
+        .flat_map(|m| m.records)
+        .filter(|r| r.kind.as_deref() == Some("counter"))
+        .count();
+    assert!(counters > 0, "the final statistics report");
+    let scopes = tshark_fields(&pcap, port, "cflow.mp_id", &["cflow.mp_id"]);
+    let tshark_counters: usize = scopes
+        .lines()
+        .map(|l| l.split(',').filter(|x| !x.is_empty()).count())
+        .sum();
+    assert_eq!(
+        tshark_counters, counters,
+        "counter records decoded by tshark"
     );
 }
 

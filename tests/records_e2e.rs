@@ -55,13 +55,14 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ffi::OsString;
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{
-    MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, TestDir, decode_all, dpdk_lock, eal_args,
-    eth, ethernet_frames_of, inet_checksum, ipv4_header, ipv6_header, read_capture, run_args,
-    run_metaprobe, tcp_header, udp_header, write_config, write_pcap,
+    MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, Running, TestDir, decode_all, dpdk_lock,
+    eal_args, eth, ethernet_frames_of, inet_checksum, ipv4_header, ipv6_header, read_capture,
+    run_args, run_metaprobe, tcp_header, udp_header, write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::render::to_json;
 use metaprobe_ipfix::collect::{DecodedRecord, Value};
@@ -2238,10 +2239,9 @@ fn direction_macs(cap: &Capture) -> HashMap<(IpAddr, IpAddr), ([u8; 6], [u8; 6])
     m
 }
 
-/// A ClientHello whose cipher-suite list has an odd length: the run's final
-/// summary names it (`final analysis: … tls-malformed 1`) and no record is made.
-#[test]
-fn a_malformed_client_hello_is_counted_by_name_in_the_summary() {
+/// A TCP connection whose ClientHello has a cipher-suite list of odd length: malformed,
+/// `tls-malformed` counts it and no record is made.
+fn malformed_client_hello_frames() -> [Packet; 4] {
     let (client, server) = ([10, 0, 0, 1], [10, 0, 0, 2]);
     let mut hello = vec![
         0x01, 0x00, 0x00, 0x00, // ClientHello, length patched below
@@ -2263,13 +2263,19 @@ fn a_malformed_client_hello_is_counted_by_name_in_the_summary() {
         f.extend_from_slice(data);
         Packet::whole(f)
     };
-    let frames = [
+    [
         seg(client, server, 40000, 443, 1000, 0x02, &[]),
         seg(server, client, 443, 40000, 5000, 0x12, &[]),
         seg(client, server, 40000, 443, 1001, 0x10, &[]),
         seg(client, server, 40000, 443, 1001, 0x18, &record),
-    ];
-    let run = run_frames("tls-malformed", &frames);
+    ]
+}
+
+/// The run's final summary names the malformed ClientHello (`final analysis: …
+/// tls-malformed 1`) and no record is made.
+#[test]
+fn a_malformed_client_hello_is_counted_by_name_in_the_summary() {
+    let run = run_frames("tls-malformed", &malformed_client_hello_frames());
     assert!(run.clickstream.is_empty(), "{:?}", run.clickstream);
     let line = run
         .out
@@ -2281,6 +2287,108 @@ fn a_malformed_client_hello_is_counted_by_name_in_the_summary() {
         line.contains(" tls-malformed 1 ") && line.contains(" streams-exhausted 0 "),
         "{line}"
     );
+}
+
+/// (family, name) → value of the last counter record of each counter among the JSON lines
+/// of `metaprobe collect --options`.
+fn last_counter_values(jsonl: &str) -> BTreeMap<(String, String), u64> {
+    let text = |line: &str, key: &str| -> String {
+        let (_, rest) = line
+            .split_once(&format!("\"{key}\":\""))
+            .unwrap_or_else(|| panic!("no {key} in {line}"));
+        rest.split('"').next().unwrap_or_default().to_owned()
+    };
+    jsonl
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"counter\""))
+        .map(|l| {
+            let (_, rest) = l
+                .split_once("\"COUNTER_VALUE\":")
+                .unwrap_or_else(|| panic!("no COUNTER_VALUE in {l}"));
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let value = digits.parse().unwrap_or_else(|_| panic!("{l}"));
+            ((text(l, "COUNTER_FAMILY"), text(l, "COUNTER_NAME")), value)
+        })
+        .collect()
+}
+
+/// The same connection, the clickstream stream exported to `metaprobe collect --options`:
+/// the counter records (options template 282) it receives carry `analysis tls-malformed 1`,
+/// and every counter of the `final analysis` line with the summary's value — the probe's
+/// losses reach the collector, not only its stdout.
+#[test]
+fn a_malformed_client_hello_is_counted_in_the_options_records() {
+    let dir = TestDir::new("tls-malformed-options");
+    let (in0, in1) = (dir.join("in0.pcap"), dir.join("in1.pcap"));
+    let (out0, out1) = (dir.join("out0.pcap"), dir.join("out1.pcap"));
+    write_pcap(&in0, &malformed_client_hello_frames());
+    write_pcap(&in1, &[]);
+    let collect_args: Vec<OsString> = ["collect", "--udp", "127.0.0.1:0", "--options"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    let mut collect = Running::spawn(&collect_args);
+    let line = collect.wait_for_stderr("listening on udp ", Duration::from_secs(20));
+    let collect_addr = line.rsplit(' ').next().unwrap_or_default().to_owned();
+    let config = write_config(
+        &dir,
+        0,
+        1,
+        &format!("ipfix_udp_collectors = [\"{collect_addr}\"]\n"),
+    );
+    let out = {
+        let _guard = dpdk_lock();
+        run_metaprobe(
+            &run_args(&config, eal_args(&dir, &in0, &out0, &in1, &out1)),
+            RUN_TIMEOUT,
+        )
+    };
+    out.assert_success();
+    // The collector has what was sent (loopback) once the run is over.
+    std::thread::sleep(Duration::from_millis(300));
+    collect.signal(libc::SIGINT);
+    let collected = collect.wait(Duration::from_secs(20));
+    let counters = last_counter_values(&collected.stdout);
+    let analysis = |name: &str| counters.get(&("analysis".to_owned(), name.to_owned()));
+    assert_eq!(
+        analysis("tls-malformed"),
+        Some(&1),
+        "{counters:?}\n{}",
+        collected.describe()
+    );
+    let summary = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("final analysis: "))
+        .unwrap_or_else(|| panic!("no final analysis line\n{}", out.describe_short()));
+    let words: Vec<&str> = summary.split_whitespace().collect();
+    for pair in words.chunks(2) {
+        let [name, value] = pair else {
+            panic!("{summary}")
+        };
+        assert_eq!(
+            analysis(name).map(u64::to_string).as_deref(),
+            Some(*value),
+            "{name}: the options records and the final summary agree"
+        );
+    }
+    assert_eq!(
+        counters.keys().filter(|(f, _)| f == "analysis").count(),
+        words.len() / 2,
+        "every analysis counter, and no other"
+    );
+    for family in [
+        "flows",
+        "ip-reassembly",
+        "decode-stops",
+        "dns-errors",
+        "subscribers",
+    ] {
+        assert!(
+            counters.keys().any(|(f, _)| f == family),
+            "{family}: {counters:?}"
+        );
+    }
 }
 
 /// The first client payload of `capture` that `starts` accepts: a real request.

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use metaprobe_dataplane::analyze::{Analyzer, AnalyzerConfig};
 use metaprobe_dataplane::app::AppConfig;
 use metaprobe_dataplane::app::raw::{MetaProto, RawSet};
-use metaprobe_dataplane::counters::WorkerCounters;
+use metaprobe_dataplane::counters::{AppCount, WorkerCounters};
 use metaprobe_dataplane::forward::{BURST_SIZE, Inspect};
 use metaprobe_dataplane::subscribers::{self, SubscriberMap};
 use metaprobe_ipfix::encoder::record_limit_for_mtu;
@@ -100,11 +100,18 @@ fn main() {
         }
     }
     a.finish(now);
+    // What the analysis did, for reading a profile: the non-zero counters.
+    let did: Vec<String> = AppCount::ALL
+        .iter()
+        .filter_map(|&c| {
+            let v = counters.app.get(c);
+            (v != 0).then(|| format!("{} {v}", c.name()))
+        })
+        .collect();
     println!(
-        "frames {} analysed {n} records {}",
+        "frames {} analysed {n} records {} ({})",
         frames.len(),
-        counters
-            .app
-            .get(metaprobe_dataplane::counters::AppCount::Records)
+        counters.app.get(AppCount::Records),
+        did.join(" ")
     );
 }

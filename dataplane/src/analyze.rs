@@ -16,7 +16,7 @@ use crate::forward::{BURST_SIZE, Inspect, Verdict};
 use crate::subscribers::radius::{self, ACCOUNTING_PORTS, Message, Status};
 use crate::subscribers::{Change, Logins, Lookup, RadiusQueue, SubscriberHandle, SubscriberMap};
 use crate::vchannel::Channels;
-use crate::wire::{Packet, TcpFlags, Transport, decode};
+use crate::wire::{Packet, TcpFlags, Transport, decode_into};
 
 /// Flows ended per housekeeping round at most, so a round stays short.
 const EXPIRE_BUDGET: usize = 1024;
@@ -252,7 +252,7 @@ impl Analyzer {
             .zip(packets.iter_mut())
             .zip(prepared.iter_mut())
         {
-            *packet = decode(frame);
+            decode_into(frame, packet);
             if let Some(stop) = packet.stop
                 && let Some(c) = self.counters.decode_stops.get(stop.reason.index())
             {
@@ -260,7 +260,7 @@ impl Analyzer {
             }
             if let Some(role) = role {
                 *prep = self.flows.prepare(packet, role.bridge);
-                touched ^= prep.map_or(0, |p| p.touched);
+                touched ^= prep.as_ref().map_or(0, |p| p.touched);
             }
         }
         std::hint::black_box(touched);
@@ -298,7 +298,7 @@ impl Analyzer {
                         radius: self.radius.as_ref(),
                         channels: &self.channels,
                     },
-                    (&datagram, whole.datagram, prep),
+                    (&datagram, whole.datagram, prep.as_ref()),
                     (i, None),
                     (block.0, &mut *block.1),
                     role,
@@ -318,7 +318,7 @@ impl Analyzer {
                     radius: self.radius.as_ref(),
                     channels: &self.channels,
                 },
-                (packet, frame, *prep),
+                (packet, frame, prep.as_ref()),
                 (i, Some(frame)),
                 (block.0, &mut *block.1),
                 role,
@@ -340,7 +340,7 @@ impl Analyzer {
         self.now_unix = u32::try_from(self.start_unix_secs + secs).unwrap_or(u32::MAX);
         if let Some(h) = &self.subscribers {
             let current = h.load();
-            if !Arc::ptr_eq(&current, &self.logins.map) {
+            if !Arc::ptr_eq(&current, self.logins.map()) {
                 self.logins.take_map(arc_swap::Guard::into_inner(current));
             }
         }
@@ -376,7 +376,7 @@ fn analyze_one(
     apps: &mut Apps,
     counters: &WorkerCounters,
     subs: Subscribers<'_>,
-    (packet, bytes, prep): (&Packet, &[u8], Option<Prepared>),
+    (packet, bytes, prep): (&Packet, &[u8], Option<&Prepared>),
     (i, frame): (usize, Option<&[u8]>),
     (policy, verdict): (&Policy, &mut Verdict),
     role: PortRole,
@@ -428,9 +428,11 @@ fn analyze_one(
     let Some(flow) = flows.get_mut(obs.handle) else {
         return;
     };
+    if apps.settled(&flow.app) {
+        return;
+    }
     // Looked up when the flow is new or the map changed; else read from the slot.
-    let subscriber = flow.key.endpoint(flow.subscriber).0;
-    let (login, lookup) = logins.refresh(&mut flow.login, subscriber);
+    let (login, lookup) = logins.refresh(&mut flow.login, || flow.key.endpoint(flow.subscriber).0);
     match lookup {
         Lookup::Kept => {}
         Lookup::Found => counters.subscribers.add(SubscriberCount::LookupsFound, 1),
@@ -470,7 +472,7 @@ fn analyze_one(
 
 /// The login of a flow that ends (looked up if the view changed since).
 fn login_of<'m>(logins: &'m Logins, f: &Flow<AppState>) -> &'m [u8] {
-    logins.login_of(f.login, f.key.endpoint(f.subscriber).0)
+    logins.login_of(f.login, || f.key.endpoint(f.subscriber).0)
 }
 
 /// A datagram on a RADIUS accounting port: counted by type; a change of

@@ -753,3 +753,85 @@ fn tcp_collectors_get_fields_whole_and_udp_ones_cut_to_the_mtu() {
         .unwrap();
     assert_eq!(udp.refitted, 1);
 }
+
+/// The counters of the source, as (name, value) of the counter records in `d`.
+fn counter_records(d: &[DecodedMessage]) -> Vec<(String, u64)> {
+    use metaprobe_ipfix::collect::Value;
+    d.iter()
+        .flat_map(|m| m.records.iter())
+        .filter(|r| r.kind.as_deref() == Some("counter"))
+        .map(|r| match (r.get("COUNTER_NAME"), r.get("COUNTER_VALUE")) {
+            (Some(Value::Str(n)), Some(Value::Unsigned(v))) => (n.clone(), *v),
+            _ => panic!("{r:?}"),
+        })
+        .collect()
+}
+
+/// The counters of the source reach the collector in a statistics report
+/// when a statistics period ends and they moved (not when they stood
+/// still), and once more with their final values at shutdown.
+#[test]
+fn counters_are_reported_each_period_they_moved_and_at_shutdown() {
+    use metaprobe_ipfix::session::NamedCount;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let dir = TestDir::new("exporter-counters");
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut cfg = ExporterConfig::new(dir.path());
+    cfg.add(Stream::Meta, Transport::Udp, &[sock.local_addr().unwrap()]);
+    cfg.stat_period_secs = 5;
+    cfg.udp_template_timer = 0;
+    let clock = TestClock::new();
+    let (mut ex, _senders) = Exporter::new(cfg).unwrap();
+    let malformed = Arc::new(AtomicU64::new(0));
+    let reads = Arc::new(AtomicU64::new(0));
+    let (m, r) = (Arc::clone(&malformed), Arc::clone(&reads));
+    ex.set_counter_source(Box::new(move |out| {
+        r.fetch_add(1, Ordering::Relaxed);
+        out.push(NamedCount {
+            family: "analysis",
+            name: "tls-malformed",
+            value: m.load(Ordering::Relaxed),
+        });
+    }));
+    let mut cache = TemplateCache::new();
+    ex.poll(&clock);
+    let round = decode_all(&mut cache, &recv_all(&sock));
+    assert!(round[0].templates > 0);
+    assert_eq!(counter_records(&round), [], "nothing read yet");
+    assert_eq!(reads.load(Ordering::Relaxed), 0, "not read between periods");
+    // A period ends with the counter moved: a report.
+    malformed.store(1, Ordering::Relaxed);
+    clock.advance(5_000_000);
+    ex.poll(&clock);
+    let d = decode_all(&mut cache, &recv_all(&sock));
+    assert_eq!(counter_records(&d), [("tls-malformed".to_string(), 1)]);
+    assert!(d.iter().all(|m| m.templates == 0));
+    // A period with nothing moved: no report.
+    clock.advance(5_000_000);
+    ex.poll(&clock);
+    assert!(recv_all(&sock).is_empty());
+    assert_eq!(reads.load(Ordering::Relaxed), 2);
+    // Shutdown reports the final values whatever the period.
+    malformed.store(3, Ordering::Relaxed);
+    clock.advance(1_000_000);
+    ex.shutdown(&clock);
+    let d = decode_all(&mut cache, &recv_all(&sock));
+    assert_eq!(counter_records(&d), [("tls-malformed".to_string(), 3)]);
+    let r = d
+        .iter()
+        .flat_map(|m| m.records.iter())
+        .find(|r| r.kind.as_deref() == Some("counter"))
+        .unwrap();
+    assert_eq!(
+        r.get("meteringProcessId"),
+        Some(&metaprobe_ipfix::collect::Value::Unsigned(u64::from(
+            std::process::id()
+        )))
+    );
+    assert_eq!(
+        r.get("COUNTER_FAMILY"),
+        Some(&metaprobe_ipfix::collect::Value::Str("analysis".into()))
+    );
+    assert_eq!(ex.stats().stream(Stream::Meta).exported, 0, "options only");
+}

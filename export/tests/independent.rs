@@ -18,6 +18,7 @@ use metaprobe_ipfix::samples;
 use metaprobe_ipfix::session::{SessionConfig, enterprise_elements};
 use metaprobe_ipfix::template::Stream;
 use metaprobe_test_support::TestDir;
+use metaprobe_test_support::hex::hex;
 use metaprobe_test_support::loopback::{tcp_frame, write_frames, write_udp_pcap};
 use metaprobe_test_support::strict::StrictCollector;
 use std::collections::BTreeMap;
@@ -98,6 +99,21 @@ fn strict_collector_sees_no_violation() {
             );
         }
     }
+    // The counter records of each stream's statistics report, read by the
+    // strict collector (its own names for our elements; strings as hex).
+    let tls_malformed = format!("\"e43823_4001\":\"{}\"", hex(b"tls-malformed"));
+    let counters: Vec<&String> = verdict
+        .options
+        .iter()
+        .filter(|l| l.contains("\"template_id\":282") && l.contains(&tls_malformed))
+        .collect();
+    assert_eq!(counters.len(), Stream::ALL.len(), "{:?}", verdict.options);
+    assert!(
+        counters
+            .iter()
+            .all(|l| l.contains("\"e43823_4002\":\"0000000000000001\"")),
+        "{counters:?}"
+    );
 }
 
 const SYN: u8 = 0x02;
@@ -471,9 +487,14 @@ fn tshark_decodes_every_message_over_tcp_cleanly() {
         .sum();
     assert_eq!(counts.get(&280), Some(&types));
     assert!(counts.get(&281).copied().unwrap_or(0) >= Stream::ALL.len());
+    // The counter records of each session's statistics report.
+    assert_eq!(
+        counts.get(&282),
+        Some(&(samples::COUNTERS.len() * Stream::ALL.len()))
+    );
     assert_eq!(
         counts.keys().copied().collect::<Vec<_>>(),
-        (256..=273).chain([280, 281]).collect::<Vec<u16>>()
+        (256..=273).chain([280, 281, 282]).collect::<Vec<u16>>()
     );
 }
 
@@ -544,12 +565,22 @@ fn ipfix_dump_names_our_elements_on_first_sight() {
             .filter(|t| t.def.stream == stream)
             .map(|t| t.elements().filter(|e| e.is_enterprise()).count())
             .sum();
+        let options_fields = metaprobe_ipfix::template::OPTIONS_TEMPLATES
+            .iter()
+            .flat_map(|o| o.fields)
+            .filter(|e| e.is_enterprise())
+            .count();
         assert_eq!(
             named,
-            fields,
+            fields + options_fields,
             "{}: every enterprise field of every template",
             stream.name()
         );
+        // The counter records decode with their names.
+        let counter = text
+            .lines()
+            .find(|l| l.contains("(43823/4001)") && l.contains("tls-malformed"));
+        assert!(counter.is_some(), "{text}");
         // The data records decode with the names too.
         let data = text.matches("--- data record").count();
         assert!(data >= records, "{}: {data} records: {text}", stream.name());

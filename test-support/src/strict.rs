@@ -35,8 +35,10 @@ pub struct Verdict {
     pub status: ExitStatus,
     /// Its summary (JSON): counts, and `"violations": {}` when there were none.
     pub summary: String,
-    /// Every data record it decoded (options records left out), one JSON line each.
+    /// Every data record it decoded, one JSON line each…
     pub records: Vec<String>,
+    /// …and every options record.
+    pub options: Vec<String>,
     pub stderr: String,
 }
 
@@ -102,14 +104,15 @@ impl StrictCollector {
             .wait_with_output()
             .expect("wait for the strict collector");
         let lines = fs::read_to_string(&out).unwrap_or_default();
+        let (options, records) = lines
+            .lines()
+            .map(str::to_owned)
+            .partition(|l| l.contains("\"options\": true") || l.contains("\"options\":true"));
         Verdict {
             status: output.status,
             summary: fs::read_to_string(&summary).unwrap_or_default(),
-            records: lines
-                .lines()
-                .filter(|l| !l.contains("\"options\": true") && !l.contains("\"options\":true"))
-                .map(str::to_owned)
-                .collect(),
+            records,
+            options,
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }

@@ -466,7 +466,14 @@ impl Cx<'_> {
                     self.count(AppCount::StreamsLost);
                     seq
                 } else {
-                    ends.next_seq.get(end).copied().flatten().unwrap_or(seq)
+                    let next = ends.next_seq.get(end).copied().flatten().unwrap_or(seq);
+                    // Wholly before where the stream goes on (a body the parser
+                    // skipped ahead of): nothing to read, no slot to open.
+                    let after = seq.wrapping_add(payload.len() as u32);
+                    if !payload.is_empty() && next.wrapping_sub(after) < 1 << 31 {
+                        return Segment::Nothing;
+                    }
+                    next
                 };
                 let reclaimed = self.streams.stats().reclaimed;
                 let Some(r) = self.streams.open(base) else {
@@ -673,6 +680,19 @@ impl Apps {
     /// Bytes of the pools (fixed at creation).
     pub fn memory_bytes(&self) -> usize {
         self.streams.memory_bytes() + self.workers.memory_bytes()
+    }
+
+    /// The flow's parsers are done with both ends and no raw record of its
+    /// packets is wanted: they need the flow table alone (the short path of
+    /// established bulk flows, e.g. TLS after its hellos).
+    #[inline]
+    pub fn settled(&self, app: &AppState) -> bool {
+        app.ends.done == [true, true]
+            && !app.ends.tls_next
+            && !app
+                .proto
+                .raw()
+                .is_some_and(|raw| self.cfg.wants_raw(raw.meta))
     }
 
     /// Handles a packet with payload of a flow; the lock of a message in it

@@ -2,7 +2,7 @@
 
 use core::net::IpAddr;
 
-use crate::wire::{Packet, Transport};
+use crate::wire::{Ip, Packet, Transport};
 
 /// One end of a flow: `Lo` is the (address, port) that sorts first in the key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,12 +53,24 @@ impl FlowKey {
         protocol: u8,
         bridge: u16,
     ) -> (Self, Endpoint) {
-        // Compared as integers: byte arrays built octet by octet and read back as
-        // words stall store forwarding, on every packet.
         let (family, s, d) = match (src, dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => (4, mapped(s), mapped(d)),
             (s, d) => (6, v6_bits(s), v6_bits(d)),
         };
+        Self::of_bits(family, (s, sport), (d, dport), protocol, bridge)
+    }
+
+    /// [`FlowKey::new`] for addresses as integers (IPv4 ones mapped).
+    #[inline]
+    fn of_bits(
+        family: u8,
+        (s, sport): (u128, u16),
+        (d, dport): (u128, u16),
+        protocol: u8,
+        bridge: u16,
+    ) -> (Self, Endpoint) {
+        // Compared as integers: byte arrays built octet by octet and read back as
+        // words stall store forwarding, on every packet.
         let src_is_lo = (s, sport) <= (d, dport);
         let (lo, hi, lo_port, hi_port, sender) = if src_is_lo {
             (s, d, sport, dport, Endpoint::Lo)
@@ -84,15 +96,27 @@ impl FlowKey {
     /// other than TCP and UDP. `None` without an IP layer, and for TCP/UDP packets
     /// whose transport header was not decoded (later fragments, truncated headers):
     /// they carry no ports, so they cannot be put in their flow.
+    #[inline]
     pub fn from_packet(p: &Packet, bridge: u16) -> Option<(Self, Endpoint)> {
-        let (src, dst, proto) = (p.src_addr()?, p.dst_addr()?, p.protocol()?);
+        // One match on the IP layer (every packet comes here).
+        let (family, s, d, proto) = match &p.ip {
+            Ip::V4(r) => (4, mapped(r.src), mapped(r.dst), r.protocol),
+            Ip::V6(r) => (6, r.src.to_bits(), r.dst.to_bits(), r.protocol()),
+            Ip::None => return None,
+        };
         let (sport, dport) = match p.transport {
             Transport::Tcp(t) => (t.src_port, t.dst_port),
             Transport::Udp(u) => (u.src_port, u.dst_port),
             Transport::None if matches!(proto.0, 6 | 17) || p.is_fragment() => return None,
             Transport::None => (0, 0),
         };
-        Some(Self::new(src, sport, dst, dport, proto.0, bridge))
+        Some(Self::of_bits(
+            family,
+            (s, sport),
+            (d, dport),
+            proto.0,
+            bridge,
+        ))
     }
 
     /// The address and port of one end.

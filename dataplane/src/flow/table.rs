@@ -347,7 +347,7 @@ impl<S: Copy + Default> FlowTable<S> {
         on_end: impl FnMut(&Flow<S>, EndReason),
     ) -> Option<Observed> {
         let prepared = self.prepare(p, bridge);
-        self.observe_prepared(prepared, p, from_subscriber, now, on_end)
+        self.observe_prepared(prepared.as_ref(), p, from_subscriber, now, on_end)
     }
 
     /// The first half of [`FlowTable::observe`]: the packet's key and hash, and a
@@ -378,14 +378,17 @@ impl<S: Copy + Default> FlowTable<S> {
     /// The second half of [`FlowTable::observe`], for a packet [`FlowTable::prepare`]d.
     pub fn observe_prepared(
         &mut self,
-        prepared: Option<Prepared>,
+        prepared: Option<&Prepared>,
         p: &Packet,
         from_subscriber: bool,
         now: u64,
         on_end: impl FnMut(&Flow<S>, EndReason),
     ) -> Option<Observed> {
-        let Some(Prepared {
-            key, sender, hash, ..
+        let Some(&Prepared {
+            ref key,
+            sender,
+            hash,
+            ..
         }) = prepared
         else {
             self.stats.untracked += 1;
@@ -420,7 +423,7 @@ impl<S: Copy + Default> FlowTable<S> {
     ) -> Observed {
         let hash = key.hash(self.seed);
         self.observe_hashed(
-            key,
+            &key,
             hash,
             sender,
             flags,
@@ -434,7 +437,7 @@ impl<S: Copy + Default> FlowTable<S> {
     #[allow(clippy::too_many_arguments)]
     fn observe_hashed(
         &mut self,
-        key: FlowKey,
+        key: &FlowKey,
         hash: u64,
         sender: Endpoint,
         flags: Option<TcpFlags>,
@@ -445,7 +448,7 @@ impl<S: Copy + Default> FlowTable<S> {
     ) -> Observed {
         let syn_only =
             flags.is_some_and(|f| f.contains(TcpFlags::SYN) && !f.contains(TcpFlags::ACK));
-        if let Some(idx) = self.find(&key, hash) {
+        if let Some(idx) = self.find(key, hash) {
             let closing = self
                 .entries
                 .get(idx as usize)
@@ -460,7 +463,7 @@ impl<S: Copy + Default> FlowTable<S> {
         if self.len >= self.entries.len() {
             self.evict_oldest(&mut on_end);
         }
-        let idx = self.create(key, hash, sender, flags, from_subscriber, now);
+        let idx = self.create(*key, hash, sender, flags, from_subscriber, now);
         self.update(idx, sender, flags, octets, from_subscriber, now, true)
     }
 

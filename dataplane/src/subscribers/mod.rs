@@ -61,6 +61,7 @@ pub const LOGIN_MAX: usize = 255;
 
 /// Login ids: 0 is none; the file's logins count from 1; a RADIUS binding's
 /// and a worker's recent binding's carry these bits.
+const NO_LOGIN: u32 = 0;
 const RADIUS_ID: u32 = 1 << 31;
 const RECENT_ID: u32 = 1 << 30;
 const INDEX: u32 = RECENT_ID - 1;
@@ -69,8 +70,8 @@ const INDEX: u32 = RECENT_ID - 1;
 /// the worker's recent bindings' version) and the login's id (0: none).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowLogin {
-    generation: u32,
-    recent: u32,
+    /// [`Logins::view`] when it was looked up (0: never).
+    view: u64,
     id: u32,
 }
 
@@ -360,8 +361,11 @@ impl SubscriberMap {
 /// the worker read that the map may not hold yet.
 #[derive(Debug)]
 pub struct Logins {
-    pub map: Arc<SubscriberMap>,
-    pub recent: Recent,
+    map: Arc<SubscriberMap>,
+    recent: Recent,
+    /// The map's generation (high half, never 0) and the recent bindings'
+    /// version: one compare tells a flow whether its login is of this view.
+    view: u64,
 }
 
 /// Whether a look-up found a login (for the counters).
@@ -375,10 +379,14 @@ pub enum Lookup {
 
 impl Logins {
     pub fn new(map: Arc<SubscriberMap>, worker: u8) -> Logins {
-        Logins {
-            map,
-            recent: Recent::new(worker),
-        }
+        let recent = Recent::new(worker);
+        let view = view_of(&map, &recent);
+        Logins { map, recent, view }
+    }
+
+    /// The published map this view reads.
+    pub fn map(&self) -> &Arc<SubscriberMap> {
+        &self.map
     }
 
     /// Takes a newly published map; the recent bindings it holds are dropped.
@@ -386,41 +394,38 @@ impl Logins {
         self.recent
             .forget_through(map.applied(self.recent.worker()));
         self.map = map;
+        self.view = view_of(&self.map, &self.recent);
     }
 
-    /// The flow's login: looked up again only when `slot` was filled in another view.
+    /// The flow's login: looked up again (at `addr()`, the subscriber's
+    /// address) only when `slot` was filled in another view.
     #[inline]
-    pub fn refresh(&self, slot: &mut FlowLogin, addr: IpAddr) -> (&[u8], Lookup) {
-        if self.is_current(*slot) {
+    pub fn refresh(&self, slot: &mut FlowLogin, addr: impl FnOnce() -> IpAddr) -> (&[u8], Lookup) {
+        if slot.view == self.view {
             return (self.login(slot.id), Lookup::Kept);
         }
-        self.look_up_into(slot, addr)
+        self.look_up_into(slot, addr())
+    }
+
+    /// The login of a flow's `slot`, looked up (without keeping it) when the
+    /// slot is from another view.
+    pub fn login_of(&self, slot: FlowLogin, addr: impl FnOnce() -> IpAddr) -> &[u8] {
+        if slot.view == self.view {
+            return self.login(slot.id);
+        }
+        self.login(self.look_up(addr()).id)
     }
 
     /// A flow's first look-up in this view.
     #[inline(never)]
     fn look_up_into(&self, slot: &mut FlowLogin, addr: IpAddr) -> (&[u8], Lookup) {
         *slot = self.look_up(addr);
-        let found = if slot.id == 0 {
+        let found = if slot.id == NO_LOGIN {
             Lookup::NotFound
         } else {
             Lookup::Found
         };
         (self.login(slot.id), found)
-    }
-
-    /// The login of a flow's `slot`, looked up (without keeping it) when the
-    /// slot is from another view.
-    pub fn login_of(&self, slot: FlowLogin, addr: IpAddr) -> &[u8] {
-        if self.is_current(slot) {
-            return self.login(slot.id);
-        }
-        self.login(self.look_up(addr).id)
-    }
-
-    #[inline]
-    fn is_current(&self, slot: FlowLogin) -> bool {
-        slot.generation == self.map.generation && slot.recent == self.recent.version()
     }
 
     fn look_up(&self, addr: IpAddr) -> FlowLogin {
@@ -431,8 +436,7 @@ impl Logins {
             Some(hit) => self.map.find(addr, Some(hit.prefix)),
         };
         FlowLogin {
-            generation: self.map.generation,
-            recent: self.recent.version(),
+            view: self.view,
             id,
         }
     }
@@ -450,17 +454,25 @@ impl Logins {
             };
             *new = seen != change.login.as_ref().map(Login::as_bytes);
         }
-        self.recent.record(change, news)
+        let event = self.recent.record(change, news);
+        self.view = view_of(&self.map, &self.recent);
+        event
     }
 
     #[inline]
     fn login(&self, id: u32) -> &[u8] {
-        if id & RECENT_ID != 0 {
+        if id == NO_LOGIN {
+            &[]
+        } else if id & RECENT_ID != 0 {
             self.recent.login(id & INDEX)
         } else {
             self.map.login(id)
         }
     }
+}
+
+fn view_of(map: &SubscriberMap, recent: &Recent) -> u64 {
+    u64::from(map.generation) << 32 | u64::from(recent.version())
 }
 
 fn find<A: Ord + Copy>(
@@ -579,18 +591,18 @@ mod tests {
         let mut logins = Logins::new(Arc::new(old), 0);
         let mut slot = FlowLogin::default();
         assert_eq!(
-            logins.refresh(&mut slot, ip("10.0.0.1")),
+            logins.refresh(&mut slot, || ip("10.0.0.1")),
             (&b"old"[..], Lookup::Found)
         );
         // The same generation does not look up: the address is not read again.
         assert_eq!(
-            logins.refresh(&mut slot, ip("192.0.2.1")),
+            logins.refresh(&mut slot, || ip("192.0.2.1")),
             (&b"old"[..], Lookup::Kept)
         );
         logins.take_map(Arc::new(new));
-        assert_eq!(logins.refresh(&mut slot, ip("10.0.0.1")).0, b"new");
+        assert_eq!(logins.refresh(&mut slot, || ip("10.0.0.1")).0, b"new");
         assert_eq!(
-            logins.refresh(&mut FlowLogin::default(), ip("192.0.2.1")),
+            logins.refresh(&mut FlowLogin::default(), || ip("192.0.2.1")),
             (&b""[..], Lookup::NotFound)
         );
     }
@@ -695,15 +707,15 @@ mod tests {
         let mut logins = Logins::new(Arc::clone(&file), 3);
         let mut slot = FlowLogin::default();
         let addr = ip("10.0.0.3");
-        assert_eq!(logins.refresh(&mut slot, addr).0, b"office");
+        assert_eq!(logins.refresh(&mut slot, || addr).0, b"office");
         let start = logins.note(change(&["10.0.0.3"], Some("alice")));
         assert_eq!((start.worker, start.seq), (3, 1));
         assert_eq!(
-            logins.refresh(&mut slot, addr),
+            logins.refresh(&mut slot, || addr),
             (&b"alice"[..], Lookup::Found)
         );
         assert_eq!(
-            logins.refresh(&mut slot, addr),
+            logins.refresh(&mut slot, || addr),
             (&b"alice"[..], Lookup::Kept)
         );
 
@@ -713,7 +725,7 @@ mod tests {
         table.apply_event(&start);
         logins.take_map(Arc::new(file.with_radius(&table, 2)));
         assert!(logins.recent.is_empty());
-        assert_eq!(logins.refresh(&mut slot, addr).0, b"alice");
+        assert_eq!(logins.refresh(&mut slot, || addr).0, b"alice");
 
         // An Interim-Update that repeats it is no news: the view does not change.
         let version = logins.recent.version();
@@ -721,13 +733,13 @@ mod tests {
         assert_eq!(interim.seq, 2);
         assert_eq!(logins.recent.version(), version);
         assert_eq!(
-            logins.refresh(&mut slot, addr),
+            logins.refresh(&mut slot, || addr),
             (&b"alice"[..], Lookup::Kept)
         );
 
         // A Stop: at once the file's login again, though the map still has the binding.
         logins.note(change(&["10.0.0.3"], None));
-        assert_eq!(logins.refresh(&mut slot, addr).0, b"office");
+        assert_eq!(logins.refresh(&mut slot, || addr).0, b"office");
         assert_eq!(logins.map.lookup(addr), b"alice");
     }
 
@@ -740,9 +752,16 @@ mod tests {
         }
         // The last RECENT_MAX are kept; older ones wait for the map.
         assert_eq!(
-            logins.login_of(FlowLogin::default(), ip("10.0.3.231")),
+            logins
+                .refresh(&mut FlowLogin::default(), || ip("10.0.3.231"))
+                .0,
             b"u999"
         );
-        assert_eq!(logins.login_of(FlowLogin::default(), ip("10.0.0.1")), b"");
+        assert_eq!(
+            logins
+                .refresh(&mut FlowLogin::default(), || ip("10.0.0.1"))
+                .0,
+            b""
+        );
     }
 }

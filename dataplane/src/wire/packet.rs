@@ -110,11 +110,19 @@ pub struct Packet {
 
 /// Decodes a frame that starts with an Ethernet II header.
 pub fn decode(frame: &[u8]) -> Packet {
-    let mut p = Packet::empty(frame.len());
-    if let Err(stop) = decode_ethernet(frame, &mut p) {
+    let mut p = Packet::default();
+    decode_into(frame, &mut p);
+    p
+}
+
+/// [`decode`] into `p` (all of it rewritten): a worker decodes a burst into
+/// the summaries it keeps, without a copy of each out of a return value.
+#[inline]
+pub fn decode_into(frame: &[u8], p: &mut Packet) {
+    *p = Packet::empty(frame.len());
+    if let Err(stop) = decode_ethernet(frame, p) {
         p.stop = Some(stop);
     }
-    p
 }
 
 /// Decodes a packet that starts with an IPv4 or IPv6 header (raw-IP captures,

@@ -21,7 +21,7 @@
 //! ("water filling"): short fields stay whole, the long ones (cookies, paths,
 //! payloads) lose their tails; strings are cut on a character boundary.
 
-use crate::field::{Field, MAX_VARLEN_CONTENT, varlen_prefix_len, write_varlen_prefix};
+use crate::field::{Field, MAX_VARLEN_CONTENT};
 use crate::template::{Record, TemplateId};
 
 /// Why a record was not encoded.
@@ -69,25 +69,16 @@ pub struct Plan {
 }
 
 fn total_with_cap(fields: &[&dyn Field], cap: usize) -> usize {
-    fields
-        .iter()
-        .map(|f| match f.fixed_len() {
-            Some(n) => n,
-            None => {
-                let n = f.content_len_within(cap);
-                varlen_prefix_len(n) + n
-            }
-        })
-        .sum()
+    fields.iter().map(|f| f.wire_len(cap).0).sum()
 }
 
 /// Plans a record of `fields` that must not exceed `limit` octets.
 pub fn plan(fields: &[&dyn Field], limit: usize) -> Result<Plan, EncodeError> {
-    let full = total_with_cap(fields, MAX_VARLEN_CONTENT);
+    let (full, truncated) = fields.iter().fold((0, false), |(len, cut), f| {
+        let (n, c) = f.wire_len(MAX_VARLEN_CONTENT);
+        (len + n, cut | c)
+    });
     if full <= limit {
-        let truncated = fields.iter().any(|f| {
-            f.fixed_len().is_none() && f.content_len_within(usize::MAX) > MAX_VARLEN_CONTENT
-        });
         return Ok(Plan {
             len: full,
             cap: MAX_VARLEN_CONTENT,
@@ -119,13 +110,7 @@ pub fn plan(fields: &[&dyn Field], limit: usize) -> Result<Plan, EncodeError> {
 /// capacity (checked by [`encode_fields`]).
 pub(crate) fn write_planned(fields: &[&dyn Field], plan: &Plan, out: &mut Vec<u8>) {
     for f in fields {
-        if f.fixed_len().is_some() {
-            f.write_fixed(out);
-        } else {
-            let n = f.content_len_within(plan.cap);
-            write_varlen_prefix(n, out);
-            f.write_content(plan.cap, out);
-        }
+        f.write(plan.cap, out);
     }
 }
 

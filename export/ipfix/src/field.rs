@@ -61,6 +61,32 @@ pub trait Field {
     fn is_v6(&self) -> bool {
         false
     }
+    /// Octets the field takes on the wire with its content cut to `cap` (the
+    /// length prefix included), and whether the content had to be cut. The
+    /// encoder plans a record with one call per field.
+    fn wire_len(&self, cap: usize) -> (usize, bool) {
+        match self.fixed_len() {
+            Some(n) => (n, false),
+            None => {
+                let n = self.content_len_within(cap);
+                (
+                    varlen_prefix_len(n) + n,
+                    n < self.content_len_within(usize::MAX),
+                )
+            }
+        }
+    }
+    /// Writes the field's `wire_len(cap)` octets: the fixed value, or the
+    /// length prefix and the content cut to `cap`.
+    fn write(&self, cap: usize, out: &mut Vec<u8>) {
+        match self.fixed_len() {
+            Some(_) => self.write_fixed(out),
+            None => {
+                write_varlen_prefix(self.content_len_within(cap), out);
+                self.write_content(cap, out);
+            }
+        }
+    }
 }
 
 /// Octets of the RFC 7011 §7 length prefix for `content` octets.
@@ -277,6 +303,25 @@ impl Field for Text<'_> {
     fn write_content(&self, cap: usize, out: &mut Vec<u8>) -> usize {
         self.walk(cap, |piece| out.extend_from_slice(piece))
     }
+    fn wire_len(&self, cap: usize) -> (usize, bool) {
+        let len = self.len();
+        let n = if len <= cap {
+            len
+        } else {
+            self.walk(cap, |_| {})
+        };
+        (varlen_prefix_len(n) + n, n < len)
+    }
+    fn write(&self, cap: usize, out: &mut Vec<u8>) {
+        if self.lossy_len.is_none() && self.bytes.len() <= cap {
+            // Valid UTF-8 that fits: the common case, written as it is.
+            write_varlen_prefix(self.bytes.len(), out);
+            out.extend_from_slice(self.bytes);
+        } else {
+            write_varlen_prefix(self.content_len_within(cap), out);
+            self.write_content(cap, out);
+        }
+    }
 }
 
 /// An octet-array field (`raw`): CipherSuites, MPLS labels, RDATA.
@@ -368,6 +413,31 @@ impl Field for IpPair {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_text_writes_what_it_measures_and_says_when_it_is_cut() {
+        let long = "é".repeat(200);
+        let texts = [
+            Text::new(b""),
+            Text::new(b"example.com"),
+            Text::new(long.as_bytes()),
+            Text::new(b"ab\xffcd\xfe"),
+        ];
+        for t in &texts {
+            for cap in [0, 1, 3, 10, 255, 399, 400, 401, usize::MAX] {
+                let mut out = Vec::new();
+                t.write(cap, &mut out);
+                let (len, cut) = t.wire_len(cap);
+                let n = t.content_len_within(cap);
+                let mut want = Vec::new();
+                write_varlen_prefix(n, &mut want);
+                t.write_content(cap, &mut want);
+                assert_eq!(out, want, "cap {cap}");
+                assert_eq!(out.len(), len, "cap {cap}");
+                assert_eq!(cut, n < t.len(), "cap {cap}");
+            }
+        }
+    }
 
     fn content(t: &Text<'_>, cap: usize) -> Vec<u8> {
         let mut v = Vec::new();

@@ -115,6 +115,8 @@ pub enum Semantics {
     Default,
     /// `quantity` (1): a measured amount (lengths, TTL).
     Quantity,
+    /// `totalCounter` (2): a count since the Metering Process started.
+    TotalCounter,
     /// `identifier` (4): ids, codes, enumerations, ports.
     Identifier,
     /// `flags` (5): bit masks.
@@ -127,6 +129,7 @@ impl Semantics {
         match self {
             Semantics::Default => 0,
             Semantics::Quantity => 1,
+            Semantics::TotalCounter => 2,
             Semantics::Identifier => 4,
             Semantics::Flags => 5,
         }
@@ -137,6 +140,7 @@ impl Semantics {
         match self {
             Semantics::Default => "default",
             Semantics::Quantity => "quantity",
+            Semantics::TotalCounter => "totalCounter",
             Semantics::Identifier => "identifier",
             Semantics::Flags => "flags",
         }
@@ -218,7 +222,7 @@ use DataType::{
     Ipv4Address, Ipv6Address, MacAddress, OctetArray, String as Str, Unsigned8, Unsigned16,
     Unsigned32, Unsigned64,
 };
-use Semantics::{Default, Flags, Identifier, Quantity};
+use Semantics::{Default, Flags, Identifier, Quantity, TotalCounter};
 
 // --- common / clickstream (spec §3, §4) ---------------------------------------
 pub const TIME_STAMP: Ie = e(
@@ -690,9 +694,18 @@ pub fn all() -> impl Iterator<Item = &'static Ie> {
     ELEMENTS.iter()
 }
 
-/// Looks an element up by (id, enterprise number).
+/// Looks an element up by (id, enterprise number): the spec's and those of
+/// our options templates.
 pub fn lookup(id: u16, pen: u32) -> Option<&'static Ie> {
-    all().find(|ie| ie.id == id && ie.pen == pen)
+    all()
+        .chain(&OPTIONS_ELEMENTS)
+        .find(|ie| ie.id == id && ie.pen == pen)
+}
+
+/// Every enterprise element we send: the spec's, then those of our options
+/// templates (what the RFC 5610 type records and the IPFIXcol2 file describe).
+pub fn enterprise() -> impl Iterator<Item = &'static Ie> {
+    all().chain(&OPTIONS_ELEMENTS).filter(|e| e.is_enterprise())
 }
 
 /// The IPFIXcol2 (libfds) element definition file of our enterprise
@@ -713,7 +726,7 @@ pub fn ipfixcol2_elements_xml() -> String {
         s,
         "    <scope>\n        <pen>{PEN}</pen>\n        <name>metaprobe</name>\n        <biflow mode=\"none\"/>\n    </scope>\n"
     );
-    let mut ours: Vec<&Ie> = all().filter(|e| e.is_enterprise()).collect();
+    let mut ours: Vec<&Ie> = enterprise().collect();
     ours.sort_by_key(|e| e.id);
     for e in ours {
         s.push('\n');
@@ -734,7 +747,7 @@ pub fn ipfixcol2_elements_xml() -> String {
     s
 }
 
-// --- IANA elements of the options templates (RFC 5610, RFC 7011 §4.3) -----------
+// --- elements of the options templates (RFC 5610, RFC 7011 §4.3, counters) -----
 /// informationElementId (303).
 pub const INFORMATION_ELEMENT_ID: Ie =
     iana(303, "informationElementId", Unsigned16, Identifier, "");
@@ -786,8 +799,36 @@ pub const NOT_SENT_OCTET_TOTAL_COUNT: Ie =
 pub const OBSERVATION_TIME_SECONDS: Ie =
     iana(322, "observationTimeSeconds", Unsigned32, Default, "");
 
-/// The IANA elements of our options templates, for the decoder.
-pub static OPTIONS_ELEMENTS: [Ie; 14] = [
+/// meteringProcessId (143): scope of the counter records; metaprobe's analysis
+/// is one Metering Process, numbered as its exporting process (a new number
+/// at each start, so a collector sees where the totals restart).
+pub const METERING_PROCESS_ID: Ie = iana(143, "meteringProcessId", Unsigned32, Identifier, "");
+/// No IANA element names a probe's own counter: these three carry one
+/// counter of the final summary per record ([`crate::template::COUNTER_TEMPLATE`]).
+pub const COUNTER_FAMILY: Ie = e(
+    4000,
+    "COUNTER_FAMILY",
+    Str,
+    Default,
+    "family of a probe counter, as the final summary names its line (analysis, flows, decode-stops, ...)",
+);
+pub const COUNTER_NAME: Ie = e(
+    4001,
+    "COUNTER_NAME",
+    Str,
+    Default,
+    "name of a probe counter within its family, as the final summary prints it (tls-malformed, ...)",
+);
+pub const COUNTER_VALUE: Ie = e(
+    4002,
+    "COUNTER_VALUE",
+    Unsigned64,
+    TotalCounter,
+    "value of a probe counter since the probe started",
+);
+
+/// The elements of our options templates, for the decoder.
+pub static OPTIONS_ELEMENTS: [Ie; 18] = [
     INFORMATION_ELEMENT_ID,
     INFORMATION_ELEMENT_DATA_TYPE,
     INFORMATION_ELEMENT_DESCRIPTION,
@@ -802,6 +843,10 @@ pub static OPTIONS_ELEMENTS: [Ie; 14] = [
     NOT_SENT_PACKET_TOTAL_COUNT,
     NOT_SENT_OCTET_TOTAL_COUNT,
     OBSERVATION_TIME_SECONDS,
+    METERING_PROCESS_ID,
+    COUNTER_FAMILY,
+    COUNTER_NAME,
+    COUNTER_VALUE,
 ];
 
 #[cfg(test)]
@@ -823,6 +868,13 @@ mod tests {
             assert_eq!(ie.id >= 1000, ie.pen == PEN, "{}", ie.name);
         }
         assert_eq!(all().count(), 76);
+        // The options templates' elements are none of the spec's.
+        let with_options: HashSet<(u16, u32)> = all()
+            .chain(&OPTIONS_ELEMENTS)
+            .map(|ie| (ie.id, ie.pen))
+            .collect();
+        assert_eq!(with_options.len(), 76 + OPTIONS_ELEMENTS.len());
+        assert_eq!(lookup(4001, PEN), Some(&COUNTER_NAME));
     }
 
     /// The committed IPFIXcol2 element file is the table's: regenerate it
@@ -840,7 +892,7 @@ mod tests {
             "{path} differs from the element table: regenerate it with `metaprobe ipfixcol2-elements > docs/ipfixcol2/metaprobe.xml`"
         );
         // Every enterprise element once, with libfds's names for its type.
-        for e in all().filter(|e| e.is_enterprise()) {
+        for e in enterprise() {
             let one = format!(
                 "<id>{}</id>\n        <name>{}</name>\n        <dataType>{}</dataType>",
                 e.id,
@@ -849,10 +901,8 @@ mod tests {
             );
             assert_eq!(xml.matches(&one).count(), 1, "{}", e.name);
         }
-        assert_eq!(
-            xml.matches("<element>").count(),
-            all().filter(|e| e.is_enterprise()).count()
-        );
+        assert_eq!(xml.matches("<element>").count(), enterprise().count());
+        assert!(xml.contains("<name>COUNTER_VALUE</name>\n        <dataType>unsigned64</dataType>\n        <dataSemantics>totalCounter</dataSemantics>"));
         assert!(xml.contains("<pen>43823</pen>"));
         assert_eq!(xml.matches("<!--").count(), xml.matches("-->").count());
     }

@@ -2,6 +2,7 @@
 //! benches and demos. Values are plausible and distinct per field.
 
 use crate::field::{IpPair, Octets, Text};
+use crate::session::NamedCount;
 use crate::template::{
     Clickstream, Dns, Ftp, HttpReply, Im, Mail, RawMeta, Record, Sip, Template, TlsReply,
 };
@@ -251,9 +252,35 @@ pub fn for_each_encoded(ts: u32, limit: usize, mut f: impl FnMut(Template, Vec<u
     }
 }
 
+/// Counters of a few families, a name cut to fit among them, for the
+/// statistics reports of [`session_messages`].
+pub const COUNTERS: [NamedCount; 4] = [
+    NamedCount {
+        family: "analysis",
+        name: "records",
+        value: 12,
+    },
+    NamedCount {
+        family: "analysis",
+        name: "tls-malformed",
+        value: 1,
+    },
+    NamedCount {
+        family: "decode-stops",
+        name: "ipv4-truncated",
+        value: u64::MAX,
+    },
+    NamedCount {
+        family: "flows",
+        name: "a-name-longer-than-the-sixty-four-octets-a-counter-record-carries-é",
+        value: 0,
+    },
+];
+
 /// Every message of one session of `cfg`: its template round, one record of
 /// each template of its stream (both families, `copies` times over), and a
-/// statistics record. Returns the messages and the data records sent.
+/// statistics report with [`COUNTERS`]. Returns the messages and the data
+/// records sent.
 pub fn session_messages(
     cfg: crate::session::SessionConfig,
     ts: u32,
@@ -290,7 +317,8 @@ pub fn session_messages(
             }
         }
     }
-    s.report_reliability();
+    s.set_counters(&COUNTERS);
+    s.report_statistics();
     s.flush();
     while s.poll_transmit(ts, &mut buf).is_some() {
         msgs.push(buf.clone());

@@ -9,7 +9,7 @@
 //!        │ message  │                             │ message │        │
 //!        └──────────┘                             └─────────┘        │
 //!                     template round (templates, options templates,  │
-//!                     RFC 5610 type records, §4.3 statistics) ───────┘
+//!                     RFC 5610 type records, statistics report) ─────┘
 //! ```
 //!
 //! The transport layer owns one `Session` per collector: it pushes the
@@ -21,15 +21,23 @@
 //! [`PushError::Blocked`] and the caller must transmit first — bounded by
 //! construction, nothing queues without bound.
 //!
+//! The statistics report is the §4.3 reliability record and one record per
+//! counter the caller gave ([`Session::set_counters`], [`COUNTER_TEMPLATE`]).
+//! It ends every template round, and goes alone when the caller asks
+//! ([`Session::report_statistics`]); like the round, it spans as many
+//! messages as it needs.
+//!
 //! RFC 7011 §3.1: "Sequence Number: Incremental sequence counter modulo 2^32
 //! of all IPFIX Data Records sent in the current stream from the current
 //! Observation Domain by the Exporting Process." Options data records (type
 //! records, statistics) are data records and are counted.
 
 use crate::encoder::{self, EncodeError, MESSAGE_HEADER_LEN, SET_HEADER_LEN};
+use crate::field::floor_char_boundary;
 use crate::ie::{self, Ie};
 use crate::template::{
-    self, IE_TYPE_TEMPLATE, OPTIONS_TEMPLATES, RELIABILITY_TEMPLATE, Record, Stream, TemplateId,
+    self, COUNTER_TEMPLATE, IE_TYPE_TEMPLATE, OPTIONS_TEMPLATES, OptionsTemplate,
+    RELIABILITY_TEMPLATE, Record, Stream, TemplateId,
 };
 use std::collections::BTreeSet;
 
@@ -184,6 +192,55 @@ pub struct Reliability {
     pub last_drop: u32,
 }
 
+/// One counter of the probe, for the counter records ([`COUNTER_TEMPLATE`]):
+/// the names are the final summary's (`analysis`, `tls-malformed`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NamedCount {
+    /// COUNTER_FAMILY: the summary line it is on.
+    pub family: &'static str,
+    /// COUNTER_NAME: its name on that line.
+    pub name: &'static str,
+    /// COUNTER_VALUE: its total since the probe started.
+    pub value: u64,
+}
+
+/// Longest family or name a counter record carries, octets (longer ones are
+/// cut at a character boundary): a counter record always fits a message.
+pub const COUNTER_TEXT_MAX: usize = 64;
+
+/// Octets of the longest counter record.
+const MAX_COUNTER_RECORD_LEN: usize = 4 + 2 * (1 + COUNTER_TEXT_MAX) + 8;
+
+impl NamedCount {
+    /// The same counter, its family and name cut to [`COUNTER_TEXT_MAX`].
+    fn cut(self) -> Self {
+        // floor_char_boundary gives a character boundary within s.
+        fn cut(s: &'static str) -> &'static str {
+            &s[..floor_char_boundary(s, COUNTER_TEXT_MAX)]
+        }
+        NamedCount {
+            family: cut(self.family),
+            name: cut(self.name),
+            value: self.value,
+        }
+    }
+
+    /// Octets of its record (family and name already cut: one-octet prefixes).
+    fn record_len(&self) -> usize {
+        4 + 1 + self.family.len() + 1 + self.name.len() + 8
+    }
+
+    /// Appends its record of [`COUNTER_TEMPLATE`] (family and name already cut).
+    fn write_record(&self, metering_process_id: u32, out: &mut Vec<u8>) {
+        out.extend_from_slice(&metering_process_id.to_be_bytes());
+        for s in [self.family, self.name] {
+            crate::field::write_varlen_prefix(s.len(), out);
+            out.extend_from_slice(s.as_bytes());
+        }
+        out.extend_from_slice(&self.value.to_be_bytes());
+    }
+}
+
 /// A message handed out by [`Session::poll_transmit`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Transmit {
@@ -193,6 +250,9 @@ pub struct Transmit {
     pub records: u32,
     /// True for a message of the template round.
     pub templates: bool,
+    /// True when it carries options records only (a template round or a
+    /// statistics report): none of the stream's data records.
+    pub options: bool,
 }
 
 /// Counters of one session.
@@ -219,6 +279,7 @@ struct Msg {
     set: Option<(u16, usize)>,
     records: u32,
     templates: bool,
+    options: bool,
 }
 
 impl Msg {
@@ -228,6 +289,7 @@ impl Msg {
             set: None,
             records: 0,
             templates: false,
+            options: false,
         };
         m.reset();
         m
@@ -239,6 +301,7 @@ impl Msg {
         self.set = None;
         self.records = 0;
         self.templates = false;
+        self.options = false;
     }
 
     fn has_sets(&self) -> bool {
@@ -311,6 +374,17 @@ struct Item {
 /// Octets of the §4.3 statistics data record.
 const RELIABILITY_RECORD_LEN: usize = 4 + 8 + 8 + 8 + 4 + 4;
 
+/// How far a template round or a statistics report has gone. Its positions
+/// are the round's items, then the report: the reliability record at
+/// `items.len()`, then one counter record each. A report alone starts at
+/// the reliability record.
+#[derive(Clone, Copy, Debug)]
+struct Cursor {
+    next: usize,
+    /// A template round (not a report alone).
+    templates: bool,
+}
+
 /// One collector session of one stream.
 #[derive(Debug)]
 pub struct Session {
@@ -321,13 +395,14 @@ pub struct Session {
     ready_full: bool,
     flush_requested: bool,
     items: Vec<Item>,
-    /// Next item of the template round in progress (`items.len()` is the
-    /// statistics record).
-    round: Option<usize>,
+    /// The template round or statistics report in progress.
+    round: Option<Cursor>,
     round_due: bool,
     last_round: Option<u32>,
     report_due: bool,
     reliability: Reliability,
+    /// The counters of the statistics report, names cut to fit.
+    counts: Vec<NamedCount>,
     stats: SessionStats,
 }
 
@@ -341,7 +416,7 @@ impl Session {
         let needed = items
             .iter()
             .map(|i| i.bytes.len())
-            .chain([RELIABILITY_RECORD_LEN])
+            .chain([RELIABILITY_RECORD_LEN, MAX_COUNTER_RECORD_LEN])
             .max()
             .unwrap_or(0)
             + MESSAGE_HEADER_LEN
@@ -365,6 +440,7 @@ impl Session {
             last_round: None,
             report_due: false,
             reliability: Reliability::default(),
+            counts: Vec::new(),
             stats: SessionStats::default(),
         })
     }
@@ -394,9 +470,17 @@ impl Session {
         self.reliability = r;
     }
 
-    /// Queues a statistics record (sent by the next `poll_transmit`; it also
-    /// goes with every template round).
-    pub fn report_reliability(&mut self) {
+    /// Sets the counters sent in the statistics report (one record each;
+    /// the previous list is replaced, its buffer reused).
+    pub fn set_counters(&mut self, counts: &[NamedCount]) {
+        self.counts.clear();
+        self.counts.extend(counts.iter().map(|c| c.cut()));
+    }
+
+    /// Queues a statistics report: the reliability record and the counter
+    /// records (sent by the next `poll_transmit`s; it also ends every
+    /// template round).
+    pub fn report_statistics(&mut self) {
         self.report_due = true;
     }
 
@@ -560,6 +644,7 @@ impl Session {
             len: self.ready.buf.len(),
             records: self.ready.records,
             templates: self.ready.templates,
+            options: self.ready.options,
         };
         core::mem::swap(&mut self.ready.buf, out);
         if self.ready.buf.capacity() < self.cfg.max_message_len {
@@ -575,33 +660,36 @@ impl Session {
 
     /// The next message to send, in order: a full data message, the open
     /// message when templates are due, the template round, a queued
-    /// statistics record, the open message when flushing.
+    /// statistics report, the open message when flushing.
     pub fn poll_transmit(&mut self, now: u32, out: &mut Vec<u8>) -> Option<Transmit> {
         self.handle_timeout(now);
         if self.ready_full {
             return Some(self.hand_out(out));
         }
-        if self.round_due || self.round.is_some() {
-            if self.open.has_sets() {
-                self.finish_open(now);
-                return Some(self.hand_out(out));
-            }
-            if self.round.is_none() {
-                self.round = Some(0);
+        if self.round.is_none() {
+            if self.round_due {
+                if self.open.has_sets() {
+                    self.finish_open(now);
+                    return Some(self.hand_out(out));
+                }
+                self.round = Some(Cursor {
+                    next: 0,
+                    templates: true,
+                });
                 self.round_due = false;
                 self.last_round = Some(now);
                 self.report_due = false;
                 self.stats.template_rounds += 1;
+            } else if self.report_due && self.last_round.is_some() {
+                self.report_due = false;
+                self.round = Some(Cursor {
+                    next: self.items.len(),
+                    templates: false,
+                });
             }
-            self.build_round_message(now);
-            return Some(self.hand_out(out));
         }
-        if self.report_due && self.last_round.is_some() {
-            self.report_due = false;
-            let rec = self.reliability_record();
-            self.ready.append(RELIABILITY_TEMPLATE.id.0, &rec, 1);
-            self.seal(now, true);
-            self.ready_full = true;
+        if self.round.is_some() {
+            self.build_options_message(now);
             return Some(self.hand_out(out));
         }
         if self.flush_requested {
@@ -614,35 +702,52 @@ impl Session {
         None
     }
 
-    /// Packs the next items of the template round into the ready slot.
-    fn build_round_message(&mut self, now: u32) {
-        let max = self.cfg.max_message_len;
-        let mut next = self.round.unwrap_or(0);
-        self.ready.templates = true;
-        while next < self.items.len() {
-            let Some(item) = self.items.get(next) else {
-                break;
-            };
-            if !self.ready.fits(max, item.set_id, item.bytes.len()) {
-                break;
-            }
-            self.ready.append(item.set_id, &item.bytes, item.records);
-            next += 1;
-        }
-        if next == self.items.len() {
-            let rec = self.reliability_record();
-            if self.ready.fits(max, RELIABILITY_TEMPLATE.id.0, rec.len()) {
-                self.ready.append(RELIABILITY_TEMPLATE.id.0, &rec, 1);
-                next += 1;
-            }
-        }
-        self.round = if next > self.items.len() {
-            None
-        } else {
-            Some(next)
+    /// Packs the next positions of the round or report in progress into the
+    /// ready slot. Each position fits an empty message (checked by
+    /// [`Session::new`]), so every message takes at least one.
+    fn build_options_message(&mut self, now: u32) {
+        let Some(mut cur) = self.round else {
+            return;
         };
+        let end = self.items.len() + 1 + self.counts.len();
+        self.ready.templates = cur.templates;
+        self.ready.options = true;
+        while cur.next < end && self.append_position(cur.next) {
+            cur.next += 1;
+        }
+        self.round = (cur.next < end).then_some(cur);
         self.seal(now, true);
         self.ready_full = true;
+    }
+
+    /// Appends position `p` of a round ([`Cursor`]) to the ready message;
+    /// false when it does not fit.
+    fn append_position(&mut self, p: usize) -> bool {
+        let max = self.cfg.max_message_len;
+        if let Some(item) = self.items.get(p) {
+            if !self.ready.fits(max, item.set_id, item.bytes.len()) {
+                return false;
+            }
+            self.ready.append(item.set_id, &item.bytes, item.records);
+        } else if p == self.items.len() {
+            let rec = self.reliability_record();
+            if !self.ready.fits(max, RELIABILITY_TEMPLATE.id.0, rec.len()) {
+                return false;
+            }
+            self.ready.append(RELIABILITY_TEMPLATE.id.0, &rec, 1);
+        } else if let Some(c) = p
+            .checked_sub(self.items.len() + 1)
+            .and_then(|i| self.counts.get(i))
+        {
+            let set_id = COUNTER_TEMPLATE.id.0;
+            if !self.ready.fits(max, set_id, c.record_len()) {
+                return false;
+            }
+            self.ready.enter_set(set_id);
+            c.write_record(self.cfg.exporting_process_id, &mut self.ready.buf);
+            self.ready.records += 1;
+        }
+        true
     }
 
     fn reliability_record(&self) -> [u8; RELIABILITY_RECORD_LEN] {
@@ -658,16 +763,19 @@ impl Session {
     }
 }
 
-/// The enterprise elements used by the templates of `stream`, in id order.
+/// The enterprise elements used by the templates of `stream` and by the
+/// options templates, in id order.
 pub fn enterprise_elements(stream: Stream) -> Vec<&'static Ie> {
-    let keys: BTreeSet<(u16, u32)> = template::all()
+    let data = template::all()
         .filter(|t| t.def.stream == stream)
-        .flat_map(|t| {
-            t.elements()
-                .filter(|e| e.is_enterprise())
-                .map(|e| (e.id, e.pen))
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|t| t.elements().collect::<Vec<_>>());
+    let options = OPTIONS_TEMPLATES
+        .iter()
+        .flat_map(|o| o.fields.iter().copied());
+    let keys: BTreeSet<(u16, u32)> = data
+        .chain(options)
+        .filter(|e| e.is_enterprise())
+        .map(|e| (e.id, e.pen))
         .collect();
     keys.into_iter()
         .filter_map(|(id, pen)| ie::lookup(id, pen))
@@ -694,21 +802,22 @@ pub fn write_ie_type_record(e: &Ie, out: &mut Vec<u8>) {
 }
 
 /// The items of one template round of `stream`, in the order a collector
-/// needs them: the options templates, one type record per enterprise
-/// element (so that a collector knows our elements' names and types before
-/// it reads a template that uses them — libfixbuf resolves a template's
-/// elements when it receives it), then the data templates (both variants).
+/// needs them: the type records' options template, one type record per
+/// enterprise element (so that a collector knows our elements' names and
+/// types before it reads a template that uses them — libfixbuf resolves a
+/// template's elements when it receives it), then the other options
+/// templates and the data templates (both variants).
 fn round_items(stream: Stream) -> Vec<Item> {
-    let mut items = Vec::new();
-    for o in OPTIONS_TEMPLATES {
+    let options_template = |o: &OptionsTemplate| {
         let mut bytes = Vec::with_capacity(o.record_len());
         o.write_record(&mut bytes);
-        items.push(Item {
+        Item {
             set_id: OPTIONS_TEMPLATE_SET_ID,
             bytes,
             records: 0,
-        });
-    }
+        }
+    };
+    let mut items = vec![options_template(&IE_TYPE_TEMPLATE)];
     for e in enterprise_elements(stream) {
         let mut bytes = Vec::new();
         write_ie_type_record(e, &mut bytes);
@@ -717,6 +826,12 @@ fn round_items(stream: Stream) -> Vec<Item> {
             bytes,
             records: 1,
         });
+    }
+    for o in OPTIONS_TEMPLATES
+        .iter()
+        .filter(|o| o.id != IE_TYPE_TEMPLATE.id)
+    {
+        items.push(options_template(o));
     }
     for t in template::all().filter(|t| t.def.stream == stream) {
         let mut bytes = Vec::with_capacity(t.record_len());
@@ -774,9 +889,9 @@ mod tests {
         assert_eq!(&first[4..8], &T0.to_be_bytes());
         assert_eq!(&first[8..12], &[0, 0, 0, 0]);
         assert_eq!(&first[12..16], &[0, 0, 0, 7]);
-        // First set: the options templates; every type record comes before
-        // the first data template (a collector resolves a template's
-        // elements when it receives it).
+        // First set: the type records' options template; every type record
+        // comes before the first template that uses our elements (a
+        // collector resolves a template's elements when it receives it).
         assert_eq!(&first[16..18], &[0, 3]);
         let mut sets = Vec::new();
         for (m, _) in &msgs {
@@ -788,7 +903,9 @@ mod tests {
         }
         let last_type = sets.iter().rposition(|&id| id == IE_TYPE_TEMPLATE.id.0);
         let first_template = sets.iter().position(|&id| id == TEMPLATE_SET_ID);
+        let other_options = sets.iter().rposition(|&id| id == OPTIONS_TEMPLATE_SET_ID);
         assert!(last_type.unwrap() < first_template.unwrap(), "{sets:?}");
+        assert!(last_type.unwrap() < other_options.unwrap(), "{sets:?}");
         let mut expect_seq = 0u32;
         let mut cache = TemplateCache::new();
         let (mut templates, mut type_records, mut stats_records) = (0, 0, 0);
@@ -808,7 +925,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(templates, 6 + 2);
+        assert_eq!(templates, 6 + 3);
         assert_eq!(type_records, enterprise_elements(Stream::Clickstream).len());
         assert_eq!(stats_records, 1);
         assert_eq!(s.sequence(), expect_seq);
@@ -1014,6 +1131,81 @@ mod tests {
         assert_eq!(s.sequence(), 1);
     }
 
+    /// The counters go one per record, after the reliability record, over as
+    /// many messages as they need; a name too long is cut; the next template
+    /// round carries them again.
+    #[test]
+    fn a_statistics_report_carries_every_counter() {
+        let mut s = udp(Stream::Dns);
+        let mut cache = TemplateCache::new();
+        for (m, _) in drain(&mut s, T0) {
+            decode_message(&mut cache, &m).unwrap();
+        }
+        let names: Vec<String> = (0..200).map(|i| format!("counter-{i}")).collect();
+        let mut counts: Vec<NamedCount> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| NamedCount {
+                family: "analysis",
+                name: n.clone().leak(),
+                value: i as u64,
+            })
+            .collect();
+        counts.extend(samples::COUNTERS);
+        s.set_counters(&counts);
+        s.report_statistics();
+        let before = s.sequence();
+        let msgs = drain(&mut s, T0 + 1);
+        assert!(msgs.len() > 1, "200 counters span messages");
+        let mut got = Vec::new();
+        for (m, t) in &msgs {
+            assert!(t.options && !t.templates && m.len() <= 1472);
+            let d = decode_message(&mut cache, m).unwrap();
+            assert_eq!(d.records.len() as u32, t.records);
+            got.extend(d.records);
+        }
+        assert_eq!(s.sequence(), before + 1 + counts.len() as u32);
+        assert_eq!(got[0].kind.as_deref(), Some("reliability"));
+        let counters: Vec<_> = got[1..].iter().collect();
+        assert_eq!(counters.len(), counts.len());
+        for (r, c) in counters.iter().zip(&counts) {
+            assert_eq!(r.kind.as_deref(), Some("counter"));
+            assert!(r.options);
+            assert_eq!(r.get("meteringProcessId"), Some(&Value::Unsigned(0)));
+            assert_eq!(r.get("COUNTER_FAMILY"), Some(&Value::Str(c.family.into())));
+            let Some(Value::Str(name)) = r.get("COUNTER_NAME") else {
+                panic!("{r:?}")
+            };
+            assert!(c.name.starts_with(name.as_str()) && name.len() <= COUNTER_TEXT_MAX);
+            assert_eq!(r.get("COUNTER_VALUE"), Some(&Value::Unsigned(c.value)));
+        }
+        let long = counters.last().unwrap().get("COUNTER_NAME");
+        assert_eq!(
+            long,
+            Some(&Value::Str(
+                "a-name-longer-than-the-sixty-four-octets-a-counter-record-carrie".into()
+            ))
+        );
+        // A template round ends with the report.
+        s.handle_timeout(T0 + 20);
+        let round = drain(&mut s, T0 + 20);
+        let kinds: Vec<Option<String>> = round
+            .iter()
+            .flat_map(|(m, _)| decode_message(&mut cache, m).unwrap().records)
+            .map(|r| r.kind)
+            .collect();
+        let n = kinds.len();
+        assert_eq!(
+            kinds[n - counts.len() - 1..n - counts.len()],
+            [Some("reliability".to_string())]
+        );
+        assert!(
+            kinds[n - counts.len()..]
+                .iter()
+                .all(|k| k.as_deref() == Some("counter"))
+        );
+    }
+
     #[test]
     fn reliability_report_carries_the_counts() {
         let mut s = udp(Stream::Meta);
@@ -1028,7 +1220,7 @@ mod tests {
         for (m, _) in drain(&mut s, T0) {
             decode_message(&mut cache, &m).unwrap();
         }
-        s.report_reliability();
+        s.report_statistics();
         let msgs = drain(&mut s, T0);
         assert_eq!(msgs.len(), 1);
         let d = decode_message(&mut cache, &msgs[0].0).unwrap();
@@ -1066,6 +1258,7 @@ mod tests {
                             panic!("no id")
                         };
                         let e = ie::lookup(*id as u16, 43823).unwrap();
+                        assert!(e.is_enterprise());
                         assert_eq!(
                             r.get("informationElementName"),
                             Some(&Value::Str(e.name.into()))
@@ -1088,7 +1281,11 @@ mod tests {
         }
         names.sort_unstable();
         names.dedup();
-        let all: usize = ie::all().filter(|e| e.is_enterprise()).count();
-        assert_eq!(names.len(), all, "every enterprise element is described");
+        assert_eq!(
+            names.len(),
+            ie::enterprise().count(),
+            "every enterprise element is described"
+        );
+        assert!(names.contains(&"COUNTER_VALUE"));
     }
 }

@@ -21,6 +21,7 @@
 //! | dns | dns | 272 | 273 |
 //! | options: RFC 5610 Information Element Type | every stream | 280 | |
 //! | options: RFC 7011 §4.3 Exporting Process Reliability Statistics | every stream | 281 | |
+//! | options: the probe's counters (one per record) | every stream | 282 | |
 
 use crate::field::{Field, IpPair, Mac, Octets, Text, WireKind};
 use crate::ie::{self, DataType, Ie};
@@ -33,6 +34,8 @@ pub struct TemplateId(pub u16);
 pub const IE_TYPE_TEMPLATE_ID: TemplateId = TemplateId(280);
 /// Options template of the RFC 7011 §4.3 Exporting Process Reliability Statistics.
 pub const RELIABILITY_TEMPLATE_ID: TemplateId = TemplateId(281);
+/// Options template of the probe's counters.
+pub const COUNTER_TEMPLATE_ID: TemplateId = TemplateId(282);
 
 /// The three export streams of spec §1, each with its own collectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -514,7 +517,7 @@ templates! {
 pub struct OptionsTemplate {
     /// Template id.
     pub id: TemplateId,
-    /// Name used by the decoder (`ie_type`, `reliability`).
+    /// Name used by the decoder (`ie_type`, `reliability`, `counter`).
     pub name: &'static str,
     /// Number of scope fields (the first ones).
     pub scope: u16,
@@ -578,8 +581,25 @@ pub static RELIABILITY_TEMPLATE: OptionsTemplate = OptionsTemplate {
     ],
 };
 
-/// Both options templates.
-pub static OPTIONS_TEMPLATES: [&OptionsTemplate; 2] = [&IE_TYPE_TEMPLATE, &RELIABILITY_TEMPLATE];
+/// The probe's counters, one per record (RFC 7011 §3.4.2.2): scope
+/// meteringProcessId, the counter's family and name (the final summary's
+/// line and name); then its value, a total since the probe started. A new
+/// counter is a new record, never a new template.
+pub static COUNTER_TEMPLATE: OptionsTemplate = OptionsTemplate {
+    id: COUNTER_TEMPLATE_ID,
+    name: "counter",
+    scope: 3,
+    fields: &[
+        &METERING_PROCESS_ID,
+        &COUNTER_FAMILY,
+        &COUNTER_NAME,
+        &COUNTER_VALUE,
+    ],
+};
+
+/// Every options template, in the order of a template round.
+pub static OPTIONS_TEMPLATES: [&OptionsTemplate; 3] =
+    [&IE_TYPE_TEMPLATE, &RELIABILITY_TEMPLATE, &COUNTER_TEMPLATE];
 
 #[cfg(test)]
 mod tests {
@@ -624,6 +644,7 @@ mod tests {
         let set: HashSet<u16> = ids.iter().copied().collect();
         assert!(!set.contains(&IE_TYPE_TEMPLATE_ID.0));
         assert!(!set.contains(&RELIABILITY_TEMPLATE_ID.0));
+        assert!(!set.contains(&COUNTER_TEMPLATE_ID.0));
         for t in all() {
             assert_eq!(by_id(t.id()), Some(t));
         }

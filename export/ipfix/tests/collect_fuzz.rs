@@ -1,7 +1,8 @@
 //! The collector-side decoder fed mutated real messages — every template
 //! round (templates, options templates, RFC 5610 type records), data
-//! messages of every template in both address families and reliability
-//! records, from the encoder's own sessions: no panic, and bounded memory
+//! messages of every template in both address families and statistics
+//! reports (reliability and counter records, one a name cut to fit), from
+//! the encoder's own sessions: no panic, and bounded memory
 //! (the session's template cache stays within its limits, a message never
 //! decodes to more values than it has octets).
 //!
@@ -21,7 +22,7 @@ const T0: u32 = 1_700_000_000;
 
 /// Every message a session of each stream sends: its template round, data
 /// messages with a record of each of its templates (both families), a
-/// reliability report.
+/// statistics report.
 fn corpus() -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     for stream in Stream::ALL {
@@ -221,6 +222,22 @@ fn run(n: u64, seed: u64, limits: CacheLimits, session_len: u64) -> Outcome {
     }
     o.refused += cache.refused();
     o
+}
+
+/// The corpus holds every options kind of ours, unmutated.
+#[test]
+fn the_corpus_has_every_options_kind() {
+    let mut cache = TemplateCache::new();
+    let kinds: Vec<String> = corpus()
+        .iter()
+        .filter_map(|m| decode_message(&mut cache, m).ok())
+        .flat_map(|d| d.records)
+        .filter(|r| r.options)
+        .filter_map(|r| r.kind)
+        .collect();
+    for kind in ["ie_type", "reliability", "counter"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind}");
+    }
 }
 
 #[test]

@@ -15,7 +15,7 @@ use super::stats::CollectorStats;
 use crate::transport::{Fault, SendOutcome, TcpEvent, TcpTransport, UdpTransport};
 use metaprobe_ipfix::refit::refit;
 use metaprobe_ipfix::session::{PushError, Session};
-use metaprobe_ipfix::template::{self, RELIABILITY_TEMPLATE_ID, TemplateId};
+use metaprobe_ipfix::template::{self, TemplateId};
 
 #[derive(Debug)]
 pub(super) enum Tx {
@@ -112,15 +112,6 @@ pub(super) struct Collector {
     pub(super) events: Vec<String>,
     last_failed: bool,
     pub(super) reported_not_sent: u64,
-}
-
-/// True when `msg` carries only options records (a template round message
-/// or a reliability report).
-fn options_only(msg: &[u8], templates: bool) -> bool {
-    templates
-        || msg
-            .get(16..18)
-            .is_some_and(|b| b == RELIABILITY_TEMPLATE_ID.0.to_be_bytes())
 }
 
 impl Collector {
@@ -371,8 +362,7 @@ impl Collector {
             let Some(t) = self.session.poll_transmit(now_s, buf) else {
                 break;
             };
-            let opts = options_only(buf, t.templates);
-            let data = if opts { 0 } else { t.records };
+            let data = if t.options { 0 } else { t.records };
             let (outcome, ev) = match &mut self.tx {
                 Tx::Udp(u) => (u.send(buf), None),
                 Tx::Tcp(tcp) => tcp.send(now_us, buf, data),
@@ -401,7 +391,7 @@ impl Collector {
                                 self.event(now_us, now_s, ev);
                             }
                         }
-                    } else if !opts {
+                    } else if !t.options {
                         self.skip(now_s, u64::from(t.records), t.len);
                     }
                 }
@@ -412,7 +402,7 @@ impl Collector {
                     }
                     if t.templates {
                         self.c.templates_lost += 1;
-                    } else if !opts {
+                    } else if !t.options {
                         self.drop_for(fault, u64::from(t.records), t.len, now_s);
                     }
                 }

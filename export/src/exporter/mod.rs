@@ -29,8 +29,14 @@
 //! - Time comes from a [`Clock`] passed to `poll` (the cycle reads it at its
 //!   start, between chunks and at its end), so tests drive it by hand.
 //! - Every `netflow_timeout` seconds the cycle statistics of spec §9 go to
-//!   `fastdpi_stat.log` (with `dbg_log_mask & 0x80`), and the drop counts go
-//!   to each collector as RFC 7011 §4.3 reliability records.
+//!   `fastdpi_stat.log` (with `dbg_log_mask & 0x80`), and, when they moved,
+//!   the drop counts and the probe's counters go to each collector as a
+//!   statistics report: an RFC 7011 §4.3 reliability record and a counter
+//!   record per counter. The counters are read on this thread from a
+//!   [`CounterSource`] (the binary reads the workers' published counters, as
+//!   its stats line does): no worker does anything for them. Every template
+//!   round ends with the report as last read, and [`Exporter::shutdown`]
+//!   sends a last one with the final values.
 //! - The DNS text log (spec §8, [`ExporterConfig::dns_log`]) is written here,
 //!   never by a worker: every DNS record (templates 272/273) the cycle drains
 //!   is read back from its encoded bytes
@@ -63,13 +69,52 @@ use collector::{Collector, Tx};
 use dns::DnsLogState;
 use metaprobe_ipfix::encoder::record_limit_for_mtu;
 use metaprobe_ipfix::ring::{RecordReceiver, RecordSender, RingConfig, ring};
-use metaprobe_ipfix::session::{Reliability, Session, SessionConfig, Transport};
+use metaprobe_ipfix::session::{NamedCount, Reliability, Session, SessionConfig, Transport};
 use metaprobe_ipfix::template::{Routes, Stream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// How long [`Exporter::shutdown`] waits for congested collectors, µs.
 const SHUTDOWN_DRAIN_US: u64 = 200_000;
+
+/// Fills a list with the probe's counters (see the module's notes); called
+/// on the export thread at each statistics period and at the end of a run.
+pub type CounterSource = Box<dyn FnMut(&mut Vec<NamedCount>) + Send>;
+
+/// The probe's counters for the statistics reports.
+#[derive(Default)]
+struct ProbeCounters {
+    source: Option<CounterSource>,
+    /// As last read: what the sessions report.
+    current: Vec<NamedCount>,
+    /// The read before it is compared (its buffer kept).
+    read: Vec<NamedCount>,
+}
+
+impl ProbeCounters {
+    /// Reads the source; true when a counter moved since the last read.
+    fn refresh(&mut self) -> bool {
+        let Some(source) = &mut self.source else {
+            return false;
+        };
+        self.read.clear();
+        source(&mut self.read);
+        if self.read == self.current {
+            return false;
+        }
+        core::mem::swap(&mut self.read, &mut self.current);
+        true
+    }
+}
+
+impl core::fmt::Debug for ProbeCounters {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ProbeCounters")
+            .field("source", &self.source.is_some())
+            .field("current", &self.current)
+            .finish_non_exhaustive()
+    }
+}
 
 #[derive(Clone, Copy, Debug, Default)]
 struct StreamCounters {
@@ -111,6 +156,7 @@ pub struct Exporter {
     /// every cycle, never waited on.
     reopen: Arc<AtomicBool>,
     log_reopens: u64,
+    counters: ProbeCounters,
     published: Arc<Mutex<ExportStats>>,
 }
 
@@ -206,6 +252,7 @@ impl Exporter {
             },
             reopen: Arc::new(AtomicBool::new(false)),
             log_reopens: 0,
+            counters: ProbeCounters::default(),
             published,
         };
         Ok((exporter, senders))
@@ -226,6 +273,12 @@ impl Exporter {
     /// moved alert log is back at once.
     pub fn reopen_flag(&self) -> Arc<AtomicBool> {
         Arc::clone(&self.reopen)
+    }
+
+    /// Where the statistics reports read the probe's counters (none: the
+    /// reports carry the reliability record alone).
+    pub fn set_counter_source(&mut self, source: CounterSource) {
+        self.counters.source = Some(source);
     }
 
     /// The configuration.
@@ -360,6 +413,7 @@ impl Exporter {
         let stat_due = self.stat_start.is_some_and(|t0| {
             start.saturating_sub(t0) >= u64::from(self.cfg.stat_period_secs) * 1_000_000
         });
+        let counters_moved = stat_due && self.counters.refresh();
         for c in &mut self.collectors {
             let st = c.spec.stream.of(&self.streams);
             let not_sent = st.worker_drops_seen + st.skipped + c.c.not_sent();
@@ -375,9 +429,12 @@ impl Exporter {
                 last_drop: st.last_drop.max(c.c.last_drop),
             };
             c.session.set_reliability(r);
-            if stat_due && r.not_sent_records != c.reported_not_sent {
+            if counters_moved {
+                c.session.set_counters(&self.counters.current);
+            }
+            if stat_due && (counters_moved || r.not_sent_records != c.reported_not_sent) {
                 c.reported_not_sent = r.not_sent_records;
-                c.session.report_reliability();
+                c.session.report_statistics();
             }
             if c.is_up() && !c.held(start) {
                 c.session.flush();
@@ -459,9 +516,16 @@ impl Exporter {
     }
 
     /// A last cycle: what the workers handed over (stop them first) is
-    /// drained and sent, without blocking; the DNS text log is flushed and
-    /// the pending alert lines are written.
+    /// drained and sent, without blocking, with a last statistics report of
+    /// the final counters; the DNS text log is flushed and the pending alert
+    /// lines are written.
     pub fn shutdown(&mut self, clock: &impl Clock) {
+        // The final counters (the workers have stopped) go to every collector.
+        self.counters.refresh();
+        for c in &mut self.collectors {
+            c.session.set_counters(&self.counters.current);
+            c.session.report_statistics();
+        }
         self.poll(clock);
         // Give congested collectors a short while to take what is held, and
         // TCP collectors to acknowledge what they were sent, then count what

@@ -19,7 +19,7 @@
 use super::DecodedRecord;
 use super::render::{PREFIX, Table, json_str, json_value, layout_table, options_table};
 use crate::ie::{self, DataType, Ie};
-use crate::template::{RELIABILITY_TEMPLATE, Slot, TEMPLATES, TemplateDef};
+use crate::template::{COUNTER_TEMPLATE, RELIABILITY_TEMPLATE, Slot, TEMPLATES, TemplateDef};
 use std::fmt::Write as _;
 
 /// The database of the tables.
@@ -175,6 +175,15 @@ fn specs() -> Vec<Spec> {
         by_host: None,
         session_index: false,
     });
+    v.push(Spec {
+        table: options_table(&COUNTER_TEMPLATE),
+        elements: COUNTER_TEMPLATE.fields.to_vec(),
+        about: "the probe's counters (final summary names), a row per counter and report",
+        order_by: "(COUNTER_FAMILY, COUNTER_NAME, export_time)",
+        partition: false,
+        by_host: None,
+        session_index: false,
+    });
     v
 }
 
@@ -310,12 +319,12 @@ mod tests {
         );
     }
 
-    /// Every row of every template (both families, and the reliability
-    /// record) names only columns of its table, with the table's name.
+    /// Every row of every template (both families, the reliability and the
+    /// counter records) names only columns of its table, with the table's name.
     #[test]
     fn rows_fit_their_tables() {
         let tables = schema_columns();
-        assert_eq!(tables.len(), 10);
+        assert_eq!(tables.len(), 11);
         let mut seen = Vec::new();
         for stream in Stream::ALL {
             let cfg = SessionConfig::udp(stream, 9000, false, 20);
@@ -339,7 +348,7 @@ mod tests {
         }
         seen.sort();
         seen.dedup();
-        assert_eq!(seen.len(), 10, "{seen:?}");
+        assert_eq!(seen.len(), 11, "{seen:?}");
     }
 
     #[test]

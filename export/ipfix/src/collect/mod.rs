@@ -5,7 +5,8 @@
 //!
 //! It decodes any template (unknown elements get generic names, `ie<id>` or
 //! `e<pen>_<id>`), and names the kinds of our own templates as `ie_spec.py`
-//! does (`clickstream`, `dns_v6`, …; options: `ie_type`, `reliability`).
+//! does (`clickstream`, `dns_v6`, …; options: `ie_type`, `reliability`,
+//! `counter`).
 //!
 //! Hostile input cannot make it panic or grow: every length and count read
 //! from the wire is checked against the octets that are there before it is
@@ -128,11 +129,7 @@ fn numbered(bases: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 fn element(id: u16, pen: u32) -> Option<&'static Ie> {
-    ie::lookup(id, pen).or_else(|| {
-        ie::OPTIONS_ELEMENTS
-            .iter()
-            .find(|e| e.id == id && e.pen == pen)
-    })
+    ie::lookup(id, pen)
 }
 
 fn data_kind(fields: &[FieldSpec]) -> Option<String> {

@@ -20,8 +20,8 @@
 //! address families (`dns` holds `dns` and `dns_v6` records): its columns are
 //! the template's elements in wire order, with both address pairs
 //! (`IP_SOURCE`, `IP_DESTINATION`, `IP_SOURCE_V6`, `IP_DESTINATION_V6`), the
-//! other family's left empty. The options kinds are `ie_type` and
-//! `reliability`; a template that is not ours is `template_<id>`, its columns
+//! other family's left empty. The options kinds are `ie_type`,
+//! `reliability` and `counter`; a template that is not ours is `template_<id>`, its columns
 //! its field names.
 
 use super::{DecodedRecord, Value, numbered};
