@@ -347,12 +347,20 @@ impl StreamPool {
             }
         }
         slot.run_count = runs as u8;
+        // Only the octets the slot still holds move (the prefix and the runs
+        // past it), not the whole slot: a parser consumes line by line.
+        let held = slot
+            .runs
+            .iter()
+            .take(runs)
+            .fold(kept, |end, &(_, b)| end.max(b)) as usize;
         // Runs that now start at 0 join the prefix.
         slot.add_run(0, kept);
         let start = r.slot as usize * slot_size;
         let from = (n as usize).min(slot_size);
+        let to = from.saturating_add(held).min(slot_size);
         if let Some(window) = self.data.get_mut(start..start + slot_size) {
-            window.copy_within(from.., 0);
+            window.copy_within(from..to, 0);
         }
     }
 

@@ -704,7 +704,8 @@ impl Apps {
         c: &WorkerCounters,
         policy: &Policy,
     ) -> Option<Lock> {
-        if flow.app.proto == AppProto::Undecided
+        // `matches!`, not `==`: the derived equality is a call that compares states.
+        if matches!(flow.app.proto, AppProto::Undecided)
             && let Some(st) = ftp::claim(&mut self.workers.ftp, seen)
         {
             // A data connection an FTP control connection announced: its
@@ -727,7 +728,7 @@ impl Apps {
                 ..AppState::default()
             };
         }
-        let primed = if flow.app.proto == AppProto::Undecided {
+        let primed = if matches!(flow.app.proto, AppProto::Undecided) {
             self.decide(&mut flow.app, seen, &c.app)
         } else {
             None

@@ -41,6 +41,7 @@ pub struct Ipv4Header<'a> {
 
 impl<'a> Ipv4Header<'a> {
     /// Checks version, IHL, that the options were captured, and Total Length.
+    #[inline]
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Stop> {
         let Some((fixed, _)) = buf.split_first_chunk::<HEADER_LEN>() else {
             return Err(Stop::truncated(

@@ -294,6 +294,7 @@ fn decode_pppoe(rest: &[u8], off: usize, p: &mut Packet) -> Result<(), Stop> {
     }
 }
 
+#[inline]
 fn decode_ipv4(rest: &[u8], off: usize, p: &mut Packet) -> Result<(), Stop> {
     let h = Ipv4Header::new_checked(rest).map_err(|s| s.at(off))?;
     let r = h.repr();
@@ -325,6 +326,7 @@ fn decode_ipv6(rest: &[u8], off: usize, p: &mut Packet) -> Result<(), Stop> {
     decode_transport(ext.protocol, l4_bytes, l4, p)
 }
 
+#[inline]
 fn decode_transport(
     protocol: IpProtocol,
     l4: &[u8],

@@ -89,6 +89,7 @@ pub struct TcpHeader<'a> {
 
 impl<'a> TcpHeader<'a> {
     /// Checks the fixed header, Data Offset ≥ 5, and that the options were captured.
+    #[inline]
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Stop> {
         let Some((fixed, _)) = buf.split_first_chunk::<HEADER_LEN>() else {
             return Err(Stop::truncated(

@@ -28,6 +28,7 @@ pub struct UdpHeader<'a> {
 
 impl<'a> UdpHeader<'a> {
     /// Checks the header and the Length field.
+    #[inline]
     pub fn new_checked(buf: &'a [u8]) -> Result<Self, Stop> {
         let Some((fixed, after)) = buf.split_first_chunk::<HEADER_LEN>() else {
             return Err(Stop::truncated(
