@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
-    Netns, Running, TestDir, dpdk_lock, eal_base, require_tool, run_args_idle, run_cmd,
+    Running, TestDir, bridged_hosts, dpdk_lock, eal_base, require_tool, run_args_idle, run_cmd,
     toml_string, write_config,
 };
 
@@ -91,44 +91,14 @@ fn text(b: &[u8]) -> String {
 #[test]
 fn curl_sees_the_redirect_and_the_reset_and_unlisted_hosts_work() {
     for (tool, package) in [
-        ("ethtool", "ethtool"),
         ("curl", "curl"),
         ("openssl", "openssl"),
         ("python3", "python3"),
     ] {
         require_tool(tool, package);
     }
-    let ns = Netns::create(&["a", "b", "br"]);
+    let ns = bridged_hosts();
     let (a, b, br) = (ns.name("a"), ns.name("b"), ns.name("br"));
-    for (host_ns, host_if, bridge_if) in [(a, "hosta", "bra"), (b, "hostb", "brb")] {
-        run_cmd(
-            "ip",
-            &[
-                "-n", br, "link", "add", bridge_if, "type", "veth", "peer", "name", host_if,
-                "netns", host_ns,
-            ],
-        );
-    }
-    run_cmd(
-        "ip",
-        &["-n", a, "addr", "add", "192.0.2.1/24", "dev", "hosta"],
-    );
-    run_cmd(
-        "ip",
-        &["-n", b, "addr", "add", "192.0.2.2/24", "dev", "hostb"],
-    );
-    // Offloads off: the bridge sees the frames the wire would carry, with
-    // their checksums filled in (and the kernel checks ours).
-    for (n, dev) in [(a, "hosta"), (b, "hostb"), (br, "bra"), (br, "brb")] {
-        Netns::exec(
-            n,
-            "ethtool",
-            &[
-                "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
-            ],
-        );
-        run_cmd("ip", &["-n", n, "link", "set", dev, "up"]);
-    }
 
     let dir = TestDir::new("block-curl");
     let site = dir.join("site");

@@ -17,11 +17,12 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{
-    MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, TestDir, UdpCollector, decode_all, dpdk_lock,
-    eal_args, fixtures_dir, inet_checksum, read_capture, run_args, run_metaprobe, toml_string,
-    write_config, write_pcap,
+    MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, TestDir, decode_all, dpdk_lock, eal_args,
+    fixtures_dir, inet_checksum, read_capture, run_args, run_metaprobe, toml_string, write_config,
+    write_pcap,
 };
 use metaprobe_ipfix::collect::{DecodedRecord, Value};
+use metaprobe_test_support::udp::UdpCollector;
 
 const CLIENT4: [u8; 4] = [10, 7, 0, 1];
 const SERVER4: [u8; 4] = [192, 0, 2, 80];

@@ -18,16 +18,18 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    Packet, RUN_TIMEOUT, Running, TestDir, UdpCollector, decode_all, dpdk_lock, eal_args,
-    read_capture, run_args, run_metaprobe, write_config, write_pcap,
+    Packet, RUN_TIMEOUT, Running, TestDir, decode_all, dpdk_lock, eal_args, read_capture, run_args,
+    run_metaprobe, write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::clickhouse::SESSION_JOIN;
 use metaprobe_ipfix::collect::{DecodedRecord, Value};
+use metaprobe_test_support::fixtures_dir;
+use metaprobe_test_support::udp::UdpCollector;
 
 const CAPTURES: [&str; 3] = [
     "tls12_curl_ecdhe_rsa_cert_chain.pcap",
@@ -61,10 +63,6 @@ for row in s.query("SELECT toUnixTimestamp(TIME_STAMP), toTypeName(TIME_STAMP), 
 print("join")
 sys.stdout.write(s.query(sys.stdin.read(), "TSV").data())
 "#;
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dataplane/tests/fixtures")
-}
 
 /// True when `python3 -c 'import chdb'` works; else says SKIPPED, loudly.
 fn chdb_available() -> bool {
@@ -184,7 +182,7 @@ fn the_session_join_runs_in_clickhouse_on_the_collectors_output() {
     let dir = TestDir::new("clickhouse");
     let frames: Vec<Packet> = CAPTURES
         .iter()
-        .flat_map(|c| read_capture(&fixtures().join(c)))
+        .flat_map(|c| read_capture(&fixtures_dir().join(c)))
         .collect();
     let (in0, in1) = (dir.join("in0.pcap"), dir.join("in1.pcap"));
     let (out0, out1) = (dir.join("out0.pcap"), dir.join("out1.pcap"));

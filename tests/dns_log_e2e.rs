@@ -43,16 +43,16 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::{
-    FinalSummary, Packet, PortCounts, RUN_TIMEOUT, RunOutput, TestDir, UdpCollector,
-    assert_same_packets, decode_all, dpdk_lock, eal_args, ethernet_frames_of, read_capture,
-    read_capture_links, run_args, run_metaprobe, toml_string, write_config, write_pcap,
+    FinalSummary, Packet, PortCounts, RUN_TIMEOUT, RunOutput, TestDir, assert_same_packets,
+    decode_all, dpdk_lock, eal_args, ethernet_frames_of, read_capture, run_args, run_metaprobe,
+    toml_string, write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::render::to_json;
 use metaprobe_ipfix::collect::{DecodedRecord, Value};
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dataplane/tests/fixtures")
-}
+use metaprobe_test_support::capture::read_frames;
+use metaprobe_test_support::fixtures_dir;
+use metaprobe_test_support::hex::{hex, unhex};
+use metaprobe_test_support::udp::UdpCollector;
 
 /// The DNS captures of `records_e2e`.
 const DNS_CAPTURES: [&str; 10] = [
@@ -88,7 +88,7 @@ const DEFAULT_FORMAT: [&str; 14] = [
 
 /// The capture's packets as Ethernet frames (non-Ethernet link types re-encapsulated).
 fn load(name: &str) -> Vec<Packet> {
-    let raw = read_capture_links(&fixtures().join(name));
+    let raw = read_frames(&fixtures_dir().join(name));
     assert!(!raw.is_empty(), "{name}: no packets");
     ethernet_frames_of(&raw).0
 }
@@ -263,10 +263,6 @@ fn escaped(bytes: &[u8]) -> String {
         }
     }
     s
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A label octet inside RDATA: `.` and `\` escaped with a backslash, octets outside
@@ -937,13 +933,6 @@ fn unwritable_path_drops_lines_and_alerts_but_bridges() {
 // ---------------------------------------------------------------------------------------
 // The test's own oracle
 // ---------------------------------------------------------------------------------------
-
-fn unhex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
-}
 
 /// The renderer on real RDATA (the vectors of the dataplane's and the exporter's unit
 /// tests, whose expected text is the documented one) and the time suffix on known dates.

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use common::{
     FinalSummary, Netns, Packet, PortCounts, RunOutput, Running, SummaryLine, TestDir, WorkerStart,
-    compare_packets, dpdk_lock, eal_args, eal_base, gen_bulk, pcap_vdev, read_capture,
-    require_tool, run_args, run_args_idle, run_cmd, run_metaprobe, write_config,
+    bridged_hosts, compare_packets, dpdk_lock, eal_args, eal_base, gen_bulk, pcap_vdev,
+    read_capture, require_tool, run_args, run_args_idle, run_cmd, run_metaprobe, write_config,
     write_config_bridges, write_pcap, write_pcap_iter,
 };
 
@@ -216,47 +216,15 @@ fn net_ring_bridge_idles_out_with_zero_counters() {
     );
 }
 
-/// `net_af_packet` on kernel interfaces: host A (namespace `a`, 192.0.2.1/24) and host B
-/// (namespace `b`, 192.0.2.2/24) are each linked by a veth pair to namespace `br`, where
-/// metaprobe runs with one `net_af_packet` port on each of the two bridge-side ends. There
-/// is no other path between A and B: a ping fails before the bridge starts, and 5 of 5
-/// pings are answered while it runs. Offloads are off on every veth end, so the frames are
-/// what the wire would carry (no oversized GSO frames, no checksums left to the NIC).
+/// `net_af_packet` on kernel interfaces ([`common::bridged_hosts`]): metaprobe runs with one
+/// `net_af_packet` port on each of the two bridge-side ends. There is no other path between
+/// A and B: a ping fails before the bridge starts, and 5 of 5 pings are answered while it
+/// runs.
 #[test]
 fn af_packet_bridge_carries_ping_between_two_namespaces() {
-    require_tool("ethtool", "ethtool");
     require_tool("ping", "iputils-ping");
-    let ns = Netns::create(&["a", "b", "br"]);
-    let (a, b, br) = (ns.name("a"), ns.name("b"), ns.name("br"));
-
-    // Interface names live in their namespaces; only the namespace names need be unique.
-    for (host_ns, host_if, bridge_if) in [(a, "hosta", "bra"), (b, "hostb", "brb")] {
-        run_cmd(
-            "ip",
-            &[
-                "-n", br, "link", "add", bridge_if, "type", "veth", "peer", "name", host_if,
-                "netns", host_ns,
-            ],
-        );
-    }
-    run_cmd(
-        "ip",
-        &["-n", a, "addr", "add", "192.0.2.1/24", "dev", "hosta"],
-    );
-    run_cmd(
-        "ip",
-        &["-n", b, "addr", "add", "192.0.2.2/24", "dev", "hostb"],
-    );
-    for (n, dev) in [(a, "hosta"), (b, "hostb"), (br, "bra"), (br, "brb")] {
-        Netns::exec(
-            n,
-            "ethtool",
-            &[
-                "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
-            ],
-        );
-        run_cmd("ip", &["-n", n, "link", "set", dev, "up"]);
-    }
+    let ns = bridged_hosts();
+    let (a, br) = (ns.name("a"), ns.name("br"));
 
     // No path from A to B without the bridge.
     let before = Netns::exec_unchecked(a, "ping", &["-c", "1", "-W", "1", "192.0.2.2"]);

@@ -24,10 +24,10 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{ErrorKind, Read};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
@@ -36,67 +36,18 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use common::{
     BridgeRun, MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, TestDir, assert_bridge_forwarded,
     bridge_capture_files, dpdk_lock, eal_args, eth, gen_bulk, ipv4_header, read_capture,
-    run_args_idle, run_metaprobe, set_rcvbuf, udp_header, write_config, write_pcap,
+    run_args_idle, run_metaprobe, udp_header, write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::{DecodedRecord, TemplateCache, Value, decode_message, message_len};
+use metaprobe_test_support::hex::hex;
+use metaprobe_test_support::loopback::write_udp_pcap;
+use metaprobe_test_support::strict::{StrictCollector, Verdict};
+use metaprobe_test_support::truth::{col, read_tsv};
+use metaprobe_test_support::udp::{Datagram, UdpCollector, set_rcvbuf};
 
 // ---------------------------------------------------------------------------------------
 // Collectors owned by the test
 // ---------------------------------------------------------------------------------------
-
-/// One datagram received, with its source and when it came.
-#[derive(Clone, Debug)]
-struct Datagram {
-    from: SocketAddr,
-    at: Instant,
-    data: Vec<u8>,
-}
-
-/// A UDP collector on 127.0.0.1: a thread that keeps every datagram.
-struct UdpCollector {
-    addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: thread::JoinHandle<Vec<Datagram>>,
-}
-
-impl UdpCollector {
-    fn start() -> UdpCollector {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        set_rcvbuf(sock.as_raw_fd(), 64 << 20);
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let addr = sock.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = thread::spawn(move || {
-            let mut got = Vec::new();
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match sock.recv_from(&mut buf) {
-                    Ok((n, from)) => got.push(Datagram {
-                        from,
-                        at: Instant::now(),
-                        data: buf[..n].to_vec(),
-                    }),
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                        if flag.load(Ordering::SeqCst) {
-                            break;
-                        }
-                    }
-                    Err(e) => panic!("udp collector recv: {e}"),
-                }
-            }
-            got
-        });
-        UdpCollector { addr, stop, thread }
-    }
-
-    /// Every datagram received, once the socket has been empty for a moment.
-    fn finish(self) -> Vec<Datagram> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap()
-    }
-}
 
 /// A TCP collector on 127.0.0.1 that reads every connection to its end.
 struct TcpCollector {
@@ -787,121 +738,14 @@ fn slow_tcp_collector_leaves_the_bridge_untouched() {
 // 2. UDP and TCP at once
 // ---------------------------------------------------------------------------------------
 
-/// The strict collector of `../shared/tools`, listening on UDP and TCP.
-struct StrictCollector {
-    child: Child,
-    udp: u16,
-    tcp: u16,
-    summary: PathBuf,
-    out: PathBuf,
-}
-
-fn shared_tools() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools");
-    assert!(
-        p.join("ipfix_collect.py").is_file(),
-        "the independent checker is missing: {} (clone shared/ beside the repository)",
-        p.display()
-    );
-    p
-}
-
-/// The port after `"KEY": [["127.0.0.1", ` in the collector's ready file.
-fn ready_port(text: &str, key: &str) -> Option<u16> {
-    let pat = format!("\"{key}\": [[\"127.0.0.1\", ");
-    let (_, rest) = text.split_once(&pat)?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
-}
-
-impl StrictCollector {
-    fn start(dir: &TestDir) -> StrictCollector {
-        let tools = shared_tools();
-        let ready = dir.join("strict-ready.json");
-        let summary = dir.join("strict-summary.json");
-        let out = dir.join("strict-records.jsonl");
-        let child = Command::new("python3")
-            .arg(tools.join("ipfix_collect.py"))
-            .args([
-                "--udp",
-                "127.0.0.1:0",
-                "--tcp",
-                "127.0.0.1:0",
-                "--duration",
-                "200",
-                "--strict",
-            ])
-            .arg("--ready-file")
-            .arg(&ready)
-            .arg("--summary")
-            .arg(&summary)
-            .arg("--out")
-            .arg(&out)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("python3 must be installed to run the independent checker");
-        let start = Instant::now();
-        let (udp, tcp) = loop {
-            let text = fs::read_to_string(&ready).unwrap_or_default();
-            if let (Some(u), Some(t)) = (ready_port(&text, "udp"), ready_port(&text, "tcp")) {
-                break (u, t);
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the strict collector did not start"
-            );
-            thread::sleep(Duration::from_millis(50));
-        };
-        StrictCollector {
-            child,
-            udp,
-            tcp,
-            summary,
-            out,
-        }
-    }
-
-    /// Stops it (SIGTERM: what has arrived is still decoded) and returns its exit status,
-    /// summary, record lines (data records, then options records) and stderr.
-    fn finish(self) -> (std::process::ExitStatus, String, StrictRecords, String) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: kill(2) of our own child, not yet waited for.
-        unsafe {
-            libc::kill(pid, libc::SIGTERM);
-        }
-        let output = self.child.wait_with_output().unwrap();
-        let summary = fs::read_to_string(&self.summary).unwrap_or_default();
-        let lines = fs::read_to_string(&self.out).unwrap_or_default();
-        let (options, data) = lines
-            .lines()
-            .map(str::to_string)
-            .partition(|l| l.contains("\"options\": true") || l.contains("\"options\":true"));
-        (
-            output.status,
-            summary,
-            StrictRecords { data, options },
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    }
-}
-
-/// The JSON lines the strict collector wrote.
-struct StrictRecords {
-    data: Vec<String>,
-    options: Vec<String>,
-}
-
 /// The mixed capture on the subscriber side (an empty capture on the other), with the
 /// clickstream and dns streams each exported to a UDP and a TCP collector of the test (and,
 /// with `strict`, to the strict collector's UDP and TCP listeners too). Checks everything
 /// the in-process collectors can see; returns the strict collector's verdict to check.
-fn udp_and_tcp_at_once(
-    name: &str,
-    with_strict: bool,
-) -> Option<(std::process::ExitStatus, String, StrictRecords, String, u64)> {
+fn udp_and_tcp_at_once(name: &str, with_strict: bool) -> Option<(Verdict, u64)> {
     let dir = TestDir::new(name);
-    let strict = with_strict.then(|| StrictCollector::start(&dir));
+    let strict =
+        with_strict.then(|| StrictCollector::start(dir.path(), true, &["--duration", "200"]));
     let udp = UdpCollector::start();
     let tcp = TcpCollector::start();
     let list = |ours: SocketAddr, theirs: Option<u16>| {
@@ -913,7 +757,7 @@ fn udp_and_tcp_at_once(
     };
     let (su, st) = (
         strict.as_ref().map(|s| s.udp),
-        strict.as_ref().map(|s| s.tcp),
+        strict.as_ref().and_then(|s| s.tcp),
     );
     let extra = format!(
         "ipfix_udp_collectors = {u}\nipfix_tcp_collectors = {t}\n\
@@ -1027,10 +871,7 @@ fn udp_and_tcp_at_once(
         produced_total,
         "every record produced reached the UDP collector"
     );
-    strict.map(|s| {
-        let (status, summary, data, stderr) = s.finish();
-        (status, summary, data, stderr, produced_total)
-    })
+    strict.map(|s| (s.stop(), produced_total))
 }
 
 /// The clickstream and dns streams of one run of the mixed capture go to a UDP and a TCP
@@ -1046,27 +887,19 @@ fn udp_and_tcp_collectors_decode_the_same_records() {
 #[test]
 #[ignore = "needs ../shared/tools/ipfix_collect.py; scripts/test.sh runs it when present"]
 fn strict_collector_sees_no_violation_over_udp_and_tcp() {
-    let (status, summary, records, stderr, produced) =
-        udp_and_tcp_at_once("exp-strict", true).unwrap();
-    assert!(
-        status.success(),
-        "strict collector failed ({status}): {summary}\n{stderr}"
-    );
-    assert!(
-        summary.contains("\"violations\": {}"),
-        "violations: {summary}"
-    );
+    let (verdict, produced) = udp_and_tcp_at_once("exp-strict", true).unwrap();
+    verdict.assert_clean();
+    let summary = &verdict.summary;
     assert_eq!(
-        records.data.len() as u64,
+        verdict.records.len() as u64,
         2 * produced,
         "every record once over UDP and once over TCP: {summary}"
     );
     // The counter records (options template 282) reach it over both transports, the last
     // report of each stream's session with the final `records` count: every record the
     // workers handed over (the strict collector writes our strings and integers as hex).
-    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let records_counter = format!("\"e43823_4001\":\"{}\"", hex(b"records"));
-    let last_values: BTreeMap<String, String> = records
+    let last_values: BTreeMap<String, String> = verdict
         .options
         .iter()
         .filter(|l| l.contains("\"template_id\":282") && l.contains(&records_counter))
@@ -1095,42 +928,6 @@ fn strict_collector_sees_no_violation_over_udp_and_tcp() {
 // ---------------------------------------------------------------------------------------
 // 3. tshark
 // ---------------------------------------------------------------------------------------
-
-/// Ethernet/IPv4/UDP around each message (source port: the exporter's), in a classic pcap
-/// file (as in `export/tests/independent.rs`).
-fn write_udp_pcap(path: &Path, packets: &[(u16, &[u8])], dport: u16, t: u32) {
-    let mut f = Vec::new();
-    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    f.extend_from_slice(&2u16.to_le_bytes());
-    f.extend_from_slice(&4u16.to_le_bytes());
-    f.extend_from_slice(&[0; 8]);
-    f.extend_from_slice(&65535u32.to_le_bytes());
-    f.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
-    for (i, (sport, msg)) in packets.iter().enumerate() {
-        let udp_len = 8 + msg.len();
-        let ip_len = 20 + udp_len;
-        let mut p = Vec::with_capacity(14 + ip_len);
-        p.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-        p.extend(ipv4_header(
-            [127, 0, 0, 1],
-            [127, 0, 0, 1],
-            17,
-            ip_len as u16,
-            1,
-        ));
-        p.extend_from_slice(&sport.to_be_bytes());
-        p.extend_from_slice(&dport.to_be_bytes());
-        p.extend_from_slice(&(udp_len as u16).to_be_bytes());
-        p.extend_from_slice(&[0, 0]); // no UDP checksum (IPv4)
-        p.extend_from_slice(msg);
-        f.extend_from_slice(&t.to_le_bytes());
-        f.extend_from_slice(&(i as u32).to_le_bytes());
-        f.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        f.extend_from_slice(&(p.len() as u32).to_le_bytes());
-        f.extend_from_slice(&p);
-    }
-    fs::write(path, f).unwrap();
-}
 
 /// `tshark -r PCAP -d udp.port==PORT,cflow -Y FILTER -T fields -e …`: its stdout.
 fn tshark_fields(pcap: &Path, port: u16, filter: &str, fields: &[&str]) -> String {
@@ -1356,15 +1153,11 @@ fn stat_log_parser_reads_the_spec_form() {
 #[test]
 fn tcp_collectors_get_long_paths_whole() {
     let capture = common::fixtures_dir().join("http_headers_split_2seg_cookies_37req.pcapng");
-    let truth = fs::read_to_string(capture.with_extension("pcapng.truth.tsv")).unwrap();
-    let mut lines = truth.lines().map(|l| l.split('\t').collect::<Vec<_>>());
-    let header = lines.next().unwrap();
-    let uri = header
+    let mut want: Vec<String> = read_tsv(&capture.with_extension("pcapng.truth.tsv"))
         .iter()
-        .position(|h| *h == "http.request.uri")
-        .unwrap();
-    let mut want: Vec<String> = lines
-        .filter_map(|r| r.get(uri).filter(|u| !u.is_empty()).map(|u| u.to_string()))
+        .map(|row| col(row, "http.request.uri"))
+        .filter(|uri| !uri.is_empty())
+        .map(str::to_owned)
         .collect();
     want.sort();
     assert_eq!(want.len(), 37);

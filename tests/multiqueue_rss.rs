@@ -34,11 +34,11 @@ use std::thread;
 use std::time::Duration;
 
 use common::{
-    FinalSummary, Netns, Packet, PortCounts, Running, TestDir, UdpCollector, WorkerStart,
-    decode_all, dpdk_lock, eal_base, fixtures_dir, read_capture, require_tool, run_args_idle,
-    run_cmd, write_config,
+    FinalSummary, Netns, Packet, PortCounts, Running, TestDir, WorkerStart, decode_all, dpdk_lock,
+    eal_base, fixtures_dir, read_capture, require_tool, run_args_idle, write_config,
 };
 use metaprobe_ipfix::collect::{DecodedRecord, Value};
+use metaprobe_test_support::udp::UdpCollector;
 
 /// Flows in the capture.
 const FLOWS: usize = 240;
@@ -281,15 +281,8 @@ fn two_workers_on_two_af_packet_queues_keep_each_flow_on_one_worker() {
     // `br` the bridge's ends and metaprobe.
     let ns = Netns::create(&["h", "br"]);
     let (h, br) = (ns.name("h"), ns.name("br"));
-    for (host_if, bridge_if) in [("hosta", "bra"), ("hostb", "brb")] {
-        run_cmd(
-            "ip",
-            &[
-                "-n", br, "link", "add", bridge_if, "type", "veth", "peer", "name", host_if,
-                "netns", h,
-            ],
-        );
-    }
+    Netns::veth(br, "bra", h, "hosta");
+    Netns::veth(br, "brb", h, "hostb");
     for (n, dev) in [(h, "hosta"), (h, "hostb"), (br, "bra"), (br, "brb")] {
         // No frame of the kernel's own (IPv6 neighbour discovery, MLD) on the bridge.
         Netns::exec(
@@ -297,14 +290,7 @@ fn two_workers_on_two_af_packet_queues_keep_each_flow_on_one_worker() {
             "sysctl",
             &["-qw", &format!("net.ipv6.conf.{dev}.disable_ipv6=1")],
         );
-        Netns::exec(
-            n,
-            "ethtool",
-            &[
-                "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
-            ],
-        );
-        run_cmd("ip", &["-n", n, "link", "set", dev, "up"]);
+        Netns::wire_like_up(n, dev);
     }
 
     let collector = in_netns(br, UdpCollector::start);

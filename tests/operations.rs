@@ -15,9 +15,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
-    FinalSummary, Packet, Running, TestDir, UdpCollector, decode_all, dpdk_lock, eal_args,
-    ethernet_frames_of, read_capture_links, run_args_idle, toml_string, write_pcap,
+    FinalSummary, Packet, Running, TestDir, decode_all, dpdk_lock, eal_args, ethernet_frames_of,
+    run_args_idle, toml_string, write_pcap,
 };
+use metaprobe_test_support::capture::read_frames;
+use metaprobe_test_support::udp::UdpCollector;
 
 /// How long EAL start-up and port set-up may take before the worker line.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -28,7 +30,7 @@ fn capture() -> Vec<Packet> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("dataplane/tests/fixtures")
         .join(CAPTURE);
-    let frames = ethernet_frames_of(&read_capture_links(&path)).0;
+    let frames = ethernet_frames_of(&read_frames(&path)).0;
     assert!(!frames.is_empty(), "{CAPTURE}: no packets");
     frames
 }

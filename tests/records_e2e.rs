@@ -57,21 +57,20 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{
-    MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, Running, TestDir, UdpCollector, decode_all,
-    dpdk_lock, eal_args, eth, ethernet_frames_of, inet_checksum, ipv4_header, ipv6_header,
-    read_capture, read_capture_links, run_args, run_metaprobe, tcp_header, udp_header,
-    write_config, write_pcap,
+    MAC_NET, MAC_SUB, Packet, RUN_TIMEOUT, RunOutput, Running, TestDir, decode_all, dpdk_lock,
+    eal_args, eth, ethernet_frames_of, inet_checksum, ipv4_header, ipv6_header, read_capture,
+    run_args, run_metaprobe, tcp_header, udp_header, write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::render::to_json;
 use metaprobe_ipfix::collect::{DecodedRecord, Value};
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dataplane/tests/fixtures")
-}
+use metaprobe_test_support::capture::read_frames;
+use metaprobe_test_support::fixtures_dir;
+use metaprobe_test_support::hex::unhex;
+use metaprobe_test_support::truth::{Row, col, read_tsv, unescape};
+use metaprobe_test_support::udp::UdpCollector;
 
 // ---------------------------------------------------------------------------------------
 // Frames: a small header walker of our own (not the dataplane's decoder)
@@ -242,7 +241,7 @@ struct Capture {
 
 impl Capture {
     fn load(name: &str) -> Capture {
-        let raw = read_capture_links(&fixtures().join(name));
+        let raw = read_frames(&fixtures_dir().join(name));
         assert!(!raw.is_empty(), "{name}: no packets");
         let (frames, other) = ethernet_frames_of(&raw);
         let layers = frames.iter().map(|p| walk(&p.data)).collect();
@@ -292,29 +291,6 @@ fn flow_key(tcp: bool, t: Tuple) -> FlowKey {
 // ---------------------------------------------------------------------------------------
 // Truth files
 // ---------------------------------------------------------------------------------------
-
-type Row = HashMap<String, String>;
-
-/// A TSV file as rows of column → value (empty string when absent).
-fn read_tsv(path: &std::path::Path) -> Vec<Row> {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t').chain(std::iter::repeat("")))
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
-fn col<'a>(row: &'a Row, key: &str) -> &'a str {
-    row.get(key).map_or("", String::as_str)
-}
 
 fn list(row: &Row, key: &str) -> Vec<String> {
     let v = col(row, key);
@@ -366,12 +342,6 @@ fn subject_cn(subject: &str) -> Option<String> {
         .min()
         .unwrap_or(rest.len());
     Some(rest[..end].to_string())
-}
-
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -483,7 +453,7 @@ impl<'a> Truth<'a> {
     /// The truth of a capture: its tshark rows (none for a generated capture, whose truth
     /// is the generator's own TSVs).
     fn new(cap: &'a Capture) -> Truth<'a> {
-        let path = fixtures().join(format!("{}.truth.tsv", cap.name));
+        let path = fixtures_dir().join(format!("{}.truth.tsv", cap.name));
         let rows = if cap.name == GENERATED || cap.name == MAIL_GENERATED {
             Vec::new()
         } else {
@@ -770,7 +740,7 @@ impl<'a> Truth<'a> {
     /// DNS answers, and stand-ins for responses without answers.
     fn dns(&mut self) {
         let reassembled = self.ip_reassembled_frames();
-        let answers = read_tsv(&fixtures().join(format!("{}.dns_answers.tsv", self.cap.name)));
+        let answers = read_tsv(&fixtures_dir().join(format!("{}.dns_answers.tsv", self.cap.name)));
         let mut with_answers = BTreeSet::new();
         for a in &answers {
             let frame: usize = col(a, "frame").parse().unwrap();
@@ -997,7 +967,7 @@ impl<'a> Truth<'a> {
     /// The rows of the capture's derived truth `<capture>.<suffix>`; none when the capture
     /// has no such file.
     fn derived(&self, suffix: &str) -> Vec<Row> {
-        let path = fixtures().join(format!("{}.{suffix}", self.cap.name));
+        let path = fixtures_dir().join(format!("{}.{suffix}", self.cap.name));
         if path.exists() {
             read_tsv(&path)
         } else {
@@ -1369,26 +1339,6 @@ fn ftp_fields(
         ("MODE", u(mode)),
         ("RESULT_CODE", u(code)),
     ]
-}
-
-/// A TSV value with `sip_ftp_tsv.py`'s escapes (`\\`, `\t`, `\r`, `\n`) undone.
-fn unescape(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    let mut chars = v.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        out.push(match chars.next() {
-            Some('t') => '\t',
-            Some('r') => '\r',
-            Some('n') => '\n',
-            Some(other) => other,
-            None => '\\',
-        });
-    }
-    out
 }
 
 /// One TCP direction reassembled from its first segment, with each segment's place.
@@ -3169,7 +3119,7 @@ fn sip_and_ftp_in_every_encapsulation_over_ipv4_and_ipv6() {
 /// The first SIP payload of a corpus capture that `starts` accepts, with its truth row.
 fn sip_message(capture: &str, starts: &[u8]) -> (Vec<u8>, Row) {
     let cap = Capture::load(capture);
-    let rows = read_tsv(&fixtures().join(format!("{capture}.sip_records.tsv")));
+    let rows = read_tsv(&fixtures_dir().join(format!("{capture}.sip_records.tsv")));
     rows.into_iter()
         .find_map(|row| {
             let frame: usize = col(&row, "frame").parse().unwrap();

@@ -14,6 +14,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::dns::{Answers, Header, RecordBuf, TCP_MESSAGE_MAX, tcp_frame};
 use metaprobe_dataplane::wire::decode;
+use metaprobe_test_support::hex::unhex;
 
 /// UDP port-53 payloads of the fixture captures that are DNS responses.
 fn corpus_responses() -> Vec<Vec<u8>> {
@@ -26,14 +27,6 @@ fn corpus_responses() -> Vec<Vec<u8>> {
                 .then(|| p.payload(f).to_vec())
         })
         .filter(|m| Header::parse(m).is_ok_and(|h| h.is_response()))
-        .collect()
-}
-
-fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.split_whitespace().collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
 }
 
@@ -54,13 +47,13 @@ fn bench(c: &mut Criterion) {
         // www.netbsd.org A (1 answer).
         (
             "a_1_answer",
-            hex("75c08180000100010000000003777777066e6574627364036f72670000010001
+            unhex("75c08180000100010000000003777777066e6574627364036f72670000010001
                  c00c00010001000140ef0004cc98be0c"),
         ),
         // google.com MX: 6 answers with compressed targets, 6 additionals (not read).
         (
             "mx_6_answers",
-            hex("f76f8180000100060000000606676f6f676c6503636f6d00000f0001
+            unhex("f76f8180000100060000000606676f6f676c6503636f6d00000f0001
                  c00c000f000100000228000a002805736d747034c00cc00c000f000100000228000a000a05736d747035c00c
                  c00c000f000100000228000a000a05736d747036c00cc00c000f000100000228000a000a05736d747031c00c
                  c00c000f000100000228000a000a05736d747032c00cc00c000f000100000228000a002805736d747033c00c
@@ -70,7 +63,7 @@ fn bench(c: &mut Criterion) {
         // CNAME → CNAME → 8 × A.
         (
             "cname_chain_10_answers",
-            hex("663181800001000a000000010a34312d636f75726965720470757368056170706c6503636f6d0000010001
+            unhex("663181800001000a000000010a34312d636f75726965720470757368056170706c6503636f6d0000010001
                  c00c00050001000024d7002602343112636f75726965722d707573682d6170706c6503636f6d06616b61646e73036e657400
                  c037000500010000003b00201265752d6e6f7274682d636f75726965722d340a707573682d6170706c65c04d
                  c069000100010000001100041139928bc069000100010000001100041139928ac0690001000100000011000411399287
@@ -80,7 +73,7 @@ fn bench(c: &mut Criterion) {
         // NXDOMAIN: the question stand-in.
         (
             "nxdomain",
-            hex("266d8583000100000000000003777777076578616d706c65076e6f7467696e6800001c0001"),
+            unhex("266d8583000100000000000003777777076578616d706c65076e6f7467696e6800001c0001"),
         ),
     ];
     let mut buf = RecordBuf::new();

@@ -7,44 +7,25 @@
 #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::http::HttpState;
 use metaprobe_dataplane::wire::{decode, decode_ip};
+use metaprobe_test_support::capture::read_frames;
+use metaprobe_test_support::fixtures_dir;
 use pcap_file::DataLink;
-use pcap_file::pcap::PcapReader;
-use pcap_file::pcapng::{Block, PcapNgReader};
 
 const CAP: usize = 8192;
 
 /// The in-order payload stream one side (source port `port`) of the first
 /// connection using that port sent.
 fn stream(name: &str, port: u16) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let mut frames = vec![];
-    if name.ends_with(".pcapng") {
-        let mut r = PcapNgReader::new(File::open(path).unwrap()).unwrap();
-        while let Some(b) = r.next_block() {
-            if let Block::EnhancedPacket(p) = b.unwrap() {
-                frames.push((DataLink::ETHERNET, p.data.into_owned()));
-            }
-        }
-    } else {
-        let mut r = PcapReader::new(File::open(path).unwrap()).unwrap();
-        let link = r.header().datalink;
-        while let Some(p) = r.next_packet() {
-            frames.push((link, p.unwrap().data.into_owned()));
-        }
-    }
     let mut segs = BTreeMap::new();
     let mut base = None;
-    for (link, data) in frames {
+    for f in read_frames(&fixtures_dir().join(name)) {
+        let (link, data) = (f.link, f.data);
         let p = if link == DataLink::ETHERNET {
             decode(&data)
         } else {

@@ -6,36 +6,30 @@
 //! `cargo bench -p metaprobe-dataplane --bench tls_quic`
 #![allow(clippy::indexing_slicing, clippy::unwrap_used)]
 
-use std::fs::File;
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::quic::{InitialKeys, QuicInitialState, Side, VERSION_1};
 use metaprobe_dataplane::app::tls;
 use metaprobe_dataplane::wire::{Packet, decode, decode_ip};
+use metaprobe_test_support::capture::read_frames;
+use metaprobe_test_support::fixtures_dir;
 use pcap_file::DataLink;
-use pcap_file::pcap::PcapReader;
 
-/// (decoded packet, frame bytes) of a pcap fixture.
+/// (decoded packet, frame bytes) of a fixture capture.
 fn capture(name: &str) -> Vec<(Packet, Vec<u8>)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name);
-    let mut r = PcapReader::new(File::open(path).unwrap()).unwrap();
-    let link = r.header().datalink;
-    let mut out = vec![];
-    while let Some(p) = r.next_packet() {
-        let data = p.unwrap().data.into_owned();
-        let packet = if link == DataLink::ETHERNET {
-            decode(&data)
-        } else {
-            decode_ip(&data)
-        };
-        out.push((packet, data));
-    }
-    out
+    read_frames(&fixtures_dir().join(name))
+        .into_iter()
+        .map(|f| {
+            let packet = if f.link == DataLink::ETHERNET {
+                decode(&f.data)
+            } else {
+                decode_ip(&f.data)
+            };
+            (packet, f.data)
+        })
+        .collect()
 }
 
 /// The payloads one side (source port `port`) sent, in capture order.

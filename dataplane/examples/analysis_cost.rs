@@ -7,6 +7,7 @@
 //! login (a subscriber map of 0.0.0.0/0 and ::/0, RADIUS snooping on);
 //! without `--frames` no frame is analysed (the start-up run).
 
+use std::path::Path;
 use std::sync::Arc;
 
 use metaprobe_dataplane::analyze::{Analyzer, AnalyzerConfig};
@@ -17,28 +18,15 @@ use metaprobe_dataplane::forward::{BURST_SIZE, Inspect};
 use metaprobe_dataplane::subscribers::{self, SubscriberMap};
 use metaprobe_ipfix::encoder::record_limit_for_mtu;
 use metaprobe_ipfix::ring::{RingConfig, ring};
-use pcap_file::pcap::PcapReader;
-use pcap_file::pcapng::{Block, PcapNgReader};
+use metaprobe_test_support::capture::read_frames;
 
 const HZ: u64 = 1_000_000_000;
 
 fn frames_of(path: &str) -> Vec<Vec<u8>> {
-    let data = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    if let Ok(mut r) = PcapReader::new(&data[..]) {
-        let mut out = Vec::new();
-        while let Some(Ok(p)) = r.next_packet() {
-            out.push(p.data.into_owned());
-        }
-        return out;
-    }
-    let mut r = PcapNgReader::new(&data[..]).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let mut out = Vec::new();
-    while let Some(Ok(b)) = r.next_block() {
-        if let Block::EnhancedPacket(p) = b {
-            out.push(p.data.into_owned());
-        }
-    }
-    out
+    read_frames(Path::new(path))
+        .into_iter()
+        .map(|f| f.data)
+        .collect()
 }
 
 fn main() {

@@ -20,32 +20,12 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::Path;
 
 use common::{fixtures, read_capture};
 use metaprobe_dataplane::wire::{EtherType, Packet, StopReason, decode, decode_ip};
+use metaprobe_test_support::truth::{Row, read_tsv_sparse};
 use pcap_file::DataLink;
-
-/// One row of a truth file: column name → value (empty values left out).
-type Row = HashMap<String, String>;
-
-fn read_truth(path: &Path) -> Vec<Row> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t'))
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
 
 fn list(row: &Row, key: &str) -> Vec<String> {
     row.get(key)
@@ -335,7 +315,7 @@ fn compare_encap(t: &mut Tally, ctx: &str, row: &Row, p: &Packet, protocols: &st
 fn run(name: &str) -> Tally {
     let dir = fixtures();
     let frames = read_capture(&dir.join(name));
-    let truth = read_truth(&dir.join(format!("{name}.truth.tsv")));
+    let truth = read_tsv_sparse(&dir.join(format!("{name}.truth.tsv")));
     assert!(!truth.is_empty(), "{name}: empty truth");
     let decoded: Vec<Packet> = frames
         .iter()

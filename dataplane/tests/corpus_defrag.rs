@@ -17,12 +17,13 @@ mod common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
-use std::path::Path;
 
 use common::{fixtures, read_capture};
 use metaprobe_dataplane::app::dns::{Answers, RecordBuf};
 use metaprobe_dataplane::defrag::{Defrag, DefragStats, HEADER_ROOM};
 use metaprobe_dataplane::wire::{Ip, decode, decode_ip};
+use metaprobe_test_support::hex::hex;
+use metaprobe_test_support::truth::read_tsv_sparse;
 use proptest::prelude::*;
 
 const HTTP: &str = "http_request_ipv4_fragmented.pcap";
@@ -50,28 +51,6 @@ fn reassemble(df: &mut Defrag, frames: &[Vec<u8>]) -> Vec<(usize, Vec<u8>)> {
     out
 }
 
-type Row = HashMap<String, String>;
-
-fn read_tsv(path: &Path) -> Vec<Row> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t'))
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 #[test]
 fn http_get_in_eleven_ipv4_fragments() {
     let frames = frames(HTTP);
@@ -91,7 +70,7 @@ fn http_get_in_eleven_ipv4_fragments() {
     let tcp = p.tcp().unwrap();
     assert_eq!((tcp.src_port, tcp.dst_port), (64415, 80));
 
-    let truth = read_tsv(&fixtures().join(format!("{HTTP}.truth.tsv")));
+    let truth = read_tsv_sparse(&fixtures().join(format!("{HTTP}.truth.tsv")));
     let want = truth
         .iter()
         .find(|r| r["section"] == "http_request")
@@ -205,7 +184,7 @@ fn dns_responses_in_ipv4_and_ipv6_fragments() {
     assert_eq!(errors, 0, "no message is cut any more");
 
     // The truth: every answer row of those frames (UDP), in message order.
-    let rows = read_tsv(&fixtures().join(format!("{DNS}.dns_answers.tsv")));
+    let rows = read_tsv_sparse(&fixtures().join(format!("{DNS}.dns_answers.tsv")));
     let mut want = Vec::new();
     let mut alts: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for r in &rows {

@@ -29,7 +29,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::Path;
 
 use common::{fixtures, read_capture};
 use metaprobe_dataplane::app::Outcome;
@@ -37,6 +36,8 @@ use metaprobe_dataplane::app::dns::{
     Answers, DnsError, RecordBuf, RecordKind, TCP_MESSAGE_MAX, TooLong, tcp_frame,
 };
 use metaprobe_dataplane::wire::{Packet, TcpFlags, decode};
+use metaprobe_test_support::hex::hex;
+use metaprobe_test_support::truth::{Row, read_tsv_sparse};
 use pcap_file::DataLink;
 
 /// A record as compared: every field the IPFIX DNS template takes from the message.
@@ -72,36 +73,14 @@ impl Want {
     }
 }
 
-type Row = HashMap<String, String>;
-
-fn read_tsv(path: &Path) -> Vec<Row> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t'))
-                .filter(|(_, v)| !v.is_empty())
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
 fn list(row: &Row, key: &str) -> Vec<String> {
     row.get(key)
         .map(|v| v.split('|').map(str::to_string).collect())
         .unwrap_or_default()
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn answers_truth(name: &str) -> Vec<Want> {
-    read_tsv(&fixtures().join(format!("{name}.dns_answers.tsv")))
+    read_tsv_sparse(&fixtures().join(format!("{name}.dns_answers.tsv")))
         .iter()
         .map(|r| Want {
             rec: Rec {
@@ -271,7 +250,7 @@ fn run_capture(name: &str, t: &mut Tally) -> (Vec<Rec>, Vec<usize>) {
 
 fn check(name: &str) -> Tally {
     let mut t = Tally::default();
-    let truth_rows = read_tsv(&fixtures().join(format!("{name}.truth.tsv")));
+    let truth_rows = read_tsv_sparse(&fixtures().join(format!("{name}.truth.tsv")));
     let mut want = answers_truth(name);
 
     // Responses without answers: one stand-in per response in a frame without answer

@@ -25,14 +25,14 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use common::{fixtures, read_capture};
+use common::{Frame, Tuple, decoded_frames, fixtures, row_tuple, tuple_of};
 use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::http::{
     Direction, Flags, HttpState, Reason, Reply, Request, Status, Want, request_start,
 };
 use metaprobe_dataplane::reasm::{StreamPool, StreamRef};
-use metaprobe_dataplane::wire::{Packet, TcpFlags, decode, decode_ip};
-use pcap_file::DataLink;
+use metaprobe_dataplane::wire::TcpFlags;
+use metaprobe_test_support::truth::{Row, read_tsv};
 use proptest::prelude::*;
 
 /// Every HTTP capture of the corpus but the IP-fragmented one (see
@@ -59,78 +59,8 @@ const SLOT: u32 = 8192;
 // Captures and truth
 // ---------------------------------------------------------------------------
 
-struct Frame {
-    number: usize,
-    packet: Packet,
-    bytes: Vec<u8>,
-}
-
-impl Frame {
-    fn payload(&self) -> &[u8] {
-        self.packet.payload(&self.bytes)
-    }
-}
-
-fn frames(name: &str) -> Vec<Frame> {
-    read_capture(&fixtures().join(name))
-        .into_iter()
-        .enumerate()
-        .map(|(i, (link, data))| {
-            let packet = match link {
-                DataLink::ETHERNET => decode(&data),
-                // Raw IP (LINKTYPE_RAW; DLT 12 as some writers store it).
-                DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 | DataLink::Unknown(12) => {
-                    decode_ip(&data)
-                }
-                other => panic!("{name}: link type {other:?}"),
-            };
-            Frame {
-                number: i + 1,
-                packet,
-                bytes: data,
-            }
-        })
-        .collect()
-}
-
-type Row = HashMap<String, String>;
-type Tuple = (IpAddr, u16, IpAddr, u16);
-
 fn truth(name: &str) -> Vec<Row> {
-    let text = std::fs::read_to_string(fixtures().join(format!("{name}.truth.tsv"))).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t').chain(std::iter::repeat("")))
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
-fn row_tuple(row: &Row) -> Tuple {
-    let addr = |v4: &str, v6: &str| -> IpAddr {
-        let v = if row[v4].is_empty() {
-            &row[v6]
-        } else {
-            &row[v4]
-        };
-        v.parse().unwrap()
-    };
-    (
-        addr("ip.src", "ipv6.src"),
-        row["tcp.srcport"].parse().unwrap(),
-        addr("ip.dst", "ipv6.dst"),
-        row["tcp.dstport"].parse().unwrap(),
-    )
-}
-
-fn tuple_of(p: &Packet) -> Option<Tuple> {
-    let (sp, dp) = p.ports()?;
-    Some((p.src_addr()?, sp, p.dst_addr()?, dp))
+    read_tsv(&fixtures().join(format!("{name}.truth.tsv")))
 }
 
 fn text(b: &[u8]) -> String {
@@ -409,7 +339,7 @@ fn end_of<T>(s: Status<T>) -> Option<&'static str> {
 
 fn run(name: &str, slot: u32) -> (Found, usize) {
     let mut flows = Flows::new(slot);
-    for f in frames(name) {
+    for f in decoded_frames(name) {
         flows.frame(&f);
     }
     for conn in flows.conns.values() {
@@ -718,7 +648,7 @@ fn a_request_in_ip_fragments_needs_ip_reassembly() {
     // prefix of the request and the later fragments carry no TCP header, so
     // the parser sees an incomplete head and reports nothing.
     let name = "http_request_ipv4_fragmented.pcap";
-    let fr = frames(name);
+    let fr = decoded_frames(name);
     assert!(fr.iter().all(|f| f.packet.is_fragment()));
     let (found, _) = run(name, SLOT);
     assert!(found.msgs.is_empty());
@@ -737,7 +667,7 @@ fn a_request_in_ip_fragments_needs_ip_reassembly() {
 /// Every TCP payload stream (per sending tuple, in sequence order) of a capture.
 fn tcp_streams(name: &str) -> Vec<(Tuple, Vec<u8>)> {
     let mut segs: BTreeMap<Tuple, (u32, BTreeMap<u32, Vec<u8>>)> = BTreeMap::new();
-    for f in frames(name) {
+    for f in decoded_frames(name) {
         let (Some(tcp), Some(t)) = (f.packet.tcp().copied(), tuple_of(&f.packet)) else {
             continue;
         };

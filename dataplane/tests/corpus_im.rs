@@ -14,7 +14,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use common::{Dialog, fixtures, tcp_dialogs};
 use metaprobe_dataplane::app::Outcome;
@@ -22,22 +22,10 @@ use metaprobe_dataplane::app::oscar::{
     CHANNEL_SNAC, FlapStream, ICBM_SEND, SELF_INFO, icbm_receiver, self_info, snac,
 };
 use metaprobe_dataplane::app::xmpp::{Event, XmppState};
-
-type Row = HashMap<String, String>;
+use metaprobe_test_support::truth::{Row, read_tsv};
 
 fn truth(capture: &str) -> Vec<Row> {
-    let text = std::fs::read_to_string(fixtures().join(format!("{capture}.truth.tsv"))).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t').chain(std::iter::repeat("")))
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    read_tsv(&fixtures().join(format!("{capture}.truth.tsv")))
 }
 
 fn col<'a>(r: &'a Row, c: &str) -> &'a str {

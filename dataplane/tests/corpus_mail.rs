@@ -14,24 +14,15 @@
 mod common;
 mod mail_common;
 
-use std::collections::HashMap;
-
 use common::fixtures;
 use mail_common::{MAIL_CAPTURES, Rec, STARTTLS_CAPTURES, drive, mail_conns};
+use metaprobe_test_support::truth::read_tsv_unescaped;
 
 /// The records a capture's truth expects, with the connection's client address.
 fn truth(name: &str) -> Vec<(String, Rec)> {
-    let text =
-        std::fs::read_to_string(fixtures().join(format!("{name}.mail_records.tsv"))).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .map(|l| {
-            let row: HashMap<&str, String> = header
-                .iter()
-                .copied()
-                .zip(l.split('\t').map(unescape))
-                .collect();
+    read_tsv_unescaped(&fixtures().join(format!("{name}.mail_records.tsv")))
+        .into_iter()
+        .map(|row| {
             let rec = Rec {
                 sent: row["event"] == "1",
                 code: row["result_code"].parse().unwrap(),
@@ -46,13 +37,6 @@ fn truth(name: &str) -> Vec<(String, Rec)> {
             (client.clone(), rec)
         })
         .collect()
-}
-
-fn unescape(v: &str) -> String {
-    v.replace("\\r", "\r")
-        .replace("\\n", "\n")
-        .replace("\\t", "\t")
-        .replace("\\\\", "\\")
 }
 
 /// Every connection's records, with the address of the end that sent the message.

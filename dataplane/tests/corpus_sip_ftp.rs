@@ -22,7 +22,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use common::{fixtures, read_capture};
+use common::{Tuple, decoded_frames, fixtures};
 use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::ftp::{
     Endpoint, Event, FtpRecord, FtpState, Mode, looks_like_greeting,
@@ -31,8 +31,8 @@ use metaprobe_dataplane::app::sip::{
     FixedText, Framing, Message, SipStream, join_hosts, looks_like_sip, name_addr_uri, parse,
 };
 use metaprobe_dataplane::reasm::{StreamPool, StreamRef};
-use metaprobe_dataplane::wire::{Packet, TcpFlags, decode};
-use pcap_file::DataLink;
+use metaprobe_dataplane::wire::TcpFlags;
+use metaprobe_test_support::truth::{Row, read_tsv_unescaped};
 
 const SIP_CAPTURES: &[&str] = &[
     "sip_invite_200_ack_bye_t38_fax.pcap",
@@ -53,74 +53,9 @@ const SLOT: u32 = 2048;
 // Captures and truth
 // ---------------------------------------------------------------------------
 
-struct Frame {
-    number: usize,
-    packet: Packet,
-    bytes: Vec<u8>,
-}
-
-impl Frame {
-    fn payload(&self) -> &[u8] {
-        self.packet.payload(&self.bytes)
-    }
-
-    fn tuple(&self) -> Option<Tuple> {
-        let (sp, dp) = self.packet.ports()?;
-        Some((self.packet.src_addr()?, sp, self.packet.dst_addr()?, dp))
-    }
-}
-
-type Tuple = (IpAddr, u16, IpAddr, u16);
-type Row = HashMap<String, String>;
-
-fn frames(name: &str) -> Vec<Frame> {
-    read_capture(&fixtures().join(name))
-        .into_iter()
-        .enumerate()
-        .map(|(i, (link, bytes))| {
-            assert_eq!(link, DataLink::ETHERNET, "{name}");
-            Frame {
-                number: i + 1,
-                packet: decode(&bytes),
-                bytes,
-            }
-        })
-        .collect()
-}
-
-/// A TSV with a header line; `\\`, `\t`, `\r`, `\n` escapes undone.
+/// A derived table of the fixtures.
 fn tsv(file: &str) -> Vec<Row> {
-    let text = std::fs::read_to_string(fixtures().join(file)).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t').chain(std::iter::repeat("")))
-                .map(|(h, v)| (h.to_string(), unescape(v)))
-                .collect()
-        })
-        .collect()
-}
-
-fn unescape(v: &str) -> String {
-    let mut out = String::new();
-    let mut chars = v.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('n') => out.push('\n'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    out
+    read_tsv_unescaped(&fixtures().join(file))
 }
 
 fn text(b: &[u8]) -> String {
@@ -159,7 +94,7 @@ fn sip_fields(m: &Message<'_>) -> BTreeMap<&'static str, String> {
 fn sip_messages(name: &str) -> Vec<(usize, Vec<u8>, BTreeMap<&'static str, String>)> {
     let mut out = Vec::new();
     let (mut datagrams, mut refused) = (0, 0);
-    for f in frames(name) {
+    for f in decoded_frames(name) {
         if f.packet.udp().is_none() || f.payload().is_empty() {
             continue;
         }
@@ -443,7 +378,7 @@ fn run_ftp(name: &str) -> FtpRun {
         control: HashMap::new(),
         not_ftp: BTreeSet::new(),
     };
-    for f in frames(name) {
+    for f in decoded_frames(name) {
         let (Some(tcp), Some(t)) = (f.packet.tcp().copied(), f.tuple()) else {
             continue;
         };

@@ -18,100 +18,21 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
 
-use common::{fixtures, read_capture};
+use common::{Frame, Tuple, decoded_frames, fixtures, row_tuple, tuple_of};
 use metaprobe_dataplane::app::Outcome;
 use metaprobe_dataplane::app::quic::{QuicError, QuicInitialState, VERSION_1, VERSION_2};
 use metaprobe_dataplane::app::tls::{self, Certificate, ClientHello, ServerFlight, ServerHello};
-use metaprobe_dataplane::wire::{Packet, TcpFlags, decode, decode_ip};
-use pcap_file::DataLink;
+use metaprobe_dataplane::wire::TcpFlags;
+use metaprobe_test_support::truth::{Row, read_tsv};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------
 // Captures and truth
 // ---------------------------------------------------------------------------
 
-/// A decoded frame and the bytes its spans point into.
-struct Frame {
-    number: usize,
-    packet: Packet,
-    bytes: Vec<u8>,
-}
-
-impl Frame {
-    fn payload(&self) -> &[u8] {
-        self.packet.payload(&self.bytes)
-    }
-}
-
-fn frames(name: &str) -> Vec<Frame> {
-    read_capture(&fixtures().join(name))
-        .into_iter()
-        .enumerate()
-        .map(|(i, (link, data))| {
-            let (packet, bytes) = match link {
-                DataLink::ETHERNET => (decode(&data), data),
-                DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 | DataLink::Unknown(12) => {
-                    (decode_ip(&data), data)
-                }
-                // BSD loopback: a 4-octet address family, then IP.
-                DataLink::NULL | DataLink::LOOP => {
-                    let ip = data[4..].to_vec();
-                    (decode_ip(&ip), ip)
-                }
-                other => panic!("{name}: link type {other:?}"),
-            };
-            Frame {
-                number: i + 1,
-                packet,
-                bytes,
-            }
-        })
-        .collect()
-}
-
-type Row = HashMap<String, String>;
-
 fn truth(name: &str) -> Vec<Row> {
-    let text = std::fs::read_to_string(fixtures().join(format!("{name}.truth.tsv"))).unwrap();
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
-    lines
-        .map(|l| {
-            header
-                .iter()
-                .zip(l.split('\t').chain(std::iter::repeat("")))
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
-}
-
-/// Source address and port, destination address and port of a truth row.
-fn row_tuple(row: &Row) -> (IpAddr, u16, IpAddr, u16) {
-    let addr = |v4: &str, v6: &str| -> IpAddr {
-        let v = if row[v4].is_empty() {
-            &row[v6]
-        } else {
-            &row[v4]
-        };
-        v.parse().unwrap()
-    };
-    let port = |tcp: &str, udp: &str| -> u16 {
-        let v = if row[tcp].is_empty() {
-            &row[udp]
-        } else {
-            &row[tcp]
-        };
-        v.parse().unwrap()
-    };
-    (
-        addr("ip.src", "ipv6.src"),
-        port("tcp.srcport", "udp.srcport"),
-        addr("ip.dst", "ipv6.dst"),
-        port("tcp.dstport", "udp.dstport"),
-    )
+    read_tsv(&fixtures().join(format!("{name}.truth.tsv")))
 }
 
 fn hex16(v: &str) -> u16 {
@@ -136,11 +57,6 @@ fn subject_cn(subject: &str) -> Option<String> {
         .min()
         .unwrap_or(rest.len());
     Some(rest[..end].to_string())
-}
-
-fn tuple_of(p: &Packet) -> Option<(IpAddr, u16, IpAddr, u16)> {
-    let (sp, dp) = p.ports()?;
-    Some((p.src_addr()?, sp, p.dst_addr()?, dp))
 }
 
 // ---------------------------------------------------------------------------
@@ -202,8 +118,6 @@ impl Direction {
     }
 }
 
-type Tuple = (IpAddr, u16, IpAddr, u16);
-
 #[derive(Default)]
 struct Found {
     client_hellos: Vec<(usize, Tuple, ClientHello)>,
@@ -218,7 +132,7 @@ fn run(name: &str) -> Found {
     let mut tcp: HashMap<Tuple, Direction> = HashMap::new();
     let mut quic: HashMap<Tuple, Box<QuicInitialState>> = HashMap::new();
     let mut found = Found::default();
-    for f in frames(name) {
+    for f in decoded_frames(name) {
         let Some(t) = tuple_of(&f.packet) else {
             continue;
         };
@@ -553,7 +467,7 @@ fn client_segments(name: &str) -> Vec<Vec<u8>> {
         .find(|r| r["section"] == "tls_client_hello")
         .unwrap();
     let t = row_tuple(&row);
-    let mut segs: Vec<(u32, Vec<u8>)> = frames(name)
+    let mut segs: Vec<(u32, Vec<u8>)> = decoded_frames(name)
         .iter()
         .filter(|f| tuple_of(&f.packet) == Some(t) && !f.payload().is_empty())
         .map(|f| (f.packet.tcp().unwrap().seq, f.payload().to_vec()))
@@ -649,7 +563,7 @@ fn segments_out_of_order_are_reordered_by_the_caller() {
         .find(|r| r["section"] == "tls_client_hello")
         .unwrap();
     let t = row_tuple(&row);
-    let mut segs: Vec<(u32, bool, Vec<u8>)> = frames(name)
+    let mut segs: Vec<(u32, bool, Vec<u8>)> = decoded_frames(name)
         .iter()
         .filter(|f| tuple_of(&f.packet) == Some(t))
         .map(|f| {
@@ -714,7 +628,7 @@ fn garbage_on_tls_ports_yields_nothing() {
 
 /// UDP payloads of the client (the first sender) and of the server.
 fn datagrams(name: &str) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
-    let fs = frames(name);
+    let fs = decoded_frames(name);
     let udp: Vec<&Frame> = fs.iter().filter(|f| f.packet.udp().is_some()).collect();
     let client = tuple_of(&udp[0].packet).unwrap();
     let (c, s): (Vec<&Frame>, Vec<&Frame>) = udp
@@ -963,7 +877,7 @@ fn tls_seeds() -> Vec<Vec<u8>> {
             .find(|r| r["section"] == "tls_server_hello")
             .unwrap();
         let t = row_tuple(&row);
-        let mut segs: Vec<(u32, Vec<u8>)> = frames(name)
+        let mut segs: Vec<(u32, Vec<u8>)> = decoded_frames(name)
             .iter()
             .filter(|f| tuple_of(&f.packet) == Some(t) && !f.payload().is_empty())
             .map(|f| (f.packet.tcp().unwrap().seq, f.payload().to_vec()))

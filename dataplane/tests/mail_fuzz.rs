@@ -11,6 +11,7 @@
 
 mod common;
 mod mail_common;
+mod mutate;
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -20,6 +21,7 @@ use metaprobe_dataplane::app::mail::header::{addresses, decode_words, mailbox, p
 use metaprobe_dataplane::app::mail::message::{CC_CAP, RECEIVERS_CAP, SENDER_CAP, SUBJECT_CAP};
 use metaprobe_dataplane::app::mail::{Kind, greeting};
 use metaprobe_dataplane::app::text::FixedText;
+use mutate::{Rng, mutate, mutate_dialog};
 use proptest::prelude::*;
 
 // ---------------------------------------------------------------------------
@@ -79,23 +81,8 @@ fn exercise_header(v: &[u8]) -> usize {
 }
 
 // ---------------------------------------------------------------------------
-// Mutations (deterministic, no dependencies)
+// Mutations
 // ---------------------------------------------------------------------------
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Octets and tokens the mail grammar branches on.
 const TOKENS: &[&[u8]] = &[
@@ -155,60 +142,6 @@ const TOKENS: &[&[u8]] = &[
     b"\xff",
     b"\xc3",
 ];
-
-/// A copy of `seed` with up to 4 edits — an octet changed, a token inserted,
-/// a run deleted or repeated — and possibly cut short.
-fn mutate(seed: &[u8], rng: &mut Rng) -> Vec<u8> {
-    let mut f = seed.to_vec();
-    let r = rng.next();
-    for _ in 0..(1 + r % 4) {
-        let at = rng.below(f.len() + 1);
-        match rng.below(4) {
-            0 if at < f.len() => f[at] = rng.next() as u8,
-            1 => {
-                let t = TOKENS[rng.below(TOKENS.len())];
-                f.splice(at..at, t.iter().copied());
-            }
-            2 => {
-                let end = (at + 1 + rng.below(16)).min(f.len());
-                f.drain(at.min(end)..end);
-            }
-            _ => {
-                let end = (at + 1 + rng.below(64)).min(f.len());
-                let run = f[at.min(end)..end].to_vec();
-                f.splice(at..at, run);
-            }
-        }
-    }
-    if (r >> 8).is_multiple_of(4) {
-        let keep = rng.below(f.len() + 1);
-        f.truncate(keep);
-    }
-    f
-}
-
-/// A copy of `dialog` with one to three of its segments mutated, and now and
-/// then a segment dropped or repeated.
-fn mutate_dialog(dialog: &[(bool, Vec<u8>)], rng: &mut Rng) -> Dialog {
-    let mut d = dialog.to_vec();
-    for _ in 0..1 + rng.below(3) {
-        if d.is_empty() {
-            break;
-        }
-        let i = rng.below(d.len());
-        match rng.below(8) {
-            0 => {
-                d.remove(i);
-            }
-            1 => {
-                let seg = d[i].clone();
-                d.insert(i, seg);
-            }
-            _ => d[i].1 = mutate(&d[i].1, rng),
-        }
-    }
-    d
-}
 
 const KINDS: [Kind; 3] = [Kind::Smtp, Kind::Pop3, Kind::Imap];
 
@@ -278,7 +211,7 @@ proptest! {
     ) {
         let kind = KINDS[kind];
         let mut rng = Rng(seed | 1);
-        let d = mutate_dialog(&seeds(kind)[which % seed_count(kind)], &mut rng);
+        let d = mutate_dialog(&seeds(kind)[which % seed_count(kind)], &mut rng, TOKENS);
         exercise(kind, &d, &mut || size);
     }
 }
@@ -302,7 +235,7 @@ fn campaign(kind: Kind, seed: u64) {
     let (mut records, mut octets, mut tls) = (0u64, 0u64, 0u64);
     for _ in 0..n {
         let r = rng.next();
-        let dialog = mutate_dialog(&seeds[(r as usize) % seeds.len()], &mut rng);
+        let dialog = mutate_dialog(&seeds[(r as usize) % seeds.len()], &mut rng, TOKENS);
         octets += dialog.iter().map(|(_, s)| s.len() as u64).sum::<u64>();
         let mut chunk = Rng(r | 1);
         let seen = exercise(kind, &dialog, &mut || 1 + chunk.below(1500));
@@ -358,7 +291,7 @@ fn header_campaign() {
     let mut out = 0u64;
     for _ in 0..n {
         let r = rng.next();
-        let v = mutate(&lines[(r as usize) % lines.len()], &mut rng);
+        let v = mutate(&lines[(r as usize) % lines.len()], &mut rng, TOKENS);
         out += exercise_header(&v) as u64;
         greeting(&v);
     }

@@ -10,6 +10,9 @@
 //! end-to-end tests) and `ip` (iproute2); they fail, not pass, without them.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
+mod common;
+
+use common::T0;
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
@@ -287,17 +290,8 @@ use metaprobe_ipfix::ring::RecordSender;
 use metaprobe_ipfix::samples;
 use metaprobe_ipfix::session::Transport;
 use metaprobe_ipfix::template::Stream;
+use metaprobe_test_support::TestDir;
 use std::cell::Cell;
-use std::path::PathBuf;
-
-const T0: u64 = 1_700_000_000_000_000;
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mp-faults-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// `n` DNS records into the worker's ring, handed over.
 fn push_dns(tx: &mut RecordSender, n: usize) -> u64 {
@@ -330,9 +324,9 @@ fn accounted(s: &ExportStats, stream: Stream) -> u64 {
 /// tried again a second later and, listening by then, gets the records.
 #[test]
 fn a_closed_udp_collector_is_refused_and_tried_again() {
-    let dir = tmpdir("refused");
+    let dir = TestDir::new("faults-refused");
     let addr = closed_udp_port("127.0.0.1");
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.add(Stream::Dns, Transport::Udp, &[addr]);
     let now = Cell::new(T0);
     let clock = || now.get();
@@ -357,7 +351,7 @@ fn a_closed_udp_collector_is_refused_and_tried_again() {
     assert_eq!(st.dropped_backpressure, 0, "not a full socket buffer");
     assert_eq!(s.collectors[0].dropped_refused, produced - first);
     assert_eq!(accounted(&s, Stream::Dns), produced);
-    let text = alerts(&dir);
+    let text = alerts(dir.path());
     assert!(
         text.contains(&format!(
             "[NFLW] collector udp {addr} (dns) refused: nothing listens on its port (ICMP port unreachable) (Connection refused (os error 111)): "
@@ -377,7 +371,6 @@ fn a_closed_udp_collector_is_refused_and_tried_again() {
     let mut buf = [0u8; 9000];
     assert!(rx.recv(&mut buf).unwrap() > 16, "an IPFIX message arrived");
     assert_eq!(accounted(&ex.stats(), Stream::Dns), produced);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Collectors the routing table cannot reach (a fresh network namespace with no
@@ -385,8 +378,8 @@ fn a_closed_udp_collector_is_refused_and_tried_again() {
 /// alert lines say unreachable with the OS's words — for UDP and for TCP.
 #[test]
 fn unreachable_collectors_are_counted_and_alerted_as_unreachable() {
-    let dir = tmpdir("unreachable");
-    let d = dir.clone();
+    let dir = TestDir::new("faults-unreachable");
+    let d = dir.path().to_path_buf();
     in_fresh_netns(&[], move || {
         let udp: SocketAddr = "192.0.2.1:4739".parse().unwrap();
         let tcp: SocketAddr = "192.0.2.1:4740".parse().unwrap();
@@ -429,17 +422,16 @@ fn unreachable_collectors_are_counted_and_alerted_as_unreachable() {
         );
         assert!(!text.contains("socket buffer full"), "{text}");
     });
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A TCP collector that stops reading and then dies: the records it had not
 /// acknowledged are counted `unacked` (lost), not exported, and said so.
 #[test]
 fn a_dead_tcp_collector_loses_its_unacknowledged_records() {
-    let dir = tmpdir("unacked");
+    let dir = TestDir::new("faults-unacked");
     let l = small_listener();
     let addr = l.local_addr().unwrap();
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.add(Stream::Dns, Transport::Tcp, &[addr]);
     cfg.tcp_send_buffer = Some(4096);
     let now = Cell::new(T0);
@@ -487,7 +479,7 @@ fn a_dead_tcp_collector_loses_its_unacknowledged_records() {
     assert_eq!(accounted(&s, Stream::Dns), produced, "{st:?}");
     now.set(now.get() + 2_000_000);
     ex.poll(&clock);
-    let text = alerts(&dir);
+    let text = alerts(dir.path());
     assert!(
         text.contains(&format!(
             "[NFLW] collector tcp {addr} (dns): connection lost (Connection reset by peer (os error 104)); {} records written to it were never acknowledged (lost)",
@@ -495,5 +487,4 @@ fn a_dead_tcp_collector_loses_its_unacknowledged_records() {
         )),
         "{text}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

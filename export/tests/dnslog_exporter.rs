@@ -5,9 +5,12 @@
 //! hand.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
+mod common;
+
+use common::TestClock;
 use metaprobe_export::dnslog::LineField;
 use metaprobe_export::dnslog::{DnsLogConfig, DnsLogStats};
-use metaprobe_export::exporter::{Clock, Exporter, ExporterConfig};
+use metaprobe_export::exporter::{Exporter, ExporterConfig};
 use metaprobe_export::logs::ALERT_LOG;
 use metaprobe_ipfix::collect::{TemplateCache, Value, decode_message};
 use metaprobe_ipfix::dns_text::RdataText;
@@ -16,44 +19,13 @@ use metaprobe_ipfix::ring::RecordSender;
 use metaprobe_ipfix::samples;
 use metaprobe_ipfix::session::Transport;
 use metaprobe_ipfix::template::{Dns, Stream};
-use std::cell::Cell;
+use metaprobe_test_support::TestDir;
 use std::io::ErrorKind;
 use std::net::{IpAddr, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 
-const T0: u64 = 1_700_000_000_000_000;
 const TS: u32 = 1_700_000_000;
 const SEC: u64 = 1_000_000;
-
-struct TestClock(Cell<u64>);
-
-impl TestClock {
-    fn new() -> Self {
-        TestClock(Cell::new(T0))
-    }
-    fn advance(&self, us: u64) {
-        self.0.set(self.0.get() + us);
-    }
-}
-
-impl Clock for TestClock {
-    fn now_us(&self) -> u64 {
-        self.0.get()
-    }
-}
-
-fn tmpdir(tag: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "mp-dnslog-exporter-{tag}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn log_cfg(path: &Path) -> DnsLogConfig {
     DnsLogConfig {
@@ -185,9 +157,9 @@ fn read(path: &Path) -> Option<String> {
 
 #[test]
 fn log_without_collectors_has_exactly_the_records() {
-    let dir = tmpdir("only");
+    let dir = TestDir::new("dnslog-exporter-only");
     let path = dir.join("dns.log");
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.dns_log = Some(log_cfg(&path));
     let clock = TestClock::new();
     let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
@@ -233,14 +205,13 @@ fn log_without_collectors_has_exactly_the_records() {
     ex.shutdown(&clock);
     assert_eq!(read(&path).unwrap(), format!("{want}{line}"));
     assert_eq!(ex.stats().dns_log.unwrap().lines, n + 1);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn the_exporter_polls_time_rotation() {
-    let dir = tmpdir("rot");
+    let dir = TestDir::new("dnslog-exporter-rot");
     let path = dir.join("dns.log");
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     let mut lc = log_cfg(&path);
     lc.ftimeout_secs = 60;
     cfg.dns_log = Some(lc);
@@ -261,7 +232,6 @@ fn the_exporter_polls_time_rotation() {
     // Named after its first line's time, 2023-11-14 22:13:20 UTC.
     let rotated = dir.join("dns.log.20231114-221320");
     assert_eq!(read(&rotated).as_deref(), Some(line.as_str()));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The reopen flag (set by the binary on SIGHUP) is taken by the next cycle: the DNS
@@ -269,9 +239,9 @@ fn the_exporter_polls_time_rotation() {
 /// the alert log gets a line (so a moved alert log is back at once), the count is kept.
 #[test]
 fn the_reopen_flag_reopens_the_logs_at_the_next_cycle() {
-    let dir = tmpdir("reopen");
+    let dir = TestDir::new("dnslog-exporter-reopen");
     let path = dir.join("dns.log");
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.dns_log = Some(log_cfg(&path));
     let clock = TestClock::new();
     let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
@@ -314,7 +284,6 @@ fn the_reopen_flag_reopens_the_logs_at_the_next_cycle() {
     let s = ex.stats();
     assert_eq!(s.log_reopens, 2);
     assert_eq!(s.dns_log.unwrap().lines, 3);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Escapes as the log does (an independent oracle for the test's strings).
@@ -332,10 +301,10 @@ fn esc(s: &str) -> String {
 
 #[test]
 fn log_and_udp_collector_agree_record_for_record() {
-    let dir = tmpdir("udp");
+    let dir = TestDir::new("dnslog-exporter-udp");
     let path = dir.join("dns.log");
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.add(Stream::Dns, Transport::Udp, &[sock.local_addr().unwrap()]);
     cfg.dns_log = Some(log_cfg(&path));
     cfg.workers = 2;
@@ -427,15 +396,14 @@ fn log_and_udp_collector_agree_record_for_record() {
         .collect();
     assert_eq!(families, [8, 6]);
     assert_eq!(rendered, log.lines().collect::<Vec<_>>());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn unwritable_path_is_an_alert_and_counted_drops() {
-    let dir = tmpdir("unwritable");
+    let dir = TestDir::new("dnslog-exporter-unwritable");
     let sub = dir.join("missing");
     let path = sub.join("dns.log");
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.dns_log = Some(log_cfg(&path));
     cfg.alert_interval_us = 10 * SEC;
     let clock = TestClock::new();
@@ -520,14 +488,13 @@ fn unwritable_path_is_an_alert_and_counted_drops() {
     assert_eq!(s.dns_log.unwrap().lines, 1);
     assert_eq!(s.dns_log.unwrap().errors, 3);
     assert_eq!(alerts().len(), 2);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_failure_at_shutdown_is_alerted_at_once() {
-    let dir = tmpdir("shutdown");
+    let dir = TestDir::new("dnslog-exporter-shutdown");
     let path = dir.join("missing").join("dns.log");
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.dns_log = Some(log_cfg(&path));
     cfg.alert_interval_us = 3600 * SEC;
     let clock = TestClock::new();
@@ -549,13 +516,12 @@ fn a_failure_at_shutdown_is_alerted_at_once() {
     assert_eq!(lines.len(), 2, "{a}");
     assert!(lines[1].contains("(2 lines dropped) ["), "{a}");
     assert_eq!(ex.stats().dns_log.unwrap().dropped_lines, 3);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn no_log_and_no_collector_counts_and_stays_quiet() {
-    let dir = tmpdir("off");
-    let cfg = ExporterConfig::new(&dir);
+    let dir = TestDir::new("dnslog-exporter-off");
+    let cfg = ExporterConfig::new(dir.path());
     let clock = TestClock::new();
     let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
     push_all(&mut senders[0]);
@@ -573,5 +539,4 @@ fn no_log_and_no_collector_counts_and_stays_quiet() {
     assert_eq!(s.dns_log, None);
     assert_eq!((s.alert_lines, s.log_errors), (0, 0));
     assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0, "no file made");
-    let _ = std::fs::remove_dir_all(&dir);
 }

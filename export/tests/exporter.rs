@@ -3,55 +3,19 @@
 //! (a clock the test sets); only the kernel's socket work is real.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
-use metaprobe_export::exporter::{Clock, ExportStats, Exporter, ExporterConfig};
+mod common;
+
+use common::{T0, TestClock};
+use metaprobe_export::exporter::{ExportStats, Exporter, ExporterConfig};
 use metaprobe_ipfix::collect::{DecodedMessage, TemplateCache, decode_message, message_len};
 use metaprobe_ipfix::ring::RecordSender;
 use metaprobe_ipfix::samples;
 use metaprobe_ipfix::session::Transport;
 use metaprobe_ipfix::template::Stream;
-use std::cell::Cell;
+use metaprobe_test_support::TestDir;
 use std::io::{ErrorKind, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-const T0: u64 = 1_700_000_000_000_000;
-
-/// A clock the test sets; each read then advances it by `step` µs.
-struct TestClock {
-    now: Cell<u64>,
-    step: Cell<u64>,
-}
-
-impl TestClock {
-    fn new() -> Self {
-        TestClock {
-            now: Cell::new(T0),
-            step: Cell::new(0),
-        }
-    }
-    fn set(&self, t: u64) {
-        self.now.set(t);
-    }
-    fn advance(&self, us: u64) {
-        self.now.set(self.now.get() + us);
-    }
-}
-
-impl Clock for TestClock {
-    fn now_us(&self) -> u64 {
-        let t = self.now.get();
-        self.now.set(t + self.step.get());
-        t
-    }
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("mp-exporter-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 /// One record of every template of `stream` (both families).
 fn push_stream(tx: &mut RecordSender, stream: Stream, ts: u32) -> usize {
@@ -178,8 +142,8 @@ fn accept(l: &TcpListener) -> TcpStream {
 
 #[test]
 fn every_kind_over_udp_and_tcp_is_decoded() {
-    let dir = tmpdir("kinds");
-    let mut cfg = ExporterConfig::new(&dir);
+    let dir = TestDir::new("exporter-kinds");
+    let mut cfg = ExporterConfig::new(dir.path());
     let mut udp = Vec::new();
     let mut tcp = Vec::new();
     for s in Stream::ALL {
@@ -250,16 +214,15 @@ fn every_kind_over_udp_and_tcp_is_decoded() {
             seq += m.records.len() as u32;
         }
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Each stream's messages carry its own observation domain when the
 /// configuration gives one (nfcapd keys sessions on address + domain).
 #[test]
 fn each_stream_carries_its_own_domain_id() {
-    let dir = tmpdir("domains");
+    let dir = TestDir::new("exporter-domains");
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     for s in Stream::ALL {
         cfg.add(s, Transport::Udp, &[u.local_addr().unwrap()]);
     }
@@ -291,14 +254,13 @@ fn each_stream_carries_its_own_domain_id() {
         };
         assert_eq!(*odid, want, "{kind}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn udp_templates_repeat_on_the_configured_period() {
-    let dir = tmpdir("timer");
+    let dir = TestDir::new("exporter-timer");
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.add(Stream::Dns, Transport::Udp, &[u.local_addr().unwrap()]);
     cfg.udp_template_timer = 20;
     let clock = TestClock::new();
@@ -327,15 +289,14 @@ fn udp_templates_repeat_on_the_configured_period() {
     assert_eq!(round_at, [0, 20, 40, 60]);
     let s = ex.stats();
     assert_eq!(s.stream(Stream::Dns).exported, 62 * 2);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn tcp_collector_killed_and_restarted() {
-    let dir = tmpdir("restart");
+    let dir = TestDir::new("exporter-restart");
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr: SocketAddr = l.local_addr().unwrap();
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.add(Stream::Meta, Transport::Tcp, &[addr]);
     let clock = TestClock::new();
     let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
@@ -413,12 +374,11 @@ fn tcp_collector_killed_and_restarted() {
     let alert = std::fs::read_to_string(dir.join("fastdpi_alert.log")).unwrap();
     assert!(alert.contains("connection lost"), "{alert}");
     assert_eq!(alert.matches(": connected").count(), 2, "{alert}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn slow_tcp_peer_never_blocks_the_exporter() {
-    let dir = tmpdir("slow");
+    let dir = TestDir::new("exporter-slow");
     // A collector that accepts and never reads, with small buffers.
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sock.set_recv_buffer_size(4096).unwrap();
@@ -426,7 +386,7 @@ fn slow_tcp_peer_never_blocks_the_exporter() {
         .unwrap();
     sock.listen(4).unwrap();
     let l: TcpListener = sock.into();
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.add(Stream::Dns, Transport::Tcp, &[l.local_addr().unwrap()]);
     cfg.tcp_send_buffer = Some(4096);
     cfg.ring_chunks = 64;
@@ -512,14 +472,13 @@ fn slow_tcp_peer_never_blocks_the_exporter() {
         produced,
         "{st:?}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn a_cycle_past_its_period_skips_the_remaining_chunks() {
-    let dir = tmpdir("overrun");
+    let dir = TestDir::new("exporter-overrun");
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.add(Stream::Dns, Transport::Udp, &[u.local_addr().unwrap()]);
     cfg.cycle_period_us = 10_000;
     cfg.chunk_bytes = 256;
@@ -583,7 +542,6 @@ fn a_cycle_past_its_period_skips_the_remaining_chunks() {
         n += 1;
     }
     assert_eq!(n, 16 + 2);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Parses one section of `fastdpi_stat.log`.
@@ -622,8 +580,8 @@ fn parse_section(l1: &str, l2: &str) -> (String, [u64; 2], String, [u64; 2]) {
 
 #[test]
 fn stat_log_format() {
-    let dir = tmpdir("stat");
-    let mut cfg = ExporterConfig::new(&dir);
+    let dir = TestDir::new("exporter-stat");
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.stat_log = true;
     cfg.stat_period_secs = 1;
     cfg.cycle_period_us = 10_000;
@@ -666,8 +624,8 @@ fn stat_log_format() {
     assert_eq!((ab, pct.as_str(), de), ([3, 0], "0.00", [0, 1_200_000]));
     assert_eq!(ex.stats().stat_sections, 2);
     // Without dbg_log_mask 0x80: no file.
-    let dir2 = tmpdir("nostat");
-    let mut cfg = ExporterConfig::new(&dir2);
+    let dir2 = TestDir::new("exporter-nostat");
+    let mut cfg = ExporterConfig::new(dir2.path());
     cfg.stat_period_secs = 1;
     let (mut ex, _senders) = Exporter::new(cfg).unwrap();
     for q in 0..5 {
@@ -675,8 +633,6 @@ fn stat_log_format() {
         ex.poll(&clock);
     }
     assert!(!dir2.join("fastdpi_stat.log").exists());
-    let _ = std::fs::remove_dir_all(&dir);
-    let _ = std::fs::remove_dir_all(&dir2);
 }
 
 #[test]
@@ -732,10 +688,10 @@ fn tcp_collectors_get_fields_whole_and_udp_ones_cut_to_the_mtu() {
     use metaprobe_ipfix::collect::Value;
     use metaprobe_ipfix::field::Text;
     use metaprobe_ipfix::template::Clickstream;
-    let dir = tmpdir("whole");
+    let dir = TestDir::new("exporter-whole");
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.add(
         Stream::Clickstream,
         Transport::Udp,
@@ -796,7 +752,6 @@ fn tcp_collectors_get_fields_whole_and_udp_ones_cut_to_the_mtu() {
         .find(|c| c.spec.transport == Transport::Udp)
         .unwrap();
     assert_eq!(udp.refitted, 1);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The counters of the source, as (name, value) of the counter records in `d`.
@@ -820,9 +775,9 @@ fn counters_are_reported_each_period_they_moved_and_at_shutdown() {
     use metaprobe_ipfix::session::NamedCount;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicU64, Ordering};
-    let dir = tmpdir("counters");
+    let dir = TestDir::new("exporter-counters");
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut cfg = ExporterConfig::new(&dir);
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.add(Stream::Meta, Transport::Udp, &[sock.local_addr().unwrap()]);
     cfg.stat_period_secs = 5;
     cfg.udp_template_timer = 0;
@@ -879,5 +834,4 @@ fn counters_are_reported_each_period_they_moved_and_at_shutdown() {
         Some(&metaprobe_ipfix::collect::Value::Str("analysis".into()))
     );
     assert_eq!(ex.stats().stream(Stream::Meta).exported, 0, "options only");
-    let _ = std::fs::remove_dir_all(&dir);
 }

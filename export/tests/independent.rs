@@ -17,21 +17,15 @@
 use metaprobe_ipfix::samples;
 use metaprobe_ipfix::session::{SessionConfig, enterprise_elements};
 use metaprobe_ipfix::template::Stream;
+use metaprobe_test_support::TestDir;
+use metaprobe_test_support::hex::hex;
+use metaprobe_test_support::loopback::{tcp_frame, write_frames, write_udp_pcap};
+use metaprobe_test_support::strict::StrictCollector;
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn tools() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools");
-    assert!(
-        p.join("ipfix_collect.py").is_file(),
-        "the independent checker is missing: {} (clone shared/ beside the repository)",
-        p.display()
-    );
-    p
-}
 
 fn now() -> u32 {
     SystemTime::now()
@@ -66,42 +60,9 @@ fn all_messages(t: u32) -> Vec<(Stream, Vec<Vec<u8>>, usize)> {
 #[test]
 #[ignore = "needs ../shared/tools/ipfix_collect.py; scripts/test.sh runs it when present"]
 fn strict_collector_sees_no_violation() {
-    let tools = tools();
-    let dir = std::env::temp_dir().join(format!("mp-export-indep-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ready = dir.join("ready.json");
-    let summary = dir.join("summary.json");
-    let out = dir.join("records.jsonl");
-    let _ = std::fs::remove_file(&ready);
-    let child = Command::new("python3")
-        .arg(tools.join("ipfix_collect.py"))
-        .args(["--udp", "127.0.0.1:0", "--idle", "2", "--strict"])
-        .arg("--ready-file")
-        .arg(&ready)
-        .arg("--summary")
-        .arg(&summary)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 must be installed to run the independent checker");
-    let start = Instant::now();
-    let port = loop {
-        let text = std::fs::read_to_string(&ready).unwrap_or_default();
-        let port = text.split_once("\"127.0.0.1\", ").and_then(|(_, rest)| {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            digits.parse::<u16>().ok()
-        });
-        if let Some(p) = port.filter(|_| text.contains('}')) {
-            break p;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "collector did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let dir = TestDir::new("export-indep");
+    let strict = StrictCollector::start(dir.path(), false, &["--idle", "2"]);
+    let port = strict.udp;
     let t = now();
     let mut expected = 0;
     for (_, msgs, n) in all_messages(t) {
@@ -113,20 +74,9 @@ fn strict_collector_sees_no_violation() {
         }
         expected += n;
     }
-    let output = child.wait_with_output().unwrap();
-    let sum = std::fs::read_to_string(&summary).unwrap_or_default();
-    assert!(
-        output.status.success(),
-        "strict collector failed: {}\n{}",
-        sum,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(sum.contains("\"violations\": {}"), "violations: {sum}");
-    let lines = std::fs::read_to_string(&out).unwrap();
-    let data: Vec<&str> = lines
-        .lines()
-        .filter(|l| !l.contains("\"options\": true") && !l.contains("\"options\":true"))
-        .collect();
+    let verdict = strict.wait();
+    verdict.assert_clean();
+    let (sum, data) = (&verdict.summary, &verdict.records);
     assert_eq!(data.len(), expected, "{sum}");
     assert_eq!(expected, 18);
     for kind in [
@@ -152,114 +102,24 @@ fn strict_collector_sees_no_violation() {
     // The counter records of each stream's statistics report, read by the
     // strict collector (its own names for our elements; strings as hex).
     let tls_malformed = format!("\"e43823_4001\":\"{}\"", hex(b"tls-malformed"));
-    let counters: Vec<&str> = lines
-        .lines()
+    let counters: Vec<&String> = verdict
+        .options
+        .iter()
         .filter(|l| l.contains("\"template_id\":282") && l.contains(&tls_malformed))
         .collect();
-    assert_eq!(counters.len(), Stream::ALL.len(), "{lines}");
+    assert_eq!(counters.len(), Stream::ALL.len(), "{:?}", verdict.options);
     assert!(
         counters
             .iter()
             .all(|l| l.contains("\"e43823_4002\":\"0000000000000001\"")),
         "{counters:?}"
     );
-    if std::env::var_os("KEEP").is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The header of a classic pcap file of Ethernet frames.
-fn pcap_header() -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    f.extend_from_slice(&2u16.to_le_bytes());
-    f.extend_from_slice(&4u16.to_le_bytes());
-    f.extend_from_slice(&[0; 8]);
-    f.extend_from_slice(&65535u32.to_le_bytes());
-    f.extend_from_slice(&1u32.to_le_bytes()); // Ethernet
-    f
-}
-
-/// Appends frame `i` (its microseconds after `t`) to a pcap file.
-fn pcap_record(f: &mut Vec<u8>, t: u32, i: usize, frame: &[u8]) {
-    f.extend_from_slice(&t.to_le_bytes());
-    f.extend_from_slice(&(i as u32).to_le_bytes());
-    f.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-    f.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-    f.extend_from_slice(frame);
-}
-
-/// The RFC 1071 Internet checksum of `parts` laid end to end (each part but
-/// the last of even length).
-fn inet_checksum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u32 = parts
-        .iter()
-        .flat_map(|p| p.chunks(2))
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// An Ethernet frame carrying an IPv4 packet 127.0.0.1 → 127.0.0.1 of
-/// protocol `proto` around `l4` (checksummed header).
-fn ipv4_frame(proto: u8, l4: &[u8]) -> Vec<u8> {
-    let ip_len = 20 + l4.len();
-    let mut p = Vec::with_capacity(14 + ip_len);
-    p.extend_from_slice(&[0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-    let mut ip = [
-        0x45, 0, 0, 0, 0, 1, 0x40, 0, 64, proto, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
-    ];
-    ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-    let sum = inet_checksum(&[&ip]);
-    ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    p.extend_from_slice(&ip);
-    p.extend_from_slice(l4);
-    p
-}
-
-/// Ethernet/IPv4/UDP around each message, in a classic pcap file.
-fn write_pcap(path: &Path, packets: &[(u16, &[u8])], dport: u16, t: u32) {
-    let mut f = pcap_header();
-    for (i, (sport, msg)) in packets.iter().enumerate() {
-        let mut udp = Vec::with_capacity(8 + msg.len());
-        udp.extend_from_slice(&sport.to_be_bytes());
-        udp.extend_from_slice(&dport.to_be_bytes());
-        udp.extend_from_slice(&((8 + msg.len()) as u16).to_be_bytes());
-        udp.extend_from_slice(&[0, 0]); // no UDP checksum (IPv4)
-        udp.extend_from_slice(msg);
-        pcap_record(&mut f, t, i, &ipv4_frame(17, &udp));
-    }
-    std::fs::write(path, f).unwrap();
 }
 
 const SYN: u8 = 0x02;
 const FIN: u8 = 0x01;
 const PSH: u8 = 0x08;
 const ACK: u8 = 0x10;
-
-/// One TCP segment (20-octet header, window 65535) in an Ethernet/IPv4
-/// frame, with its checksum over the IPv4 pseudo-header.
-fn tcp_frame(ports: (u16, u16), seq: u32, ack: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
-    let mut tcp = Vec::with_capacity(20 + payload.len());
-    tcp.extend_from_slice(&ports.0.to_be_bytes());
-    tcp.extend_from_slice(&ports.1.to_be_bytes());
-    tcp.extend_from_slice(&seq.to_be_bytes());
-    tcp.extend_from_slice(&ack.to_be_bytes());
-    tcp.extend_from_slice(&[5 << 4, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    tcp.extend_from_slice(payload);
-    let mut pseudo = [127, 0, 0, 1, 127, 0, 0, 1, 0, 6, 0, 0];
-    pseudo[10..12].copy_from_slice(&(tcp.len() as u16).to_be_bytes());
-    let sum = inet_checksum(&[&pseudo, &tcp]);
-    tcp[16..18].copy_from_slice(&sum.to_be_bytes());
-    ipv4_frame(6, &tcp)
-}
 
 /// Segment payload lengths, in turn: cuts inside message headers, inside
 /// set headers and records, and segments holding the end of one message
@@ -342,11 +202,7 @@ fn write_tcp_pcap(path: &Path, streams: &[Vec<u8>], dport: u16, t: u32) {
             &[],
         ));
     }
-    let mut f = pcap_header();
-    for (i, fr) in frames.iter().enumerate() {
-        pcap_record(&mut f, t, i, fr);
-    }
-    std::fs::write(path, f).unwrap();
+    write_frames(path, t, &frames);
 }
 
 #[test]
@@ -359,10 +215,9 @@ fn tshark_decodes_every_message_cleanly() {
             packets.push((40000 + i as u16, m.as_slice()));
         }
     }
-    let dir = std::env::temp_dir().join(format!("mp-export-tshark-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TestDir::new("export-tshark");
     let pcap = dir.join("export.pcap");
-    write_pcap(&pcap, &packets, 4739, t);
+    write_udp_pcap(&pcap, &packets, 4739, t);
     let run = |filter: &str, fields: &[&str]| -> String {
         let mut c = Command::new("tshark");
         c.arg("-r")
@@ -410,17 +265,6 @@ fn tshark_decodes_every_message_cleanly() {
     for id in 256..=273u16 {
         assert_eq!(counts.get(&id), Some(&1), "records of template {id}");
     }
-    if std::env::var_os("KEEP").is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
-}
-
-/// The port after `"KEY": [["127.0.0.1", ` in the collector's ready file.
-fn ready_port(text: &str, key: &str) -> Option<u16> {
-    let pat = format!("\"{key}\": [[\"127.0.0.1\", ");
-    let (_, rest) = text.split_once(&pat)?;
-    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().ok()
 }
 
 /// The whole pipeline (worker ring → exporter → UDP and TCP sockets) into
@@ -431,47 +275,10 @@ fn ready_port(text: &str, key: &str) -> Option<u16> {
 fn strict_collector_sees_no_violation_over_udp_and_tcp() {
     use metaprobe_export::exporter::{Exporter, ExporterConfig, SystemClock};
     use metaprobe_ipfix::session::Transport;
-    let tools = tools();
-    let dir = std::env::temp_dir().join(format!("mp-export-indep-tcp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let ready = dir.join("ready.json");
-    let summary = dir.join("summary.json");
-    let out = dir.join("records.jsonl");
-    let _ = std::fs::remove_file(&ready);
-    let child = Command::new("python3")
-        .arg(tools.join("ipfix_collect.py"))
-        .args([
-            "--udp",
-            "127.0.0.1:0",
-            "--tcp",
-            "127.0.0.1:0",
-            "--idle",
-            "2",
-            "--strict",
-        ])
-        .arg("--ready-file")
-        .arg(&ready)
-        .arg("--summary")
-        .arg(&summary)
-        .arg("--out")
-        .arg(&out)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("python3 must be installed to run the independent checker");
-    let start = Instant::now();
-    let (udp, tcp) = loop {
-        let text = std::fs::read_to_string(&ready).unwrap_or_default();
-        if let (Some(u), Some(t)) = (ready_port(&text, "udp"), ready_port(&text, "tcp")) {
-            break (u, t);
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "collector did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut cfg = ExporterConfig::new(&dir);
+    let dir = TestDir::new("export-indep-tcp");
+    let strict = StrictCollector::start(dir.path(), true, &["--idle", "2"]);
+    let (udp, tcp) = (strict.udp, strict.tcp.expect("a TCP port"));
+    let mut cfg = ExporterConfig::new(dir.path());
     cfg.set_domain_id(1);
     for s in Stream::ALL {
         cfg.add(s, Transport::Udp, &[([127, 0, 0, 1], udp).into()]);
@@ -510,21 +317,10 @@ fn strict_collector_sees_no_violation_over_udp_and_tcp() {
         assert!(t0.elapsed() < Duration::from_secs(10));
         std::thread::sleep(Duration::from_millis(2));
     }
-    let output = child.wait_with_output().unwrap();
+    let verdict = strict.wait();
     drop(ex);
-    let sum = std::fs::read_to_string(&summary).unwrap_or_default();
-    assert!(
-        output.status.success(),
-        "strict collector failed: {}\n{}",
-        sum,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(sum.contains("\"violations\": {}"), "violations: {sum}");
-    let lines = std::fs::read_to_string(&out).unwrap();
-    let data: Vec<&str> = lines
-        .lines()
-        .filter(|l| !l.contains("\"options\": true") && !l.contains("\"options\":true"))
-        .collect();
+    verdict.assert_clean();
+    let (sum, data) = (&verdict.summary, &verdict.records);
     assert_eq!(data.len(), 36, "{sum}");
     for kind in [
         "clickstream",
@@ -548,9 +344,6 @@ fn strict_collector_sees_no_violation_over_udp_and_tcp() {
                 "kind {k} once per transport: {sum}"
             );
         }
-    }
-    if std::env::var_os("KEEP").is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -625,8 +418,7 @@ fn tshark_decodes_every_message_over_tcp_cleanly() {
     }
     assert_eq!(data_records, 18);
     assert!(mid_header > 0 && mid_message > mid_header && spanning > 0);
-    let dir = std::env::temp_dir().join(format!("mp-export-tshark-tcp-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TestDir::new("export-tshark-tcp");
     let pcap = dir.join("export-tcp.pcap");
     write_tcp_pcap(&pcap, &streams, PORT, t);
     let decode = format!("tcp.port=={PORT},cflow");
@@ -704,9 +496,6 @@ fn tshark_decodes_every_message_over_tcp_cleanly() {
         counts.keys().copied().collect::<Vec<_>>(),
         (256..=273).chain([280, 281, 282]).collect::<Vec<u16>>()
     );
-    if std::env::var_os("KEEP").is_none() {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
 }
 
 /// `ipfixDump` (libfixbuf-tools, installed by `scripts/setup.sh`), or None

@@ -11,12 +11,11 @@
 // Each test crate (`tests/*.rs`) uses a different subset of these helpers.
 #![allow(dead_code)]
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Read};
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -24,10 +23,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use metaprobe_test_support::capture::{self, read_ethernet};
 use pcap_file::DataLink;
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
-use pcap_file::pcapng::{Block, PcapNgReader};
-use pcap_file::{Endianness, TsResolution};
+
+pub use metaprobe_test_support::capture::Frame;
+pub use metaprobe_test_support::fixtures_dir;
+pub use metaprobe_test_support::hex::hex_head;
+pub use metaprobe_test_support::udp::Datagram;
 
 /// The binary under test.
 pub const METAPROBE: &str = env!("CARGO_BIN_EXE_metaprobe");
@@ -38,12 +40,6 @@ pub const IDLE_EXIT_SECS: u32 = 2;
 
 /// A run that has not ended after this long is killed and the test fails.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(240);
-
-/// Folder of the committed captures (one folder for every test tree; sources
-/// and licenses in its `SOURCES.md`).
-pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("dataplane/tests/fixtures")
-}
 
 /// The real Ethernet captures the bridge and export tests feed through the
 /// probe (DNS, HTTP, TLS, QUIC; VLAN, QinQ, MPLS, PPPoE; IPv4 and IPv6,
@@ -89,40 +85,31 @@ pub fn dpdk_lock() -> MutexGuard<'static, ()> {
 // Temporary directories
 // ---------------------------------------------------------------------------------------
 
-static DIR_COUNTER: AtomicU32 = AtomicU32::new(0);
-
-/// A directory of its own for one test, under the system temp dir. Removed when dropped,
-/// unless the test is failing (then it is kept for inspection and its path printed).
+/// A directory of its own for one test ([`metaprobe_test_support::TestDir`]), whose name
+/// is also the DPDK `--file-prefix` of the runs in it.
 pub struct TestDir {
-    path: PathBuf,
-    name: String,
+    dir: metaprobe_test_support::TestDir,
 }
 
 impl TestDir {
-    /// `name` must be unique among the tests of the whole suite; it also becomes part of the
-    /// DPDK `--file-prefix`.
+    /// `name` must be unique among the tests of the whole suite.
     pub fn new(name: &str) -> TestDir {
-        let n = DIR_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let unique = format!("mp-e2e-{}-{}-{}", std::process::id(), name, n);
-        let path = std::env::temp_dir().join(&unique);
-        if path.exists() {
-            fs::remove_dir_all(&path).expect("remove stale test dir");
+        TestDir {
+            dir: metaprobe_test_support::TestDir::new(&format!("e2e-{name}")),
         }
-        fs::create_dir_all(&path).expect("create test dir");
-        TestDir { path, name: unique }
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.dir.path()
     }
 
     pub fn join(&self, file: &str) -> PathBuf {
-        self.path.join(file)
+        self.dir.join(file)
     }
 
     /// Unique per test and per process: use as EAL `--file-prefix`.
     pub fn file_prefix(&self) -> &str {
-        &self.name
+        self.dir.unique_name()
     }
 }
 
@@ -131,18 +118,11 @@ impl Drop for TestDir {
         // EAL's runtime directory of this test's `--file-prefix` (config, fbarrays: a few MB
         // that EAL leaves behind). Ours alone: the prefix is unique to this test and process.
         for base in dpdk_runtime_dirs() {
-            let _ = fs::remove_dir_all(base.join(&self.name));
-        }
-        if thread::panicking() {
-            eprintln!("test failed; its files are kept in {}", self.path.display());
-        } else {
-            let _ = fs::remove_dir_all(&self.path);
+            let _ = fs::remove_dir_all(base.join(self.file_prefix()));
         }
     }
 }
 
-/// Where EAL puts the runtime directories of its file prefixes: `/var/run/dpdk` for root,
-/// else `$XDG_RUNTIME_DIR/dpdk` or `/tmp/dpdk`.
 fn dpdk_runtime_dirs() -> Vec<PathBuf> {
     let mut dirs = vec![PathBuf::from("/var/run/dpdk"), PathBuf::from("/tmp/dpdk")];
     if let Some(xdg) = std::env::var_os("XDG_RUNTIME_DIR") {
@@ -667,96 +647,15 @@ impl std::fmt::Debug for Packet {
     }
 }
 
-/// Up to `max` bytes as hex, with an ellipsis when cut.
-pub fn hex_head(data: &[u8], max: usize) -> String {
-    let mut s = String::new();
-    for b in data.iter().take(max) {
-        let _ = write!(s, "{b:02x}");
-    }
-    if data.len() > max {
-        s.push('…');
-    }
-    s
-}
-
-const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
-
-/// Reads every packet of a classic pcap (any byte order, µs or ns) or pcapng file, in file
-/// order. Link type must be Ethernet. Packet headers are read raw (timestamps are not
-/// interpreted: net_pcap writes its own).
+/// Reads every packet of an Ethernet capture (classic pcap or pcapng), in file order.
 pub fn read_capture(path: &Path) -> Vec<Packet> {
-    let mut file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let mut magic = [0u8; 4];
-    file.read_exact(&mut magic)
-        .unwrap_or_else(|e| panic!("{} is not a capture: {e}", path.display()));
-    let file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let reader = BufReader::new(file);
-    if magic == PCAPNG_MAGIC {
-        read_pcapng(path, reader)
-    } else {
-        read_pcap(path, reader)
-    }
-}
-
-fn read_pcap(path: &Path, reader: impl Read) -> Vec<Packet> {
-    let mut r = PcapReader::new(reader).unwrap_or_else(|e| panic!("pcap {}: {e}", path.display()));
-    assert_eq!(
-        r.header().datalink,
-        DataLink::ETHERNET,
-        "{}: link type",
-        path.display()
-    );
-    let mut packets = Vec::new();
-    while let Some(raw) = r.next_raw_packet() {
-        let raw = raw.unwrap_or_else(|e| {
-            panic!(
-                "{}: packet {} unreadable: {e}",
-                path.display(),
-                packets.len()
-            )
-        });
-        assert_eq!(
-            raw.incl_len as usize,
-            raw.data.len(),
-            "{}: packet {}",
-            path.display(),
-            packets.len()
-        );
-        packets.push(Packet {
-            data: raw.data.into_owned(),
-            orig_len: raw.orig_len,
-        });
-    }
-    packets
-}
-
-fn read_pcapng(path: &Path, reader: impl Read) -> Vec<Packet> {
-    let mut r =
-        PcapNgReader::new(reader).unwrap_or_else(|e| panic!("pcapng {}: {e}", path.display()));
-    let mut packets = Vec::new();
-    while let Some(block) = r.next_block() {
-        let block = block.unwrap_or_else(|e| panic!("{}: bad block: {e}", path.display()));
-        let (data, orig_len): (Cow<'_, [u8]>, u32) = match block {
-            Block::InterfaceDescription(idb) => {
-                assert_eq!(
-                    idb.linktype,
-                    DataLink::ETHERNET,
-                    "{}: link type",
-                    path.display()
-                );
-                continue;
-            }
-            Block::EnhancedPacket(epb) => (epb.data, epb.original_len),
-            Block::SimplePacket(spb) => (spb.data, spb.original_len),
-            Block::Packet(pb) => (pb.data, pb.original_len),
-            _ => continue,
-        };
-        packets.push(Packet {
-            data: data.into_owned(),
-            orig_len,
-        });
-    }
-    packets
+    read_ethernet(path)
+        .into_iter()
+        .map(|f| Packet {
+            data: f.data,
+            orig_len: f.orig_len,
+        })
+        .collect()
 }
 
 /// Writes whole frames as a classic little-endian µs pcap, link type Ethernet (1), with
@@ -768,27 +667,13 @@ pub fn write_pcap(path: &Path, packets: &[Packet]) {
 /// [`write_pcap`] from any sequence of packets (e.g. a block repeated with `cycle`), without
 /// collecting it first.
 pub fn write_pcap_iter<'a>(path: &Path, packets: impl IntoIterator<Item = &'a Packet>) {
-    let file = File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
-    let header = PcapHeader {
-        version_major: 2,
-        version_minor: 4,
-        ts_correction: 0,
-        ts_accuracy: 0,
-        snaplen: 65535,
-        datalink: DataLink::ETHERNET,
-        ts_resolution: TsResolution::MicroSecond,
-        endianness: Endianness::Little,
-    };
-    let mut w = PcapWriter::with_header(BufWriter::new(file), header)
-        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    let base = Duration::from_secs(1_700_000_000);
-    for (i, p) in packets.into_iter().enumerate() {
-        let ts = base + Duration::from_millis(i as u64);
-        w.write_packet(&PcapPacket::new(ts, p.orig_len, &p.data))
-            .unwrap_or_else(|e| panic!("write {} packet {i}: {e}", path.display()));
-    }
-    let mut inner = w.into_writer();
-    std::io::Write::flush(&mut inner).expect("flush pcap");
+    let frames = packets.into_iter().map(|p| (&p.data[..], p.orig_len));
+    capture::write_pcap(
+        path,
+        Duration::from_secs(1_700_000_000),
+        Duration::from_millis(1),
+        frames,
+    );
 }
 
 /// `Ok` when `got` is exactly `sent`: same count, same bytes, same wire length, same order.
@@ -1253,6 +1138,58 @@ impl Netns {
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("cannot run `ip netns exec {ns} {program}`: {e}"))
+    }
+}
+
+/// Two hosts on one bridge, the topology of the `net_af_packet` tests: host A (namespace
+/// `a`, 192.0.2.1/24 on `hosta`) and host B (namespace `b`, 192.0.2.2/24 on `hostb`) are each
+/// linked by a veth pair to namespace `br` (its ends `bra` and `brb`), where metaprobe runs
+/// with one port on each. Offloads are off on every end, so the frames are what the wire
+/// would carry (no oversized GSO frames, no checksums left to the NIC).
+pub fn bridged_hosts() -> Netns {
+    require_tool("ethtool", "ethtool");
+    let ns = Netns::create(&["a", "b", "br"]);
+    let (a, b, br) = (ns.name("a"), ns.name("b"), ns.name("br"));
+    // Interface names live in their namespaces; only the namespace names need be unique.
+    Netns::veth(br, "bra", a, "hosta");
+    Netns::veth(br, "brb", b, "hostb");
+    run_cmd(
+        "ip",
+        &["-n", a, "addr", "add", "192.0.2.1/24", "dev", "hosta"],
+    );
+    run_cmd(
+        "ip",
+        &["-n", b, "addr", "add", "192.0.2.2/24", "dev", "hostb"],
+    );
+    for (n, dev) in [(a, "hosta"), (b, "hostb"), (br, "bra"), (br, "brb")] {
+        Netns::wire_like_up(n, dev);
+    }
+    ns
+}
+
+impl Netns {
+    /// A veth pair: `bridge_if` in namespace `br`, its peer `host_if` in `host`.
+    pub fn veth(br: &str, bridge_if: &str, host: &str, host_if: &str) {
+        run_cmd(
+            "ip",
+            &[
+                "-n", br, "link", "add", bridge_if, "type", "veth", "peer", "name", host_if,
+                "netns", host,
+            ],
+        );
+    }
+
+    /// Turns the offloads of `dev` in namespace `ns` off (the frames are what the wire
+    /// would carry, and their checksums filled in) and brings it up.
+    pub fn wire_like_up(ns: &str, dev: &str) {
+        Netns::exec(
+            ns,
+            "ethtool",
+            &[
+                "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+            ],
+        );
+        run_cmd("ip", &["-n", ns, "link", "set", dev, "up"]);
     }
 }
 
@@ -1791,76 +1728,6 @@ pub fn gen_malformed() -> Vec<Packet> {
 // Captures of any link type, re-encapsulated in Ethernet
 // ---------------------------------------------------------------------------------------
 
-/// One packet of a capture of any link type, with its capture timestamp.
-#[derive(Clone, Debug)]
-pub struct LinkPacket {
-    pub link: DataLink,
-    /// Capture time since the Unix epoch (zero for pcapng simple packets, which have none).
-    pub ts: Duration,
-    pub data: Vec<u8>,
-    pub orig_len: u32,
-}
-
-/// Every packet of a classic pcap (any byte order, µs or ns) or pcapng file, in file order,
-/// with its link type (per interface for pcapng) and timestamp.
-pub fn read_capture_links(path: &Path) -> Vec<LinkPacket> {
-    let mut file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let mut magic = [0u8; 4];
-    file.read_exact(&mut magic)
-        .unwrap_or_else(|e| panic!("{} is not a capture: {e}", path.display()));
-    let file = File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
-    let reader = BufReader::new(file);
-    let mut out = Vec::new();
-    if magic == PCAPNG_MAGIC {
-        let mut r =
-            PcapNgReader::new(reader).unwrap_or_else(|e| panic!("pcapng {}: {e}", path.display()));
-        let mut links = Vec::new();
-        while let Some(block) = r.next_block() {
-            let block = block.unwrap_or_else(|e| panic!("{}: bad block: {e}", path.display()));
-            let (iface, ts, data, orig_len) = match block {
-                Block::InterfaceDescription(idb) => {
-                    links.push(idb.linktype);
-                    continue;
-                }
-                Block::EnhancedPacket(epb) => (
-                    epb.interface_id as usize,
-                    epb.timestamp,
-                    epb.data,
-                    epb.original_len,
-                ),
-                Block::SimplePacket(spb) => (0, Duration::ZERO, spb.data, spb.original_len),
-                _ => continue,
-            };
-            let link = *links.get(iface).unwrap_or_else(|| {
-                panic!(
-                    "{}: packet of undescribed interface {iface}",
-                    path.display()
-                )
-            });
-            out.push(LinkPacket {
-                link,
-                ts,
-                data: data.into_owned(),
-                orig_len,
-            });
-        }
-    } else {
-        let mut r =
-            PcapReader::new(reader).unwrap_or_else(|e| panic!("pcap {}: {e}", path.display()));
-        let link = r.header().datalink;
-        while let Some(p) = r.next_packet() {
-            let p = p.unwrap_or_else(|e| panic!("{}: packet {}: {e}", path.display(), out.len()));
-            out.push(LinkPacket {
-                link,
-                ts: p.timestamp,
-                data: p.data.into_owned(),
-                orig_len: p.orig_len,
-            });
-        }
-    }
-    out
-}
-
 /// Source MAC of re-encapsulated frames sent by the capture's first IP source ("side A");
 /// the destination MAC of the others.
 pub const MAC_REENCAP_A: [u8; 6] = [0x02, 0x00, 0x5e, 0x0a, 0x00, 0x0a];
@@ -1897,7 +1764,7 @@ pub fn ip_of_link(link: DataLink, data: &[u8]) -> Option<&[u8]> {
 /// capture's first IP source address, [`MAC_REENCAP_B`] for the others (destination the
 /// other one) — and ethertype 0x0800/0x86dd from the IP version. Returns the frames and
 /// the original link type when it was not Ethernet. Fails on a packet it cannot convert.
-pub fn ethernet_frames_of(capture: &[LinkPacket]) -> (Vec<Packet>, Option<DataLink>) {
+pub fn ethernet_frames_of(capture: &[Frame]) -> (Vec<Packet>, Option<DataLink>) {
     let mut side_a: Option<Vec<u8>> = None;
     let mut other = None;
     let mut out = Vec::with_capacity(capture.len());
@@ -1940,85 +1807,19 @@ pub fn ethernet_frames_of(capture: &[LinkPacket]) -> (Vec<Packet>, Option<DataLi
 // ---------------------------------------------------------------------------------------
 
 use std::collections::HashMap;
-use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::AtomicBool;
+use std::net::SocketAddr;
 
 use metaprobe_ipfix::collect::{DecodedRecord, TemplateCache, decode_message};
 
-/// Sets the receive buffer of `fd` to `bytes` (SO_RCVBUFFORCE as root, else SO_RCVBUF up to
-/// the system's limit), so a burst of export datagrams is not lost in the test's own socket.
-pub fn set_rcvbuf(fd: libc::c_int, bytes: libc::c_int) {
-    let len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    for opt in [libc::SO_RCVBUFFORCE, libc::SO_RCVBUF] {
-        // SAFETY: setsockopt on a socket this test owns, with a pointer to a live c_int and
-        // its size.
-        let r = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                opt,
-                (&raw const bytes).cast::<libc::c_void>(),
-                len,
-            )
-        };
-        if r == 0 {
-            return;
-        }
-    }
-}
-
-/// A UDP socket on 127.0.0.1 that a thread drains until told to stop.
-pub struct UdpCollector {
-    pub addr: SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: thread::JoinHandle<Vec<(SocketAddr, Vec<u8>)>>,
-}
-
-impl UdpCollector {
-    pub fn start() -> UdpCollector {
-        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-        set_rcvbuf(std::os::fd::AsRawFd::as_raw_fd(&sock), 64 << 20);
-        sock.set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
-        let addr = sock.local_addr().unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = thread::spawn(move || {
-            let mut got = Vec::new();
-            let mut buf = vec![0u8; 65536];
-            loop {
-                match sock.recv_from(&mut buf) {
-                    Ok((n, from)) => got.push((from, buf[..n].to_vec())),
-                    Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                        if flag.load(Ordering::SeqCst) {
-                            break;
-                        }
-                    }
-                    Err(e) => panic!("collector recv: {e}"),
-                }
-            }
-            got
-        });
-        UdpCollector { addr, stop, thread }
-    }
-
-    /// Every datagram received; waits until the socket has been empty for a moment.
-    pub fn finish(self) -> Vec<(SocketAddr, Vec<u8>)> {
-        self.stop.store(true, Ordering::SeqCst);
-        self.thread.join().unwrap()
-    }
-}
-
 /// Decodes the datagrams of one stream: data records in arrival order, and every protocol
 /// problem (undecodable message, unknown template, a gap in the sequence numbers).
-pub fn decode_all(dgrams: &[(SocketAddr, Vec<u8>)]) -> (Vec<DecodedRecord>, Vec<String>) {
+pub fn decode_all(dgrams: &[Datagram]) -> (Vec<DecodedRecord>, Vec<String>) {
     let mut sessions: HashMap<SocketAddr, (TemplateCache, HashMap<u32, u32>)> = HashMap::new();
     let mut records = Vec::new();
     let mut problems = Vec::new();
-    for (from, msg) in dgrams {
+    for Datagram { from, data, .. } in dgrams {
         let (cache, next) = sessions.entry(*from).or_default();
-        match decode_message(cache, msg) {
+        match decode_message(cache, data) {
             Ok(d) => {
                 if let Some(want) = next.get(&d.odid)
                     && *want != d.seq

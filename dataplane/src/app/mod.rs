@@ -23,6 +23,8 @@ pub mod http;
 pub mod mail;
 pub mod nntp;
 pub mod oscar;
+mod pending;
+mod pool;
 pub mod quic;
 pub mod raw;
 mod record;
@@ -493,6 +495,28 @@ impl Cx<'_> {
             (true, _) => Segment::Lost(r),
             (false, true) => Segment::Grew(r),
             (false, false) => Segment::Nothing,
+        }
+    }
+
+    /// [`Cx::stream`] for a protocol read line by line (FTP, mail): the line
+    /// in progress of a reclaimed slot went with it, so reading goes on after
+    /// the next line break (all of this segment when it has none).
+    fn stream_of_lines(
+        &mut self,
+        ends: &mut Ends,
+        end: usize,
+        seq: u32,
+        payload: &[u8],
+    ) -> Option<StreamRef> {
+        match self.stream(ends, end, seq, payload) {
+            Segment::Grew(r) => Some(r),
+            Segment::Nothing => None,
+            Segment::Lost(r) => {
+                let window = self.streams.contiguous(r);
+                let skip = text::find_lf(window).map_or(window.len(), |i| i + 1);
+                self.streams.consume(r, skip as u32);
+                Some(r)
+            }
         }
     }
 

@@ -1,7 +1,7 @@
-//! The grammar pieces the line-oriented text protocols share (SIP and FTP now;
-//! SMTP, POP3 and IMAP next): lines, header fields with folding, literal
-//! prefixes that can say "cut here", small lexical helpers, and a fixed-capacity
-//! copy of a value.
+//! The grammar pieces the line-oriented text protocols share (SIP, FTP, SMTP,
+//! POP3, IMAP): lines, a direction read line by line within a cap
+//! ([`next_line`]), header fields with folding, literal prefixes that can say
+//! "cut here", small lexical helpers, and a fixed-capacity copy of a value.
 //!
 //! # Contract
 //!
@@ -65,6 +65,46 @@ pub fn take_line<'a>(r: &mut Reader<'a>) -> Option<&'a [u8]> {
     let line = r.take(n)?;
     r.skip(1)?;
     Some(strip_cr(line))
+}
+
+/// Where a direction's line reader is.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lines {
+    #[default]
+    Start,
+    /// Inside a line longer than the cap: octets are dropped up to its LF.
+    Skip,
+}
+
+/// A line of `r` longer than the caller can hold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLong;
+
+/// The next whole line of a direction (without its line break): `Ok(None)`
+/// when none is whole yet (the cursor stays before the partial line), `Err`
+/// when a line does not end within `cap` octets (they are consumed, and the
+/// rest of the line later).
+pub fn next_line<'a>(
+    r: &mut Reader<'a>,
+    lines: &mut Lines,
+    cap: usize,
+) -> Result<Option<&'a [u8]>, TooLong> {
+    if *lines == Lines::Skip {
+        if take_line(r).is_none() {
+            r.rest();
+            return Ok(None);
+        }
+        *lines = Lines::Start;
+    }
+    if let Some(line) = take_line(r) {
+        return Ok(Some(line));
+    }
+    if r.left() >= cap {
+        r.rest();
+        *lines = Lines::Skip;
+        return Err(TooLong);
+    }
+    Ok(None)
 }
 
 /// Offset of the first LF in `b`, eight octets at a time (SWAR: a word whose
@@ -469,6 +509,18 @@ impl<const N: usize> core::fmt::Debug for FixedText<N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_line_is_skipped_to_its_end() {
+        let mut lines = Lines::Start;
+        let mut r = Reader::new(b"0123456789");
+        assert_eq!(next_line(&mut r, &mut lines, 8), Err(TooLong));
+        let mut r = Reader::new(b"abc\r\nnext\r\n");
+        assert_eq!(next_line(&mut r, &mut lines, 8), Ok(Some(&b"next"[..])));
+        let mut r = Reader::new(b"par");
+        assert_eq!(next_line(&mut r, &mut lines, 8), Ok(None));
+        assert_eq!(r.offset(), 0);
+    }
 
     /// Name, raw value, folded.
     type Seen<'a> = (&'a [u8], &'a [u8], bool);

@@ -2,43 +2,91 @@
 #![allow(dead_code, clippy::indexing_slicing, clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::fs::File;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use metaprobe_dataplane::wire::{TcpFlags, decode};
+use metaprobe_dataplane::wire::{Packet, TcpFlags, decode, decode_ip};
+use metaprobe_test_support::capture::read_frames;
+use metaprobe_test_support::truth::{Row, col};
 use pcap_file::DataLink;
-use pcap_file::pcap::PcapReader;
-use pcap_file::pcapng::{Block, PcapNgReader};
 
-pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+pub use metaprobe_test_support::fixtures_dir as fixtures;
+
+/// Every frame of a pcap or pcapng file with its link type.
+pub fn read_capture(path: &Path) -> Vec<(DataLink, Vec<u8>)> {
+    read_frames(path)
+        .into_iter()
+        .map(|f| (f.link, f.data))
+        .collect()
 }
 
-/// Reads every frame of a pcap or pcapng file with its link type.
-pub fn read_capture(path: &Path) -> Vec<(DataLink, Vec<u8>)> {
-    let file = File::open(path).unwrap();
-    let mut out = Vec::new();
-    if path.extension().is_some_and(|e| e == "pcapng") {
-        let mut r = PcapNgReader::new(file).unwrap();
-        let mut links = Vec::new();
-        while let Some(block) = r.next_block() {
-            match block.unwrap() {
-                Block::InterfaceDescription(idb) => links.push(idb.linktype),
-                Block::EnhancedPacket(epb) => {
-                    out.push((links[epb.interface_id as usize], epb.data.into_owned()))
-                }
-                Block::SimplePacket(spb) => out.push((links[0], spb.data.into_owned())),
-                _ => {}
-            }
-        }
-    } else {
-        let mut r = PcapReader::new(file).unwrap();
-        let link = r.header().datalink;
-        while let Some(pkt) = r.next_packet() {
-            out.push((link, pkt.unwrap().data.into_owned()));
-        }
+/// Source address and port, destination address and port.
+pub type Tuple = (IpAddr, u16, IpAddr, u16);
+
+/// A decoded frame of a fixture (numbered from 1, as tshark does) and the bytes its spans
+/// point into.
+pub struct Frame {
+    pub number: usize,
+    pub packet: Packet,
+    pub bytes: Vec<u8>,
+}
+
+impl Frame {
+    pub fn payload(&self) -> &[u8] {
+        self.packet.payload(&self.bytes)
     }
-    out
+
+    pub fn tuple(&self) -> Option<Tuple> {
+        tuple_of(&self.packet)
+    }
+}
+
+/// Every frame of a fixture capture, decoded: Ethernet, raw IP (LINKTYPE_RAW; DLT 12 as
+/// some writers store it) or BSD loopback (a 4-octet address family, then IP).
+pub fn decoded_frames(name: &str) -> Vec<Frame> {
+    read_capture(&fixtures().join(name))
+        .into_iter()
+        .enumerate()
+        .map(|(i, (link, data))| {
+            let (packet, bytes) = match link {
+                DataLink::ETHERNET => (decode(&data), data),
+                DataLink::RAW | DataLink::IPV4 | DataLink::IPV6 | DataLink::Unknown(12) => {
+                    (decode_ip(&data), data)
+                }
+                DataLink::NULL | DataLink::LOOP => {
+                    let ip = data[4..].to_vec();
+                    (decode_ip(&ip), ip)
+                }
+                other => panic!("{name}: link type {other:?}"),
+            };
+            Frame {
+                number: i + 1,
+                packet,
+                bytes,
+            }
+        })
+        .collect()
+}
+
+pub fn tuple_of(p: &Packet) -> Option<Tuple> {
+    let (sp, dp) = p.ports()?;
+    Some((p.src_addr()?, sp, p.dst_addr()?, dp))
+}
+
+/// The tuple of a truth row: IPv4 or IPv6 addresses, TCP or UDP ports.
+pub fn row_tuple(row: &Row) -> Tuple {
+    let either = |a: &str, b: &str| -> String {
+        let v = col(row, a);
+        if v.is_empty() { col(row, b) } else { v }.to_owned()
+    };
+    let addr = |v4, v6| either(v4, v6).parse::<IpAddr>().unwrap();
+    let port = |tcp, udp| either(tcp, udp).parse::<u16>().unwrap();
+    (
+        addr("ip.src", "ipv6.src"),
+        port("tcp.srcport", "udp.srcport"),
+        addr("ip.dst", "ipv6.dst"),
+        port("tcp.dstport", "udp.dstport"),
+    )
 }
 
 /// Every Ethernet frame of every fixture capture: seeds for mutation tests and benches.

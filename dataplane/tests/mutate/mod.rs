@@ -1,6 +1,6 @@
-//! The mutator of the protocol fuzz tests (`sip_ftp_fuzz.rs`, `im_fuzz.rs`):
-//! a deterministic generator, byte-level mutations of a seed with a
-//! protocol's tokens, and mutations of a whole connection.
+//! The mutator of the protocol fuzz tests (`sip_ftp_fuzz.rs`, `im_fuzz.rs`,
+//! `mail_fuzz.rs`): a deterministic generator, byte-level mutations of a
+//! seed with a protocol's tokens, and mutations of a whole connection.
 #![allow(dead_code, clippy::indexing_slicing)]
 
 use super::common::Dialog;
@@ -56,6 +56,9 @@ pub fn mutate(seed: &[u8], rng: &mut Rng, tokens: &[&[u8]]) -> Vec<u8> {
 pub fn mutate_dialog(dialog: &[(bool, Vec<u8>)], rng: &mut Rng, tokens: &[&[u8]]) -> Dialog {
     let mut d = dialog.to_vec();
     for _ in 0..1 + rng.below(3) {
+        if d.is_empty() {
+            break;
+        }
         let i = rng.below(d.len());
         match rng.below(8) {
             0 => {
@@ -66,9 +69,6 @@ pub fn mutate_dialog(dialog: &[(bool, Vec<u8>)], rng: &mut Rng, tokens: &[&[u8]]
                 d.insert(i, seg);
             }
             _ => d[i].1 = mutate(&d[i].1, rng, tokens),
-        }
-        if d.is_empty() {
-            break;
         }
     }
     d

@@ -76,9 +76,9 @@ use core::net::IpAddr;
 use metaprobe_ipfix::field::Text;
 use metaprobe_ipfix::template::Ftp;
 
+use super::pool::{ConnSlot, SlotPool};
 use super::raw::{DpiProto, MetaProto, Raw};
-use super::text::find_lf;
-use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Seen, Segment, Signature};
+use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Seen, Signature};
 use crate::counters::AppCount;
 use data::{EXPECT_SECS, Expectations, Expected};
 
@@ -89,18 +89,18 @@ const FTP_PORT: u16 = 21;
 const SMTP_PORTS: [u16; 2] = [25, 587];
 
 /// Per flow.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
-    /// A control connection whose first payload is still to come.
-    #[default]
-    Fresh,
-    /// A control connection parsed in this slot of the worker's pool.
-    Control(u32),
-    /// A control connection not parsed (no free slot, or gone TLS): its raw
-    /// records are still made.
-    Unparsed,
+    /// A control connection, and where it is parsed.
+    Control(ConnSlot),
     /// A data connection of the control connection with this SESSION_ID.
     Data { control: u64 },
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::Control(ConnSlot::Fresh)
+    }
 }
 
 const _: () = assert!(core::mem::size_of::<State>() <= 16);
@@ -113,15 +113,21 @@ struct Conn {
     /// the record of its reply is the client's request. Held without the
     /// login (the flow's is put back when the record goes out).
     client: Option<Common<'static>>,
-    /// Each end ([`crate::flow::Endpoint::index`]) sent its FIN.
-    fin: [bool; 2],
+}
+
+impl Conn {
+    fn new() -> Conn {
+        Conn {
+            ftp: FtpState::new(),
+            client: None,
+        }
+    }
 }
 
 /// The pool of control-connection states and the table of announced data
 /// connections: fixed at start.
 pub struct Worker {
-    conns: Box<[Conn]>,
-    free: Vec<u32>,
+    conns: SlotPool<Conn>,
     expected: Expectations,
 }
 
@@ -132,31 +138,14 @@ impl Worker {
         } else {
             (0, 0)
         };
-        let idle = Conn {
-            ftp: FtpState::new(),
-            client: None,
-            fin: [false; 2],
-        };
         Worker {
-            conns: vec![idle; n as usize].into_boxed_slice(),
-            free: (0..n).rev().collect(),
+            conns: SlotPool::new(n, Conn::new()),
             expected: Expectations::new(expected),
         }
     }
 
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.conns) + self.expected.memory_bytes()
-    }
-
-    /// A slot for a new control connection, reset.
-    fn take(&mut self) -> Option<u32> {
-        let slot = self.free.pop()?;
-        if let Some(c) = self.conns.get_mut(slot as usize) {
-            c.ftp = FtpState::new();
-            c.client = None;
-            c.fin = [false; 2];
-        }
-        Some(slot)
+        self.conns.memory_bytes() + self.expected.memory_bytes()
     }
 }
 
@@ -167,13 +156,13 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
         return Outcome::NotThis;
     }
     if seen.server_port() == FTP_PORT {
-        return Outcome::Done(State::Fresh);
+        return Outcome::Done(State::default());
     }
     let (sport, dport) = seen.ports();
     if seen.from_client || [sport, dport].iter().any(|p| SMTP_PORTS.contains(p)) {
         return Outcome::NotThis;
     }
-    looks_like_greeting(first).map(|()| State::Fresh)
+    looks_like_greeting(first).map(|()| State::default())
 }
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
@@ -186,9 +175,7 @@ pub(super) fn raw(st: &State) -> Option<Raw> {
             session_id: Some(control),
             ..Raw::new(MetaProto::Ftp, DpiProto::FtpData)
         },
-        State::Fresh | State::Control(_) | State::Unparsed => {
-            Raw::new(MetaProto::Ftp, DpiProto::FtpControl)
-        }
+        State::Control(_) => Raw::new(MetaProto::Ftp, DpiProto::FtpControl),
     })
 }
 
@@ -215,46 +202,24 @@ pub(super) fn on_payload(
     cx: &mut Cx<'_>,
     seen: &Seen<'_>,
 ) {
-    let slot = match *st {
-        State::Control(slot) => slot,
-        State::Fresh => match w.take() {
-            Some(slot) => {
-                *st = State::Control(slot);
-                slot
-            }
-            None => {
-                cx.count(AppCount::FtpExhausted);
-                *st = State::Unparsed;
-                return;
-            }
-        },
-        State::Unparsed | State::Data { .. } => return,
+    let State::Control(held) = st else {
+        return;
+    };
+    let Some(slot) = w.conns.slot(held, Conn::new, cx, AppCount::FtpExhausted) else {
+        return;
     };
     let Some(seq) = seen.tcp_seq() else {
         return;
     };
     let end = seen.obs.sender.index();
-    let r = match cx.stream(ends, end, seq, seen.payload) {
-        Segment::Grew(r) => r,
-        Segment::Nothing => return,
-        // The line in progress went with the reclaimed slot: go on after
-        // the next line break (all of this segment when it has none).
-        Segment::Lost(r) => {
-            let window = cx.streams.contiguous(r);
-            let skip = find_lf(window).map_or(window.len(), |i| i + 1);
-            cx.streams.consume(r, skip as u32);
-            r
-        }
+    let Some(r) = cx.stream_of_lines(ends, end, seq, seen.payload) else {
+        return;
     };
     let Some(common) = seen.common() else {
         return;
     };
-    let Worker {
-        conns,
-        free,
-        expected,
-    } = w;
-    let Some(conn) = conns.get_mut(slot as usize) else {
+    let Worker { conns, expected } = w;
+    let Some(conn) = conns.get_mut(slot) else {
         return;
     };
     let cap = cx.streams.slot_size() as usize;
@@ -326,8 +291,8 @@ pub(super) fn on_payload(
     if tls {
         // AUTH TLS accepted: nothing more is readable here; the ClientHello
         // that follows binds the flow to TLS.
-        free.push(slot);
-        *st = State::Unparsed;
+        conns.give_back(slot);
+        *held = ConnSlot::Unparsed;
         ends.expect_tls();
         for e in 0..2 {
             cx.finish_stream(ends, e);
@@ -337,26 +302,16 @@ pub(super) fn on_payload(
     }
 }
 
-/// A RST, or the FIN of the second end: the connection is over, its slot
-/// goes back now (a closed flow stays in the table a while longer).
 pub(super) fn on_close(st: &mut State, w: &mut Worker, _: &mut Ends, cx: &mut Cx<'_>, how: Close) {
-    let State::Control(slot) = *st else {
-        return;
-    };
-    let Some(conn) = w.conns.get_mut(slot as usize) else {
-        return;
-    };
-    if let Some(fin) = conn.fin.get_mut(how.end) {
-        *fin = true;
-    }
-    if how.reset || conn.fin == [true; 2] {
+    if let State::Control(held) = st
+        && let Some(slot) = w.conns.closed(held, how)
+    {
         give_back(slot, w, cx);
-        *st = State::Unparsed;
     }
 }
 
 pub(super) fn on_end(st: &State, w: &mut Worker, _: &Ends, cx: &mut Cx<'_>) {
-    if let State::Control(slot) = *st {
+    if let State::Control(ConnSlot::Held(slot)) = *st {
         give_back(slot, w, cx);
     }
 }
@@ -364,13 +319,13 @@ pub(super) fn on_end(st: &State, w: &mut Worker, _: &Ends, cx: &mut Cx<'_>) {
 /// The connection is over: a login attempt still unanswered gives its
 /// record (with the last reply it had), and the slot goes back.
 fn give_back(slot: u32, w: &mut Worker, cx: &mut Cx<'_>) {
-    if let Some(conn) = w.conns.get(slot as usize)
+    if let Some(conn) = w.conns.get(slot)
         && let (Some(rec), Some(client)) = (conn.ftp.finish(), conn.client)
     {
         let client = client.with_login(cx.login);
         emit(&rec, &client, client.time_stamp, cx);
     }
-    w.free.push(slot);
+    w.conns.give_back(slot);
 }
 
 /// The data connection a mode record's endpoint announces: PORT/EPRT, the

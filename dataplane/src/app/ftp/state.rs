@@ -7,7 +7,7 @@ use super::grammar::{
     reply_line,
 };
 use crate::app::Outcome;
-use crate::app::text::{FixedText, Step, take_line};
+use crate::app::text::{FixedText, Lines, Step, TooLong, next_line};
 
 /// Capacity of each copied name: USER, PASS, the server name. Longer values
 /// are cut (on a UTF-8 boundary) and the record says so.
@@ -105,15 +105,6 @@ impl Reason {
     }
 }
 
-/// Where a direction's line reader is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Lines {
-    #[default]
-    Start,
-    /// Inside a line longer than the cap: drop octets up to its LF.
-    Skip,
-}
-
 /// Where SERVER_NAME came from; the client's word wins.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 enum NameFrom {
@@ -134,58 +125,8 @@ enum Greeting {
     Done,
 }
 
-/// The kinds of the commands awaiting replies, in order: a ring of
-/// [`PENDING_CAP`] kinds, then `untracked` further commands whose kinds were
-/// not kept (their replies still pop them, so the order holds).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Pending {
-    kinds: [Verb; PENDING_CAP],
-    head: u8,
-    len: u8,
-    untracked: u16,
-}
-
-impl Pending {
-    const EMPTY: Pending = Pending {
-        kinds: [Verb::Other; PENDING_CAP],
-        head: 0,
-        len: 0,
-        untracked: 0,
-    };
-
-    #[expect(
-        clippy::indexing_slicing,
-        reason = "the index is taken modulo PENDING_CAP, the array's length"
-    )]
-    fn push(&mut self, v: Verb) {
-        let len = usize::from(self.len);
-        if self.untracked > 0 || len == PENDING_CAP {
-            self.untracked = self.untracked.saturating_add(1);
-            return;
-        }
-        self.kinds[(usize::from(self.head) + len) % PENDING_CAP] = v;
-        self.len += 1;
-    }
-
-    /// The oldest command awaiting a reply; `Other` when its kind is not known.
-    #[expect(
-        clippy::indexing_slicing,
-        reason = "head < PENDING_CAP: it only ever moves modulo PENDING_CAP"
-    )]
-    fn pop(&mut self) -> Verb {
-        if self.len == 0 {
-            self.untracked = self.untracked.saturating_sub(1);
-            return Verb::Other;
-        }
-        let v = self.kinds[usize::from(self.head)];
-        // PENDING_CAP fits a u8 (asserted below).
-        self.head = ((usize::from(self.head) + 1) % PENDING_CAP) as u8;
-        self.len -= 1;
-        v
-    }
-}
-
-const _: () = assert!(PENDING_CAP <= u8::MAX as usize);
+/// The commands awaiting replies, [`PENDING_CAP`] of their kinds kept.
+type Pending = crate::app::pending::Pending<Verb, PENDING_CAP>;
 
 /// The state of one FTP control connection (both directions): the line
 /// readers, the commands awaiting replies, the login attempt and copies of
@@ -240,12 +181,12 @@ impl Default for FtpState {
 }
 
 impl FtpState {
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
         FtpState {
             user: FixedText::new(),
             password: FixedText::new(),
             server_name: FixedText::new(),
-            pending: Pending::EMPTY,
+            pending: Pending::default(),
             active: None,
             attempt: false,
             attempt_code: 0,
@@ -286,7 +227,9 @@ impl FtpState {
             let line = match next_line(&mut r, &mut self.client_lines, cap) {
                 Ok(Some(line)) => line,
                 Ok(None) => return Step::new(r.offset(), Outcome::Incomplete),
-                Err(reason) => return Step::new(r.offset(), Outcome::Malformed(reason)),
+                Err(TooLong) => {
+                    return Step::new(r.offset(), Outcome::Malformed(Reason::LineTooLong));
+                }
             };
             let Some(cmd) = command(line) else {
                 continue;
@@ -337,7 +280,9 @@ impl FtpState {
             let line = match next_line(&mut r, &mut self.server_lines, cap) {
                 Ok(Some(line)) => line,
                 Ok(None) => return Step::new(r.offset(), Outcome::Incomplete),
-                Err(reason) => return Step::new(r.offset(), Outcome::Malformed(reason)),
+                Err(TooLong) => {
+                    return Step::new(r.offset(), Outcome::Malformed(Reason::LineTooLong));
+                }
             };
             let reply = reply_line(line);
             if let Some(code) = self.multi {
@@ -473,33 +418,6 @@ impl FtpState {
                 || self.password.is_truncated(),
         }
     }
-}
-
-/// The next whole line of a direction: `Ok(None)` when none is whole yet (the
-/// cursor is left before the partial line), `Err` when a line does not end
-/// within `cap` (what was there is consumed, the rest skipped later).
-fn next_line<'a>(
-    r: &mut Reader<'a>,
-    lines: &mut Lines,
-    cap: usize,
-) -> Result<Option<&'a [u8]>, Reason> {
-    if *lines == Lines::Skip {
-        if take_line(r).is_none() {
-            r.rest();
-            return Ok(None);
-        }
-        *lines = Lines::Start;
-    }
-    if let Some(line) = take_line(r) {
-        return Ok(Some(line));
-    }
-    // A partial line: it must fit the caller's buffer from its start.
-    if r.left() >= cap {
-        r.rest();
-        *lines = Lines::Skip;
-        return Err(Reason::LineTooLong);
-    }
-    Ok(None)
 }
 
 #[cfg(test)]

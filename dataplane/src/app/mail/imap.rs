@@ -4,10 +4,11 @@
 
 use metaprobe_ipfix::codec::Reader;
 
-use super::message::{Counted, Lines, Message, TooLong, counted_line, next_line};
+use super::message::{Counted, Message, counted_line};
 use super::{Event, Reason, word};
 use crate::app::Outcome;
 use crate::app::text::{FixedText, Step, decimal, trim};
+use crate::app::text::{Lines, TooLong, next_line};
 
 /// RESULT_CODE: a fetched message (the server sent it), and the tagged
 /// status of an APPEND (0 when the connection ended before it).

@@ -11,7 +11,7 @@
 use metaprobe_ipfix::codec::Reader;
 
 use super::header::{addresses, decode_words, media_type, param};
-use crate::app::text::{FixedText, find_lf, is_wsp, strip_cr, take_line, trim};
+use crate::app::text::{FixedText, find_lf, is_wsp, strip_cr, trim};
 
 /// Capacities of the copied values (longer ones are cut and flagged).
 pub const SENDER_CAP: usize = 256;
@@ -243,46 +243,6 @@ pub fn unstuff(line: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// Where a direction's line reader is.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Lines {
-    #[default]
-    Start,
-    /// Inside a line longer than the cap: octets are dropped up to its LF.
-    Skip,
-}
-
-/// A line of `r` longer than the caller can hold.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TooLong;
-
-/// The next whole line of a direction (without its line break): `Ok(None)`
-/// when none is whole yet (the cursor stays before the partial line), `Err`
-/// when a line does not end within `cap` octets (they are consumed, and the
-/// rest of the line later).
-pub fn next_line<'a>(
-    r: &mut Reader<'a>,
-    lines: &mut Lines,
-    cap: usize,
-) -> Result<Option<&'a [u8]>, TooLong> {
-    if *lines == Lines::Skip {
-        if take_line(r).is_none() {
-            r.rest();
-            return Ok(None);
-        }
-        *lines = Lines::Start;
-    }
-    if let Some(line) = take_line(r) {
-        return Ok(Some(line));
-    }
-    if r.left() >= cap {
-        r.rest();
-        *lines = Lines::Skip;
-        return Err(TooLong);
-    }
-    Ok(None)
-}
-
 /// What one read of a counted transfer (a BDAT chunk, an IMAP literal) did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Counted {
@@ -329,6 +289,7 @@ pub fn counted_line(
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::app::text::take_line;
 
     /// A multipart message with an encoded Subject, a folded Cc and an attachment.
     pub const MULTIPART: &[u8] = b"From: \"Ivanov, I.\" <ivanov@example.ru>\r\n\
@@ -425,17 +386,5 @@ JVBERi0xLjQK\r\n\
         assert_eq!(unstuff(b"..x"), Some(&b".x"[..]));
         assert_eq!(unstuff(b"x."), Some(&b"x."[..]));
         assert_eq!(unstuff(b""), Some(&b""[..]));
-    }
-
-    #[test]
-    fn a_long_line_is_skipped_to_its_end() {
-        let mut lines = Lines::Start;
-        let mut r = Reader::new(b"0123456789");
-        assert_eq!(next_line(&mut r, &mut lines, 8), Err(TooLong));
-        let mut r = Reader::new(b"abc\r\nnext\r\n");
-        assert_eq!(next_line(&mut r, &mut lines, 8), Ok(Some(&b"next"[..])));
-        let mut r = Reader::new(b"par");
-        assert_eq!(next_line(&mut r, &mut lines, 8), Ok(None));
-        assert_eq!(r.offset(), 0);
     }
 }

@@ -82,9 +82,10 @@ pub use smtp::Smtp;
 use metaprobe_ipfix::field::Text;
 use metaprobe_ipfix::template::Mail;
 
+use super::pool::{ConnSlot, SlotPool};
 use super::raw::{DpiProto, MetaProto, Raw};
 use super::text::{FixedText, Prefix, Step, contains_ignore_case, decimal, find_lf, literal, trim};
-use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Seen, Segment, Signature};
+use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Seen, Signature};
 use crate::counters::AppCount;
 use crate::reasm::StreamRef;
 
@@ -141,64 +142,12 @@ pub enum Reason {
     NotAReply,
 }
 
-/// Commands awaiting their replies, in order: a ring of [`PENDING_CAP`],
-/// then `untracked` more whose kind is not kept (their replies still take
-/// their place, so the order holds).
+/// Commands whose kinds are kept while they await their replies (SMTP
+/// pipelining, RFC 2920); more keep their place in the order but not their kind.
 pub const PENDING_CAP: usize = 16;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Pending<V> {
-    kinds: [V; PENDING_CAP],
-    head: u8,
-    len: u8,
-    untracked: u16,
-}
-
-const _: () = assert!(PENDING_CAP <= u8::MAX as usize);
-
-impl<V: Copy + Default> Default for Pending<V> {
-    fn default() -> Self {
-        Pending {
-            kinds: [V::default(); PENDING_CAP],
-            head: 0,
-            len: 0,
-            untracked: 0,
-        }
-    }
-}
-
-impl<V: Copy + Default> Pending<V> {
-    #[expect(
-        clippy::indexing_slicing,
-        reason = "the index is taken modulo PENDING_CAP, the array's length"
-    )]
-    fn push(&mut self, v: V) {
-        let len = usize::from(self.len);
-        if self.untracked > 0 || len == PENDING_CAP {
-            self.untracked = self.untracked.saturating_add(1);
-            return;
-        }
-        self.kinds[(usize::from(self.head) + len) % PENDING_CAP] = v;
-        self.len += 1;
-    }
-
-    /// The oldest command awaiting a reply; the default when its kind is not known.
-    #[expect(
-        clippy::indexing_slicing,
-        reason = "head < PENDING_CAP: it only ever moves modulo PENDING_CAP"
-    )]
-    fn pop(&mut self) -> V {
-        if self.len == 0 {
-            self.untracked = self.untracked.saturating_sub(1);
-            return V::default();
-        }
-        let v = self.kinds[usize::from(self.head)];
-        // PENDING_CAP fits a u8 (asserted above).
-        self.head = ((usize::from(self.head) + 1) % PENDING_CAP) as u8;
-        self.len -= 1;
-        v
-    }
-}
+/// The commands of one SMTP or POP3 connection awaiting their replies.
+type Pending<V> = super::pending::Pending<V, PENDING_CAP>;
 
 /// The first word of `line` and what follows the space after it.
 fn word(line: &[u8]) -> (&[u8], &[u8]) {
@@ -283,18 +232,7 @@ impl Session {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct State {
     kind: Kind,
-    conn: Conn,
-}
-
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum Conn {
-    /// The first payload is still to come.
-    #[default]
-    Fresh,
-    /// Parsed in this slot of the worker's pool.
-    Slot(u32),
-    /// Not parsed (no free slot, or gone TLS): its raw records are still made.
-    Unparsed,
+    conn: ConnSlot,
 }
 
 const _: () = assert!(core::mem::size_of::<State>() <= 16);
@@ -307,8 +245,16 @@ struct Parsed {
     /// The common fields of the client's last segment (an SMTP message's
     /// record is the client's), held without the login.
     client: Option<Common<'static>>,
-    /// Each end ([`crate::flow::Endpoint::index`]) sent its FIN.
-    fin: [bool; 2],
+}
+
+impl Parsed {
+    fn new(kind: Kind) -> Parsed {
+        Parsed {
+            session: Session::new(kind),
+            msg: Message::new(kind == Kind::Smtp),
+            client: None,
+        }
+    }
 }
 
 // "About 4 KiB" per connection, as the documentation says.
@@ -317,8 +263,7 @@ const _: () = assert!(core::mem::size_of::<Parsed>() <= 4608);
 /// The pool of connection states (fixed at start) and the buffer
 /// MAIL_SERVERS is joined in.
 pub struct Worker {
-    conns: Box<[Parsed]>,
-    free: Vec<u32>,
+    conns: SlotPool<Parsed>,
     servers: Servers,
 }
 
@@ -328,35 +273,14 @@ type Servers = FixedText<{ 2 * smtp::NAME_CAP + 1 }>;
 impl Worker {
     pub fn new(cfg: &AppConfig) -> Worker {
         let n = if cfg.meta { cfg.mail_slots } else { 0 };
-        let idle = Parsed {
-            session: Session::new(Kind::Smtp),
-            msg: Message::new(true),
-            client: None,
-            fin: [false; 2],
-        };
         Worker {
-            conns: vec![idle; n as usize].into_boxed_slice(),
-            free: (0..n).rev().collect(),
+            conns: SlotPool::new(n, Parsed::new(Kind::Smtp)),
             servers: FixedText::new(),
         }
     }
 
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.conns)
-    }
-
-    /// A slot for a new connection of `kind`, reset.
-    fn take(&mut self, kind: Kind) -> Option<u32> {
-        let slot = self.free.pop()?;
-        if let Some(c) = self.conns.get_mut(slot as usize) {
-            *c = Parsed {
-                session: Session::new(kind),
-                msg: Message::new(kind == Kind::Smtp),
-                client: None,
-                fin: [false; 2],
-            };
-        }
-        Some(slot)
+        self.conns.memory_bytes()
     }
 }
 
@@ -380,7 +304,7 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
     if let Some(kind) = kind {
         return Outcome::Done(State {
             kind,
-            conn: Conn::Fresh,
+            conn: ConnSlot::Fresh,
         });
     }
     if seen.from_client {
@@ -388,7 +312,7 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
     }
     greeting(first).map(|kind| State {
         kind,
-        conn: Conn::Fresh,
+        conn: ConnSlot::Fresh,
     })
 }
 
@@ -439,53 +363,33 @@ pub(super) fn on_payload(
     cx: &mut Cx<'_>,
     seen: &Seen<'_>,
 ) {
-    let slot = match st.conn {
-        Conn::Slot(slot) => slot,
-        Conn::Fresh if seen.midstream => {
-            // Lines read from inside a message would be taken for commands and
-            // put the pairing of commands and replies off for the session.
-            cx.count(AppCount::MailMidstream);
-            st.conn = Conn::Unparsed;
-            return;
-        }
-        Conn::Fresh => match w.take(st.kind) {
-            Some(slot) => {
-                st.conn = Conn::Slot(slot);
-                slot
-            }
-            None => {
-                cx.count(AppCount::MailExhausted);
-                st.conn = Conn::Unparsed;
-                return;
-            }
-        },
-        Conn::Unparsed => return,
+    if st.conn == ConnSlot::Fresh && seen.midstream {
+        // Lines read from inside a message would be taken for commands and
+        // put the pairing of commands and replies off for the session.
+        cx.count(AppCount::MailMidstream);
+        st.conn = ConnSlot::Unparsed;
+        return;
+    }
+    let kind = st.kind;
+    let fresh = || Parsed::new(kind);
+    let Some(slot) = w
+        .conns
+        .slot(&mut st.conn, fresh, cx, AppCount::MailExhausted)
+    else {
+        return;
     };
     let Some(seq) = seen.tcp_seq() else {
         return;
     };
     let end = seen.obs.sender.index();
-    let r = match cx.stream(ends, end, seq, seen.payload) {
-        Segment::Grew(r) => r,
-        Segment::Nothing => return,
-        // The line in progress went with the reclaimed slot: go on after
-        // the next line break.
-        Segment::Lost(r) => {
-            let window = cx.streams.contiguous(r);
-            let skip = find_lf(window).map_or(window.len(), |i| i + 1);
-            cx.streams.consume(r, skip as u32);
-            r
-        }
+    let Some(r) = cx.stream_of_lines(ends, end, seq, seen.payload) else {
+        return;
     };
     let Some(common) = seen.common() else {
         return;
     };
-    let Worker {
-        conns,
-        free,
-        servers,
-    } = w;
-    let Some(conn) = conns.get_mut(slot as usize) else {
+    let Worker { conns, servers } = w;
+    let Some(conn) = conns.get_mut(slot) else {
         return;
     };
     if seen.from_client {
@@ -511,8 +415,8 @@ pub(super) fn on_payload(
     if tls {
         // STARTTLS/STLS accepted: the ClientHello that follows binds the flow to TLS.
         cx.count(AppCount::MailTls);
-        free.push(slot);
-        st.conn = Conn::Unparsed;
+        conns.give_back(slot);
+        st.conn = ConnSlot::Unparsed;
         ends.expect_tls();
         for e in 0..2 {
             cx.finish_stream(ends, e);
@@ -579,25 +483,14 @@ fn read(
     false
 }
 
-/// A RST, or the FIN of the second end: the slot goes back now.
 pub(super) fn on_close(st: &mut State, w: &mut Worker, _: &mut Ends, cx: &mut Cx<'_>, how: Close) {
-    let Conn::Slot(slot) = st.conn else {
-        return;
-    };
-    let Some(conn) = w.conns.get_mut(slot as usize) else {
-        return;
-    };
-    if let Some(fin) = conn.fin.get_mut(how.end) {
-        *fin = true;
-    }
-    if how.reset || conn.fin == [true; 2] {
+    if let Some(slot) = w.conns.closed(&mut st.conn, how) {
         give_back(slot, w, cx);
-        st.conn = Conn::Unparsed;
     }
 }
 
 pub(super) fn on_end(st: &State, w: &mut Worker, _: &Ends, cx: &mut Cx<'_>) {
-    if let Conn::Slot(slot) = st.conn {
+    if let ConnSlot::Held(slot) = st.conn {
         give_back(slot, w, cx);
     }
 }
@@ -605,12 +498,8 @@ pub(super) fn on_end(st: &State, w: &mut Worker, _: &Ends, cx: &mut Cx<'_>) {
 /// The connection is over: an SMTP message sent and not answered gives its
 /// record (RESULT_CODE 0, no reply), and the slot goes back.
 fn give_back(slot: u32, w: &mut Worker, cx: &mut Cx<'_>) {
-    let Worker {
-        conns,
-        free,
-        servers,
-    } = w;
-    if let Some(conn) = conns.get_mut(slot as usize)
+    let Worker { conns, servers } = w;
+    if let Some(conn) = conns.get_mut(slot)
         && let Some(client) = conn.client
         && match &mut conn.session {
             Session::Smtp(s) if s.unanswered() => {
@@ -625,7 +514,7 @@ fn give_back(slot: u32, w: &mut Worker, cx: &mut Cx<'_>) {
         let client = client.with_login(cx.login);
         emit(conn, servers, &client, client.time_stamp, EVENT_SEND, 0, cx);
     }
-    free.push(slot);
+    conns.give_back(slot);
 }
 
 /// The mail record of the message `conn` read, on the packet `on`, dated `time`.
@@ -691,18 +580,6 @@ mod tests {
         assert_eq!(greeting(b"* OK IMAP4rev1"), Outcome::Done(Kind::Imap));
         assert_eq!(greeting(b"* "), Outcome::Incomplete);
         assert_eq!(greeting(b"* BYE"), Outcome::NotThis);
-    }
-
-    #[test]
-    fn the_pending_ring_keeps_the_order_past_its_capacity() {
-        let mut p = Pending::<u8>::default();
-        for v in 1..=20u8 {
-            p.push(v);
-        }
-        let got: Vec<u8> = (0..21).map(|_| p.pop()).collect();
-        let mut want: Vec<u8> = (1..=16).collect();
-        want.extend([0; 5]);
-        assert_eq!(got, want);
     }
 
     #[test]

@@ -3,10 +3,11 @@
 
 use metaprobe_ipfix::codec::Reader;
 
-use super::message::{Lines, Message, TooLong, next_line, unstuff};
+use super::message::{Message, unstuff};
 use super::{Event, Pending, Reason, word};
 use crate::app::Outcome;
 use crate::app::text::Step;
+use crate::app::text::{Lines, TooLong, next_line};
 
 /// RESULT_CODE of a retrieved message: the server's `+OK`.
 pub const RESULT_OK: u32 = 1;

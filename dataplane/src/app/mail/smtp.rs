@@ -3,10 +3,11 @@
 
 use metaprobe_ipfix::codec::Reader;
 
-use super::message::{Counted, Lines, Message, TooLong, counted_line, next_line, unstuff};
+use super::message::{Counted, Message, counted_line, unstuff};
 use super::{Event, Pending, Reason, reply_code, word};
 use crate::app::Outcome;
 use crate::app::text::{FixedText, Step, decimal, trim};
+use crate::app::text::{Lines, TooLong, next_line};
 
 /// Capacities of the client's HELO name, the greeting's host and the reply text.
 pub const NAME_CAP: usize = 128;

@@ -71,6 +71,7 @@ pub use state::{AuthResult, Event, JID_CAP, Login, Message, NAME_CAP, XmppState}
 use metaprobe_ipfix::field::Text;
 use metaprobe_ipfix::template::Im;
 
+use super::pool::{ConnSlot, SlotPool};
 use super::raw::{DpiProto, MetaProto, Raw};
 use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Output, Seen, Signature};
 use crate::counters::{AppCount, AppCounters};
@@ -80,17 +81,8 @@ const XMPP_PORT: u16 = 5222;
 /// IM_PROTOCOL of XMPP records (spec §7).
 pub const IM_XMPP: u8 = 7;
 
-/// Per flow.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum State {
-    /// A connection whose first payload is still to come.
-    #[default]
-    Fresh,
-    /// Parsed in this slot of the worker's pool.
-    Conn(u32),
-    /// Not parsed (no free slot, or gone TLS): its raw records are still made.
-    Unparsed,
-}
+/// Per flow: where the connection is parsed.
+pub type State = ConnSlot;
 
 const _: () = assert!(core::mem::size_of::<State>() <= 8);
 
@@ -106,7 +98,6 @@ struct Conn {
     /// from its first octet, or (mid-stream, after a hole) from a segment
     /// that starts with `<`.
     synced: [bool; 2],
-    fin: [bool; 2],
 }
 
 const _: () = assert!(core::mem::size_of::<Conn>() <= 1024);
@@ -116,27 +107,24 @@ impl Conn {
         xmpp: XmppState::new(),
         client: None,
         synced: [true; 2],
-        fin: [false; 2],
     };
 }
 
 /// The pool of connection states: fixed at start.
 pub struct Worker {
-    conns: Box<[Conn]>,
-    free: Vec<u32>,
+    conns: SlotPool<Conn>,
 }
 
 impl Worker {
     pub fn new(cfg: &AppConfig) -> Worker {
         let n = if cfg.meta { cfg.xmpp_slots } else { 0 };
         Worker {
-            conns: vec![Conn::IDLE; n as usize].into_boxed_slice(),
-            free: (0..n).rev().collect(),
+            conns: SlotPool::new(n, Conn::IDLE),
         }
     }
 
     pub fn memory_bytes(&self) -> usize {
-        std::mem::size_of_val(&*self.conns)
+        self.conns.memory_bytes()
     }
 }
 
@@ -147,9 +135,9 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
         return Outcome::NotThis;
     }
     if seen.server_port() == XMPP_PORT {
-        return Outcome::Done(State::Fresh);
+        return Outcome::Done(ConnSlot::Fresh);
     }
-    looks_like_stream(first).map(|()| State::Fresh)
+    looks_like_stream(first).map(|()| ConnSlot::Fresh)
 }
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
@@ -168,31 +156,17 @@ pub(super) fn on_payload(
     cx: &mut Cx<'_>,
     seen: &Seen<'_>,
 ) {
-    let slot = match *st {
-        State::Conn(slot) => slot,
-        State::Fresh => match w.free.pop() {
-            Some(slot) => {
-                if let Some(c) = w.conns.get_mut(slot as usize) {
-                    *c = Conn {
-                        synced: [!seen.midstream; 2],
-                        ..Conn::IDLE
-                    };
-                }
-                *st = State::Conn(slot);
-                slot
-            }
-            None => {
-                cx.count(AppCount::XmppExhausted);
-                *st = State::Unparsed;
-                return;
-            }
-        },
-        State::Unparsed => return,
+    let fresh = || Conn {
+        synced: [!seen.midstream; 2],
+        ..Conn::IDLE
+    };
+    let Some(slot) = w.conns.slot(st, fresh, cx, AppCount::XmppExhausted) else {
+        return;
     };
     let (Some(seq), Some(common)) = (seen.tcp_seq(), seen.common()) else {
         return;
     };
-    let Some(conn) = w.conns.get_mut(slot as usize) else {
+    let Some(conn) = w.conns.get_mut(slot) else {
         return;
     };
     if seen.from_client {
@@ -266,7 +240,7 @@ pub(super) fn on_payload(
             // STARTTLS accepted: nothing more is readable here; the
             // ClientHello that follows binds the flow to TLS.
             give_back(slot, w, cx);
-            *st = State::Unparsed;
+            *st = ConnSlot::Unparsed;
             ends.expect_tls();
             for e in 0..2 {
                 cx.finish_stream(ends, e);
@@ -290,26 +264,14 @@ enum Stop {
     Given(Reason),
 }
 
-/// A RST, or the FIN of the second end: the connection is over, its slot
-/// goes back now (a closed flow stays in the table a while longer).
 pub(super) fn on_close(st: &mut State, w: &mut Worker, _: &mut Ends, cx: &mut Cx<'_>, how: Close) {
-    let State::Conn(slot) = *st else {
-        return;
-    };
-    let Some(conn) = w.conns.get_mut(slot as usize) else {
-        return;
-    };
-    if let Some(fin) = conn.fin.get_mut(how.end) {
-        *fin = true;
-    }
-    if how.reset || conn.fin == [true; 2] {
+    if let Some(slot) = w.conns.closed(st, how) {
         give_back(slot, w, cx);
-        *st = State::Unparsed;
     }
 }
 
 pub(super) fn on_end(st: &State, w: &mut Worker, _: &Ends, cx: &mut Cx<'_>) {
-    if let State::Conn(slot) = *st {
+    if let ConnSlot::Held(slot) = *st {
         give_back(slot, w, cx);
     }
 }
@@ -317,14 +279,13 @@ pub(super) fn on_end(st: &State, w: &mut Worker, _: &Ends, cx: &mut Cx<'_>) {
 /// The connection is over: an authentication unanswered, or answered
 /// without a bind seen, gives its record; the slot goes back.
 fn give_back(slot: u32, w: &mut Worker, cx: &mut Cx<'_>) {
-    if let Some(conn) = w.conns.get_mut(slot as usize) {
-        if let (Some(login), Some(client)) = (conn.xmpp.finish(), conn.client) {
-            let client = client.with_login(cx.login);
-            emit_login(&login, &client, client.time_stamp, cx.out, cx.counters);
-        }
-        *conn = Conn::IDLE;
+    if let Some(conn) = w.conns.get(slot)
+        && let (Some(login), Some(client)) = (conn.xmpp.finish(), conn.client)
+    {
+        let client = client.with_login(cx.login);
+        emit_login(&login, &client, client.time_stamp, cx.out, cx.counters);
     }
-    w.free.push(slot);
+    w.conns.give_back(slot);
 }
 
 /// The login record of `login`, as `client`'s, dated `time`.
