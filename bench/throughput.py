@@ -115,7 +115,7 @@ def run_testpmd(pcap: Path, seconds: int) -> list[float]:
     return samples[1:]
 
 
-def run_metaprobe(pcap: Path, seconds: int, workdir: Path, sink: str) -> tuple[list[float], dict]:
+def run_metaprobe(binary: Path, pcap: Path, seconds: int, workdir: Path, sink: str) -> tuple[list[float], dict]:
     """Forwarded packets per second from metaprobe's period lines, and its memory.
     Every export is on: the three streams to a UDP collector on 127.0.0.1 (`sink`),
     HTTP and TLS replies, the DNS text log."""
@@ -125,7 +125,7 @@ def run_metaprobe(pcap: Path, seconds: int, workdir: Path, sink: str) -> tuple[l
                    f'ipfix_udp_collectors = "{sink}"\nipfix_meta_udp_collectors = "{sink}"\n'
                    f'ipfix_dns_udp_collectors = "{sink}"\nhttp_parse_reply = 1\nssl_parse_reply = 1\n'
                    f'ajb_save_dns = 1\najb_dns_path = "{workdir}/dns.log"\n')
-    proc = subprocess.Popen([str(METAPROBE), "run", "-c", str(cfg), "--", *eal_args("bench-metaprobe", pcap)],
+    proc = subprocess.Popen([str(binary), "run", "-c", str(cfg), "--", *eal_args("bench-metaprobe", pcap)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(WARMUP_S)
     rss_start = vm_rss_kib(proc.pid)
@@ -167,9 +167,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--traffic", choices=[*TRAFFICS, "all"], default="all")
+    ap.add_argument("--metaprobe", type=Path, default=METAPROBE,
+                    help="the binary to measure (default: the release build), e.g. an older build")
     args = ap.parse_args()
-    if not METAPROBE.exists():
-        sys.exit(f"{METAPROBE} missing: run cargo build --release first")
+    if not args.metaprobe.exists():
+        sys.exit(f"{args.metaprobe} missing: run cargo build --release first")
     ensure_hugepages()
     # The collector: a socket nobody reads (what it cannot hold the kernel drops),
     # so the bench measures metaprobe, not a collector.
@@ -187,7 +189,7 @@ def main() -> None:
             a_all, b_all, records = [], [], []
             for r in range(1, args.rounds + 1):
                 a = statistics.median(run_testpmd(pcap, args.seconds))
-                b_samples, info = run_metaprobe(pcap, args.seconds, workdir, sink)
+                b_samples, info = run_metaprobe(args.metaprobe, pcap, args.seconds, workdir, sink)
                 b = statistics.median(b_samples)
                 a_all.append(a)
                 b_all.append(b)
