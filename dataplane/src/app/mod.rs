@@ -926,3 +926,46 @@ impl Apps {
         (self.streams.in_use(), self.workers.quic.in_use())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finished(proto: AppProto) -> AppState {
+        AppState {
+            proto,
+            ends: Ends {
+                done: [true, true],
+                ..Ends::default()
+            },
+            ..AppState::default()
+        }
+    }
+
+    #[test]
+    fn a_flow_settles_when_both_ends_are_done_and_no_raw_record_is_wanted() {
+        let quiet = Apps::new(AppConfig::default(), None);
+        let tls = finished(AppProto::Tls(tls::State::default()));
+        assert!(quiet.settled(&tls));
+        // One end still parsed, or TLS still to come after a cleartext start: not settled.
+        let mut half = tls;
+        half.ends.done = [true, false];
+        assert!(!quiet.settled(&half));
+        let mut starttls = tls;
+        starttls.ends.expect_tls();
+        assert!(!quiet.settled(&starttls));
+        // Raw records of FTP's packets are wanted: every packet still makes one.
+        let ftp = finished(AppProto::Ftp(ftp::State::default()));
+        assert!(quiet.settled(&ftp));
+        let raw = Apps::new(
+            AppConfig {
+                meta: true,
+                raw: RawSet::NONE.with(MetaProto::Ftp),
+                ..AppConfig::default()
+            },
+            None,
+        );
+        assert!(!raw.settled(&ftp));
+        assert!(raw.settled(&tls));
+    }
+}
