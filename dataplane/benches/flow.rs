@@ -27,7 +27,7 @@ fn bench(c: &mut Criterion) {
     let mut t: FlowTable<u64> = FlowTable::new(CAP, timeouts, SessionIds::new(0, 0));
     let keys: Vec<_> = (0..(CAP as u32 / 2)).map(key).collect();
     for (i, (k, s)) in keys.iter().enumerate() {
-        t.observe_key(*k, *s, Some(TcpFlags::SYN), 60, true, i as u64, |_, _| {});
+        t.observe_key(*k, *s, Some(TcpFlags::SYN), true, i as u64, |_, _| {});
     }
     let mut i = 0usize;
     let mut now = CAP as u64;
@@ -37,15 +37,7 @@ fn bench(c: &mut Criterion) {
             i = (i + 7919) % keys.len();
             now += 1;
             let (k, s) = keys[i];
-            black_box(t.observe_key(
-                k,
-                s.other(),
-                Some(TcpFlags::ACK),
-                1500,
-                false,
-                now,
-                |_, _| {},
-            ))
+            black_box(t.observe_key(k, s.other(), Some(TcpFlags::ACK), false, now, |_, _| {}))
         })
     });
 
@@ -55,17 +47,11 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             n = n.wrapping_add(1);
             let (k, s) = key(n);
-            black_box(full.observe_key(
-                k,
-                s,
-                Some(TcpFlags::SYN),
-                60,
-                true,
-                u64::from(n),
-                |f, r| {
+            black_box(
+                full.observe_key(k, s, Some(TcpFlags::SYN), true, u64::from(n), |f, r| {
                     black_box((f.session_id, r));
-                },
-            ))
+                }),
+            )
         })
     });
     g.finish();

@@ -112,9 +112,6 @@ pub struct Flow<S> {
     pub client: Endpoint,
     pub client_rule: ClientRule,
     pub tcp: TcpProgress,
-    /// Packets and L3 octets sent by each end ([`Endpoint::index`]).
-    pub packets: [u64; 2],
-    pub octets: [u64; 2],
     /// The subscriber's login, looked up when the flow is new or the map changed.
     pub login: FlowLogin,
     /// The application parser's state for this flow.
@@ -253,8 +250,6 @@ impl<S: Copy + Default> FlowTable<S> {
                 client: Endpoint::Lo,
                 client_rule: ClientRule::FirstPacket,
                 tcp: TcpProgress::default(),
-                packets: [0; 2],
-                octets: [0; 2],
                 login: FlowLogin::default(),
                 app: S::default(),
             },
@@ -395,43 +390,23 @@ impl<S: Copy + Default> FlowTable<S> {
             return None;
         };
         let flags = p.tcp().map(|t| t.flags);
-        let octets = p.ip_payload.end().saturating_sub(u64::from(p.l3_offset));
-        Some(self.observe_hashed(
-            key,
-            hash,
-            sender,
-            flags,
-            octets,
-            from_subscriber,
-            now,
-            on_end,
-        ))
+        Some(self.observe_hashed(key, hash, sender, flags, from_subscriber, now, on_end))
     }
 
     /// [`FlowTable::observe`] for a key already built: `flags` are the TCP control bits
-    /// (`None` for other protocols), `octets` the packet's L3 length.
+    /// (`None` for other protocols).
     #[allow(clippy::too_many_arguments)]
     pub fn observe_key(
         &mut self,
         key: FlowKey,
         sender: Endpoint,
         flags: Option<TcpFlags>,
-        octets: u64,
         from_subscriber: bool,
         now: u64,
         on_end: impl FnMut(&Flow<S>, EndReason),
     ) -> Observed {
         let hash = key.hash(self.seed);
-        self.observe_hashed(
-            &key,
-            hash,
-            sender,
-            flags,
-            octets,
-            from_subscriber,
-            now,
-            on_end,
-        )
+        self.observe_hashed(&key, hash, sender, flags, from_subscriber, now, on_end)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -441,7 +416,6 @@ impl<S: Copy + Default> FlowTable<S> {
         hash: u64,
         sender: Endpoint,
         flags: Option<TcpFlags>,
-        octets: u64,
         from_subscriber: bool,
         now: u64,
         mut on_end: impl FnMut(&Flow<S>, EndReason),
@@ -457,14 +431,14 @@ impl<S: Copy + Default> FlowTable<S> {
                 self.stats.reused += 1;
                 self.end(idx, EndReason::Reused, &mut on_end);
             } else {
-                return self.update(idx, sender, flags, octets, from_subscriber, now, false);
+                return self.update(idx, sender, flags, from_subscriber, now, false);
             }
         }
         if self.len >= self.entries.len() {
             self.evict_oldest(&mut on_end);
         }
         let idx = self.create(*key, hash, sender, flags, from_subscriber, now);
-        self.update(idx, sender, flags, octets, from_subscriber, now, true)
+        self.update(idx, sender, flags, from_subscriber, now, true)
     }
 
     /// Ends flows idle past their class's timeout at `now`, at most `budget` of them
@@ -585,8 +559,6 @@ impl<S: Copy + Default> FlowTable<S> {
                     client,
                     client_rule,
                     tcp: TcpProgress::default(),
-                    packets: [0; 2],
-                    octets: [0; 2],
                     login: FlowLogin::default(),
                     app: S::default(),
                 },
@@ -610,7 +582,6 @@ impl<S: Copy + Default> FlowTable<S> {
         idx: u32,
         sender: Endpoint,
         flags: Option<TcpFlags>,
-        octets: u64,
         from_subscriber: bool,
         now: u64,
         new: bool,
@@ -621,10 +592,6 @@ impl<S: Copy + Default> FlowTable<S> {
             let f = &mut e.flow;
             f.last_seen = f.last_seen.max(now);
             let s = sender.index();
-            if let (Some(p), Some(o)) = (f.packets.get_mut(s), f.octets.get_mut(s)) {
-                *p += 1;
-                *o += octets;
-            }
             if let Some(flags) = flags {
                 if flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK) {
                     f.tcp.syn = true;
