@@ -6,8 +6,8 @@
 #
 # Without captures it generates the three traffics: a mix with
 # ../shared/tools/mkpcap.py (--flows 2000 --seed 5; HTTP, TLS, DNS, SIP, FTP, SMTP
-# in every encapsulation), the small frames and the realistic traffic of
-# bench/throughput.py (bench/gen_small_frames.py, bench/gen_realistic.py). For each
+# in every encapsulation), and the small and realistic traffics that
+# bench/throughput.py makes (its --write-traffic). For each
 # capture it runs dataplane/examples/analysis_cost.rs twice under callgrind, with
 # the frames and without (start-up alone), and prints
 #   CAPTURE: N packets, X instructions/packet (logins off), Y (logins on)
@@ -24,11 +24,10 @@ if [[ ${#captures[@]} -eq 0 ]]; then
   gen=../shared/tools/mkpcap.py
   [[ -f $gen ]] || { echo "instructions.sh: give captures, or put ../shared/tools beside the repository" >&2; exit 1; }
   python3 "$gen" -q -o "$work/mix.pcap" --flows 2000 --seed 5 --encap plain,vlan,qinq,mpls1,pppoe --ipv6 0.3
-  python3 bench/gen_small_frames.py "$work/small.pcap" 4096
-  python3 "$gen" -q -o "$work/realistic-mix.pcap" --scale 200 --seed 7
-  python3 bench/gen_realistic.py "$work/realistic.pcap" "$work/realistic-mix.pcap" \
-    dataplane/tests/fixtures/quic_v1_ipv6_gstatic_1initial.pcap --packets 12000
-  captures=("$work/mix.pcap" "$work/small.pcap" "$work/realistic.pcap")
+  # The small and realistic traffics exactly as the throughput bench makes them.
+  python3 bench/throughput.py --traffic small --write-traffic "$work/bench"
+  python3 bench/throughput.py --traffic realistic --write-traffic "$work/bench"
+  captures=("$work/mix.pcap" "$work/bench/small.pcap" "$work/bench/realistic.pcap")
 fi
 irs() { # the instructions callgrind counted for one run
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" "$@" >"$work/run.txt" 2>"$work/vg.txt"

@@ -169,7 +169,15 @@ def main() -> None:
     ap.add_argument("--traffic", choices=[*TRAFFICS, "all"], default="all")
     ap.add_argument("--metaprobe", type=Path, default=METAPROBE,
                     help="the binary to measure (default: the release build), e.g. an older build")
+    ap.add_argument("--write-traffic", type=Path, metavar="DIR",
+                    help="only write the captures of --traffic into DIR (KIND.pcap) and exit")
     args = ap.parse_args()
+    kinds = TRAFFICS if args.traffic == "all" else [args.traffic]
+    if args.write_traffic:
+        args.write_traffic.mkdir(parents=True, exist_ok=True)
+        for kind in kinds:
+            make_traffic(kind, args.write_traffic)
+        return
     if not args.metaprobe.exists():
         sys.exit(f"{args.metaprobe} missing: run cargo build --release first")
     ensure_hugepages()
@@ -178,7 +186,6 @@ def main() -> None:
     collector = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     collector.bind(("127.0.0.1", 0))
     sink = "127.0.0.1:%d" % collector.getsockname()[1]
-    kinds = TRAFFICS if args.traffic == "all" else [args.traffic]
     with tempfile.TemporaryDirectory(prefix="metaprobe-bench-") as tmp:
         workdir = Path(tmp)
         ratios = []
