@@ -3,9 +3,12 @@
 //! frames minus a run with none is the frames' cost alone (start-up excluded),
 //! the same whatever the machine's load. `bench/instructions.sh` runs it.
 //!
-//! `analysis_cost [--logins] [--frames] FILE…`: `--logins` gives every address a
-//! login (a subscriber map of 0.0.0.0/0 and ::/0, RADIUS snooping on);
-//! without `--frames` no frame is analysed (the start-up run).
+//! `analysis_cost [--logins] [--frames] [--passes N] FILE…`: `--logins` gives
+//! every address a login (a subscriber map of 0.0.0.0/0 and ::/0, RADIUS
+//! snooping on); without `--frames` no frame is analysed (the start-up run);
+//! `--passes N` replays the frames N times, as the throughput bench's looping
+//! ports do: the cost of N passes minus that of one is the steady state, where
+//! the flows already exist.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,9 +36,23 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let logins = args.iter().any(|a| a == "--logins");
     let analyse = args.iter().any(|a| a == "--frames");
+    let passes: usize = match args.iter().position(|a| a == "--passes") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("--passes needs a count")),
+        None => 1,
+    };
     let frames: Vec<Vec<u8>> = args
         .iter()
-        .filter(|a| !a.starts_with("--"))
+        .enumerate()
+        .filter(|&(i, a)| {
+            !a.starts_with("--")
+                && i.checked_sub(1)
+                    .and_then(|j| args.get(j))
+                    .is_none_or(|prev| prev != "--passes")
+        })
+        .map(|(_, a)| a)
         .flat_map(|p| frames_of(p))
         .collect();
     let (sender, receiver) = ring(RingConfig {
@@ -87,7 +104,7 @@ fn main() {
     let mut now = 0u64;
     let mut n = 0usize;
     if analyse {
-        for burst in frames.chunks(BURST_SIZE) {
+        for burst in std::iter::repeat_n(&frames, passes).flat_map(|f| f.chunks(BURST_SIZE)) {
             let views: Vec<&[u8]> = burst.iter().map(Vec::as_slice).collect();
             // Both directions on the subscriber port, as the end-to-end tests feed captures.
             a.inspect_burst(0, &views, now);

@@ -11,12 +11,12 @@ use crate::block::{BlockHandle, BlockList, Policy};
 use crate::counters::{AppCount, MAX_PORTS, WorkerCounters};
 use crate::counters::{SubscriberCount, SubscriberCounters};
 use crate::defrag::{DEFAULT_TIMEOUT_SECS, Defrag};
-use crate::flow::{ClientRule, Flow, FlowTable, Prepared, SessionIds, Timeouts};
+use crate::flow::{ClientRule, Flow, FlowTable, Observed, Prepared, SessionIds, Timeouts};
 use crate::forward::{BURST_SIZE, Inspect, Verdict};
 use crate::subscribers::radius::{self, ACCOUNTING_PORTS, Message, Status};
 use crate::subscribers::{Change, Logins, Lookup, RadiusQueue, SubscriberHandle, SubscriberMap};
 use crate::vchannel::Channels;
-use crate::wire::{Packet, TcpFlags, Transport, decode_into};
+use crate::wire::{FlowTuple, Packet, TcpFlags, Transport, decode_into, flow_tuple};
 
 /// Flows ended per housekeeping round at most, so a round stays short.
 const EXPIRE_BUDGET: usize = 1024;
@@ -73,6 +73,21 @@ pub struct AnalyzerConfig {
     pub block_redirect_url: Option<String>,
 }
 
+/// What [`Analyzer::analyze`] keeps of the packets of one burst.
+type Burst = (
+    [Packet; BURST_SIZE],
+    [Option<Prepared>; BURST_SIZE],
+    [Option<Glance>; BURST_SIZE],
+);
+
+/// What the short path needs of a packet's [`FlowTuple`] after its lookup
+/// was prepared.
+#[derive(Clone, Copy, Debug)]
+struct Glance {
+    tcp_flags: Option<TcpFlags>,
+    first_octet: Option<u8>,
+}
+
 /// The per-packet analysis of one worker. Built on the main lcore (its flow
 /// table is allocated there, once), then moved to the worker.
 pub struct Analyzer {
@@ -92,8 +107,10 @@ pub struct Analyzer {
     sample: u32,
     /// IP fragments waiting for the rest of their datagram.
     defrag: Defrag,
-    /// The decoded packets of the burst being analysed and their prepared lookups.
-    burst: Box<([Packet; BURST_SIZE], [Option<Prepared>; BURST_SIZE])>,
+    /// The burst being analysed: each packet's summary (decoded when its
+    /// parsers need it), its prepared lookup, and a glance at its tuple when
+    /// it may take the short path.
+    burst: Box<Burst>,
     /// Where a new subscriber map appears, and the one in use (taken at
     /// housekeeping: one atomic load per millisecond, none per packet).
     subscribers: Option<SubscriberHandle>,
@@ -149,7 +166,11 @@ impl Analyzer {
                 cfg.ip_fragment_slot_size,
                 DEFAULT_TIMEOUT_SECS.saturating_mul(cfg.tsc_hz),
             ),
-            burst: Box::new(([Packet::default(); BURST_SIZE], [None; BURST_SIZE])),
+            burst: Box::new((
+                [Packet::default(); BURST_SIZE],
+                [None; BURST_SIZE],
+                [None; BURST_SIZE],
+            )),
             logins: Logins::new(
                 cfg.subscribers
                     .as_ref()
@@ -244,14 +265,28 @@ impl Analyzer {
     ) {
         let role = self.roles.get(usize::from(port)).copied().flatten();
         // Reused burst after burst: no per-burst initialisation of ~8 KiB.
-        let (packets, prepared) = &mut *self.burst;
+        let (packets, prepared, glances) = &mut *self.burst;
         let t0 = clock();
-        let mut touched = 0u64;
-        for ((frame, packet), prep) in frames
+        for (((frame, packet), prep), glance) in frames
             .iter()
             .zip(packets.iter_mut())
             .zip(prepared.iter_mut())
+            .zip(glances.iter_mut())
         {
+            // A TCP or UDP packet read as far as its tuple: it may need no
+            // more (the short path). RADIUS accounting is always read whole.
+            *glance = None;
+            if let Some(role) = role
+                && let Some(t) = flow_tuple(frame)
+                && (self.radius.is_none() || !radius_port(&t))
+            {
+                *prep = Some(self.flows.prepare_tuple(&t, role.bridge));
+                *glance = Some(Glance {
+                    tcp_flags: t.tcp_flags,
+                    first_octet: t.first_octet,
+                });
+                continue;
+            }
             decode_into(frame, packet);
             if let Some(stop) = packet.stop
                 && let Some(c) = self.counters.decode_stops.get(stop.reason.index())
@@ -260,22 +295,65 @@ impl Analyzer {
             }
             if let Some(role) = role {
                 *prep = self.flows.prepare(packet, role.bridge);
-                touched ^= prep.as_ref().map_or(0, |p| p.touched);
             }
         }
-        std::hint::black_box(touched);
+        // The index slots are coming in: now the entries they point to.
+        for prep in prepared.iter().take(frames.len()).flatten() {
+            self.flows.prefetch_entry(prep);
+        }
         stages[0] = stages[0].wrapping_add(clock().wrapping_sub(t0));
         let Some(role) = role else {
             return;
         };
         let block = (&self.policy, &mut self.verdict);
-        for (i, ((frame, packet), prep)) in frames
+        let mut short = 0u64;
+        for (i, (((frame, packet), prep), glance)) in frames
             .iter()
-            .zip(packets.iter())
+            .zip(packets.iter_mut())
             .zip(prepared.iter())
+            .zip(glances.iter())
             .enumerate()
         {
             let t1 = clock();
+            let subs = Subscribers {
+                logins: &mut self.logins,
+                radius: self.radius.as_ref(),
+                channels: &self.channels,
+            };
+            if let (Some(g), Some(prep)) = (glance, prep) {
+                let (apps, counters, logins) = (&mut self.apps, &self.counters, &*subs.logins);
+                let obs =
+                    self.flows
+                        .observe_flags(prep, g.tcp_flags, role.subscriber, now, |f, _| {
+                            apps.end(&f.app, login_of(logins, f), &counters.app)
+                        });
+                let t2 = clock();
+                stages[1] = stages[1].wrapping_add(t2.wrapping_sub(t1));
+                let fin_or_rst = g
+                    .tcp_flags
+                    .is_some_and(|f| f.intersects(TcpFlags::FIN.union(TcpFlags::RST)));
+                if obs.short.skips(g.first_octet, fin_or_rst) {
+                    short += 1;
+                    continue;
+                }
+                // The parsers need the packet whole.
+                decode_into(frame, packet);
+                let t3 = clock();
+                stages[0] = stages[0].wrapping_add(t3.wrapping_sub(t2));
+                parse_observed(
+                    (&mut self.flows, &mut self.apps, &self.counters, subs),
+                    obs,
+                    (packet, frame),
+                    (i, Some(frame)),
+                    (block.0, &mut *block.1),
+                    role,
+                    self.now_unix,
+                    clock,
+                    t3,
+                    stages,
+                );
+                continue;
+            }
             if packet.is_fragment() {
                 // Fragments are analysed once, whole: the datagram they complete.
                 let Some(whole) = self.defrag.push(packet, frame, role.bridge, now) else {
@@ -290,14 +368,7 @@ impl Analyzer {
                 datagram.pppoe = packet.pppoe;
                 let prep = self.flows.prepare(&datagram, role.bridge);
                 analyze_one(
-                    &mut self.flows,
-                    &mut self.apps,
-                    &self.counters,
-                    Subscribers {
-                        logins: &mut self.logins,
-                        radius: self.radius.as_ref(),
-                        channels: &self.channels,
-                    },
+                    (&mut self.flows, &mut self.apps, &self.counters, subs),
                     (&datagram, whole.datagram, prep.as_ref()),
                     (i, None),
                     (block.0, &mut *block.1),
@@ -310,14 +381,7 @@ impl Analyzer {
                 continue;
             }
             analyze_one(
-                &mut self.flows,
-                &mut self.apps,
-                &self.counters,
-                Subscribers {
-                    logins: &mut self.logins,
-                    radius: self.radius.as_ref(),
-                    channels: &self.channels,
-                },
+                (&mut self.flows, &mut self.apps, &self.counters, subs),
                 (packet, frame, prep.as_ref()),
                 (i, Some(frame)),
                 (block.0, &mut *block.1),
@@ -328,6 +392,7 @@ impl Analyzer {
                 stages,
             );
         }
+        self.counters.app.add(AppCount::ShortPathPackets, short);
     }
 
     /// Every millisecond: the clock of the records, flow expiry, records out, counters.
@@ -366,33 +431,70 @@ struct Subscribers<'a> {
     channels: &'a Channels,
 }
 
+/// What a packet's flow lookup and parsers work on: the table, the parsers,
+/// the counters, the subscribers.
+type Analysis<'a> = (
+    &'a mut FlowTable<AppState>,
+    &'a mut Apps,
+    &'a WorkerCounters,
+    Subscribers<'a>,
+);
+
 /// Flow lookup and application parsing of one packet (or reassembled datagram):
 /// `bytes` are what the packet's offsets point into; `i` its place in the
 /// burst and `frame` the frame it is (`None` for a datagram), for the verdict.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn analyze_one(
-    flows: &mut FlowTable<AppState>,
-    apps: &mut Apps,
-    counters: &WorkerCounters,
-    subs: Subscribers<'_>,
+    (flows, apps, counters, subs): Analysis<'_>,
     (packet, bytes, prep): (&Packet, &[u8], Option<&Prepared>),
     (i, frame): (usize, Option<&[u8]>),
-    (policy, verdict): (&Policy, &mut Verdict),
+    block: (&Policy, &mut Verdict),
     role: PortRole,
-    (now, now_unix): (u64, u32),
+    now: (u64, u32),
     clock: &mut impl FnMut() -> u64,
     t1: u64,
     stages: &mut [u64; 3],
 ) {
-    let observed = flows.observe_prepared(prep, packet, role.subscriber, now, |f, _| {
-        apps.end(&f.app, login_of(subs.logins, f), &counters.app)
+    let logins = &*subs.logins;
+    let observed = flows.observe_prepared(prep, packet, role.subscriber, now.0, |f, _| {
+        apps.end(&f.app, login_of(logins, f), &counters.app)
     });
     let t2 = clock();
     stages[1] = stages[1].wrapping_add(t2.wrapping_sub(t1));
     let Some(obs) = observed else {
         return;
     };
+    parse_observed(
+        (flows, apps, counters, subs),
+        obs,
+        (packet, bytes),
+        (i, frame),
+        block,
+        role,
+        now.1,
+        clock,
+        t2,
+        stages,
+    );
+}
+
+/// The parsers' part of [`analyze_one`], for a packet whose flow was found
+/// (`obs`); `t2`: when it began, for the stage timing.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn parse_observed(
+    (flows, apps, counters, subs): Analysis<'_>,
+    obs: Observed,
+    (packet, bytes): (&Packet, &[u8]),
+    (i, frame): (usize, Option<&[u8]>),
+    (policy, verdict): (&Policy, &mut Verdict),
+    role: PortRole,
+    now_unix: u32,
+    clock: &mut impl FnMut() -> u64,
+    t2: u64,
+    stages: &mut [u64; 3],
+) {
     // Without a list (the usual run) no flow is blocked: not even the flag is read.
     if !policy.list.is_empty()
         && let Some(flow) = flows.get_mut(obs.handle)
@@ -407,6 +509,7 @@ fn analyze_one(
         }
         // The client's port opens a new connection: it is judged anew.
         flow.app.blocked = false;
+        flow.short = apps.short_path(&flow.app);
     }
     let payload = packet.payload(bytes);
     if let Some(queue) = subs.radius
@@ -422,15 +525,12 @@ fn analyze_one(
         }
         _ => None,
     };
-    if payload.is_empty() && closing.is_none() {
+    if obs.short.skips(payload.first().copied(), closing.is_some()) {
         return;
     }
     let Some(flow) = flows.get_mut(obs.handle) else {
         return;
     };
-    if apps.settled(&flow.app) {
-        return;
-    }
     // Looked up when the flow is new or the map changed; else read from the slot.
     let (login, lookup) = logins.refresh(&mut flow.login, || flow.key.endpoint(flow.subscriber).0);
     match lookup {
@@ -467,7 +567,13 @@ fn analyze_one(
             counters,
         );
     }
+    flow.short = apps.short_path(&flow.app);
     stages[2] = stages[2].wrapping_add(clock().wrapping_sub(t2));
+}
+
+/// A UDP packet to or from a RADIUS accounting port.
+fn radius_port(t: &FlowTuple) -> bool {
+    t.protocol == 17 && (ACCOUNTING_PORTS.contains(&t.sport) || ACCOUNTING_PORTS.contains(&t.dport))
 }
 
 /// The login of a flow that ends (looked up if the view changed since).
@@ -509,6 +615,7 @@ mod tests {
     use super::*;
     use crate::defrag::{DEFAULT_SLOT_SIZE, DEFAULT_SLOTS};
     use crate::wire::StopReason;
+    use metaprobe_ipfix::ring::RecordReceiver;
 
     const HZ: u64 = 1_000_000;
 
@@ -543,20 +650,147 @@ mod tests {
 
     /// Ethernet + IPv4 + UDP from 10.0.0.1:`sport` to 10.0.0.2:53, 4 octets of payload.
     fn udp_frame(sport: u16, reverse: bool) -> Vec<u8> {
+        udp_datagram(sport, 53, reverse, &[1, 2, 3, 4])
+    }
+
+    /// Ethernet + IPv4 + UDP from 10.0.0.1:`sport` to 10.0.0.2:`dport`
+    /// (the other way when `reverse`) carrying `payload`.
+    fn udp_datagram(sport: u16, dport: u16, reverse: bool, payload: &[u8]) -> Vec<u8> {
         let (a, b) = ([10, 0, 0, 1], [10, 0, 0, 2]);
         let (src, dst, sp, dp) = if reverse {
-            (b, a, 53, sport)
+            (b, a, dport, sport)
         } else {
-            (a, b, sport, 53)
+            (a, b, sport, dport)
         };
+        let udp_len = (8 + payload.len()) as u16;
         let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00];
-        f.extend_from_slice(&[0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0, 0]);
+        f.extend_from_slice(&[0x45, 0]);
+        f.extend_from_slice(&(20 + udp_len).to_be_bytes());
+        f.extend_from_slice(&[0, 1, 0, 0, 64, 17, 0, 0]);
         f.extend_from_slice(&src);
         f.extend_from_slice(&dst);
         f.extend_from_slice(&sp.to_be_bytes());
         f.extend_from_slice(&dp.to_be_bytes());
-        f.extend_from_slice(&[0, 12, 0, 0, 1, 2, 3, 4]);
+        f.extend_from_slice(&udp_len.to_be_bytes());
+        f.extend_from_slice(&[0, 0]);
+        f.extend_from_slice(payload);
         f
+    }
+
+    /// An analyzer whose records go to a ring (drained by the test).
+    fn recording(cfg: &AnalyzerConfig) -> (Analyzer, Arc<WorkerCounters>, RecordReceiver) {
+        let (sender, receiver) = metaprobe_ipfix::ring::ring(metaprobe_ipfix::ring::RingConfig {
+            ring_chunks: 8,
+            chunk_bytes: 16 * 1024,
+            record_limit: metaprobe_ipfix::encoder::record_limit_for_mtu(1500),
+        });
+        let counters = Arc::new(WorkerCounters::default());
+        let a = Analyzer::new(cfg, Arc::clone(&counters), Some(sender));
+        (a, counters, receiver)
+    }
+
+    #[test]
+    fn an_unrecognised_flow_takes_the_short_path_but_for_what_may_start_tls() {
+        let (mut a, counters, _rx) = recording(&config());
+        let datagram = |first: u8| udp_datagram(40000, 9999, false, &[first, 0, 1, 2, 3, 4, 5, 6]);
+        for now in 1..=10 {
+            a.inspect(0, &datagram(0x42), now);
+        }
+        // Detection tries its budget of payload packets, then gives up.
+        assert_eq!(counters.app.get(AppCount::FlowsUnrecognised), 1);
+        let short = 10 - u64::from(crate::app::DETECT_PACKETS);
+        assert_eq!(counters.app.get(AppCount::ShortPathPackets), short);
+        // A segment that may start a ClientHello (TLS after a cleartext
+        // start) is read whole; the next one is not.
+        a.inspect(0, &datagram(0x16), 11);
+        assert_eq!(counters.app.get(AppCount::ShortPathPackets), short);
+        a.inspect(1, &udp_datagram(40000, 9999, true, &[0x17; 40]), 12);
+        assert_eq!(counters.app.get(AppCount::ShortPathPackets), short + 1);
+    }
+
+    #[test]
+    fn a_quic_connection_rests_after_its_initials_and_a_new_one_wakes_it() {
+        use metaprobe_test_support::capture::read_frames;
+        let fixture = |name: &str| {
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures")
+                .join(name);
+            read_frames(&path)
+                .into_iter()
+                .map(|f| f.data)
+                .collect::<Vec<_>>()
+        };
+        let cfg = AnalyzerConfig {
+            apps: AppConfig {
+                tls_replies: true,
+                ..AppConfig::default()
+            },
+            ..config()
+        };
+        let (mut a, counters, _rx) = recording(&cfg);
+        let initial = fixture("quic_v1_ipv6_gstatic_1initial.pcap").remove(0);
+        let p = crate::wire::decode(&initial);
+        let at = p.payload.offset as usize;
+        a.inspect(0, &initial, 1);
+        assert_eq!(
+            counters.app.get(AppCount::Records),
+            1,
+            "the ClientHello's record"
+        );
+        // 1-RTT packets (short headers) before any server Initial: the
+        // ServerHello will not come, the slot goes back, counted.
+        let mut one_rtt = initial.clone();
+        one_rtt[at] = 0x41;
+        for now in 2..=5 {
+            a.inspect(0, &one_rtt, now);
+        }
+        assert_eq!(counters.app.get(AppCount::QuicInitialsUnfinished), 1);
+        assert_eq!(counters.app.get(AppCount::ShortPathPackets), 3);
+        assert_eq!(a.apps.pool_in_use().1, 0, "no QUIC slot held");
+        // Another connection's Initial on the same 5-tuple is read.
+        let other = fixture("quic_v1_chrome_meet_1initial.pcapng")
+            .into_iter()
+            .find_map(|f| {
+                let q = crate::wire::decode(&f);
+                let payload = q.payload(&f);
+                (q.udp().is_some_and(|u| u.dst_port == 443)
+                    && payload.first().is_some_and(|b| b & 0xc0 == 0xc0))
+                .then(|| payload.to_vec())
+            })
+            .unwrap();
+        let mut frame = initial[..at].to_vec();
+        frame.extend_from_slice(&other);
+        let l3 = p.l3_offset as usize;
+        let udp_len = (8 + other.len()) as u16;
+        frame[l3 + 4..l3 + 6].copy_from_slice(&udp_len.to_be_bytes());
+        frame[at - 4..at - 2].copy_from_slice(&udp_len.to_be_bytes());
+        a.inspect(0, &frame, 6);
+        assert_eq!(
+            counters.app.get(AppCount::Records),
+            2,
+            "the new connection's record"
+        );
+    }
+
+    #[test]
+    fn a_blocked_connection_drops_even_its_bare_acks() {
+        use crate::block::inject::tests::{ETH, request_v4};
+        use crate::table::{self, Table};
+        let cfg = AnalyzerConfig {
+            block: Some(table::handle(
+                BlockList::parse("blocked.example\n", 1).unwrap(),
+            )),
+            ..config()
+        };
+        let mut a = Analyzer::new(&cfg, Arc::new(WorkerCounters::default()), None);
+        let request = request_v4(&ETH, b"GET / HTTP/1.1\r\nHost: blocked.example\r\n\r\n");
+        assert_eq!(a.inspect(0, &request, 1).drop, 1);
+        let ack = request_v4(&ETH, b"");
+        assert_eq!(
+            a.inspect(0, &ack, 2).drop,
+            1,
+            "an ACK of the blocked connection"
+        );
     }
 
     #[test]
@@ -633,7 +867,9 @@ mod tests {
         }
         let s = &counters.stages;
         assert_eq!(s.timed.get(), 2);
-        assert_eq!((s.decode.get(), s.flow.get(), s.parse.get()), (14, 14, 14));
+        // Decode twice a burst: the tuple before the lookup, the packet whole
+        // after it (a new flow's payload goes to the parsers).
+        assert_eq!((s.decode.get(), s.flow.get(), s.parse.get()), (28, 14, 14));
         assert_eq!(s.enqueue.get(), 0, "no record without an exporter");
     }
 

@@ -163,9 +163,13 @@ counter_table! {
             "reassembly slots taken from the least recently used stream for a new one";
         StreamsLost = "streams-lost",
             "TCP ends whose partial message was dropped because its slot was reclaimed";
+        ShortPathPackets = "short-path-packets",
+            "packets that needed the flow table alone, not decoded whole: their flow's parsers wanted nothing of them";
         QuicExhausted = "quic-exhausted",
             "QUIC connections left unparsed because every QUIC slot was taken";
         QuicMalformed = "quic-malformed", "QUIC Initials that could not be read";
+        QuicInitialsUnfinished = "quic-initials-unfinished",
+            "QUIC connections whose 1-RTT packets came before their Initials were read whole (ServerHello or the rest of the ClientHello not seen)";
         TlsMalformed = "tls-malformed", "TLS handshakes whose structure is broken";
         TlsReplyWithoutCertificate = "tls-reply-without-certificate",
             "TLS replies exported without CN: the certificate did not follow the ServerHello";
@@ -283,6 +287,7 @@ impl AppCount {
         !matches!(
             self,
             AppCount::Records
+                | AppCount::ShortPathPackets
                 | AppCount::SipMessages
                 | AppCount::SipRecords
                 | AppCount::FtpMessages

@@ -3,7 +3,8 @@
 //! Everything here works on traits and plain numbers, so it builds, tests and
 //! benchmarks without DPDK: the binary plugs DPDK queues in through
 //! [`forward::PacketQueue`], the tests plug in queues made of vectors.
-#![forbid(unsafe_code)]
+//! No `unsafe` but a prefetch hint ([`prefetch`]).
+#![deny(unsafe_code)]
 
 pub mod analyze;
 pub mod app;
@@ -13,6 +14,7 @@ pub mod defrag;
 pub mod flow;
 pub mod forward;
 pub mod plan;
+pub mod prefetch;
 pub mod reasm;
 pub mod subscribers;
 pub mod table;

@@ -1,5 +1,6 @@
 //! Property tests: `decode`/`decode_ip` on arbitrary bytes and on mutated real frames
-//! never panic, and what they return stays inside the buffer and within the bounds.
+//! never panic, and what they return stays inside the buffer and within the bounds;
+//! `flow_tuple` (the short path's reading) agrees with `decode` on every input.
 //!
 //! `mutation_campaign` (ignored by default; run it in release) drives ≥ 10 million
 //! mutated inputs: `MUTATIONS=10000000 cargo test --release --test decode_fuzz -- --ignored`.
@@ -9,16 +10,86 @@ mod common;
 
 use std::sync::OnceLock;
 
-use metaprobe_dataplane::flow::{FlowTable, SessionIds, Timeouts};
+use metaprobe_dataplane::flow::{FlowKey, FlowTable, SessionIds, Timeouts};
 use metaprobe_dataplane::wire::{
     IPV6_EXT_CAP, Ip, MPLS_MAX_DEPTH, Packet, StopKind, Transport, VLAN_MAX_DEPTH, decode,
-    decode_ip,
+    decode_ip, flow_tuple,
 };
 use proptest::prelude::*;
 
+/// The fixtures' Ethernet frames, and each IP one again under a VLAN tag,
+/// QinQ, two MPLS labels and PPPoE.
 fn seeds() -> &'static [Vec<u8>] {
     static SEEDS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
-    SEEDS.get_or_init(common::ethernet_frames)
+    SEEDS.get_or_init(|| {
+        let frames = common::ethernet_frames();
+        let wrapped: Vec<Vec<u8>> = frames.iter().flat_map(|f| encapsulated(f)).collect();
+        frames.into_iter().chain(wrapped).collect()
+    })
+}
+
+/// An IPv4/IPv6 Ethernet frame under each encapsulation the decoder walks.
+fn encapsulated(frame: &[u8]) -> Vec<Vec<u8>> {
+    let (Some(macs), Some(ethertype), Some(ip)) =
+        (frame.get(..12), frame.get(12..14), frame.get(14..))
+    else {
+        return Vec::new();
+    };
+    let ppp: &[u8] = match ethertype {
+        [0x08, 0x00] => &[0x00, 0x21],
+        [0x86, 0xdd] => &[0x00, 0x57],
+        _ => return Vec::new(),
+    };
+    let join = |parts: &[&[u8]]| parts.concat();
+    let pppoe_len = ((ip.len() + 2) as u16).to_be_bytes();
+    vec![
+        join(&[macs, &[0x81, 0x00, 0x00, 0x64], ethertype, ip]),
+        join(&[
+            macs,
+            &[0x88, 0xa8, 0x00, 0x0a, 0x81, 0x00, 0x00, 0x14],
+            ethertype,
+            ip,
+        ]),
+        join(&[
+            macs,
+            &[0x88, 0x47, 0x00, 0x01, 0x00, 0x40, 0x00, 0x02, 0x01, 0x40],
+            ip,
+        ]),
+        join(&[
+            macs,
+            &[0x88, 0x64, 0x11, 0x00, 0x12, 0x34],
+            &pppoe_len,
+            ppp,
+            ip,
+        ]),
+    ]
+}
+
+/// `flow_tuple` reads what `decode` does: it gives a tuple exactly for the
+/// packets `decode` takes to their TCP/UDP payload that are no fragment and
+/// have no IPv6 extension header, and then the same flow key, TCP control
+/// bits and first payload octet.
+fn tuple_agrees(buf: &[u8]) -> Result<(), String> {
+    let p = decode(buf);
+    let whole = p.is_complete() && !p.is_fragment() && p.ipv6().is_none_or(|r| r.ext.count == 0);
+    match flow_tuple(buf) {
+        None if whole => Err(format!("no tuple for a whole packet: {p:?}")),
+        None => Ok(()),
+        Some(t) if !whole => Err(format!("a tuple {t:?} for {p:?}")),
+        Some(t) => {
+            let key = FlowKey::from_packet(&p, 7);
+            if key != Some(FlowKey::from_tuple(&t, 7)) {
+                return Err(format!("key {key:?} against tuple {t:?}"));
+            }
+            if t.tcp_flags != p.tcp().map(|r| r.flags) {
+                return Err(format!("tcp flags of {t:?} against {p:?}"));
+            }
+            if t.first_octet != p.payload(buf).first().copied() {
+                return Err(format!("first octet of {t:?} against {p:?}"));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The invariants every decode result keeps, whatever the input. Returns a
@@ -82,6 +153,7 @@ fn check(p: &Packet, buf: &[u8]) -> Result<(), String> {
 
 fn check_both(buf: &[u8]) -> Result<(), String> {
     check(&decode(buf), buf)?;
+    tuple_agrees(buf)?;
     check(&decode_ip(buf), buf)
 }
 
@@ -117,6 +189,7 @@ proptest! {
         buf.extend_from_slice(&ethertype.to_be_bytes());
         buf.extend_from_slice(&tail);
         prop_assert_eq!(check(&decode(&buf), &buf), Ok(()));
+        prop_assert_eq!(tuple_agrees(&buf), Ok(()));
     }
 
     #[test]
@@ -163,9 +236,12 @@ fn seeds_are_real_and_decode_cleanly() {
     let s = seeds();
     assert!(s.len() >= 180, "{} seed frames", s.len());
     let mut complete = 0;
+    let mut tuples = 0;
     for f in s {
         let p = decode(f);
         assert_eq!(check(&p, f), Ok(()));
+        assert_eq!(tuple_agrees(f), Ok(()));
+        tuples += usize::from(flow_tuple(f).is_some());
         match p.stop {
             None => complete += 1,
             // Real captures hold ARP, ICMP, EIGRP, later fragments, a pseudowire: all
@@ -174,6 +250,8 @@ fn seeds_are_real_and_decode_cleanly() {
         }
     }
     assert!(complete >= 140, "{complete} of {} complete", s.len());
+    // Every encapsulation reads to a tuple (four copies of each IP seed).
+    assert!(tuples >= 4 * 140, "{tuples} of {} with a tuple", s.len());
 }
 
 /// A long deterministic mutation campaign (xorshift, no dependencies).
@@ -205,7 +283,7 @@ fn mutation_campaign() {
         let cut = ((r >> 16) % 1100) as usize;
         let f = mutate(seed, &edits, cut);
         let p = decode(&f);
-        if let Err(e) = check(&p, &f) {
+        if let Err(e) = check(&p, &f).and_then(|()| tuple_agrees(&f)) {
             panic!("input {i}: {e}\nframe: {f:02x?}");
         }
         complete += u64::from(p.is_complete());

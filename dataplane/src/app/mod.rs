@@ -40,7 +40,7 @@ use core::convert::Infallible;
 
 use crate::block::{Lock, Policy};
 use crate::counters::{AppCount, AppCounters, WorkerCounters};
-use crate::flow::{Flow, Observed};
+use crate::flow::{Flow, Observed, ShortPath};
 use crate::reasm::{StreamPool, StreamRef};
 use crate::wire::{Packet, Transport};
 use raw::{MetaProto, Raw, RawSet};
@@ -95,7 +95,7 @@ impl<T, R> Outcome<T, R> {
 /// Payload packets that match no signature a flow may show before detection
 /// gives up on it; more on a flow picked up mid-stream, whose next message
 /// start may be some segments away.
-const DETECT_PACKETS: u8 = 4;
+pub(crate) const DETECT_PACKETS: u8 = 4;
 const DETECT_PACKETS_MIDSTREAM: u8 = 64;
 /// First octets of a TCP end that detection accumulates (across segments cut
 /// anywhere) before it decides on what it has.
@@ -257,9 +257,27 @@ pub struct Ends {
     /// TLS` answered 234): a ClientHello that starts a client segment binds
     /// the flow to TLS, as on a flow no parser took (STARTTLS).
     tls_next: bool,
+    /// Both ends done, but packets like this still go to the parser.
+    wake: Option<Wake>,
+}
+
+/// The packets of a settled flow its parser still reads: those whose first
+/// payload octet, masked with `mask`, is `value` (QUIC: a long header may
+/// start a new connection on the 5-tuple).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Wake {
+    mask: u8,
+    value: u8,
 }
 
 impl Ends {
+    /// A parser of datagrams (no streams) is done with the flow until a packet
+    /// like `wake` comes (`Some`), or reads every packet again (`None`).
+    fn rest_until(&mut self, wake: Option<Wake>) {
+        self.done = [wake.is_some(); 2];
+        self.wake = wake;
+    }
+
     /// The connection goes on in TLS from here (see `tls_next`).
     fn expect_tls(&mut self) {
         self.tls_next = true;
@@ -695,6 +713,34 @@ impl Apps {
                 .is_some_and(|raw| self.cfg.wants_raw(raw.meta))
     }
 
+    /// Which of the flow's next packets the parsers need ([`ShortPath`]): a
+    /// settled flow's none (but those a [`Wake`] names); a flow no parser
+    /// took, only TCP segments that may start a ClientHello (TLS after a
+    /// cleartext start, see `payload`); a blocked flow's all (they are
+    /// dropped); else those with payload, FIN or RST.
+    #[inline]
+    pub fn short_path(&self, app: &AppState) -> ShortPath {
+        if app.blocked {
+            ShortPath::Never
+        } else if self.settled(app) {
+            match app.ends.wake {
+                Some(Wake { mask, value }) => ShortPath::Unless { mask, value },
+                None => ShortPath::Always,
+            }
+        } else if matches!(app.proto, AppProto::Unknown) && !app.ends.tls_next {
+            if self.cfg.clickstream || self.cfg.block {
+                ShortPath::Unless {
+                    mask: 0xff,
+                    value: tls::CLIENT_HELLO_FIRST_OCTET,
+                }
+            } else {
+                ShortPath::Always
+            }
+        } else {
+            ShortPath::Payload
+        }
+    }
+
     /// Handles a packet with payload of a flow; the lock of a message in it
     /// that `policy` blocks.
     pub fn payload(
@@ -967,5 +1013,65 @@ mod tests {
         );
         assert!(!raw.settled(&ftp));
         assert!(raw.settled(&tls));
+    }
+
+    #[test]
+    fn the_short_path_follows_what_the_parsers_still_want() {
+        let apps = Apps::new(AppConfig::default(), None);
+        let tls = finished(AppProto::Tls(tls::State::default()));
+        assert_eq!(apps.short_path(&tls), ShortPath::Always);
+        assert_eq!(
+            apps.short_path(&AppState::default()),
+            ShortPath::Payload,
+            "undecided"
+        );
+        let mut half = tls;
+        half.ends.done = [true, false];
+        assert_eq!(apps.short_path(&half), ShortPath::Payload);
+        let blocked = AppState {
+            blocked: true,
+            ..tls
+        };
+        assert_eq!(apps.short_path(&blocked), ShortPath::Never);
+        // A QUIC connection at rest wakes for a long header.
+        let mut quic = AppState {
+            proto: AppProto::Quic(quic::State::default()),
+            ..AppState::default()
+        };
+        quic.ends.rest_until(Some(Wake {
+            mask: 0x80,
+            value: 0x80,
+        }));
+        let rest = apps.short_path(&quic);
+        assert_eq!(
+            rest,
+            ShortPath::Unless {
+                mask: 0x80,
+                value: 0x80
+            }
+        );
+        assert!(rest.skips(Some(0x41), false) && !rest.skips(Some(0xc3), false));
+        quic.ends.rest_until(None);
+        assert_eq!(apps.short_path(&quic), ShortPath::Payload);
+        // No parser took the flow: only what may start a ClientHello is read,
+        // and not even that when no TLS record is wanted.
+        let unknown = AppState {
+            proto: AppProto::Unknown,
+            ..AppState::default()
+        };
+        let short = apps.short_path(&unknown);
+        assert!(short.skips(Some(0x17), true) && !short.skips(Some(0x16), false));
+        let quiet = Apps::new(
+            AppConfig {
+                clickstream: false,
+                ..AppConfig::default()
+            },
+            None,
+        );
+        assert_eq!(quiet.short_path(&unknown), ShortPath::Always);
+        // Without a short path, a bare ACK still needs nothing; a FIN does.
+        assert!(ShortPath::Payload.skips(None, false));
+        assert!(!ShortPath::Payload.skips(None, true));
+        assert!(!ShortPath::Never.skips(None, false));
     }
 }

@@ -26,6 +26,6 @@ mod table;
 pub use key::{Endpoint, FlowKey};
 pub use session::{SessionId, SessionIds};
 pub use table::{
-    ClientRule, EndReason, Flow, FlowHandle, FlowStats, FlowTable, Observed, Prepared, TcpProgress,
-    Timeouts,
+    ClientRule, EndReason, Flow, FlowHandle, FlowStats, FlowTable, Observed, Prepared, ShortPath,
+    TcpProgress, Timeouts,
 };

@@ -2,8 +2,9 @@
 
 use super::key::{Endpoint, FlowKey};
 use super::session::{SessionId, SessionIds};
+use crate::prefetch::prefetch;
 use crate::subscribers::FlowLogin;
-use crate::wire::{Packet, TcpFlags};
+use crate::wire::{FlowTuple, Packet, TcpFlags};
 
 /// Entry number meaning "none" in the lists.
 const NIL: u32 = u32::MAX;
@@ -99,13 +100,49 @@ pub enum EndReason {
     Shutdown,
 }
 
+/// Which of a flow's packets its parsers need, so that the others take the
+/// short path (the flow table alone, the packet not decoded whole). Decided
+/// by the parsers after each packet they read (`Apps::short_path`); kept in
+/// the flow beside what every lookup reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum ShortPath {
+    /// Every packet (a blocked flow: its packets are dropped).
+    Never,
+    /// Packets with payload, FIN or RST.
+    #[default]
+    Payload,
+    /// Only packets whose first payload octet, masked with `mask`, is `value`:
+    /// a message a parser still reads may start in them.
+    Unless { mask: u8, value: u8 },
+    /// None.
+    Always,
+}
+
+impl ShortPath {
+    /// Whether a packet with this first payload octet (`None`: no payload)
+    /// and control bits needs the flow table alone.
+    #[inline]
+    pub fn skips(self, first_octet: Option<u8>, fin_or_rst: bool) -> bool {
+        match self {
+            ShortPath::Never => false,
+            ShortPath::Payload => first_octet.is_none() && !fin_or_rst,
+            ShortPath::Unless { mask, value } => first_octet.is_none_or(|o| o & mask != value),
+            ShortPath::Always => true,
+        }
+    }
+}
+
 /// One flow: what later stages read and the parser state `S` they keep in it.
+/// `repr(C)`: the key, the session id and `last_seen` (read on every packet)
+/// first, in the entry's first two cache lines ([`Entry`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct Flow<S> {
     pub key: FlowKey,
     pub session_id: SessionId,
-    pub first_seen: u64,
     pub last_seen: u64,
+    pub first_seen: u64,
+    pub short: ShortPath,
     /// The end on the subscriber side (the sender of packets that came in on the
     /// subscriber port): records from it have `FLW_DIR` 0.
     pub subscriber: Endpoint,
@@ -132,8 +169,6 @@ pub struct Prepared {
     key: FlowKey,
     sender: Endpoint,
     hash: u64,
-    /// What the lookup read; see [`FlowTable::prepare`].
-    pub touched: u64,
 }
 
 /// What [`FlowTable::observe`] did with a packet.
@@ -147,6 +182,8 @@ pub struct Observed {
     pub dir: u8,
     /// The packet created the flow.
     pub new: bool,
+    /// The flow's [`ShortPath`] when the packet came.
+    pub short: ShortPath,
 }
 
 /// Counters of one table (one worker).
@@ -206,16 +243,19 @@ impl core::ops::IndexMut<Class> for Lists {
     }
 }
 
+/// A slot of the table, aligned to a cache line: what a lookup and an update
+/// read (the list fields, the key, the session id, `last_seen`) fill its
+/// first two lines; the parser state follows.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
 struct Entry<S> {
-    flow: Flow<S>,
-    hash: u64,
     /// When the entry last moved to the tail of its list; lists are ordered by it.
     linked_at: u64,
     prev: u32,
     /// Next in the class list, or in the free list.
     next: u32,
     class: Class,
+    flow: Flow<S>,
 }
 
 /// The flow table of one worker.
@@ -251,9 +291,9 @@ impl<S: Copy + Default> FlowTable<S> {
                 client_rule: ClientRule::FirstPacket,
                 tcp: TcpProgress::default(),
                 login: FlowLogin::default(),
+                short: ShortPath::Payload,
                 app: S::default(),
             },
-            hash: 0,
             linked_at: 0,
             prev: NIL,
             next: NIL,
@@ -350,24 +390,63 @@ impl<S: Copy + Default> FlowTable<S> {
     /// a burst before observing any lets their cache misses overlap.
     pub fn prepare(&self, p: &Packet, bridge: u16) -> Option<Prepared> {
         let (key, sender) = FlowKey::from_packet(p, bridge)?;
+        Some(self.prepared(key, sender))
+    }
+
+    /// The key's hash, and a prefetch of the index slot it leads to.
+    #[inline]
+    fn prepared(&self, key: FlowKey, sender: Endpoint) -> Prepared {
         let hash = key.hash(self.seed);
+        if let Some(slot) = self.index.get(hash as usize & self.mask) {
+            prefetch(slot);
+        }
+        Prepared { key, sender, hash }
+    }
+
+    /// Prefetches the entry a prepared lookup's home slot points to (its two
+    /// lines a lookup and an update read): called for a whole burst after
+    /// [`FlowTable::prepare`], when the slots are in the cache.
+    #[inline]
+    pub fn prefetch_entry(&self, prepared: &Prepared) {
         let slot = self
             .index
-            .get(hash as usize & self.mask)
+            .get(prepared.hash as usize & self.mask)
             .copied()
             .unwrap_or(0);
-        let entry = self
+        if let Some(e) = self
             .entries
-            .get(((slot & 0xffff_ffff) as usize).wrapping_sub(1));
-        // The caller folds `touched` into one value it keeps alive after the burst:
-        // the loads stay independent and their misses overlap.
-        let touched = entry.map_or(slot, |e| e.hash);
-        Some(Prepared {
-            key,
+            .get(((slot & 0xffff_ffff) as usize).wrapping_sub(1))
+        {
+            prefetch(&e.linked_at);
+            prefetch(&e.flow.session_id);
+        }
+    }
+
+    /// [`FlowTable::prepare`] for a frame's [`FlowTuple`] (the same key).
+    #[inline]
+    pub fn prepare_tuple(&self, t: &FlowTuple, bridge: u16) -> Prepared {
+        let (key, sender) = FlowKey::from_tuple(t, bridge);
+        self.prepared(key, sender)
+    }
+
+    /// [`FlowTable::observe_prepared`] for a lookup prepared without a
+    /// decoded packet ([`FlowTable::prepare_tuple`]): `flags` are its TCP
+    /// control bits (`None`: not TCP).
+    pub fn observe_flags(
+        &mut self,
+        prepared: &Prepared,
+        flags: Option<TcpFlags>,
+        from_subscriber: bool,
+        now: u64,
+        on_end: impl FnMut(&Flow<S>, EndReason),
+    ) -> Observed {
+        let Prepared {
+            ref key,
             sender,
             hash,
-            touched,
-        })
+            ..
+        } = *prepared;
+        self.observe_hashed(key, hash, sender, flags, from_subscriber, now, on_end)
     }
 
     /// The second half of [`FlowTable::observe`], for a packet [`FlowTable::prepare`]d.
@@ -379,18 +458,12 @@ impl<S: Copy + Default> FlowTable<S> {
         now: u64,
         on_end: impl FnMut(&Flow<S>, EndReason),
     ) -> Option<Observed> {
-        let Some(&Prepared {
-            ref key,
-            sender,
-            hash,
-            ..
-        }) = prepared
-        else {
+        let Some(prepared) = prepared else {
             self.stats.untracked += 1;
             return None;
         };
         let flags = p.tcp().map(|t| t.flags);
-        Some(self.observe_hashed(key, hash, sender, flags, from_subscriber, now, on_end))
+        Some(self.observe_flags(prepared, flags, from_subscriber, now, on_end))
     }
 
     /// [`FlowTable::observe`] for a key already built: `flags` are the TCP control bits
@@ -560,9 +633,9 @@ impl<S: Copy + Default> FlowTable<S> {
                     client_rule,
                     tcp: TcpProgress::default(),
                     login: FlowLogin::default(),
+                    short: ShortPath::Payload,
                     app: S::default(),
                 },
-                hash,
                 linked_at: now,
                 prev: NIL,
                 next: NIL,
@@ -587,6 +660,7 @@ impl<S: Copy + Default> FlowTable<S> {
         new: bool,
     ) -> Observed {
         let mut session_id = SessionId(0);
+        let mut short = ShortPath::Never;
         if let Some(e) = self.entries.get_mut(idx as usize) {
             let class = e.class;
             let f = &mut e.flow;
@@ -613,6 +687,7 @@ impl<S: Copy + Default> FlowTable<S> {
                 }
             }
             session_id = f.session_id;
+            short = f.short;
             // Lists stay ordered by `linked_at` because a move always goes to the
             // tail with the latest time.
             let relink = e.class != class
@@ -638,6 +713,7 @@ impl<S: Copy + Default> FlowTable<S> {
             sender,
             dir: if from_subscriber { 0 } else { 1 },
             new,
+            short,
         }
     }
 
@@ -661,7 +737,8 @@ impl<S: Copy + Default> FlowTable<S> {
             return;
         };
         on_end(&e.flow, reason);
-        let hash = e.hash;
+        // Not kept in the entry (a lookup need not read it): computed again.
+        let hash = e.flow.key.hash(self.seed);
         self.remove_index(idx, hash);
         self.unlink(idx);
         if let Some(e) = self.entries.get_mut(idx as usize) {

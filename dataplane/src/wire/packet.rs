@@ -29,7 +29,7 @@ use super::len32;
 use super::mpls::{self, MPLS_MAX_DEPTH, MplsEntry, MplsStack};
 use super::pppoe::{PppProtocol, PppoeHeader, PppoeRepr};
 use super::stop::{Stop, StopReason};
-use super::tcp::{TcpHeader, TcpRepr};
+use super::tcp::{TcpFlags, TcpHeader, TcpRepr};
 use super::udp::{UdpHeader, UdpRepr};
 use super::vlan::{self, VLAN_MAX_DEPTH, VlanStack, VlanTag};
 
@@ -229,6 +229,119 @@ impl Packet {
     pub fn payload<'a>(&self, frame: &'a [u8]) -> &'a [u8] {
         self.payload.slice(frame)
     }
+}
+
+/// What the flow table needs of a frame: its 5-tuple, TCP control bits and
+/// first payload octet. Read by [`flow_tuple`] with the header views
+/// [`decode`] uses, without building the summary: the short path of packets
+/// whose flow needs no parser (established bulk flows) stops at this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowTuple {
+    pub v6: bool,
+    /// IPv4: the address's 32 bits; IPv6: its 128.
+    pub src: u128,
+    pub dst: u128,
+    pub sport: u16,
+    pub dport: u16,
+    pub protocol: u8,
+    /// `None` for UDP.
+    pub tcp_flags: Option<TcpFlags>,
+    /// The first octet of the L4 payload, if any.
+    pub first_octet: Option<u8>,
+}
+
+/// The [`FlowTuple`] of a frame [`decode`] would decode whole (a TCP or UDP
+/// packet, not a fragment, under Ethernet, VLAN tags, MPLS or PPPoE), with
+/// the same checks and the same key; `None` for anything else (IPv6 extension
+/// headers among them): those take [`decode`].
+#[inline]
+pub fn flow_tuple(frame: &[u8]) -> Option<FlowTuple> {
+    let eth = EthernetHeader::new_checked(frame).ok()?;
+    let mut ethertype = eth.ethertype();
+    let mut rest = eth.payload();
+    for _ in 0..VLAN_MAX_DEPTH {
+        if !ethertype.is_vlan_tag() {
+            break;
+        }
+        ethertype = VlanTag::parse(ethertype, rest).ok()?.next;
+        rest = rest.get(vlan::TAG_LEN..)?;
+    }
+    // Which IP version the layer below names (MPLS: the first nibble), as
+    // `decode` reads it: IPv4 with a version-6 header is no IPv4 packet.
+    let (v6, ip) = match ethertype {
+        EtherType::IPV4 => (false, rest),
+        EtherType::IPV6 => (true, rest),
+        EtherType::MPLS_UNICAST | EtherType::MPLS_MULTICAST => {
+            let mut depth = 0;
+            loop {
+                if depth == MPLS_MAX_DEPTH {
+                    return None;
+                }
+                let entry = MplsEntry::parse(rest).ok()?;
+                rest = rest.get(mpls::ENTRY_LEN..)?;
+                depth += 1;
+                if entry.bottom() {
+                    break;
+                }
+            }
+            match rest.first().map(|b| b >> 4) {
+                Some(4) => (false, rest),
+                Some(6) => (true, rest),
+                _ => return None,
+            }
+        }
+        EtherType::PPPOE_SESSION => {
+            let h = PppoeHeader::new_checked(rest).ok()?;
+            match h.protocol() {
+                PppProtocol::IPV4 => (false, h.payload()),
+                PppProtocol::IPV6 => (true, h.payload()),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    if v6 {
+        let h = Ipv6Header::new_checked(ip).ok()?;
+        let (src, dst) = (h.src().to_bits(), h.dst().to_bits());
+        transport_tuple(true, (src, dst), h.next_header(), h.payload())
+    } else {
+        let h = Ipv4Header::new_checked(ip).ok()?;
+        if h.more_fragments() || h.frag_offset() != 0 {
+            return None;
+        }
+        let (src, dst) = (h.src().to_bits().into(), h.dst().to_bits().into());
+        transport_tuple(false, (src, dst), h.protocol(), h.payload())
+    }
+}
+
+#[inline]
+fn transport_tuple(
+    v6: bool,
+    (src, dst): (u128, u128),
+    protocol: IpProtocol,
+    l4: &[u8],
+) -> Option<FlowTuple> {
+    let (sport, dport, tcp_flags, payload) = match protocol {
+        IpProtocol::TCP => {
+            let h = TcpHeader::new_checked(l4).ok()?;
+            (h.src_port(), h.dst_port(), Some(h.flags()), h.payload())
+        }
+        IpProtocol::UDP => {
+            let h = UdpHeader::new_checked(l4).ok()?;
+            (h.src_port(), h.dst_port(), None, h.payload())
+        }
+        _ => return None,
+    };
+    Some(FlowTuple {
+        v6,
+        src,
+        dst,
+        sport,
+        dport,
+        protocol: protocol.0,
+        tcp_flags,
+        first_octet: payload.first().copied(),
+    })
 }
 
 fn decode_ethernet(frame: &[u8], p: &mut Packet) -> Result<(), Stop> {

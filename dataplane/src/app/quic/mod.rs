@@ -17,7 +17,7 @@ use metaprobe_ipfix::template::Clickstream;
 
 use super::raw::Raw;
 use super::record::HOST_QUIC;
-use super::{AppConfig, Close, Cx, Ends, L4, Outcome, Seen, Signature};
+use super::{AppConfig, Close, Cx, Ends, L4, Outcome, Seen, Signature, Wake};
 use crate::counters::AppCount;
 
 /// Per flow.
@@ -75,16 +75,42 @@ pub(super) fn raw(_: &State) -> Option<Raw> {
     None
 }
 
+/// A long header (Initial, 0-RTT, Handshake, Retry): what a connection's
+/// start is made of; after it, short headers only.
+const LONG_HEADER: Wake = Wake {
+    mask: 0x80,
+    value: 0x80,
+};
+
 /// Client Initials: the ClientHello. With `ssl_parse_reply`, the connection's
 /// slot is kept after it for the server's Initials: their ServerHello, then
-/// the slot goes back.
+/// the slot goes back. Without a slot the flow rests until a long header
+/// comes (a new connection's Initial): its 1-RTT packets need no parser.
 pub(super) fn on_payload(
     st: &mut State,
     w: &mut Worker,
-    _: &mut Ends,
+    ends: &mut Ends,
     cx: &mut Cx<'_>,
     seen: &Seen<'_>,
 ) {
+    on_datagram(st, w, cx, seen);
+    ends.rest_until(st.slot.is_none().then_some(LONG_HEADER));
+}
+
+fn on_datagram(st: &mut State, w: &mut Worker, cx: &mut Cx<'_>, seen: &Seen<'_>) {
+    if let Some(slot) = st.slot
+        && seen
+            .payload
+            .first()
+            .is_some_and(|b| b & LONG_HEADER.mask == 0)
+    {
+        // 1-RTT: the connection's Initials are over, what was missing of
+        // them (the server's, or the rest of the client's) will not come.
+        cx.count(AppCount::QuicInitialsUnfinished);
+        st.slot = None;
+        w.free.push(slot);
+        return;
+    }
     if !seen.from_client {
         if let Some(slot) = st.slot {
             on_server_datagram(st, w, slot, cx, seen);

@@ -93,8 +93,11 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
 }
 
 /// A TLS handshake record starting with a ClientHello (type 1).
+/// The first octet of a segment that starts a ClientHello: a handshake record.
+pub(super) const CLIENT_HELLO_FIRST_OCTET: u8 = 22;
+
 pub(super) fn starts_client_hello(p: &[u8]) -> bool {
-    matches!(p, [22, 3, minor, _, _, 1, ..] if *minor <= 4)
+    matches!(p, [CLIENT_HELLO_FIRST_OCTET, 3, minor, _, _, 1, ..] if *minor <= 4)
 }
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
