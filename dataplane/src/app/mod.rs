@@ -721,23 +721,20 @@ impl Apps {
     #[inline]
     pub fn short_path(&self, app: &AppState) -> ShortPath {
         if app.blocked {
-            ShortPath::Never
+            ShortPath::NEVER
         } else if self.settled(app) {
             match app.ends.wake {
-                Some(Wake { mask, value }) => ShortPath::Unless { mask, value },
-                None => ShortPath::Always,
+                Some(Wake { mask, value }) => ShortPath::unless(mask, value),
+                None => ShortPath::ALWAYS,
             }
         } else if matches!(app.proto, AppProto::Unknown) && !app.ends.tls_next {
             if self.cfg.clickstream || self.cfg.block {
-                ShortPath::Unless {
-                    mask: 0xff,
-                    value: tls::CLIENT_HELLO_FIRST_OCTET,
-                }
+                ShortPath::unless(0xff, tls::CLIENT_HELLO_FIRST_OCTET)
             } else {
-                ShortPath::Always
+                ShortPath::ALWAYS
             }
         } else {
-            ShortPath::Payload
+            ShortPath::PAYLOAD
         }
     }
 
@@ -1019,20 +1016,20 @@ mod tests {
     fn the_short_path_follows_what_the_parsers_still_want() {
         let apps = Apps::new(AppConfig::default(), None);
         let tls = finished(AppProto::Tls(tls::State::default()));
-        assert_eq!(apps.short_path(&tls), ShortPath::Always);
+        assert_eq!(apps.short_path(&tls), ShortPath::ALWAYS);
         assert_eq!(
             apps.short_path(&AppState::default()),
-            ShortPath::Payload,
+            ShortPath::PAYLOAD,
             "undecided"
         );
         let mut half = tls;
         half.ends.done = [true, false];
-        assert_eq!(apps.short_path(&half), ShortPath::Payload);
+        assert_eq!(apps.short_path(&half), ShortPath::PAYLOAD);
         let blocked = AppState {
             blocked: true,
             ..tls
         };
-        assert_eq!(apps.short_path(&blocked), ShortPath::Never);
+        assert_eq!(apps.short_path(&blocked), ShortPath::NEVER);
         // A QUIC connection at rest wakes for a long header.
         let mut quic = AppState {
             proto: AppProto::Quic(quic::State::default()),
@@ -1043,16 +1040,10 @@ mod tests {
             value: 0x80,
         }));
         let rest = apps.short_path(&quic);
-        assert_eq!(
-            rest,
-            ShortPath::Unless {
-                mask: 0x80,
-                value: 0x80
-            }
-        );
+        assert_eq!(rest, ShortPath::unless(0x80, 0x80));
         assert!(rest.skips(Some(0x41), false) && !rest.skips(Some(0xc3), false));
         quic.ends.rest_until(None);
-        assert_eq!(apps.short_path(&quic), ShortPath::Payload);
+        assert_eq!(apps.short_path(&quic), ShortPath::PAYLOAD);
         // No parser took the flow: only what may start a ClientHello is read,
         // and not even that when no TLS record is wanted.
         let unknown = AppState {
@@ -1068,10 +1059,11 @@ mod tests {
             },
             None,
         );
-        assert_eq!(quiet.short_path(&unknown), ShortPath::Always);
+        assert_eq!(quiet.short_path(&unknown), ShortPath::ALWAYS);
+        assert!(ShortPath::ALWAYS.skips(Some(0), true) && ShortPath::ALWAYS.skips(None, true));
         // Without a short path, a bare ACK still needs nothing; a FIN does.
-        assert!(ShortPath::Payload.skips(None, false));
-        assert!(!ShortPath::Payload.skips(None, true));
-        assert!(!ShortPath::Never.skips(None, false));
+        assert!(ShortPath::PAYLOAD.skips(None, false));
+        assert!(!ShortPath::PAYLOAD.skips(None, true) && !ShortPath::PAYLOAD.skips(Some(0), false));
+        assert!(!ShortPath::NEVER.skips(None, false) && !ShortPath::NEVER.skips(Some(1), false));
     }
 }

@@ -103,32 +103,72 @@ pub enum EndReason {
 /// Which of a flow's packets its parsers need, so that the others take the
 /// short path (the flow table alone, the packet not decoded whole). Decided
 /// by the parsers after each packet they read (`Apps::short_path`); kept in
-/// the flow beside what every lookup reads.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum ShortPath {
-    /// Every packet (a blocked flow: its packets are dropped).
+/// the flow beside what every lookup reads. Three octets, tested without a
+/// jump table (the kinds of a burst's flows alternate).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ShortPath {
+    /// A packet with payload skips when its first octet, masked, is not `value`.
+    mask: u8,
+    value: u8,
+    /// A packet without payload: skips never, unless it is a FIN or RST, or always.
+    bare: Bare,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Bare {
     Never,
-    /// Packets with payload, FIN or RST.
-    #[default]
-    Payload,
-    /// Only packets whose first payload octet, masked with `mask`, is `value`:
-    /// a message a parser still reads may start in them.
-    Unless { mask: u8, value: u8 },
-    /// None.
+    UnlessClosing,
     Always,
 }
 
 impl ShortPath {
+    /// Every packet goes to the parsers (a blocked flow: its packets are dropped).
+    pub const NEVER: Self = Self::payload(Bare::Never);
+    /// Packets with payload, FIN or RST go to the parsers.
+    pub const PAYLOAD: Self = Self::payload(Bare::UnlessClosing);
+    /// None does.
+    pub const ALWAYS: Self = Self {
+        mask: 0,
+        value: 1,
+        bare: Bare::Always,
+    };
+
+    const fn payload(bare: Bare) -> Self {
+        Self {
+            mask: 0,
+            value: 0,
+            bare,
+        }
+    }
+
+    /// Only packets whose first payload octet, masked with `mask`, is `value`
+    /// go to the parsers: a message they still read may start in them.
+    pub const fn unless(mask: u8, value: u8) -> Self {
+        Self {
+            mask,
+            value,
+            bare: Bare::Always,
+        }
+    }
+
     /// Whether a packet with this first payload octet (`None`: no payload)
     /// and control bits needs the flow table alone.
     #[inline]
     pub fn skips(self, first_octet: Option<u8>, fin_or_rst: bool) -> bool {
-        match self {
-            ShortPath::Never => false,
-            ShortPath::Payload => first_octet.is_none() && !fin_or_rst,
-            ShortPath::Unless { mask, value } => first_octet.is_none_or(|o| o & mask != value),
-            ShortPath::Always => true,
+        match first_octet {
+            Some(o) => o & self.mask != self.value,
+            None => match self.bare {
+                Bare::Never => false,
+                Bare::UnlessClosing => !fin_or_rst,
+                Bare::Always => true,
+            },
         }
+    }
+}
+
+impl Default for ShortPath {
+    fn default() -> Self {
+        Self::PAYLOAD
     }
 }
 
@@ -291,7 +331,7 @@ impl<S: Copy + Default> FlowTable<S> {
                 client_rule: ClientRule::FirstPacket,
                 tcp: TcpProgress::default(),
                 login: FlowLogin::default(),
-                short: ShortPath::Payload,
+                short: ShortPath::PAYLOAD,
                 app: S::default(),
             },
             linked_at: 0,
@@ -507,6 +547,22 @@ impl<S: Copy + Default> FlowTable<S> {
                 return self.update(idx, sender, flags, from_subscriber, now, false);
             }
         }
+        self.insert(key, hash, sender, flags, from_subscriber, now, on_end)
+    }
+
+    /// A new flow (evicting the oldest if the table is full).
+    #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
+    fn insert(
+        &mut self,
+        key: &FlowKey,
+        hash: u64,
+        sender: Endpoint,
+        flags: Option<TcpFlags>,
+        from_subscriber: bool,
+        now: u64,
+        mut on_end: impl FnMut(&Flow<S>, EndReason),
+    ) -> Observed {
         if self.len >= self.entries.len() {
             self.evict_oldest(&mut on_end);
         }
@@ -633,7 +689,7 @@ impl<S: Copy + Default> FlowTable<S> {
                     client_rule,
                     tcp: TcpProgress::default(),
                     login: FlowLogin::default(),
-                    short: ShortPath::Payload,
+                    short: ShortPath::PAYLOAD,
                     app: S::default(),
                 },
                 linked_at: now,
@@ -649,6 +705,21 @@ impl<S: Copy + Default> FlowTable<S> {
         idx
     }
 
+    /// Moves an entry to the tail of `moved_to`'s list (at most `RELINK_HZ`
+    /// times a second for a busy flow, so out of the inlined update).
+    #[inline(never)]
+    fn relink(&mut self, idx: u32, moved_to: Class) {
+        // unlink() reads the class to find the list the entry is in.
+        self.unlink(idx);
+        if let Some(e) = self.entries.get_mut(idx as usize) {
+            e.class = moved_to;
+        }
+        self.push_tail(idx);
+    }
+
+    /// Inlined: its `Observed` stays in registers (returned through memory,
+    /// its fields were read back in other widths than written, a stall).
+    #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn update(
         &mut self,
@@ -660,7 +731,7 @@ impl<S: Copy + Default> FlowTable<S> {
         new: bool,
     ) -> Observed {
         let mut session_id = SessionId(0);
-        let mut short = ShortPath::Never;
+        let mut short = ShortPath::NEVER;
         if let Some(e) = self.entries.get_mut(idx as usize) {
             let class = e.class;
             let f = &mut e.flow;
@@ -693,15 +764,10 @@ impl<S: Copy + Default> FlowTable<S> {
             let relink = e.class != class
                 || (!new && now.saturating_sub(e.linked_at) >= self.timeouts.relink_after);
             if relink {
-                // unlink() reads the class to find the list the entry is in.
                 let moved_to = e.class;
                 e.class = class;
                 e.linked_at = now.max(e.linked_at);
-                self.unlink(idx);
-                if let Some(e) = self.entries.get_mut(idx as usize) {
-                    e.class = moved_to;
-                }
-                self.push_tail(idx);
+                self.relink(idx, moved_to);
             }
         }
         Observed {
