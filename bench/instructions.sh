@@ -8,10 +8,13 @@
 # ../shared/tools/mkpcap.py (--flows 2000 --seed 5; HTTP, TLS, DNS, SIP, FTP, SMTP
 # in every encapsulation), and the small and realistic traffics that
 # bench/throughput.py makes (its --write-traffic). For each
-# capture it runs dataplane/examples/analysis_cost.rs twice under callgrind, with
-# the frames and without (start-up alone), and prints
-#   CAPTURE: N packets, X instructions/packet (logins off), Y (logins on)
+# capture it runs dataplane/examples/analysis_cost.rs under callgrind, with the
+# frames and without (start-up alone), and prints
+#   CAPTURE: N packets, instructions/packet: X (logins off) Y (logins on) Z (steady)
 # "logins on": a subscriber map covering every address and RADIUS snooping.
+# "steady": the capture replayed as the throughput bench's looping ports do —
+# 8 passes minus 6, halved: the flows exist, detection has given up where it
+# will, settled flows take the short path (logins off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
@@ -42,5 +45,8 @@ for cap in "${captures[@]}"; do
     per=$(python3 -c "print(f'{($full - $base) / $packets:.0f}')")
     line+=" $per (logins $([[ -n $logins ]] && echo on || echo off))"
   done
+  six=$(irs --frames --passes 6 "$cap")
+  eight=$(irs --frames --passes 8 "$cap")
+  line+=" $(python3 -c "print(f'{($eight - $six) / 2 / $packets:.0f}')") (steady)"
   echo "$(basename "$cap"): $packets packets, instructions/packet:$line"
 done
