@@ -514,7 +514,7 @@ fn parse_observed(
     let payload = packet.payload(bytes);
     if let Some(queue) = subs.radius
         && let Transport::Udp(udp) = &packet.transport
-        && (ACCOUNTING_PORTS.contains(&udp.src_port) || ACCOUNTING_PORTS.contains(&udp.dst_port))
+        && accounting_ports(udp.src_port, udp.dst_port)
     {
         snoop_radius(payload, subs.logins, queue, &counters.subscribers);
     }
@@ -573,7 +573,12 @@ fn parse_observed(
 
 /// A UDP packet to or from a RADIUS accounting port.
 fn radius_port(t: &FlowTuple) -> bool {
-    t.protocol == 17 && (ACCOUNTING_PORTS.contains(&t.sport) || ACCOUNTING_PORTS.contains(&t.dport))
+    t.protocol == 17 && accounting_ports(t.sport, t.dport)
+}
+
+/// Either port is a RADIUS accounting port.
+fn accounting_ports(sport: u16, dport: u16) -> bool {
+    ACCOUNTING_PORTS.contains(&sport) || ACCOUNTING_PORTS.contains(&dport)
 }
 
 /// The login of a flow that ends (looked up if the view changed since).
