@@ -12,10 +12,17 @@ the noise of this shared machine hits both alike; the medians and their ratio
 are printed, the ratio last.
 
 Usage: bench/throughput.py [--rounds N] [--seconds S] [--traffic mix|small|realistic|all]
+                           [--workers N]
 
 Traffics: mix (handshakes only, mean frame 95 B), small (60-byte UDP frames),
 realistic (long flows in an IMIX-like size mix, a sixth handshakes and DNS;
 bench/gen_realistic.py); all runs the three.
+--workers N (scaling): each capture is split in N files by a symmetric hash of its flows'
+addresses and ports, and both ports replay file q on RX queue q (net_pcap with N rx_pcap
+files), so both directions of a flow meet on one queue index, as symmetric RSS makes
+them do on a NIC; testpmd forwards with N cores and N queues, metaprobe with N workers
+(queues_per_port = N). Worker lcores take CPUs 1..N; when the machine has only N CPUs,
+the first worker shares CPU 0 with the main lcore (both contenders alike).
 Needs root (hugepages), a release build (cargo build --release), dpdk-testpmd.
 """
 import argparse
@@ -29,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +47,7 @@ WARMUP_S = 2
 # for good, so the pools must hold both ports' copies besides the rings: captures
 # stay near 10 000 packets, rings are 4096 deep, pools 65 535 mbufs on both sides.
 DESCRIPTORS = 4096
-POOL_MBUFS = 65535
+POOL_MBUFS = 65535  # a queue pair per port; metaprobe's pool doubles with every more
 
 
 def ensure_hugepages(pages: int = 512) -> None:
@@ -89,21 +97,84 @@ def make_traffic(kind: str, workdir: Path) -> Path:
     return out
 
 
-def eal_args(prefix: str, pcap: Path) -> list[str]:
-    return ["-l", "0-1", "-m", "512", "--huge-unlink", "--no-pci", "--file-prefix", prefix,
+def pool_mbufs(queues: int) -> int:
+    """The mbufs of both contenders' pools: metaprobe's own rule, twice every descriptor of
+    both ports (below a power of two), given to testpmd too."""
+    return POOL_MBUFS * queues + queues - 1
+
+
+def flow_shard(frame: bytes, shards: int) -> int:
+    """The shard of a frame: a hash of its IP addresses and TCP/UDP ports, the same for
+    both directions, under VLAN/QinQ, MPLS and PPPoE; frames without IP go to shard 0."""
+    off, etype = 14, int.from_bytes(frame[12:14], "big")
+    while etype in (0x8100, 0x88A8, 0x9100) and len(frame) >= off + 4:
+        etype, off = int.from_bytes(frame[off + 2:off + 4], "big"), off + 4
+    if etype in (0x8847, 0x8848):
+        while len(frame) >= off + 4 and not frame[off + 2] & 1:
+            off += 4
+        off += 4
+        etype = {4: 0x0800, 6: 0x86DD}.get(frame[off] >> 4 if len(frame) > off else 0, 0)
+    elif etype == 0x8864 and len(frame) >= off + 8:
+        etype = {0x0021: 0x0800, 0x0057: 0x86DD}.get(int.from_bytes(frame[off + 6:off + 8], "big"), 0)
+        off += 8
+    if etype == 0x0800 and len(frame) >= off + 20:
+        proto, src, dst = frame[off + 9], frame[off + 12:off + 16], frame[off + 16:off + 20]
+        fragment = int.from_bytes(frame[off + 6:off + 8], "big") & 0x3FFF
+        l4 = off + (frame[off] & 0x0F) * 4 if not fragment else None
+    elif etype == 0x86DD and len(frame) >= off + 40:
+        proto, src, dst, l4 = frame[off + 6], frame[off + 8:off + 24], frame[off + 24:off + 40], off + 40
+    else:
+        return 0
+    ends = [src, dst]
+    if proto in (6, 17) and l4 is not None and len(frame) >= l4 + 4:
+        ends = [src + frame[l4:l4 + 2], dst + frame[l4 + 2:l4 + 4]]
+    return zlib.crc32(b"".join(sorted(ends)) + bytes([proto])) % shards
+
+
+def split_by_flow(pcap: Path, shards: int) -> list[Path]:
+    """`pcap` in `shards` files (KIND.qN.pcap) by flow_shard; one shard: the file itself."""
+    if shards == 1:
+        return [pcap]
+    data = pcap.read_bytes()
+    outs = [bytearray(data[:24]) for _ in range(shards)]
+    off = 24
+    while off + 16 <= len(data):
+        caplen = struct.unpack_from("<I", data, off + 8)[0]
+        record = data[off:off + 16 + caplen]
+        outs[flow_shard(record[16:], shards)] += record
+        off += 16 + caplen
+    paths = [pcap.with_suffix(f".q{q}.pcap") for q in range(shards)]
+    for path, out in zip(paths, outs):
+        path.write_bytes(out)
+    return paths
+
+
+def lcore_args(workers: int) -> list[str]:
+    """Main lcore 0 on CPU 0, worker lcores on CPUs 1..N (the first on CPU 0 when only N)."""
+    cpus = os.cpu_count() or 1
+    if workers > cpus:
+        sys.exit(f"--workers {workers}: this machine has {cpus} CPUs")
+    shift = max(0, workers + 1 - cpus)
+    return ["--lcores", ",".join(f"{i}@{max(0, i - shift)}" for i in range(workers + 1))]
+
+
+def eal_args(prefix: str, shards: list[Path]) -> list[str]:
+    rx = ",".join(f"rx_pcap={p}" for p in shards)
+    return [*lcore_args(len(shards)), "-m", "512", "--huge-unlink", "--no-pci", "--file-prefix", prefix,
             "--log-level=lib.eal:error",
-            f"--vdev=net_pcap0,rx_pcap={pcap},infinite_rx=1",
-            f"--vdev=net_pcap1,rx_pcap={pcap},infinite_rx=1"]
+            f"--vdev=net_pcap0,{rx},infinite_rx=1",
+            f"--vdev=net_pcap1,{rx},infinite_rx=1"]
 
 
-def run_testpmd(pcap: Path, seconds: int) -> list[float]:
+def run_testpmd(shards: list[Path], seconds: int) -> list[float]:
     """Forwarded packets per second (both ports' Tx-pps summed), one value a second."""
     script = f"sleep {WARMUP_S}\n" + "".join("show port stats all\nsleep 1\n" for _ in range(seconds)) + "echo quit\n"
     feeder = subprocess.Popen(["bash", "-c", script.replace("show port stats all", "echo 'show port stats all'")],
                               stdout=subprocess.PIPE)
     out = subprocess.run(
-        ["dpdk-testpmd", *eal_args("bench-testpmd", pcap), "--", "-i", "--forward-mode=io", "--nb-cores=1",
-         "--burst=32", f"--rxd={DESCRIPTORS}", f"--txd={DESCRIPTORS}", f"--total-num-mbufs={POOL_MBUFS}",
+        ["dpdk-testpmd", *eal_args("bench-testpmd", shards), "--", "-i", "--forward-mode=io",
+         f"--nb-cores={len(shards)}", f"--rxq={len(shards)}", f"--txq={len(shards)}",
+         "--burst=32", f"--rxd={DESCRIPTORS}", f"--txd={DESCRIPTORS}", f"--total-num-mbufs={pool_mbufs(len(shards))}",
          "--no-flush-rx", "--auto-start"],
         stdin=feeder.stdout, capture_output=True, text=True, timeout=seconds + 60,
     ).stdout
@@ -115,17 +186,18 @@ def run_testpmd(pcap: Path, seconds: int) -> list[float]:
     return samples[1:]
 
 
-def run_metaprobe(binary: Path, pcap: Path, seconds: int, workdir: Path, sink: str) -> tuple[list[float], dict]:
+def run_metaprobe(binary: Path, shards: list[Path], seconds: int, workdir: Path, sink: str) -> tuple[list[float], dict]:
     """Forwarded packets per second from metaprobe's period lines, and its memory.
     Every export is on: the three streams to a UDP collector on 127.0.0.1 (`sink`),
     HTTP and TLS replies, the DNS text log."""
     cfg = workdir / "bench.toml"
     cfg.write_text(f'bridges = [[0, 1]]\nlog_dir = "{workdir}/log"\nstats_interval = 1\n'
                    f"rx_descriptors = {DESCRIPTORS}\ntx_descriptors = {DESCRIPTORS}\n"
+                   f"queues_per_port = {len(shards)}\n"
                    f'ipfix_udp_collectors = "{sink}"\nipfix_meta_udp_collectors = "{sink}"\n'
                    f'ipfix_dns_udp_collectors = "{sink}"\nhttp_parse_reply = 1\nssl_parse_reply = 1\n'
                    f'ajb_save_dns = 1\najb_dns_path = "{workdir}/dns.log"\n')
-    proc = subprocess.Popen([str(binary), "run", "-c", str(cfg), "--", *eal_args("bench-metaprobe", pcap)],
+    proc = subprocess.Popen([str(binary), "run", "-c", str(cfg), "--", *eal_args("bench-metaprobe", shards)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(WARMUP_S)
     rss_start = vm_rss_kib(proc.pid)
@@ -136,7 +208,8 @@ def run_metaprobe(binary: Path, pcap: Path, seconds: int, workdir: Path, sink: s
     if proc.returncode != 0:
         sys.exit(f"metaprobe failed ({proc.returncode}):\n{out}\n{err}")
     pool = re.search(r"mbuf pool: (\d+) mbufs", out)
-    assert pool and int(pool.group(1)) == POOL_MBUFS, f"metaprobe's pool is not {POOL_MBUFS} mbufs: {out}"
+    want = pool_mbufs(len(shards))
+    assert pool and int(pool.group(1)) == want, f"metaprobe's pool is not {want} mbufs: {out}"
     samples = []
     for line in out.splitlines():
         m = re.match(r"stats ([\d.]+)s", line)
@@ -167,6 +240,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--traffic", choices=[*TRAFFICS, "all"], default="all")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="forwarding cores of both contenders, one queue each (default 1)")
     ap.add_argument("--metaprobe", type=Path, default=METAPROBE,
                     help="the binary to measure (default: the release build), e.g. an older build")
     ap.add_argument("--write-traffic", type=Path, metavar="DIR",
@@ -192,11 +267,14 @@ def main() -> None:
         for kind in kinds:
             pcap = make_traffic(kind, workdir)
             size = mean_frame_bytes(pcap)
+            shards = split_by_flow(pcap, args.workers)
             print(f"traffic {kind}: {pcap.stat().st_size} bytes of capture, mean frame {size:.0f} B", flush=True)
+            if args.workers > 1:
+                print(f"workers {args.workers}: queue files of {[p.stat().st_size for p in shards]} bytes", flush=True)
             a_all, b_all, records = [], [], []
             for r in range(1, args.rounds + 1):
-                a = statistics.median(run_testpmd(pcap, args.seconds))
-                b_samples, info = run_metaprobe(args.metaprobe, pcap, args.seconds, workdir, sink)
+                a = statistics.median(run_testpmd(shards, args.seconds))
+                b_samples, info = run_metaprobe(args.metaprobe, shards, args.seconds, workdir, sink)
                 b = statistics.median(b_samples)
                 a_all.append(a)
                 b_all.append(b)

@@ -88,7 +88,7 @@ pub fn run(
             port: i.port,
             max_rx_queues: i.max_rx_queues,
             max_tx_queues: i.max_tx_queues,
-            rss: i.spreads_flows(),
+            rss: i.spreading().is_some(),
         })
         .collect();
     let queues = plan::queues_per_port(cfg.queues_per_port, lcores.len(), cfg.bridges.len(), &caps)
@@ -404,10 +404,9 @@ fn describe_port(port: &Port) {
         info.name,
         info.driver,
         setup.queues,
-        if setup.queues > 1 {
-            " with symmetric RSS"
-        } else {
-            ""
+        match info.spreading() {
+            Some(how) if setup.queues > 1 => format!(" with {how}"),
+            _ => String::new(),
         },
         setup.rx_descriptors,
         setup.tx_descriptors

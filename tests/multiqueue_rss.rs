@@ -34,8 +34,9 @@ use std::thread;
 use std::time::Duration;
 
 use common::{
-    FinalSummary, Netns, Packet, PortCounts, Running, TestDir, WorkerStart, decode_all, dpdk_lock,
-    eal_base, fixtures_dir, read_capture, require_tool, run_args_idle, write_config,
+    FinalSummary, Netns, Packet, PortCounts, RUN_TIMEOUT, Running, TestDir, WorkerStart,
+    assert_same_packets, bridge_capture_files, decode_all, dpdk_lock, eal_base, fixtures_dir,
+    read_capture, require_tool, run_args, run_args_idle, run_metaprobe, write_config, write_pcap,
 };
 use metaprobe_ipfix::collect::{DecodedRecord, Value};
 use metaprobe_test_support::udp::UdpCollector;
@@ -332,7 +333,7 @@ fn two_workers_on_two_af_packet_queues_keep_each_flow_on_one_worker() {
         let head = format!("port {port} (net_af_packet{port}, driver net_af_packet):");
         let line = out.stdout.lines().find(|l| l.starts_with(&head));
         assert!(
-            line.is_some_and(|l| l.contains("2 queue(s) with symmetric RSS")),
+            line.is_some_and(|l| l.contains("2 queue(s) with the kernel's symmetric fanout hash")),
             "port {port} should have 2 queues: {line:?}\n{why}"
         );
     }
@@ -476,4 +477,91 @@ fn two_workers_on_two_af_packet_queues_keep_each_flow_on_one_worker() {
         value(s.port(1), "q0-rx"),
         value(s.port(1), "q1-rx"),
     );
+}
+
+/// Two `net_pcap` ports with two RX files each (`rx_pcap=…,rx_pcap=…`): RX queue N replays
+/// file N, so whoever split the files chose which flows meet on which worker, as the
+/// throughput bench's `--workers 2` does. metaprobe takes such a port as spreading flows:
+/// two workers start, worker N polls queue N of both ports, and what arrives on queue N of
+/// one port leaves on queue N of the other, byte-identical and in order.
+#[test]
+fn two_workers_on_two_pcap_files_per_port_forward_each_file_on_its_queue() {
+    let dir = TestDir::new("pcap-queues");
+    let captures: Vec<Vec<Packet>> = bridge_capture_files()
+        .iter()
+        .map(|f| read_capture(f))
+        .collect();
+    let (first, second) = captures.split_at(captures.len() / 2);
+    // rx[port][queue]: port 0 gets the first half of the captures on queue 0 and the second
+    // on queue 1; port 1 the other way round.
+    let halves = [first.concat(), second.concat()];
+    let rx = [[&halves[0], &halves[1]], [&halves[1], &halves[0]]];
+    let mut vdevs = Vec::new();
+    for (port, queues) in rx.iter().enumerate() {
+        let mut vdev = format!("--vdev=net_pcap{port}");
+        for (q, packets) in queues.iter().enumerate() {
+            let file = dir.join(&format!("in{port}q{q}.pcap"));
+            write_pcap(&file, packets);
+            vdev += &format!(",rx_pcap={}", file.display());
+        }
+        for q in 0..2 {
+            vdev += &format!(
+                ",tx_pcap={}",
+                dir.join(&format!("out{port}q{q}.pcap")).display()
+            );
+        }
+        vdevs.push(OsString::from(vdev));
+    }
+    let config = write_config(&dir, 0, 1, "queues_per_port = 2\n");
+    // Main lcore on CPU 0, the two workers on CPU 1 (this machine may have two CPUs).
+    let mut eal = eal_base(&dir, &["--lcores", "0@0,1@1,2@1"]);
+    eal.extend(vdevs);
+    let out = {
+        let _guard = dpdk_lock();
+        run_metaprobe(&run_args(&config, eal), RUN_TIMEOUT)
+    };
+    out.assert_success();
+    let why = out.describe_short();
+    for port in 0..2 {
+        let head = format!("port {port} (net_pcap{port}, driver net_pcap):");
+        let line = out.stdout.lines().find(|l| l.starts_with(&head));
+        assert!(
+            line.is_some_and(|l| l.contains("2 queue(s) with one rx_pcap file each")),
+            "port {port} should have 2 queues: {line:?}\n{why}"
+        );
+    }
+    for (w, queue) in [(0, "bridge 0 queue 0"), (1, "bridge 0 queue 1")] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("worker {w} on lcore")) && l.ends_with(queue)),
+            "worker {w} should poll {queue}\n{why}"
+        );
+    }
+    for (port, queues) in rx.iter().enumerate() {
+        let peer = 1 - port;
+        for (q, sent) in queues.iter().enumerate() {
+            let got = read_capture(&dir.join(&format!("out{peer}q{q}.pcap")));
+            assert_same_packets(
+                &format!("port {port} queue {q} -> port {peer} queue {q}"),
+                sent,
+                &got,
+                &out,
+            );
+        }
+    }
+    let n = |p: &[Packet]| p.len() as u64;
+    let (a, b) = (n(&halves[0]), n(&halves[1]));
+    let s = FinalSummary::parse(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{why}"));
+    s.check_ports(&[
+        PortCounts::new(0, "net_pcap0", a + b, a + b),
+        PortCounts::new(1, "net_pcap1", a + b, a + b),
+    ])
+    .unwrap_or_else(|e| panic!("{e}\n{why}"));
+    // Worker N polled queue N of both ports: file N of port 0 and file N of port 1.
+    for (w, (port0, port1)) in rx[0].iter().zip(rx[1]).enumerate() {
+        let want = n(port0) + n(port1);
+        let got = s.worker(w as u32).and_then(|l| l.u64("rx"));
+        assert_eq!(got, Ok(want), "worker {w}'s rx\n{why}");
+    }
 }

@@ -103,14 +103,26 @@ impl PortInfo {
 }
 
 impl PortInfo {
-    /// Whether the port spreads flows over its RX queues by a hash of the flow, so that
-    /// several queues can be polled by several workers: RSS, or `net_af_packet` with
-    /// `qpairs=N`, whose N sockets form a `PACKET_FANOUT_HASH` group: the kernel picks the
-    /// socket by its flow hash, which is symmetric (`__flow_hash_consistentify` orders the
-    /// addresses and ports), so both directions of a flow reach the same queue index.
-    /// The driver reports no RSS offloads for it all the same.
-    pub fn spreads_flows(&self) -> bool {
-        self.rss_offloads != 0 || self.driver == "net_af_packet"
+    /// How the port spreads flows over its RX queues, so that several queues can be polled
+    /// by several workers; `None` when it cannot.
+    /// - RSS by a hash of the flow (a NIC): `"symmetric RSS"`, the key we give it.
+    /// - `net_af_packet` with `qpairs=N`: N sockets in a `PACKET_FANOUT_HASH` group; the
+    ///   kernel picks the socket by its flow hash, which is symmetric
+    ///   (`__flow_hash_consistentify` orders the addresses and ports), so both directions
+    ///   of a flow reach the same queue index. The driver reports no RSS offloads for it.
+    /// - `net_pcap` with several `rx_pcap` files: each RX queue replays its own file (the
+    ///   driver's `max_rx_queues` is their count), so whoever split the capture chose which
+    ///   flows meet where.
+    pub fn spreading(&self) -> Option<&'static str> {
+        if self.rss_offloads != 0 {
+            Some("symmetric RSS")
+        } else if self.driver == "net_af_packet" {
+            Some("the kernel's symmetric fanout hash")
+        } else if self.driver == "net_pcap" && self.max_rx_queues > 1 {
+            Some("one rx_pcap file each")
+        } else {
+            None
+        }
     }
 }
 
@@ -125,7 +137,7 @@ fn c_str_or_empty(p: *const c_char) -> String {
 /// How to set a port up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PortSetup {
-    /// RX and TX queue pairs; above 1 the port spreads flows with symmetric RSS.
+    /// RX and TX queue pairs; above 1 the port spreads flows ([`PortInfo::spreading`]).
     pub queues: u16,
     pub rx_descriptors: u16,
     pub tx_descriptors: u16,
