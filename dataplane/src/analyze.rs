@@ -73,19 +73,36 @@ pub struct AnalyzerConfig {
     pub block_redirect_url: Option<String>,
 }
 
-/// What [`Analyzer::analyze`] keeps of the packets of one burst.
-type Burst = (
-    [Packet; BURST_SIZE],
-    [Option<Prepared>; BURST_SIZE],
-    [Option<Glance>; BURST_SIZE],
-);
+/// What [`Analyzer::analyze`] keeps of one packet of a burst between its two passes.
+#[derive(Clone, Copy)]
+struct Slot {
+    read: Read,
+    /// The decoded packet: read in the first pass ([`Read::Whole`]), or in the
+    /// second when the short path does not take it.
+    packet: Packet,
+}
 
-/// What the short path needs of a packet's [`FlowTuple`] after its lookup
-/// was prepared.
-#[derive(Clone, Copy, Debug)]
-struct Glance {
-    tcp_flags: Option<TcpFlags>,
-    first_octet: Option<u8>,
+/// How far the first pass read a packet.
+#[derive(Clone, Copy)]
+enum Read {
+    /// A TCP or UDP packet read as far as its [`FlowTuple`], its lookup prepared:
+    /// it may need no more (the short path).
+    Tuple {
+        prep: Prepared,
+        tcp_flags: Option<TcpFlags>,
+        first_octet: Option<u8>,
+    },
+    /// Decoded whole; its lookup prepared when it has a flow on a bridge.
+    Whole(Option<Prepared>),
+}
+
+impl Read {
+    fn prepared(&self) -> Option<&Prepared> {
+        match self {
+            Read::Tuple { prep, .. } | Read::Whole(Some(prep)) => Some(prep),
+            Read::Whole(None) => None,
+        }
+    }
 }
 
 /// The per-packet analysis of one worker. Built on the main lcore (its flow
@@ -110,7 +127,7 @@ pub struct Analyzer {
     /// The burst being analysed: each packet's summary (decoded when its
     /// parsers need it), its prepared lookup, and a glance at its tuple when
     /// it may take the short path.
-    burst: Box<Burst>,
+    burst: Box<[Slot; BURST_SIZE]>,
     /// Where a new subscriber map appears, and the one in use (taken at
     /// housekeeping: one atomic load per millisecond, none per packet).
     subscribers: Option<SubscriberHandle>,
@@ -166,11 +183,12 @@ impl Analyzer {
                 cfg.ip_fragment_slot_size,
                 DEFAULT_TIMEOUT_SECS.saturating_mul(cfg.tsc_hz),
             ),
-            burst: Box::new((
-                [Packet::default(); BURST_SIZE],
-                [None; BURST_SIZE],
-                [None; BURST_SIZE],
-            )),
+            burst: Box::new(
+                [Slot {
+                    read: Read::Whole(None),
+                    packet: Packet::default(),
+                }; BURST_SIZE],
+            ),
             logins: Logins::new(
                 cfg.subscribers
                     .as_ref()
@@ -265,41 +283,36 @@ impl Analyzer {
     ) {
         let role = self.roles.get(usize::from(port)).copied().flatten();
         // Reused burst after burst: no per-burst initialisation of ~8 KiB.
-        let (packets, prepared, glances) = &mut *self.burst;
+        let slots = &mut *self.burst;
         let t0 = clock();
-        for (((frame, packet), prep), glance) in frames
-            .iter()
-            .zip(packets.iter_mut())
-            .zip(prepared.iter_mut())
-            .zip(glances.iter_mut())
-        {
+        for (frame, slot) in frames.iter().zip(slots.iter_mut()) {
             // A TCP or UDP packet read as far as its tuple: it may need no
             // more (the short path). RADIUS accounting is always read whole.
-            *glance = None;
             if let Some(role) = role
                 && let Some(t) = flow_tuple(frame)
                 && (self.radius.is_none() || !radius_port(&t))
             {
-                *prep = Some(self.flows.prepare_tuple(&t, role.bridge));
-                *glance = Some(Glance {
+                slot.read = Read::Tuple {
+                    prep: self.flows.prepare_tuple(&t, role.bridge),
                     tcp_flags: t.tcp_flags,
                     first_octet: t.first_octet,
-                });
+                };
                 continue;
             }
+            let packet = &mut slot.packet;
             decode_into(frame, packet);
             if let Some(stop) = packet.stop
                 && let Some(c) = self.counters.decode_stops.get(stop.reason.index())
             {
                 c.add(1);
             }
-            if let Some(role) = role {
-                *prep = self.flows.prepare(packet, role.bridge);
-            }
+            slot.read = Read::Whole(role.and_then(|role| self.flows.prepare(packet, role.bridge)));
         }
         // The index slots are coming in: now the entries they point to.
-        for prep in prepared.iter().take(frames.len()).flatten() {
-            self.flows.prefetch_entry(prep);
+        for slot in slots.iter().take(frames.len()) {
+            if let Some(prep) = slot.read.prepared() {
+                self.flows.prefetch_entry(prep);
+            }
         }
         stages[0] = stages[0].wrapping_add(clock().wrapping_sub(t0));
         let Some(role) = role else {
@@ -307,53 +320,54 @@ impl Analyzer {
         };
         let block = (&self.policy, &mut self.verdict);
         let mut short = 0u64;
-        for (i, (((frame, packet), prep), glance)) in frames
-            .iter()
-            .zip(packets.iter_mut())
-            .zip(prepared.iter())
-            .zip(glances.iter())
-            .enumerate()
-        {
+        for (i, (frame, slot)) in frames.iter().zip(slots.iter_mut()).enumerate() {
             let t1 = clock();
+            let packet = &mut slot.packet;
             let subs = Subscribers {
                 logins: &mut self.logins,
                 radius: self.radius.as_ref(),
                 channels: &self.channels,
             };
-            if let (Some(g), Some(prep)) = (glance, prep) {
-                let (apps, counters, logins) = (&mut self.apps, &self.counters, &*subs.logins);
-                let obs =
-                    self.flows
-                        .observe_flags(prep, g.tcp_flags, role.subscriber, now, |f, _| {
-                            apps.end(&f.app, login_of(logins, f), &counters.app)
-                        });
-                let t2 = clock();
-                stages[1] = stages[1].wrapping_add(t2.wrapping_sub(t1));
-                let fin_or_rst = g
-                    .tcp_flags
-                    .is_some_and(|f| f.intersects(TcpFlags::FIN.union(TcpFlags::RST)));
-                if obs.short.skips(g.first_octet, fin_or_rst) {
-                    short += 1;
+            let prep = match &slot.read {
+                Read::Whole(prep) => prep.as_ref(),
+                Read::Tuple {
+                    prep,
+                    tcp_flags,
+                    first_octet,
+                } => {
+                    let (apps, counters, logins) = (&mut self.apps, &self.counters, &*subs.logins);
+                    let obs =
+                        self.flows
+                            .observe_flags(prep, *tcp_flags, role.subscriber, now, |f, _| {
+                                apps.end(&f.app, login_of(logins, f), &counters.app)
+                            });
+                    let t2 = clock();
+                    stages[1] = stages[1].wrapping_add(t2.wrapping_sub(t1));
+                    let fin_or_rst =
+                        tcp_flags.is_some_and(|f| f.intersects(TcpFlags::FIN.union(TcpFlags::RST)));
+                    if obs.short.skips(*first_octet, fin_or_rst) {
+                        short += 1;
+                        continue;
+                    }
+                    // The parsers need the packet whole.
+                    decode_into(frame, packet);
+                    let t3 = clock();
+                    stages[0] = stages[0].wrapping_add(t3.wrapping_sub(t2));
+                    parse_observed(
+                        (&mut self.flows, &mut self.apps, &self.counters, subs),
+                        obs,
+                        (packet, frame),
+                        (i, Some(frame)),
+                        (block.0, &mut *block.1),
+                        role,
+                        self.now_unix,
+                        clock,
+                        t3,
+                        stages,
+                    );
                     continue;
                 }
-                // The parsers need the packet whole.
-                decode_into(frame, packet);
-                let t3 = clock();
-                stages[0] = stages[0].wrapping_add(t3.wrapping_sub(t2));
-                parse_observed(
-                    (&mut self.flows, &mut self.apps, &self.counters, subs),
-                    obs,
-                    (packet, frame),
-                    (i, Some(frame)),
-                    (block.0, &mut *block.1),
-                    role,
-                    self.now_unix,
-                    clock,
-                    t3,
-                    stages,
-                );
-                continue;
-            }
+            };
             if packet.is_fragment() {
                 // Fragments are analysed once, whole: the datagram they complete.
                 let Some(whole) = self.defrag.push(packet, frame, role.bridge, now) else {
@@ -382,7 +396,7 @@ impl Analyzer {
             }
             analyze_one(
                 (&mut self.flows, &mut self.apps, &self.counters, subs),
-                (packet, frame, prep.as_ref()),
+                (packet, frame, prep),
                 (i, Some(frame)),
                 (block.0, &mut *block.1),
                 role,

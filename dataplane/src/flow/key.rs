@@ -74,6 +74,20 @@ impl FlowKey {
         // Compared as integers: byte arrays built octet by octet and read back as
         // words stall store forwarding, on every packet.
         let src_is_lo = (s, sport) <= (d, dport);
+        Self::ordered(family, (s, sport), (d, dport), src_is_lo, protocol, bridge)
+    }
+
+    /// The key of source `s` and destination `d`, `src_is_lo` when the source is
+    /// the lower end ([`FlowKey::of_bits`] compares them).
+    #[inline]
+    fn ordered(
+        family: u8,
+        (s, sport): (u128, u16),
+        (d, dport): (u128, u16),
+        src_is_lo: bool,
+        protocol: u8,
+        bridge: u16,
+    ) -> (Self, Endpoint) {
         let (lo, hi, lo_port, hi_port, sender) = if src_is_lo {
             (s, d, sport, dport, Endpoint::Lo)
         } else {
@@ -97,13 +111,22 @@ impl FlowKey {
     /// The key of a [`FlowTuple`] and which end sent it.
     #[inline]
     pub fn from_tuple(t: &FlowTuple, bridge: u16) -> (Self, Endpoint) {
-        let (family, s, d) = if t.v6 {
-            (6, t.src, t.dst)
-        } else {
-            let v4 = |a: u128| mapped(core::net::Ipv4Addr::from_bits(a as u32));
-            (4, v4(t.src), v4(t.dst))
-        };
-        Self::of_bits(family, (s, t.sport), (d, t.dport), t.protocol, bridge)
+        if t.v6 {
+            return Self::of_bits(6, (t.src, t.sport), (t.dst, t.dport), t.protocol, bridge);
+        }
+        // IPv4-mapped addresses order as the IPv4 ones do: address and port in one
+        // 64-bit compare instead of a 128-bit one and a port compare.
+        let end = |a: u128, port: u16| u64::from(a as u32) << 16 | u64::from(port);
+        let src_is_lo = end(t.src, t.sport) <= end(t.dst, t.dport);
+        let v4 = |a: u128| mapped(core::net::Ipv4Addr::from_bits(a as u32));
+        Self::ordered(
+            4,
+            (v4(t.src), t.sport),
+            (v4(t.dst), t.dport),
+            src_is_lo,
+            t.protocol,
+            bridge,
+        )
     }
 
     /// The key of a decoded packet, and which end sent it. Ports are 0 for protocols
