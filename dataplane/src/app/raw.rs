@@ -220,7 +220,6 @@ mod tests {
     use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     use metaprobe_ipfix::encoder::{plan, record_limit_for_mtu};
     use metaprobe_ipfix::field::IpPair;
-    use metaprobe_ipfix::template::Record;
 
     /// What docs/configuration.md says of the default `ipfix_mtu`: the fields of a raw
     /// record leave RAW_DATA 1374 octets over IPv4, 1350 over IPv6 (no MPLS labels), so
@@ -236,7 +235,7 @@ mod tests {
                 raw_data: Text::new(&payload),
                 ..RawMeta::default()
             };
-            let p = r.with_fields(|f| plan(f, record_limit_for_mtu(1500)));
+            let p = plan(&r, record_limit_for_mtu(1500));
             assert_eq!(p.map(|p| (p.cap, p.truncated)), Ok((fits, true)));
         }
     }

@@ -68,16 +68,39 @@ pub struct Plan {
     pub truncated: bool,
 }
 
-fn total_with_cap(fields: &[&dyn Field], cap: usize) -> usize {
-    fields.iter().map(|f| f.wire_len(cap).0).sum()
+/// The fields of one data record in wire order, measured and written as a whole:
+/// a typed record (the `templates!` macro writes each field's own code, with no
+/// dynamic dispatch: the worker encodes every record this way), or a slice of
+/// fields of any types (a record refitted field by field).
+pub trait Fields {
+    /// Octets the fields take with every variable-length one cut to `cap`, and
+    /// whether one had to be cut.
+    fn wire_len(&self, cap: usize) -> (usize, bool);
+    /// Writes the fields as [`Fields::wire_len`] measured them for `cap`.
+    fn write(&self, cap: usize, out: &mut Vec<u8>);
+}
+
+impl Fields for [&dyn Field] {
+    fn wire_len(&self, cap: usize) -> (usize, bool) {
+        self.iter().fold((0, false), |(len, cut), f| {
+            let (n, c) = f.wire_len(cap);
+            (len + n, cut | c)
+        })
+    }
+    fn write(&self, cap: usize, out: &mut Vec<u8>) {
+        for f in self {
+            f.write(cap, out);
+        }
+    }
+}
+
+fn total_with_cap<F: Fields + ?Sized>(fields: &F, cap: usize) -> usize {
+    fields.wire_len(cap).0
 }
 
 /// Plans a record of `fields` that must not exceed `limit` octets.
-pub fn plan(fields: &[&dyn Field], limit: usize) -> Result<Plan, EncodeError> {
-    let (full, truncated) = fields.iter().fold((0, false), |(len, cut), f| {
-        let (n, c) = f.wire_len(MAX_VARLEN_CONTENT);
-        (len + n, cut | c)
-    });
+pub fn plan<F: Fields + ?Sized>(fields: &F, limit: usize) -> Result<Plan, EncodeError> {
+    let (full, truncated) = fields.wire_len(MAX_VARLEN_CONTENT);
     if full <= limit {
         return Ok(Plan {
             len: full,
@@ -108,16 +131,14 @@ pub fn plan(fields: &[&dyn Field], limit: usize) -> Result<Plan, EncodeError> {
 
 /// Writes `fields` as planned. `out` must have `plan.len` octets of spare
 /// capacity (checked by [`encode_fields`]).
-pub(crate) fn write_planned(fields: &[&dyn Field], plan: &Plan, out: &mut Vec<u8>) {
-    for f in fields {
-        f.write(plan.cap, out);
-    }
+pub(crate) fn write_planned<F: Fields + ?Sized>(fields: &F, plan: &Plan, out: &mut Vec<u8>) {
+    fields.write(plan.cap, out);
 }
 
 /// Appends the data record of `fields` to `out`, at most `limit` octets,
 /// without growing `out`. Returns the plan that was written.
-pub fn encode_fields(
-    fields: &[&dyn Field],
+pub fn encode_fields<F: Fields + ?Sized>(
+    fields: &F,
     limit: usize,
     out: &mut Vec<u8>,
 ) -> Result<Plan, EncodeError> {
@@ -133,12 +154,12 @@ pub fn encode_fields(
 
 /// Length of a record's data record when not truncated (size first).
 pub fn record_len<R: Record>(r: &R) -> usize {
-    r.with_fields(|fs| total_with_cap(fs, MAX_VARLEN_CONTENT))
+    total_with_cap(r, MAX_VARLEN_CONTENT)
 }
 
 /// Appends `r` as a data record (see [`encode_fields`]).
 pub fn encode<R: Record>(r: &R, limit: usize, out: &mut Vec<u8>) -> Result<Plan, EncodeError> {
-    r.with_fields(|fs| encode_fields(fs, limit, out))
+    encode_fields(r, limit, out)
 }
 
 /// A batch of encoded data records of any templates, in one recycled buffer:
@@ -179,24 +200,22 @@ impl Chunk {
     pub fn push<R: Record>(&mut self, r: &R, limit: usize) -> Result<Pushed, EncodeError> {
         let limit = limit.min(u16::MAX as usize);
         let tid = r.template().id();
-        r.with_fields(|fs| {
-            let plan = plan(fs, limit)?;
-            if self.buf.capacity() - self.buf.len() < plan.len + 4 {
-                return Err(EncodeError::NoRoom {
-                    needed: plan.len + 4,
-                });
-            }
-            self.buf.extend_from_slice(&tid.0.to_be_bytes());
-            self.buf.extend_from_slice(&(plan.len as u16).to_be_bytes());
-            write_planned(fs, &plan, &mut self.buf);
-            self.records += 1;
-            if plan.truncated {
-                self.truncated += 1;
-            }
-            Ok(Pushed {
-                len: plan.len,
-                truncated: plan.truncated,
-            })
+        let plan = plan(r, limit)?;
+        if self.buf.capacity() - self.buf.len() < plan.len + 4 {
+            return Err(EncodeError::NoRoom {
+                needed: plan.len + 4,
+            });
+        }
+        self.buf.extend_from_slice(&tid.0.to_be_bytes());
+        self.buf.extend_from_slice(&(plan.len as u16).to_be_bytes());
+        write_planned(r, &plan, &mut self.buf);
+        self.records += 1;
+        if plan.truncated {
+            self.truncated += 1;
+        }
+        Ok(Pushed {
+            len: plan.len,
+            truncated: plan.truncated,
         })
     }
 
@@ -273,6 +292,37 @@ mod tests {
     use super::*;
     use crate::field::{IpPair, Octets, Text};
     use crate::template::{Clickstream, Dns};
+
+    /// A typed record written through its own field code, and the same record as a
+    /// slice of `&dyn Field`: the same octets and the same cuts at every limit.
+    fn typed_and_dynamic_agree<R: Record>(r: &R) {
+        let dynamic_v6 = r.with_fields(|fs| fs.iter().any(|f| f.is_v6()));
+        assert_eq!(r.is_v6(), dynamic_v6, "{}", R::DEF.kind);
+        let whole = record_len(r);
+        for limit in [whole, whole - 1, whole / 2, 90, 40, 0] {
+            let (mut typed, mut dynamic) = (Vec::with_capacity(whole), Vec::with_capacity(whole));
+            let a = encode_fields(r, limit, &mut typed);
+            let b = r.with_fields(|fs| encode_fields(fs, limit, &mut dynamic));
+            assert_eq!(a, b, "{} at limit {limit}", R::DEF.kind);
+            assert_eq!(typed, dynamic, "{} at limit {limit}", R::DEF.kind);
+        }
+    }
+
+    #[test]
+    fn every_template_encodes_the_same_typed_and_through_dyn_fields() {
+        use crate::samples;
+        for v6 in [false, true] {
+            typed_and_dynamic_agree(&samples::clickstream(7, v6));
+            typed_and_dynamic_agree(&samples::http_reply(7, v6));
+            typed_and_dynamic_agree(&samples::tls_reply(7, v6));
+            typed_and_dynamic_agree(&samples::sip(7, v6));
+            typed_and_dynamic_agree(&samples::ftp(7, v6));
+            typed_and_dynamic_agree(&samples::im(7, v6));
+            typed_and_dynamic_agree(&samples::mail(7, v6));
+            typed_and_dynamic_agree(&samples::raw_meta(7, v6));
+            typed_and_dynamic_agree(&samples::dns(7, v6));
+        }
+    }
 
     fn dns<'a>(domain: &'a str, rdata: &'a [u8]) -> Dns<'a> {
         Dns {

@@ -41,8 +41,10 @@ pub enum WireKind {
     Addrs,
 }
 
-/// One field of a record. Object-safe so that the encoder of every template
-/// is one function (`encoder::encode_fields`).
+/// One field of a record. Typed records call each field's own code
+/// (`encoder::Fields`, written by the `templates!` macro); the trait is
+/// object-safe too, so that a record read back field by field (`refit`) is
+/// planned and written by the same encoder.
 pub trait Field {
     /// What this field writes.
     fn wire_kind(&self) -> WireKind;

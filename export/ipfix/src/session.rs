@@ -576,17 +576,15 @@ impl Session {
     pub fn push<R: Record>(&mut self, now: u32, r: &R) -> Result<bool, PushError> {
         let id = r.template().id();
         let max = self.max_record_len();
-        r.with_fields(|fs| {
-            let plan = encoder::plan(fs, max).map_err(|e| match e {
-                EncodeError::TooLong { min, .. } => PushError::TooLong { len: min, max },
-                EncodeError::NoRoom { needed } => PushError::TooLong { len: needed, max },
-            })?;
-            self.prepare(now, id, plan.len)?;
-            self.open.enter_set(id.0);
-            encoder::write_planned(fs, &plan, &mut self.open.buf);
-            self.open.records += 1;
-            Ok(plan.truncated)
-        })
+        let plan = encoder::plan(r, max).map_err(|e| match e {
+            EncodeError::TooLong { min, .. } => PushError::TooLong { len: min, max },
+            EncodeError::NoRoom { needed } => PushError::TooLong { len: needed, max },
+        })?;
+        self.prepare(now, id, plan.len)?;
+        self.open.enter_set(id.0);
+        encoder::write_planned(r, &plan, &mut self.open.buf);
+        self.open.records += 1;
+        Ok(plan.truncated)
     }
 
     /// Checks a record of `len` octets for template `id` and makes room for

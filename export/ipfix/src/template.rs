@@ -23,6 +23,7 @@
 //! | options: RFC 7011 §4.3 Exporting Process Reliability Statistics | every stream | 281 | |
 //! | options: the probe's counters (one per record) | every stream | 282 | |
 
+use crate::encoder::Fields;
 use crate::field::{Field, IpPair, Mac, Octets, Text, WireKind};
 use crate::ie::{self, DataType, Ie};
 
@@ -229,21 +230,24 @@ pub fn all() -> impl Iterator<Item = Template> {
         .flat_map(|def| [Template { def, ipv6: false }, Template { def, ipv6: true }])
 }
 
-/// A typed record of one template, filled by a worker.
-pub trait Record {
+/// A typed record of one template, filled by a worker; the encoder measures
+/// and writes it as [`Fields`].
+pub trait Record: Fields {
     /// The layout this record follows.
     const DEF: &'static TemplateDef;
 
     /// Calls `f` with the fields in wire order.
     fn with_fields<R>(&self, f: impl FnOnce(&[&dyn Field]) -> R) -> R;
 
+    /// True when a field needs the IPv6 variant of the template.
+    fn is_v6(&self) -> bool;
+
     /// The template this record is written with (IPv6 variant when its
     /// addresses are IPv6).
     fn template(&self) -> Template {
-        let ipv6 = self.with_fields(|fs| fs.iter().any(|f| f.is_v6()));
         Template {
             def: Self::DEF,
-            ipv6,
+            ipv6: self.is_v6(),
         }
     }
 }
@@ -295,6 +299,27 @@ macro_rules! templates {
                 const DEF: &'static TemplateDef = &$def;
                 fn with_fields<R>(&self, f: impl FnOnce(&[&dyn Field]) -> R) -> R {
                     f(&[ $( &self.$field as &dyn Field ),* ])
+                }
+                #[inline]
+                fn is_v6(&self) -> bool {
+                    false $( || Field::is_v6(&self.$field) )*
+                }
+            }
+
+            impl Fields for $name<'_> {
+                #[inline]
+                fn wire_len(&self, cap: usize) -> (usize, bool) {
+                    let (mut len, mut cut) = (0, false);
+                    $(
+                        let (n, c) = Field::wire_len(&self.$field, cap);
+                        len += n;
+                        cut |= c;
+                    )*
+                    (len, cut)
+                }
+                #[inline]
+                fn write(&self, cap: usize, out: &mut Vec<u8>) {
+                    $( Field::write(&self.$field, cap, out); )*
                 }
             }
         )*
