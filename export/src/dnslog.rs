@@ -482,8 +482,8 @@ fn format_line(out: &mut Vec<u8>, format: &[LineField], l: &DnsLogLine<'_>) {
                 write_escaped(w.0, l.login);
                 Ok(())
             }
-            LineField::IpSrc => fmt::Write::write_fmt(&mut w, format_args!("{}", l.src)),
-            LineField::IpDst => fmt::Write::write_fmt(&mut w, format_args!("{}", l.dst)),
+            LineField::IpSrc => write_ip(&mut w, l.src),
+            LineField::IpDst => write_ip(&mut w, l.dst),
             LineField::PSrc => write_num(&mut w, l.psrc),
             LineField::PDst => write_num(&mut w, l.pdst),
             LineField::Transport => {
@@ -504,8 +504,25 @@ fn format_line(out: &mut Vec<u8>, format: &[LineField], l: &DnsLogLine<'_>) {
     w.0.push(b'\n');
 }
 
-fn write_num(w: &mut VecWriter<'_>, n: impl fmt::Display) -> fmt::Result {
-    fmt::Write::write_fmt(w, format_args!("{n}"))
+fn write_num(w: &mut VecWriter<'_>, n: impl itoa::Integer) -> fmt::Result {
+    w.0.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    Ok(())
+}
+
+/// An IPv4 address as four decimal octets; IPv6 in its RFC 5952 form (`Display`).
+fn write_ip(w: &mut VecWriter<'_>, a: IpAddr) -> fmt::Result {
+    match a {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    w.0.push(b'.');
+                }
+                write_num(w, octet)?;
+            }
+            Ok(())
+        }
+        IpAddr::V6(v6) => fmt::Write::write_fmt(w, format_args!("{v6}")),
+    }
 }
 
 /// Octets outside `!`..`~` and `\` as `\DDD` (master-file style): a line never holds a
@@ -545,6 +562,48 @@ mod tests {
     }
 
     /// A record read back from its bytes gives the line's fields.
+    #[test]
+    fn numbers_and_addresses_are_written_in_full() {
+        let rdata = "203.0.113.9";
+        let mut l = DnsLogLine {
+            ts: u32::MAX,
+            session_id: u64::MAX,
+            login: b"",
+            src: "0.0.0.0".parse().unwrap(),
+            dst: "255.10.1.100".parse().unwrap(),
+            psrc: 0,
+            pdst: 65535,
+            transport: 1,
+            host: b"example.org",
+            rrtype: 1,
+            rrclass: 1,
+            ttl: 0,
+            rdlen: 4,
+            rdata: &rdata,
+        };
+        let format = [
+            LineField::Ts,
+            LineField::Ssid,
+            LineField::IpSrc,
+            LineField::IpDst,
+            LineField::PSrc,
+            LineField::PDst,
+            LineField::Ttl,
+            LineField::Rdata,
+        ];
+        let mut out = Vec::new();
+        format_line(&mut out, &format, &l);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "4294967295\t18446744073709551615\t0.0.0.0\t255.10.1.100\t0\t65535\t0\t203.0.113.9\n"
+        );
+        l.src = "2001:db8::1".parse().unwrap();
+        l.dst = "::ffff:192.0.2.1".parse().unwrap();
+        let mut out = Vec::new();
+        format_line(&mut out, &[LineField::IpSrc, LineField::IpDst], &l);
+        assert_eq!(out, b"2001:db8::1\t::ffff:192.0.2.1\n");
+    }
+
     #[test]
     fn a_line_of_an_encoded_record() {
         use metaprobe_ipfix::field::{Octets, Text};
