@@ -329,22 +329,12 @@ fn two_workers_on_two_af_packet_queues_keep_each_flow_on_one_worker() {
     // Two workers, worker N on queue N, both ports with two queues and symmetric RSS.
     let starts = WorkerStart::parse_all(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{why}"));
     assert_eq!(starts.len(), 2, "two workers should start\n{why}");
-    for port in 0..2 {
-        let head = format!("port {port} (net_af_packet{port}, driver net_af_packet):");
-        let line = out.stdout.lines().find(|l| l.starts_with(&head));
-        assert!(
-            line.is_some_and(|l| l.contains("2 queue(s) with the kernel's symmetric fanout hash")),
-            "port {port} should have 2 queues: {line:?}\n{why}"
-        );
-    }
-    for (w, queue) in [(0, "bridge 0 queue 0"), (1, "bridge 0 queue 1")] {
-        assert!(
-            out.stdout
-                .lines()
-                .any(|l| l.starts_with(&format!("worker {w} on lcore")) && l.ends_with(queue)),
-            "worker {w} should poll {queue}\n{why}"
-        );
-    }
+    assert_two_queues_two_workers(
+        &out.stdout,
+        "net_af_packet",
+        "the kernel's symmetric fanout hash",
+        &why,
+    );
 
     // Nothing lost; per-queue counters add up to the port's and to the worker's.
     let s = FinalSummary::parse(&out.stdout).unwrap_or_else(|e| panic!("{e}\n{why}"));
@@ -479,6 +469,27 @@ fn two_workers_on_two_af_packet_queues_keep_each_flow_on_one_worker() {
     );
 }
 
+/// The start lines of a two-queue run: both ports (`driver`0 and 1) have 2 queues spread
+/// by `spreading`, and worker N polls queue N of bridge 0.
+fn assert_two_queues_two_workers(stdout: &str, driver: &str, spreading: &str, why: &str) {
+    for port in 0..2 {
+        let head = format!("port {port} ({driver}{port}, driver {driver}):");
+        let line = stdout.lines().find(|l| l.starts_with(&head));
+        assert!(
+            line.is_some_and(|l| l.contains(&format!("2 queue(s) with {spreading}"))),
+            "port {port} should have 2 queues: {line:?}\n{why}"
+        );
+    }
+    for (w, queue) in [(0, "bridge 0 queue 0"), (1, "bridge 0 queue 1")] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("worker {w} on lcore")) && l.ends_with(queue)),
+            "worker {w} should poll {queue}\n{why}"
+        );
+    }
+}
+
 /// Two `net_pcap` ports with two RX files each (`rx_pcap=…,rx_pcap=…`): RX queue N replays
 /// file N, so whoever split the files chose which flows meet on which worker, as the
 /// throughput bench's `--workers 2` does. metaprobe takes such a port as spreading flows:
@@ -522,22 +533,7 @@ fn two_workers_on_two_pcap_files_per_port_forward_each_file_on_its_queue() {
     };
     out.assert_success();
     let why = out.describe_short();
-    for port in 0..2 {
-        let head = format!("port {port} (net_pcap{port}, driver net_pcap):");
-        let line = out.stdout.lines().find(|l| l.starts_with(&head));
-        assert!(
-            line.is_some_and(|l| l.contains("2 queue(s) with one rx_pcap file each")),
-            "port {port} should have 2 queues: {line:?}\n{why}"
-        );
-    }
-    for (w, queue) in [(0, "bridge 0 queue 0"), (1, "bridge 0 queue 1")] {
-        assert!(
-            out.stdout
-                .lines()
-                .any(|l| l.starts_with(&format!("worker {w} on lcore")) && l.ends_with(queue)),
-            "worker {w} should poll {queue}\n{why}"
-        );
-    }
+    assert_two_queues_two_workers(&out.stdout, "net_pcap", "one rx_pcap file each", &why);
     for (port, queues) in rx.iter().enumerate() {
         let peer = 1 - port;
         for (q, sent) in queues.iter().enumerate() {
