@@ -305,24 +305,41 @@ impl Field for Text<'_> {
     fn write_content(&self, cap: usize, out: &mut Vec<u8>) -> usize {
         self.walk(cap, |piece| out.extend_from_slice(piece))
     }
+    #[inline]
     fn wire_len(&self, cap: usize) -> (usize, bool) {
         let len = self.len();
-        let n = if len <= cap {
-            len
-        } else {
-            self.walk(cap, |_| {})
-        };
-        (varlen_prefix_len(n) + n, n < len)
+        if len <= cap {
+            return (varlen_prefix_len(len) + len, false);
+        }
+        self.cut_wire_len(cap)
     }
+    #[inline]
     fn write(&self, cap: usize, out: &mut Vec<u8>) {
         if self.lossy_len.is_none() && self.bytes.len() <= cap {
             // Valid UTF-8 that fits: the common case, written as it is.
             write_varlen_prefix(self.bytes.len(), out);
             out.extend_from_slice(self.bytes);
         } else {
-            write_varlen_prefix(self.content_len_within(cap), out);
-            self.write_content(cap, out);
+            self.write_cut(cap, out);
         }
+    }
+}
+
+// The uncommon cases out of line, so that the common one (valid UTF-8 that fits)
+// inlines into every record's encoder.
+impl Text<'_> {
+    #[cold]
+    #[inline(never)]
+    fn cut_wire_len(&self, cap: usize) -> (usize, bool) {
+        let n = self.walk(cap, |_| {});
+        (varlen_prefix_len(n) + n, n < self.len())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn write_cut(&self, cap: usize, out: &mut Vec<u8>) {
+        write_varlen_prefix(self.content_len_within(cap), out);
+        self.write_content(cap, out);
     }
 }
 
