@@ -45,9 +45,11 @@ MKPCAP = ROOT.parent / "shared" / "tools" / "mkpcap.py"
 WARMUP_S = 2
 # net_pcap's infinite_rx preloads the whole capture into mbufs of the port's pool
 # for good, so the pools must hold both ports' copies besides the rings: captures
-# stay near 10 000 packets, rings are 4096 deep, pools 65 535 mbufs on both sides.
+# stay near 10 000 packets, rings are 4096 deep, pools 65 535 mbufs on both sides (one
+# queue per port; pool_mbufs for more).
 DESCRIPTORS = 4096
-POOL_MBUFS = 65535  # a queue pair per port; metaprobe's pool doubles with every more
+MEMPOOL_CACHE = 256  # src/run.rs MEMPOOL_CACHE
+BURST = 32
 
 
 def ensure_hugepages(pages: int = 512) -> None:
@@ -59,15 +61,19 @@ def ensure_hugepages(pages: int = 512) -> None:
         subprocess.run(["mount", "-t", "hugetlbfs", "nodev", "/dev/hugepages"], check=True)
 
 
-def mean_frame_bytes(pcap: Path) -> float:
-    data = pcap.read_bytes()
-    off, n, total = 24, 0, 0
+def pcap_records(data: bytes):
+    """The records (16-octet header and frame) of a little-endian pcap, as the
+    generators write them."""
+    off = 24
     while off + 16 <= len(data):
         caplen = struct.unpack_from("<I", data, off + 8)[0]
-        total += caplen
-        n += 1
+        yield data[off:off + 16 + caplen]
         off += 16 + caplen
-    return total / max(n, 1)
+
+
+def mean_frame_bytes(pcap: Path) -> float:
+    sizes = [len(r) - 16 for r in pcap_records(pcap.read_bytes())]
+    return sum(sizes) / max(len(sizes), 1)
 
 
 MIX_ARGS = ["--seed", "7", "--mix", "http=3,http_split=1,tls=3,tls_split=1,dns=4,dns_tcp=1,sip=1,ftp=1,smtp=1",
@@ -98,9 +104,12 @@ def make_traffic(kind: str, workdir: Path) -> Path:
 
 
 def pool_mbufs(queues: int) -> int:
-    """The mbufs of both contenders' pools: metaprobe's own rule, twice every descriptor of
-    both ports (below a power of two), given to testpmd too."""
-    return POOL_MBUFS * queues + queues - 1
+    """The mbufs of both contenders' pools: metaprobe's own rule (plan::mempool_size),
+    given to testpmd too: twice every descriptor of both ports, a burst and a mempool
+    cache per lcore (the main one and a worker per queue), rounded up to 2^k - 1."""
+    lcores = queues + 1
+    needed = 2 * 2 * queues * (2 * DESCRIPTORS) + lcores * (BURST + MEMPOOL_CACHE)
+    return (1 << needed.bit_length()) - 1
 
 
 def flow_shard(frame: bytes, shards: int) -> int:
@@ -137,12 +146,8 @@ def split_by_flow(pcap: Path, shards: int) -> list[Path]:
         return [pcap]
     data = pcap.read_bytes()
     outs = [bytearray(data[:24]) for _ in range(shards)]
-    off = 24
-    while off + 16 <= len(data):
-        caplen = struct.unpack_from("<I", data, off + 8)[0]
-        record = data[off:off + 16 + caplen]
+    for record in pcap_records(data):
         outs[flow_shard(record[16:], shards)] += record
-        off += 16 + caplen
     paths = [pcap.with_suffix(f".q{q}.pcap") for q in range(shards)]
     for path, out in zip(paths, outs):
         path.write_bytes(out)

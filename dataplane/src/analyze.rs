@@ -124,9 +124,8 @@ pub struct Analyzer {
     sample: u32,
     /// IP fragments waiting for the rest of their datagram.
     defrag: Defrag,
-    /// The burst being analysed: each packet's summary (decoded when its
-    /// parsers need it), its prepared lookup, and a glance at its tuple when
-    /// it may take the short path.
+    /// The burst being analysed: how far the first pass read each packet
+    /// (its tuple and prepared lookup, or all of it) and its summary.
     burst: Box<[Slot; BURST_SIZE]>,
     /// Where a new subscriber map appears, and the one in use (taken at
     /// housekeeping: one atomic load per millisecond, none per packet).
