@@ -12,7 +12,7 @@ the noise of this shared machine hits both alike; the medians and their ratio
 are printed, the ratio last.
 
 Usage: bench/throughput.py [--rounds N] [--seconds S] [--traffic mix|small|realistic|all]
-                           [--workers N]
+                           [--workers N] [--packets N]
 
 Traffics: mix (handshakes only, mean frame 95 B), small (60-byte UDP frames),
 realistic (long flows in an IMIX-like size mix, a sixth handshakes and DNS;
@@ -23,6 +23,10 @@ files), so both directions of a flow meet on one queue index, as symmetric RSS m
 them do on a NIC; testpmd forwards with N cores and N queues, metaprobe with N workers
 (queues_per_port = N). Worker lcores take CPUs 1..N; when the machine has only N CPUs,
 the first worker shares CPU 0 with the main lcore (both contenders alike).
+--packets N (diagnosis): replay only the first N packets of each capture. net_pcap copies
+every frame from the preloaded capture; whether those copies hit the cache depends on the
+capture's size and on what else the forwarding core touches (docs/benchmarks.md, "What the
+ports' copy costs"), and a shorter capture shows it.
 Needs root (hugepages), a release build (cargo build --release), dpdk-testpmd.
 """
 import argparse
@@ -140,6 +144,17 @@ def flow_shard(frame: bytes, shards: int) -> int:
     return zlib.crc32(b"".join(sorted(ends)) + bytes([proto])) % shards
 
 
+def first_packets(pcap: Path, packets: int) -> Path:
+    """The first `packets` records of `pcap`, in KIND.firstN.pcap."""
+    data = pcap.read_bytes()
+    out = bytearray(data[:24])
+    for _, record in zip(range(packets), pcap_records(data)):
+        out += record
+    path = pcap.with_suffix(f".first{packets}.pcap")
+    path.write_bytes(out)
+    return path
+
+
 def split_by_flow(pcap: Path, shards: int) -> list[Path]:
     """`pcap` in `shards` files (KIND.qN.pcap) by flow_shard; one shard: the file itself."""
     if shards == 1:
@@ -247,6 +262,8 @@ def main() -> None:
     ap.add_argument("--traffic", choices=[*TRAFFICS, "all"], default="all")
     ap.add_argument("--workers", type=int, default=1,
                     help="forwarding cores of both contenders, one queue each (default 1)")
+    ap.add_argument("--packets", type=int, metavar="N",
+                    help="replay only the first N packets of each capture (diagnosis of the ports' copy)")
     ap.add_argument("--metaprobe", type=Path, default=METAPROBE,
                     help="the binary to measure (default: the release build), e.g. an older build")
     ap.add_argument("--write-traffic", type=Path, metavar="DIR",
@@ -271,6 +288,8 @@ def main() -> None:
         ratios = []
         for kind in kinds:
             pcap = make_traffic(kind, workdir)
+            if args.packets:
+                pcap = first_packets(pcap, args.packets)
             size = mean_frame_bytes(pcap)
             shards = split_by_flow(pcap, args.workers)
             print(f"traffic {kind}: {pcap.stat().st_size} bytes of capture, mean frame {size:.0f} B", flush=True)
