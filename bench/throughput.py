@@ -269,6 +269,10 @@ def main() -> None:
     ap.add_argument("--write-traffic", type=Path, metavar="DIR",
                     help="only write the captures of --traffic into DIR (KIND.pcap) and exit")
     args = ap.parse_args()
+    if args.packets is not None and args.packets < 1:
+        ap.error(f"--packets {args.packets}: give at least 1 packet")
+    if args.packets is not None and args.write_traffic:
+        ap.error("--packets cuts the captures of a run; --write-traffic writes them whole")
     kinds = TRAFFICS if args.traffic == "all" else [args.traffic]
     if args.write_traffic:
         args.write_traffic.mkdir(parents=True, exist_ok=True)
