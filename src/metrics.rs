@@ -46,15 +46,16 @@ pub struct Scrape<'a> {
 
 /// Counters of a collector; labels `stream`, `transport`, `collector`.
 #[rustfmt::skip]
-const COLLECTOR_ROWS: [Row<CollectorStats>; 13] = [
+const COLLECTOR_ROWS: [Row<CollectorStats>; 14] = [
     Row { name: "up", metric: "collector_up", help: "1 when the collector is connected (always 1 for UDP).", get: |c| u64::from(c.up) },
     Row { name: "exported", metric: "collector_exported_records_total", help: "Data records written to the collector.", get: |c| c.exported },
-    Row { name: "backpressure", metric: "collector_backpressure_records_total", help: "Data records skipped: the collector's socket buffer was full.", get: |c| c.dropped_backpressure },
+    Row { name: "backpressure", metric: "collector_backpressure_records_total", help: "Data records skipped: the collector's socket buffer (TCP: and its backlog, ipfix_tcp_backlog) was full.", get: |c| c.dropped_backpressure },
     Row { name: "collector-down", metric: "collector_down_records_total", help: "Data records dropped: the collector was down or a send failed.", get: |c| c.dropped_down },
     Row { name: "unreachable", metric: "collector_unreachable_records_total", help: "Data records dropped: the collector could not be reached (no route, host or net unreachable).", get: |c| c.dropped_unreachable },
     Row { name: "refused", metric: "collector_refused_records_total", help: "Data records dropped: nothing listened on the collector's UDP port (ICMP port unreachable).", get: |c| c.dropped_refused },
     Row { name: "unacked", metric: "collector_unacked_records_total", help: "Data records written to the TCP connection and never acknowledged by the collector.", get: |c| c.dropped_unacked },
     Row { name: "in-flight", metric: "collector_in_flight_records", help: "Data records written to the TCP connection, not acknowledged yet.", get: |c| c.unacked },
+    Row { name: "backlog", metric: "collector_backlog_octets", help: "Octets taken for the TCP collector and waiting for its socket (at most ipfix_tcp_backlog).", get: |c| c.backlog_octets },
     Row { name: "messages", metric: "collector_messages_total", help: "IPFIX messages written to the collector (templates included).", get: |c| c.messages },
     Row { name: "refitted", metric: "collector_refitted_records_total", help: "Records cut again to fit the UDP collector's datagrams (encoded whole for the stream's TCP collectors).", get: |c| c.refitted },
     Row { name: "templates-lost", metric: "collector_templates_lost_total", help: "Template messages that could not be written.", get: |c| c.templates_lost },
@@ -471,6 +472,7 @@ mod tests {
             dropped_refused: 0,
             dropped_unacked: 0,
             unacked: 0,
+            backlog_octets: 0,
             messages: 2,
             templates_lost: 0,
             refitted: 0,

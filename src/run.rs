@@ -598,6 +598,7 @@ fn exporter_config(cfg: &Config, workers: usize) -> ExporterConfig {
     ec.add(Stream::Dns, Transport::Udp, &cfg.ipfix_dns_udp_collectors);
     ec.add(Stream::Dns, Transport::Tcp, &cfg.ipfix_dns_tcp_collectors);
     ec.mtu = usize::from(cfg.ipfix_mtu);
+    ec.tcp_backlog = usize::try_from(cfg.ipfix_tcp_backlog).unwrap_or(usize::MAX);
     ec.domain_ids = [
         cfg.ipfix_clickstream_domain_id,
         cfg.ipfix_meta_domain_id,

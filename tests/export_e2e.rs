@@ -618,8 +618,10 @@ fn slow_tcp_collector_leaves_the_bridge_untouched() {
     }
     sent1.extend(bulk_iter);
     let sent0 = gen_bulk(20_000, 0, 0x5eed_0e00);
+    // A backlog of 64 KiB: it fills as soon as the kernel's buffers do.
     let extra = format!(
-        "ipfix_dns_tcp_collectors = [\"{}\"]\ndbg_log_mask = 0x80\nnetflow_timeout = 1\n",
+        "ipfix_dns_tcp_collectors = [\"{}\"]\nipfix_tcp_backlog = \"64K\"\n\
+         dbg_log_mask = 0x80\nnetflow_timeout = 1\n",
         slow.addr
     );
     let t0 = now_unix();

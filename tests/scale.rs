@@ -183,8 +183,10 @@ fn compare(truth: &std::path::Path, got: &std::path::Path, classes: &str, precis
 /// One run of the capture through the probe into `metaprobe collect`; the
 /// collectors' JSON lines are in the returned file.
 fn run_once(dir: &TestDir, capture: &std::path::Path) -> (RunOutput, PathBuf) {
-    // One collector for the clickstream and dns streams, one for the meta stream: a
-    // collector that falls behind makes the exporter skip (and count) chunks.
+    // One collector for the clickstream and dns streams, one for the meta stream. The
+    // replay is far faster than a link: a collector that falls behind for longer than
+    // its backlog (ipfix_tcp_backlog, 16 MiB) holds makes the exporter skip (and count)
+    // records.
     let start_collector = |out: &std::path::Path| {
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())

@@ -98,6 +98,9 @@ pub struct Config {
     pub ipfix_udp_template_timer: u32,
     /// Largest IP packet of an export message, octets; 576..=9216.
     pub ipfix_mtu: u16,
+    /// Octets each TCP collector's backlog holds while its socket is full;
+    /// 1..=1 GiB.
+    pub ipfix_tcp_backlog: u64,
     /// IPFIX Observation Domain ID of this exporter.
     pub ipfix_domain_id: u32,
     /// Observation Domain ID of the clickstream stream's messages
@@ -332,6 +335,9 @@ pub(crate) mod defaults {
     pub const QUEUES_PER_PORT: u16 = 0;
     pub const IPFIX_UDP_TEMPLATE_TIMER: u32 = 20;
     pub const IPFIX_MTU: u16 = 1500;
+    /// 16 MiB: half a second of a busy probe's export (~30 MB/s) at most, and
+    /// nothing resident until a collector stalls.
+    pub const IPFIX_TCP_BACKLOG: u64 = 16 << 20;
     pub const IPFIX_DOMAIN_ID: u32 = 0;
     pub const NETFLOW_TIMEOUT: u32 = 30;
     pub const IPFIX_META_RAW_MAX_BYTES: u16 = 1400;
@@ -381,6 +387,7 @@ pub const KEYS: &[&str] = &[
     "ipfix_dns_tcp_collectors",
     "ipfix_udp_template_timer",
     "ipfix_mtu",
+    "ipfix_tcp_backlog",
     "ipfix_domain_id",
     "ipfix_clickstream_domain_id",
     "ipfix_meta_domain_id",
@@ -485,6 +492,7 @@ impl Config {
             ipfix_dns_tcp_collectors: Vec::new(),
             ipfix_udp_template_timer: defaults::IPFIX_UDP_TEMPLATE_TIMER,
             ipfix_mtu: defaults::IPFIX_MTU,
+            ipfix_tcp_backlog: defaults::IPFIX_TCP_BACKLOG,
             ipfix_domain_id: defaults::IPFIX_DOMAIN_ID,
             ipfix_clickstream_domain_id: defaults::IPFIX_DOMAIN_ID,
             ipfix_meta_domain_id: defaults::IPFIX_DOMAIN_ID,

@@ -263,6 +263,9 @@ impl Check<'_> {
         key(s, &mut c.ipfix_mtu, &f.ipfix_mtu, |s, v| {
             s.uint("ipfix_mtu", v, "octets", 576..=9216)
         });
+        key(s, &mut c.ipfix_tcp_backlog, &f.ipfix_tcp_backlog, |s, v| {
+            s.size_at_most("ipfix_tcp_backlog", v, 1 << 30)
+        });
         key(s, &mut c.ipfix_domain_id, &f.ipfix_domain_id, |s, v| {
             s.uint("ipfix_domain_id", v, "an id", 0..=u64::from(u32::MAX))
         });
@@ -523,6 +526,23 @@ impl Check<'_> {
         if n == 0 {
             self.p
                 .at(&v.span(), key, "0 is not allowed: must be greater than 0");
+            return None;
+        }
+        Some(n)
+    }
+
+    /// A [`size`](Self::size) of at most `max` bytes.
+    fn size_at_most(&mut self, key: &str, v: &Value<IntOrText>, max: u64) -> Option<u64> {
+        let n = self.size(key, v)?;
+        if n > max {
+            self.p.at(
+                &v.span(),
+                key,
+                format!(
+                    "{n} bytes is too large: at most {max} ({})",
+                    crate::write::size(max)
+                ),
+            );
             return None;
         }
         Some(n)

@@ -56,6 +56,7 @@ pub(crate) struct File {
     pub ipfix_dns_tcp_collectors: Option<Value<TextOrList>>,
     pub ipfix_udp_template_timer: Option<Value<Int>>,
     pub ipfix_mtu: Option<Value<Int>>,
+    pub ipfix_tcp_backlog: Option<Value<IntOrText>>,
     pub ipfix_domain_id: Option<Value<Int>>,
     pub ipfix_clickstream_domain_id: Option<Value<Int>>,
     pub ipfix_meta_domain_id: Option<Value<Int>>,

@@ -195,6 +195,7 @@ fn round_trip_of_every_key_changed() {
         ipfix_dns_tcp_collectors: vec![addr("127.0.0.2:9996"), addr("127.0.0.3:9996")],
         ipfix_udp_template_timer: u32::MAX,
         ipfix_mtu: 9216,
+        ipfix_tcp_backlog: 1 << 30,
         ipfix_domain_id: u32::MAX,
         ipfix_clickstream_domain_id: 1,
         ipfix_meta_domain_id: 0,
@@ -800,6 +801,26 @@ fn byte_sizes() {
     assert!(e.contains("is not a size"), "{e}");
     let e = err(&with("ajb_dns_bufsize = 1.5"));
     assert!(e.contains("ajb_dns_bufsize: expected a size"), "{e}");
+}
+
+#[test]
+fn tcp_backlog_is_a_size_of_at_most_a_gibibyte() {
+    assert_eq!(ok(&with("")).ipfix_tcp_backlog, 16 << 20);
+    assert_eq!(
+        ok(&with("ipfix_tcp_backlog = \"64M\"")).ipfix_tcp_backlog,
+        64 << 20
+    );
+    assert_eq!(
+        ok(&with("ipfix_tcp_backlog = \"1G\"")).ipfix_tcp_backlog,
+        1 << 30
+    );
+    let e = err(&with("ipfix_tcp_backlog = \"2G\""));
+    assert!(
+        e.contains("ipfix_tcp_backlog: 2147483648 bytes is too large: at most 1073741824 (\"1G\")"),
+        "{e}"
+    );
+    let e = err(&with("ipfix_tcp_backlog = 0"));
+    assert!(e.contains("ipfix_tcp_backlog: 0 is not allowed"), "{e}");
 }
 
 #[test]

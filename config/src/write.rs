@@ -26,7 +26,7 @@ fn collectors(list: &[SocketAddr]) -> String {
 }
 
 /// Bytes with the largest binary suffix that divides them exactly (`"64M"`).
-fn size(n: u64) -> String {
+pub(crate) fn size(n: u64) -> String {
     for (shift, unit) in [(30, "G"), (20, "M"), (10, "K")] {
         if n != 0 && n.is_multiple_of(1u64 << shift) {
             return quote(&format!("{}{unit}", n >> shift));
@@ -116,6 +116,7 @@ pub(crate) fn to_toml(c: &Config) -> String {
         c.ipfix_udp_template_timer.to_string(),
     );
     line("ipfix_mtu", c.ipfix_mtu.to_string());
+    line("ipfix_tcp_backlog", size(c.ipfix_tcp_backlog));
     line("ipfix_domain_id", c.ipfix_domain_id.to_string());
     line(
         "ipfix_clickstream_domain_id",

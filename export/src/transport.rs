@@ -1,8 +1,8 @@
 //! The sockets at the edge of the sans-IO core: one non-blocking UDP or TCP
 //! socket per collector, bound to `ipfix_dev` (`SO_BINDTODEVICE`) when it is
 //! set. Nothing here ever blocks: a send either takes a whole message, keeps
-//! the unsent tail of one message (TCP), or answers "would block" and takes
-//! nothing. Time is passed in (Unix microseconds), as everywhere in `export`.
+//! what the socket would not take in a bounded backlog (TCP), or answers
+//! "would block" and takes nothing. Time is passed in (Unix microseconds), as everywhere in `export`.
 //!
 //! ```text
 //!   TCP:   Down ──retry_at──► Connecting ──SO_ERROR / getpeername──► Up
@@ -150,11 +150,11 @@ impl Fault {
 pub enum SendOutcome {
     /// Written whole.
     Sent,
-    /// Partly written; the rest is kept and written before anything else
-    /// (TCP). The message counts as sent.
-    Partial,
-    /// Nothing written: the socket buffer is full (or, TCP, the tail of an
-    /// earlier message is still waiting). The message is not taken.
+    /// Taken, all or part of it kept in the backlog, which is written before
+    /// anything else (TCP). The message counts as sent.
+    Queued,
+    /// Nothing written: the socket buffer is full (TCP: and the backlog has no
+    /// room for the message). The message is not taken.
     WouldBlock,
     /// Nothing written: the collector is down (TCP) or the send failed, for
     /// this reason (the error itself: [`UdpTransport::last_error`] or the
@@ -287,7 +287,7 @@ pub enum TcpEvent {
         acked_records: u64,
         /// Records of the messages written to the connection that the
         /// collector had not acknowledged (still in the send queue, or in the
-        /// kept tail): lost with it.
+        /// backlog): lost with it.
         unacked_records: u64,
     },
 }
@@ -300,7 +300,9 @@ enum TcpState {
 }
 
 /// A TCP collector: non-blocking connect, reconnect with exponential
-/// backoff, messages written whole or (partly written) their tail kept.
+/// backoff, messages written whole or, what the socket does not take, kept in
+/// a bounded backlog: a collector that stalls for a while (a disk flush, a
+/// garbage collection) loses nothing until the backlog is full.
 #[derive(Debug)]
 pub struct TcpTransport {
     addr: SocketAddr,
@@ -310,15 +312,20 @@ pub struct TcpTransport {
     backoff: u64,
     backoff_min: u64,
     backoff_max: u64,
-    /// The unsent tail of the last message (at most one message).
-    tail: Vec<u8>,
-    tail_off: usize,
+    /// Octets taken and not written to the socket yet, oldest first: whole
+    /// messages after the tail of a partly written one. Allocated once with
+    /// room for `backlog_max` octets (pages are touched only when used).
+    backlog: VecDeque<u8>,
+    /// At most this many octets wait in `backlog` (at least one message).
+    backlog_max: usize,
+    /// The longest message: the backlog is full when it has less room.
+    max_message_len: usize,
     /// Octets of the messages taken on this connection (written, or kept in
-    /// the tail).
+    /// the backlog).
     taken: u64,
     /// (end offset in `taken`, records) of each message taken and not yet
     /// acknowledged, oldest first. One entry per message in the socket's
-    /// send queue (bounded by SO_SNDBUF) plus the one in the tail.
+    /// send queue (bounded by SO_SNDBUF) and in the backlog.
     unacked: VecDeque<(u64, u32)>,
     connects: u64,
     losses: u64,
@@ -327,15 +334,18 @@ pub struct TcpTransport {
 
 impl TcpTransport {
     /// A collector at `addr`, not connected yet: the first attempt is made by
-    /// the first [`maintain`](Self::maintain). `max_message_len` bounds the
-    /// kept tail. Checks the device by opening a socket.
+    /// the first [`maintain`](Self::maintain). At most `backlog` octets (at
+    /// least one message of `max_message_len`) wait for a socket that is
+    /// full. Checks the device by opening a socket.
     pub fn new(
         addr: SocketAddr,
         dev: &str,
         key: &'static str,
         max_message_len: usize,
+        backlog: usize,
     ) -> Result<Self, StartError> {
         drop(open(addr, Type::STREAM, dev, key)?);
+        let backlog_max = backlog.max(max_message_len);
         Ok(TcpTransport {
             addr,
             dev: dev.to_string(),
@@ -344,8 +354,9 @@ impl TcpTransport {
             backoff: RECONNECT_MIN_US,
             backoff_min: RECONNECT_MIN_US,
             backoff_max: RECONNECT_MAX_US,
-            tail: Vec::with_capacity(max_message_len),
-            tail_off: 0,
+            backlog: VecDeque::with_capacity(backlog_max),
+            backlog_max,
+            max_message_len,
             taken: 0,
             unacked: VecDeque::new(),
             connects: 0,
@@ -381,9 +392,20 @@ impl TcpTransport {
         self.losses
     }
 
-    /// True while the tail of a message waits to be written.
-    pub fn has_tail(&self) -> bool {
-        self.tail_off < self.tail.len()
+    /// True while taken octets wait in the backlog.
+    pub fn has_backlog(&self) -> bool {
+        !self.backlog.is_empty()
+    }
+
+    /// Octets waiting in the backlog.
+    pub fn backlog_octets(&self) -> usize {
+        self.backlog.len()
+    }
+
+    /// True when the backlog has no room for another message: the socket and
+    /// the backlog are both full.
+    pub fn is_congested(&self) -> bool {
+        self.backlog_max.saturating_sub(self.backlog.len()) < self.max_message_len
     }
 
     /// Records of the messages taken and not acknowledged by the collector yet.
@@ -405,8 +427,8 @@ impl TcpTransport {
         let Ok(queued) = sys::unacked_octets(sock) else {
             return 0;
         };
-        let tail = (self.tail.len() - self.tail_off) as u64;
-        let acked_to = self.taken.saturating_sub(tail).saturating_sub(queued);
+        let waiting = self.backlog.len() as u64;
+        let acked_to = self.taken.saturating_sub(waiting).saturating_sub(queued);
         let mut records = 0;
         while let Some(&(end, r)) = self.unacked.front()
             && end <= acked_to
@@ -426,7 +448,7 @@ impl TcpTransport {
     }
 
     /// Drives the connection: starts a due connect, completes a pending
-    /// one, notices a collector that closed, writes a kept tail.
+    /// one, notices a collector that closed, writes the backlog.
     pub fn maintain(&mut self, now: u64) -> Option<TcpEvent> {
         match &self.state {
             TcpState::Down { retry_at } if now >= *retry_at => self.start_connect(now),
@@ -463,12 +485,7 @@ impl TcpTransport {
                 };
                 match gone {
                     Some(reason) => Some(self.lose(now, reason)),
-                    None => {
-                        if self.has_tail() {
-                            return self.write_tail(now);
-                        }
-                        None
-                    }
+                    None => self.write_backlog(now),
                 }
             }
         }
@@ -508,8 +525,7 @@ impl TcpTransport {
         }
         self.connects += 1;
         self.backoff = self.backoff_min;
-        self.tail.clear();
-        self.tail_off = 0;
+        self.backlog.clear();
         self.taken = 0;
         self.unacked.clear();
         TcpEvent::Connected
@@ -532,13 +548,12 @@ impl TcpTransport {
     }
 
     /// The connection is gone. What the collector did not acknowledge is lost:
-    /// the send queue as the socket reports it now, and the kept tail.
+    /// the send queue as the socket reports it now, and the backlog.
     fn lose(&mut self, now: u64, reason: String) -> TcpEvent {
         let acked_records = self.take_acked();
         let retry_at = self.next_retry(now);
         self.state = TcpState::Down { retry_at };
-        self.tail.clear();
-        self.tail_off = 0;
+        self.backlog.clear();
         let unacked_records = self.unacked_records();
         self.unacked.clear();
         self.taken = 0;
@@ -563,42 +578,45 @@ impl TcpTransport {
         }
     }
 
-    /// Writes what it can of the kept tail.
-    fn write_tail(&mut self, now: u64) -> Option<TcpEvent> {
+    /// Writes what the socket takes of the backlog.
+    fn write_backlog(&mut self, now: u64) -> Option<TcpEvent> {
         let TcpState::Up { sock } = &self.state else {
             return None;
         };
-        while self.tail_off < self.tail.len() {
-            let Some(rest) = self.tail.get(self.tail_off..) else {
-                break;
-            };
-            match sock.send_with_flags(rest, libc::MSG_NOSIGNAL) {
-                Ok(n) => self.tail_off += n,
+        loop {
+            let (front, _) = self.backlog.as_slices();
+            if front.is_empty() {
+                return None;
+            }
+            match sock.send_with_flags(front, libc::MSG_NOSIGNAL) {
+                Ok(n) => drop(self.backlog.drain(..n)),
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return None,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Some(self.lose(now, e.to_string())),
             }
         }
-        self.tail.clear();
-        self.tail_off = 0;
-        None
     }
 
-    /// Sends one message of `records` data records, whole or not at all (a
-    /// partly written message keeps its tail). Returns the outcome and, when
-    /// the connection broke, the event. A message taken (sent or partial) is
+    /// Sends one message of `records` data records: written whole, or kept
+    /// (all of it, or the tail the socket did not take) in the backlog when
+    /// it has room, or not taken at all. Returns the outcome and, when the
+    /// connection broke, the event. A message taken (sent or queued) is
     /// delivered once the collector acknowledged it ([`take_acked`](Self::take_acked)).
     pub fn send(&mut self, now: u64, msg: &[u8], records: u32) -> (SendOutcome, Option<TcpEvent>) {
         if !self.is_up() {
             return (SendOutcome::Failed(Fault::Down), None);
         }
-        if self.has_tail() {
-            if let Some(ev) = self.write_tail(now) {
-                return (SendOutcome::Failed(Fault::Down), Some(ev));
-            }
-            if self.has_tail() {
+        if let Some(ev) = self.write_backlog(now) {
+            return (SendOutcome::Failed(Fault::Down), Some(ev));
+        }
+        if self.has_backlog() {
+            // Behind what waits: in order, or not at all.
+            if self.backlog_max.saturating_sub(self.backlog.len()) < msg.len() {
                 return (SendOutcome::WouldBlock, None);
             }
+            self.backlog.extend(msg);
+            self.take(msg.len(), records);
+            return (SendOutcome::Queued, None);
         }
         let TcpState::Up { sock } = &self.state else {
             return (SendOutcome::Failed(Fault::Down), None);
@@ -609,15 +627,14 @@ impl TcpTransport {
                 Ok(n) => off += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                    if off == 0 {
+                    // The backlog is empty and has room for one message; a
+                    // longer one is not taken unless part of it is written.
+                    if off == 0 && rest.len() > self.backlog_max {
                         return (SendOutcome::WouldBlock, None);
                     }
-                    self.tail.clear();
-                    self.tail
-                        .extend_from_slice(msg.get(off..).unwrap_or_default());
-                    self.tail_off = 0;
+                    self.backlog.extend(rest);
                     self.take(msg.len(), records);
-                    return (SendOutcome::Partial, None);
+                    return (SendOutcome::Queued, None);
                 }
                 Err(e) => {
                     let ev = self.lose(now, e.to_string());
@@ -744,7 +761,7 @@ mod tests {
     fn tcp_connect_send_lose_and_backoff() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let mut t = TcpTransport::new(addr, "", "ipfix_tcp_collectors", 1500).unwrap();
+        let mut t = TcpTransport::new(addr, "", "ipfix_tcp_collectors", 1500, 0).unwrap();
         assert_eq!(t.send(0, b"x", 1), (SendOutcome::Failed(Fault::Down), None));
         settle(&mut t, 0, TcpTransport::is_up);
         assert_eq!(t.connects(), 1);
@@ -793,29 +810,35 @@ mod tests {
     }
 
     #[test]
-    fn tcp_partial_write_keeps_only_the_tail() {
+    fn tcp_backlog_takes_what_the_socket_does_not_up_to_its_bound() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap();
-        let mut t = TcpTransport::new(addr, "", "ipfix_tcp_collectors", 65535).unwrap();
+        let backlog = 1 << 20;
+        let mut t = TcpTransport::new(addr, "", "ipfix_tcp_collectors", 65535, backlog).unwrap();
         settle(&mut t, 0, TcpTransport::is_up);
         let (c, _) = l.accept().unwrap();
         c.set_nonblocking(true).unwrap();
         let msg: Vec<u8> = (0..60000u32).map(|i| (i % 251) as u8).collect();
-        let (mut sent, mut partial, mut blocked) = (0usize, 0usize, 0usize);
-        // The peer does not read: the buffers fill, nothing blocks.
+        let (mut sent, mut queued, mut blocked) = (0usize, 0usize, 0usize);
+        // The peer does not read: the socket's buffers fill, then the backlog;
+        // nothing blocks.
         for _ in 0..1000 {
             match t.send(0, &msg, 1).0 {
                 SendOutcome::Sent => sent += 1,
-                SendOutcome::Partial => partial += 1,
+                SendOutcome::Queued => queued += 1,
                 SendOutcome::WouldBlock => blocked += 1,
                 SendOutcome::Failed(f) => panic!("lost: {f:?}"),
             }
+            assert!(t.backlog_octets() <= backlog, "{}", t.backlog_octets());
             if blocked > 5 {
                 break;
             }
         }
         assert!(blocked > 5 && sent > 0);
-        assert!(t.tail.len() < msg.len());
+        // A megabyte of 60 000-octet messages: 17 wait whole or in part.
+        assert!(queued >= backlog / msg.len(), "{queued} queued");
+        assert!(t.is_congested());
+        assert_eq!(t.unacked_records(), (sent + queued) as u64);
         // The peer reads everything: whole messages only, in order.
         let c2 = c.try_clone().unwrap();
         let reader = std::thread::spawn(move || {
@@ -833,10 +856,10 @@ mod tests {
             }
             all
         });
-        settle(&mut t, 0, |t| !t.has_tail());
+        settle(&mut t, 0, |t| !t.has_backlog());
         drop(t);
         let all = reader.join().unwrap();
-        assert_eq!(all.len(), (sent + partial) * msg.len());
+        assert_eq!(all.len(), (sent + queued) * msg.len());
         assert!(all.chunks(msg.len()).all(|m| m == msg.as_slice()));
     }
 }

@@ -376,16 +376,22 @@ fn tcp_collector_killed_and_restarted() {
     assert_eq!(alert.matches(": connected").count(), 2, "{alert}");
 }
 
-#[test]
-fn slow_tcp_peer_never_blocks_the_exporter() {
-    let dir = TestDir::new("exporter-slow");
-    // A collector that accepts and never reads, with small buffers.
+/// A TCP listener on loopback whose connections have a 4 KiB receive buffer: a
+/// collector that does not read fills up soon.
+fn small_listener() -> TcpListener {
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sock.set_recv_buffer_size(4096).unwrap();
     sock.bind(&"127.0.0.1:0".parse::<SocketAddr>().unwrap().into())
         .unwrap();
     sock.listen(4).unwrap();
-    let l: TcpListener = sock.into();
+    sock.into()
+}
+
+#[test]
+fn slow_tcp_peer_never_blocks_the_exporter() {
+    let dir = TestDir::new("exporter-slow");
+    // A collector that accepts and never reads, with small buffers.
+    let l = small_listener();
     let mut cfg = ExporterConfig::new(dir.path());
     cfg.add(Stream::Dns, Transport::Tcp, &[l.local_addr().unwrap()]);
     cfg.tcp_send_buffer = Some(4096);
@@ -472,6 +478,90 @@ fn slow_tcp_peer_never_blocks_the_exporter() {
         produced,
         "{st:?}"
     );
+}
+
+/// A TCP collector that stops reading for a second (a disk flush, a garbage
+/// collection) with `backlog` octets of backlog, then reads again: its stats,
+/// what was produced, the messages it read, and the octets that waited in the
+/// backlog when the stall ended.
+fn stalled_tcp_collector(
+    name: &str,
+    backlog: usize,
+) -> (ExportStats, u64, Vec<DecodedMessage>, u64) {
+    let dir = TestDir::new(name);
+    let l = small_listener();
+    let mut cfg = ExporterConfig::new(dir.path());
+    cfg.add(Stream::Dns, Transport::Tcp, &[l.local_addr().unwrap()]);
+    cfg.tcp_send_buffer = Some(4096);
+    cfg.tcp_backlog = backlog;
+    let clock = TestClock::new();
+    let (mut ex, mut senders) = Exporter::new(cfg).unwrap();
+    poll_until(&mut ex, &clock, |s| s.collectors[0].up);
+    let mut peer = TcpPeer::new(accept(&l));
+    let ts = (T0 / 1_000_000) as u32;
+    let mut produced = 0u64;
+    // 100 cycles of 10 ms, 100 records each: the collector reads nothing.
+    for _ in 0..100 {
+        for _ in 0..50 {
+            produced += push_stream(&mut senders[0], Stream::Dns, ts) as u64;
+        }
+        senders[0].flush();
+        clock.advance(10_000);
+        ex.poll(&clock);
+    }
+    let waited = ex.stats().collectors[0].backlog_octets;
+    // It reads again.
+    let mut msgs = Vec::new();
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(10) {
+        clock.advance(10_000);
+        ex.poll(&clock);
+        msgs.extend(peer.read());
+        let st = *ex.stats().stream(Stream::Dns);
+        if st.exported + st.dropped_backpressure == produced
+            && ex.stats().collectors[0].unacked == 0
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    msgs.extend(peer.read());
+    let d = decode_all(&mut TemplateCache::new(), &msgs);
+    (ex.stats(), produced, d, waited)
+}
+
+#[test]
+fn a_tcp_collector_that_stalls_loses_nothing_its_backlog_holds() {
+    let (s, produced, d, waited) = stalled_tcp_collector("exporter-stall-backlog", 4 << 20);
+    assert!(
+        waited > 100_000,
+        "the stall filled the backlog: {waited} octets"
+    );
+    let st = *s.stream(Stream::Dns);
+    assert_eq!(st.exported, produced, "{st:?}");
+    assert_eq!(st.dropped_backpressure, 0, "{st:?}");
+    assert_eq!(
+        s.collectors[0].backlog_octets, 0,
+        "written out: {:?}",
+        s.collectors[0]
+    );
+    let data: u64 = d
+        .iter()
+        .map(|m| m.records.iter().filter(|r| !r.options).count() as u64)
+        .sum();
+    assert_eq!(data, produced);
+    // Whole messages, in order: each sequence number follows the last message's.
+    for w in d.windows(2) {
+        let next = w[0].seq.wrapping_add(w[0].records.len() as u32);
+        assert_eq!(w[1].seq, next, "a gap in the sequence");
+    }
+
+    // The same stall with a backlog of one message skips records, and counts them.
+    let (s, produced, _, _) = stalled_tcp_collector("exporter-stall-no-backlog", 0);
+    let st = *s.stream(Stream::Dns);
+    assert!(st.dropped_backpressure > 0, "{st:?}");
+    assert_eq!(st.exported + st.dropped_backpressure, produced, "{st:?}");
 }
 
 #[test]

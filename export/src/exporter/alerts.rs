@@ -7,6 +7,7 @@ use super::Exporter;
 use super::collector::FAULT_HOLD_US;
 use crate::logs;
 use crate::transport::Fault;
+use metaprobe_ipfix::session::Transport;
 
 /// What happened since the last alert line about overrun cycles.
 #[derive(Clone, Copy, Debug, Default)]
@@ -92,8 +93,13 @@ impl Exporter {
             }
             if c.alert_skipped > 0 {
                 text.push_str(&format!(
-                    "[NFLW] very long operation: collector {} is not keeping up (socket buffer full): skipped {} records [{when}]\n",
-                    c.spec, c.alert_skipped
+                    "[NFLW] very long operation: collector {} is not keeping up ({}): skipped {} records [{when}]\n",
+                    c.spec,
+                    match c.spec.transport {
+                        Transport::Udp => "socket buffer full",
+                        Transport::Tcp => "socket buffer and backlog full",
+                    },
+                    c.alert_skipped
                 ));
                 c.alert_skipped = 0;
                 lines += 1;

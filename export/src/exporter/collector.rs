@@ -1,7 +1,8 @@
 //! One collector of one stream: its socket (UDP, or TCP with reconnects),
 //! its sans-IO [`Session`], and its backpressure — a socket that is full
-//! (EAGAIN) makes the rest of the cycle's records for it skipped and counted,
-//! never queued.
+//! (EAGAIN; TCP: and its backlog, `ipfix_tcp_backlog`) makes the rest
+//! of the cycle's records for it skipped and counted, never queued without
+//! bound.
 //!
 //! Faults are counted by what they are ([`Fault`]): a UDP collector the
 //! routing table cannot reach, or whose port is closed, is held off for
@@ -93,7 +94,8 @@ pub(super) struct Collector {
     pub(super) spec: CollectorSpec,
     pub(super) tx: Tx,
     pub(super) session: Session,
-    /// The socket was full this cycle: the rest of the cycle's records are skipped.
+    /// The socket (TCP: and its backlog) was full this cycle: the rest of the
+    /// cycle's records are skipped.
     congested: bool,
     /// A fault that holds the collector off (UDP), or why it is down (TCP).
     hold: Option<Hold>,
@@ -173,7 +175,7 @@ impl Collector {
             Tx::Tcp(t) => {
                 let ev = t.maintain(now_us);
                 self.c.exported += t.take_acked();
-                self.congested = t.has_tail();
+                self.congested = t.is_congested();
                 if let Some(ev) = ev {
                     self.event(now_us, now_s, ev);
                 }
@@ -368,14 +370,12 @@ impl Collector {
                 Tx::Tcp(tcp) => tcp.send(now_us, buf, data),
             };
             match outcome {
-                SendOutcome::Sent | SendOutcome::Partial => {
+                SendOutcome::Sent | SendOutcome::Queued => {
                     self.c.messages += 1;
-                    // TCP: exported when acknowledged (`maintain`).
-                    if matches!(self.tx, Tx::Udp(_)) {
-                        self.c.exported += u64::from(data);
-                    }
-                    if outcome == SendOutcome::Partial {
-                        self.congested = true;
+                    match &self.tx {
+                        // TCP: exported when acknowledged (`maintain`).
+                        Tx::Tcp(tcp) => self.congested = tcp.is_congested(),
+                        Tx::Udp(_) => self.c.exported += u64::from(data),
                     }
                 }
                 SendOutcome::WouldBlock => {
@@ -414,9 +414,9 @@ impl Collector {
     }
 
     pub(super) fn stats(&self) -> CollectorStats {
-        let (connects, losses) = match &self.tx {
-            Tx::Udp(_) => (0, 0),
-            Tx::Tcp(t) => (t.connects(), t.losses()),
+        let (connects, losses, backlog) = match &self.tx {
+            Tx::Udp(_) => (0, 0, 0),
+            Tx::Tcp(t) => (t.connects(), t.losses(), t.backlog_octets()),
         };
         CollectorStats {
             spec: self.spec,
@@ -428,6 +428,7 @@ impl Collector {
             dropped_refused: self.c.refused,
             dropped_unacked: self.c.unacked,
             unacked: self.unacked(),
+            backlog_octets: backlog as u64,
             messages: self.c.messages,
             templates_lost: self.c.templates_lost,
             refitted: self.c.refitted,

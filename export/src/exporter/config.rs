@@ -85,6 +85,9 @@ pub struct ExporterConfig {
     pub reconnect_max_us: u64,
     /// `SO_SNDBUF` of the TCP sockets; None: the system's.
     pub tcp_send_buffer: Option<usize>,
+    /// `ipfix_tcp_backlog`: octets each TCP collector's backlog holds
+    /// when its socket is full; at least one message, whatever is set.
+    pub tcp_backlog: usize,
     /// The DNS text log (`ajb_save_dns`); None: off. Independent of the dns stream's collectors.
     pub dns_log: Option<DnsLogConfig>,
 }
@@ -92,7 +95,7 @@ pub struct ExporterConfig {
 impl ExporterConfig {
     /// Defaults: MTU 1500, template timer 20 s, statistics every 30 s, one
     /// worker, rings of 128 chunks of 16 KiB, a 10 ms cycle, alerts at most
-    /// once a second, reconnects 1 s → 30 s.
+    /// once a second, reconnects 1 s → 30 s, a TCP backlog of one message.
     pub fn new(log_dir: impl Into<PathBuf>) -> Self {
         ExporterConfig {
             collectors: Vec::new(),
@@ -112,6 +115,7 @@ impl ExporterConfig {
             reconnect_min_us: RECONNECT_MIN_US,
             reconnect_max_us: RECONNECT_MAX_US,
             tcp_send_buffer: None,
+            tcp_backlog: 0,
             dns_log: None,
         }
     }

@@ -22,8 +22,9 @@
 //!   in the rings are drained and every record goes to every collector of
 //!   its stream, then every session is flushed. The cycle has a period
 //!   ([`ExporterConfig::cycle_period_us`]); a cycle that runs past it skips
-//!   the rest of the chunks, and a collector whose socket is full (EAGAIN)
-//!   skips the rest of the cycle's records: skipped records are counted and
+//!   the rest of the chunks, and a collector whose socket is full (EAGAIN;
+//!   TCP: and its backlog, `ipfix_tcp_backlog`) skips the rest of the
+//!   cycle's records: skipped records are counted and
 //!   reported with `[NFLW] very long operation ...` in `fastdpi_alert.log`,
 //!   rate-limited. Nothing blocks and nothing queues without bound.
 //! - Time comes from a [`Clock`] passed to `poll` (the cycle reads it at its
@@ -74,8 +75,12 @@ use metaprobe_ipfix::template::{Routes, Stream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// How long [`Exporter::shutdown`] waits for congested collectors, µs.
+/// How long [`Exporter::shutdown`] waits for a congested collector that
+/// takes nothing, µs: the wait goes on while collectors take what waits for
+/// them (a TCP backlog), up to [`SHUTDOWN_DRAIN_MAX_US`].
 const SHUTDOWN_DRAIN_US: u64 = 200_000;
+/// The longest [`Exporter::shutdown`] waits for collectors, µs.
+const SHUTDOWN_DRAIN_MAX_US: u64 = 10_000_000;
 
 /// Fills a list with the probe's counters (see the module's notes); called
 /// on the export thread at each statistics period and at the end of a run.
@@ -193,6 +198,7 @@ impl Exporter {
                         &cfg.ipfix_dev,
                         spec.key(),
                         scfg.record_message_len(),
+                        cfg.tcp_backlog,
                     )?;
                     t.set_backoff(cfg.reconnect_min_us, cfg.reconnect_max_us);
                     t.set_send_buffer(cfg.tcp_send_buffer);
@@ -527,18 +533,28 @@ impl Exporter {
             c.session.report_statistics();
         }
         self.poll(clock);
-        // Give congested collectors a short while to take what is held, and
-        // TCP collectors to acknowledge what they were sent, then count what
-        // is left as dropped: nothing is lost uncounted at exit.
-        let deadline = clock.now_us() + SHUTDOWN_DRAIN_US;
-        while self
-            .collectors
-            .iter()
-            .any(|c| c.is_up() && (c.session.held() > 0 || c.unacked() > 0))
-            && clock.now_us() < deadline
-        {
+        // Give congested collectors a while to take what is held, and TCP
+        // collectors to acknowledge what they were sent (their backlogs),
+        // as long as they make progress; then count what is left as dropped:
+        // nothing is lost uncounted at exit.
+        let waiting = |ex: &Self| -> u64 {
+            ex.collectors
+                .iter()
+                .filter(|c| c.is_up())
+                .map(|c| u64::from(c.session.held()) + c.unacked())
+                .sum()
+        };
+        let start = clock.now_us();
+        let mut deadline = start + SHUTDOWN_DRAIN_US;
+        let mut left = waiting(self);
+        while left > 0 && clock.now_us() < deadline {
             std::thread::sleep(std::time::Duration::from_millis(5));
             self.poll(clock);
+            let now_left = waiting(self);
+            if now_left < left {
+                deadline = (clock.now_us() + SHUTDOWN_DRAIN_US).min(start + SHUTDOWN_DRAIN_MAX_US);
+            }
+            left = now_left;
         }
         let now_s = (clock.now_us() / 1_000_000) as u32;
         for c in &mut self.collectors {

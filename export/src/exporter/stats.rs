@@ -70,7 +70,7 @@ pub struct CollectorStats {
     pub up: bool,
     /// Data records written (UDP) or acknowledged (TCP).
     pub exported: u64,
-    /// Data records skipped: socket buffer full.
+    /// Data records skipped: socket buffer (TCP: and backlog) full.
     pub dropped_backpressure: u64,
     /// Data records dropped: collector down or send failed.
     pub dropped_down: u64,
@@ -83,6 +83,8 @@ pub struct CollectorStats {
     /// Data records written to its TCP connection, not acknowledged yet (a
     /// gauge: they become exported or unacked).
     pub unacked: u64,
+    /// Octets waiting in its TCP backlog for the socket (a gauge).
+    pub backlog_octets: u64,
     /// Messages written (templates included).
     pub messages: u64,
     /// Template messages that could not be written.
