@@ -4,6 +4,7 @@
 mod caps;
 mod collect;
 mod http;
+mod huge_heap;
 mod io;
 mod loss_alerts;
 mod man;
@@ -18,6 +19,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// Large blocks (the workers' tables) on transparent huge pages: huge_heap.rs.
+#[global_allocator]
+static HEAP: huge_heap::HugeHeap = huge_heap::HugeHeap;
 use metaprobe_config::Config;
 
 const VERSION: &str = concat!(

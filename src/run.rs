@@ -266,6 +266,7 @@ pub fn run(
             launched,
         });
     }
+    println!("{}", crate::huge_heap::describe());
     if workers.len() < lcores.len() {
         println!(
             "{} lcore(s) left idle: there are only {} queue sets to poll",

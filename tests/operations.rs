@@ -1,6 +1,6 @@
 //! End to end, what an operator runs the probe with: the metrics endpoint scraped during
-//! a real run (`metrics_listen`), and SIGHUP during a run (logs reopened, the run goes
-//! on). Each run is the real binary on two `net_pcap` ports (`--no-huge --no-pci`), with a
+//! a real run (`metrics_listen`), SIGHUP during a run (logs reopened, the run goes
+//! on), the workers' tables on transparent huge pages. Each run is the real binary on two `net_pcap` ports (`--no-huge --no-pci`), with a
 //! corpus DNS capture on port 0, the dns stream exported over UDP to a socket of the test
 //! and the DNS text log on.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
@@ -676,4 +676,61 @@ fn the_accounting_listener_answers_and_binds() {
             ),
         "{line}"
     );
+}
+
+/// The number before `unit` in the first line of `stdout` that starts with `prefix`.
+fn number_before(stdout: &str, prefix: &str, unit: &str) -> u64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no line {prefix:?} in\n{stdout}"));
+    let head = &line[..line
+        .find(unit)
+        .unwrap_or_else(|| panic!("no {unit:?} in {line}"))];
+    let digits = head
+        .rsplit(|c: char| !c.is_ascii_digit())
+        .find(|w| !w.is_empty());
+    digits
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_else(|| panic!("no number in {line}"))
+}
+
+/// The Rss, in KiB, of the process's mappings advised for huge pages
+/// (`hg` among their VmFlags in /proc/PID/smaps).
+fn advised_rss_kib(pid: u32) -> u64 {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let (mut total, mut rss) = (0, 0);
+    for line in smaps.lines() {
+        if let Some(v) = line.strip_prefix("Rss:") {
+            rss = v.trim().trim_end_matches(" kB").parse().unwrap();
+        } else if let Some(flags) = line.strip_prefix("VmFlags:")
+            && flags.split_whitespace().any(|f| f == "hg")
+        {
+            total += rss;
+        }
+    }
+    total
+}
+
+#[test]
+fn the_workers_tables_are_advised_for_huge_pages_and_resident_from_start() {
+    let frames = capture();
+    let _guard = dpdk_lock();
+    let mut probe = Probe::start("huge-tables", &frames, 0, "");
+    probe.wait_for_lines("huge pages: ", 1);
+    let stdout = probe.running.stdout_so_far();
+    let table_mib = number_before(&stdout, "flow table of worker 0:", " MiB; analysis pools");
+    let pools_mib = number_before(&stdout, "flow table of worker 0:", " MiB (reassembly");
+    let advised_mib = number_before(&stdout, "huge pages: ", " MiB of tables");
+    assert!(
+        advised_mib >= table_mib + pools_mib && table_mib > 0,
+        "advised {advised_mib} MiB, tables {table_mib} + {pools_mib} MiB:\n{stdout}"
+    );
+    // Faulted in before the worker ran, not page by page as packets touch them.
+    let resident_mib = advised_rss_kib(probe.running.pid()) >> 10;
+    assert!(
+        resident_mib >= advised_mib,
+        "{resident_mib} MiB of the advised {advised_mib} MiB resident"
+    );
+    probe.stop();
 }
