@@ -12,7 +12,7 @@ the noise of this shared machine hits both alike; the medians and their ratio
 are printed, the ratio last.
 
 Usage: bench/throughput.py [--rounds N] [--seconds S] [--traffic mix|small|realistic|all]
-                           [--workers N] [--packets N]
+                           [--workers N] [--packets N] [--against OLD_BINARY]
 
 Traffics: mix (handshakes only, mean frame 95 B), small (60-byte UDP frames),
 realistic (long flows in an IMIX-like size mix, a sixth handshakes and DNS;
@@ -27,6 +27,11 @@ the first worker shares CPU 0 with the main lcore (both contenders alike).
 every frame from the preloaded capture; whether those copies hit the cache depends on the
 capture's size and on what else the forwarding core touches (docs/benchmarks.md, "What the
 ports' copy costs"), and a shorter capture shows it.
+--against OLD_BINARY (a change measured): A is that metaprobe build instead of testpmd, B the
+one of --metaprobe, on the same configuration; the order of A and B swaps every round, each
+round says which was faster, and the last lines are `median KIND: OLD X Mpps, NEW Y Mpps,
+ratio Z; NEW faster in K of N rounds` and `ratio new/old = Z`. Run many short rounds
+(--rounds 10 --seconds 5): on a shared machine single rounds move by a third.
 Needs root (hugepages), a release build (cargo build --release), dpdk-testpmd.
 """
 import argparse
@@ -266,6 +271,8 @@ def main() -> None:
                     help="replay only the first N packets of each capture (diagnosis of the ports' copy)")
     ap.add_argument("--metaprobe", type=Path, default=METAPROBE,
                     help="the binary to measure (default: the release build), e.g. an older build")
+    ap.add_argument("--against", type=Path, metavar="OLD_BINARY",
+                    help="measure --metaprobe against this other metaprobe build instead of testpmd")
     ap.add_argument("--write-traffic", type=Path, metavar="DIR",
                     help="only write the captures of --traffic into DIR (KIND.pcap) and exit")
     args = ap.parse_args()
@@ -279,8 +286,9 @@ def main() -> None:
         for kind in kinds:
             make_traffic(kind, args.write_traffic)
         return
-    if not args.metaprobe.exists():
-        sys.exit(f"{args.metaprobe} missing: run cargo build --release first")
+    for binary in (args.metaprobe, args.against):
+        if binary is not None and not binary.exists():
+            sys.exit(f"{binary} missing: run cargo build --release first")
     ensure_hugepages()
     # The collector: a socket nobody reads (what it cannot hold the kernel drops),
     # so the bench measures metaprobe, not a collector.
@@ -300,24 +308,41 @@ def main() -> None:
             if args.workers > 1:
                 print(f"workers {args.workers}: queue files of {[p.stat().st_size for p in shards]} bytes", flush=True)
             a_all, b_all, records = [], [], []
-            for r in range(1, args.rounds + 1):
-                a = statistics.median(run_testpmd(shards, args.seconds))
-                b_samples, info = run_metaprobe(args.metaprobe, shards, args.seconds, workdir, sink)
-                b = statistics.median(b_samples)
-                a_all.append(a)
-                b_all.append(b)
-                for name, pps in (("A testpmd  ", a), ("B metaprobe", b)):
-                    print(f"round {r} {name} {kind}: {pps / 1e6:7.2f} Mpps {pps * size * 8 / 1e9:6.2f} Gbit/s", flush=True)
-                print(f"round {r} metaprobe: cycles/pkt {info['cycles_per_pkt']} ({info['stages']}), drops (tx-dropped, rx-missed, "
-                      f"rx-nombuf) per port {info['drops']}, records/s exported {info['records_per_s']:.0f} "
+
+            def metaprobe(binary: Path, label: str) -> float:
+                samples, info = run_metaprobe(binary, shards, args.seconds, workdir, sink)
+                print(f"round {r} {label}: cycles/pkt {info['cycles_per_pkt']} ({info['stages']}), drops (tx-dropped, "
+                      f"rx-missed, rx-nombuf) per port {info['drops']}, records/s exported {info['records_per_s']:.0f} "
                       f"(export drops {info['export_drops']}), VmRSS {info['rss_start_kib']} -> "
                       f"{info['rss_end_kib']} KiB", flush=True)
                 records.append(info["records_per_s"])
+                return statistics.median(samples)
+
+            for r in range(1, args.rounds + 1):
+                if args.against is None:
+                    a = statistics.median(run_testpmd(shards, args.seconds))
+                    b = metaprobe(args.metaprobe, "metaprobe")
+                elif r % 2:
+                    a = metaprobe(args.against, "A old")
+                    b = metaprobe(args.metaprobe, "B new")
+                else:
+                    b = metaprobe(args.metaprobe, "B new")
+                    a = metaprobe(args.against, "A old")
+                a_all.append(a)
+                b_all.append(b)
+                names = ("A testpmd  ", "B metaprobe") if args.against is None else ("A old", "B new")
+                for name, pps in zip(names, (a, b)):
+                    print(f"round {r} {name} {kind}: {pps / 1e6:7.2f} Mpps {pps * size * 8 / 1e9:6.2f} Gbit/s", flush=True)
             a_med, b_med = statistics.median(a_all), statistics.median(b_all)
             ratios.append(b_med / a_med)
-            print(f"median {kind}: testpmd {a_med / 1e6:.2f} Mpps, metaprobe {b_med / 1e6:.2f} Mpps, "
-                  f"ratio {b_med / a_med:.2f}; records/s exported {statistics.median(records):.0f}", flush=True)
-        print(f"ratio metaprobe/testpmd = {statistics.median(ratios):.2f}")
+            if args.against is None:
+                print(f"median {kind}: testpmd {a_med / 1e6:.2f} Mpps, metaprobe {b_med / 1e6:.2f} Mpps, "
+                      f"ratio {b_med / a_med:.2f}; records/s exported {statistics.median(records):.0f}", flush=True)
+            else:
+                wins = sum(b > a for a, b in zip(a_all, b_all))
+                print(f"median {kind}: old {a_med / 1e6:.2f} Mpps, new {b_med / 1e6:.2f} Mpps, ratio {b_med / a_med:.2f}; "
+                      f"new faster in {wins} of {args.rounds} rounds", flush=True)
+        print(f"ratio {'metaprobe/testpmd' if args.against is None else 'new/old'} = {statistics.median(ratios):.2f}")
 
 
 if __name__ == "__main__":
