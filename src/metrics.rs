@@ -42,6 +42,25 @@ pub struct Scrape<'a> {
     pub subscribers: SubscriberStats,
     /// The endpoint's own counts.
     pub http: ServerStats,
+    /// The workers' tables and what of the process is on transparent huge pages.
+    pub memory: MemoryStats,
+}
+
+/// Memory gauges: octets advised for huge pages, octets the kernel gave them
+/// (`None` where /proc/self/smaps_rollup cannot be read).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemoryStats {
+    pub advised: u64,
+    pub huge_pages: Option<u64>,
+}
+
+impl MemoryStats {
+    pub fn read() -> MemoryStats {
+        MemoryStats {
+            advised: crate::huge_heap::advised_bytes() as u64,
+            huge_pages: crate::huge_heap::anon_huge_bytes(),
+        }
+    }
 }
 
 /// Counters of a collector; labels `stream`, `transport`, `collector`.
@@ -273,6 +292,18 @@ pub fn render(s: &Scrape<'_>) -> String {
         );
     }
     t.family(
+        "memory_huge_page_advised_octets",
+        "Octets of the workers' tables (blocks of 2 MiB or more) advised for transparent huge pages.",
+    );
+    t.sample("memory_huge_page_advised_octets", &[], s.memory.advised);
+    if let Some(octets) = s.memory.huge_pages {
+        t.family(
+            "memory_huge_page_octets",
+            "Octets of the process's memory on transparent huge pages (AnonHugePages of /proc/self/smaps_rollup).",
+        );
+        t.sample("memory_huge_page_octets", &[], octets);
+    }
+    t.family(
         "metrics_connections_timed_out_total",
         "Connections to this endpoint closed at the timeout, unanswered.",
     );
@@ -496,6 +527,10 @@ mod tests {
                 }),
             },
             http: ServerStats::default(),
+            memory: MemoryStats {
+                advised: 6 << 20,
+                huge_pages: Some(4 << 20),
+            },
         })
     }
 
@@ -520,6 +555,9 @@ mod tests {
             "# TYPE metaprobe_subscribers_radius_bindings gauge",
             "metaprobe_subscribers_radius_evicted_total 1",
             "metaprobe_radius_listener_bad_authenticator_total 2",
+            "metaprobe_memory_huge_page_advised_octets 6291456",
+            "metaprobe_memory_huge_page_octets 4194304",
+            "# TYPE metaprobe_memory_huge_page_octets gauge",
             "# HELP metaprobe_analysis_tls_malformed_total TLS handshakes whose structure is broken",
         ] {
             assert!(t.lines().any(|l| l == line), "no {line:?} in\n{t}");

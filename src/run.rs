@@ -508,6 +508,7 @@ fn supervise(
                     workers: counters,
                     subscribers: logins.stats(),
                     http,
+                    memory: metrics::MemoryStats::read(),
                 })
             });
         }

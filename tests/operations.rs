@@ -1,8 +1,8 @@
 //! End to end, what an operator runs the probe with: the metrics endpoint scraped during
 //! a real run (`metrics_listen`), SIGHUP during a run (logs reopened, the run goes
-//! on), the workers' tables on transparent huge pages. Each run is the real binary on two `net_pcap` ports (`--no-huge --no-pci`), with a
-//! corpus DNS capture on port 0, the dns stream exported over UDP to a socket of the test
-//! and the DNS text log on.
+//! on), the workers' tables on transparent huge pages. Each run is the real binary on
+//! two `net_pcap` ports (`--no-huge --no-pci`), with a corpus DNS capture on port 0, the
+//! dns stream exported over UDP to a socket of the test and the DNS text log on.
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 
 mod common;
@@ -716,7 +716,8 @@ fn advised_rss_kib(pid: u32) -> u64 {
 fn the_workers_tables_are_advised_for_huge_pages_and_resident_from_start() {
     let frames = capture();
     let _guard = dpdk_lock();
-    let mut probe = Probe::start("huge-tables", &frames, 0, "");
+    let metrics = "metrics_listen = \"127.0.0.1:0\"\n";
+    let mut probe = Probe::start("huge-tables", &frames, 0, metrics);
     probe.wait_for_lines("huge pages: ", 1);
     let stdout = probe.running.stdout_so_far();
     let table_mib = number_before(&stdout, "flow table of worker 0:", " MiB; analysis pools");
@@ -726,6 +727,10 @@ fn the_workers_tables_are_advised_for_huge_pages_and_resident_from_start() {
         advised_mib >= table_mib + pools_mib && table_mib > 0,
         "advised {advised_mib} MiB, tables {table_mib} + {pools_mib} MiB:\n{stdout}"
     );
+    // The same figure for whoever watches the probe.
+    let (_, _, body) = http_get(metrics_addr(&stdout), "/metrics");
+    let advised_gauge = get(&samples(&body), "metaprobe_memory_huge_page_advised_octets");
+    assert_eq!(advised_gauge >> 20, advised_mib, "{body}");
     if !std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists() {
         // Nothing to advise, nothing marked: the line says so.
         assert!(
