@@ -5,7 +5,7 @@
 //! returned.
 //!
 //! Why: a worker reads its flow table and pools at random places of ~90 MiB on
-//! every packet. On 4 KiB pages each of those reads is also a TLB miss, and the
+//! every packet. On 4 KiB pages many of those reads are also TLB misses, and the
 //! first touch of each page is a page fault on the fast path. With the
 //! kernel's default `madvise` mode nothing is on huge pages unless asked for;
 //! DPDK's own memory (the mbufs) is on hugetlbfs already. Tables are not moved
@@ -45,7 +45,9 @@ fn huge_layout(layout: Layout) -> Option<Layout> {
 /// ends. Its memory is fresh, so zero and not yet touched when advised.
 /// Null where the kernel refuses the mapping.
 fn map_huge(huge: Layout) -> *mut u8 {
-    let len = huge.size() + huge.align();
+    let Some(len) = huge.size().checked_add(huge.align()) else {
+        return std::ptr::null_mut();
+    };
     // SAFETY: an anonymous private mapping at an address of the kernel's
     // choice touches no existing memory.
     let raw = unsafe {
