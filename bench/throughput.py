@@ -29,8 +29,8 @@ capture's size and on what else the forwarding core touches (docs/benchmarks.md,
 ports' copy costs"), and a shorter capture shows it.
 --against OLD_BINARY (a change measured): A is that metaprobe build instead of testpmd, B the
 one of --metaprobe, on the same configuration; the order of A and B swaps every round, each
-round says which was faster, and the last lines are `median KIND: OLD X Mpps, NEW Y Mpps,
-ratio Z; NEW faster in K of N rounds` and `ratio new/old = Z`. Run many short rounds
+round prints both, and the last lines are `median KIND: old X Mpps, new Y Mpps, ratio Z;
+new faster in K of N rounds` and `ratio new/old = Z`. Run many short rounds
 (--rounds 10 --seconds 5): on a shared machine single rounds move by a third.
 Needs root (hugepages), a release build (cargo build --release), dpdk-testpmd.
 """
@@ -309,7 +309,7 @@ def main() -> None:
                 print(f"workers {args.workers}: queue files of {[p.stat().st_size for p in shards]} bytes", flush=True)
             a_all, b_all, records = [], [], []
 
-            def metaprobe(binary: Path, label: str) -> float:
+            def metaprobe(r: int, binary: Path, label: str) -> float:
                 samples, info = run_metaprobe(binary, shards, args.seconds, workdir, sink)
                 print(f"round {r} {label}: cycles/pkt {info['cycles_per_pkt']} ({info['stages']}), drops (tx-dropped, "
                       f"rx-missed, rx-nombuf) per port {info['drops']}, records/s exported {info['records_per_s']:.0f} "
@@ -321,13 +321,13 @@ def main() -> None:
             for r in range(1, args.rounds + 1):
                 if args.against is None:
                     a = statistics.median(run_testpmd(shards, args.seconds))
-                    b = metaprobe(args.metaprobe, "metaprobe")
+                    b = metaprobe(r, args.metaprobe, "metaprobe")
                 elif r % 2:
-                    a = metaprobe(args.against, "A old")
-                    b = metaprobe(args.metaprobe, "B new")
+                    a = metaprobe(r, args.against, "A old")
+                    b = metaprobe(r, args.metaprobe, "B new")
                 else:
-                    b = metaprobe(args.metaprobe, "B new")
-                    a = metaprobe(args.against, "A old")
+                    b = metaprobe(r, args.metaprobe, "B new")
+                    a = metaprobe(r, args.against, "A old")
                 a_all.append(a)
                 b_all.append(b)
                 names = ("A testpmd  ", "B metaprobe") if args.against is None else ("A old", "B new")

@@ -19,11 +19,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use metaprobe_config::Config;
 
 /// Large blocks (the workers' tables) on transparent huge pages: huge_heap.rs.
 #[global_allocator]
 static HEAP: huge_heap::HugeHeap = huge_heap::HugeHeap;
-use metaprobe_config::Config;
 
 const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
