@@ -30,7 +30,10 @@ impl Endpoint {
 /// keeps those apart from real IPv6 addresses. 64-bit words, high one first,
 /// not octets: the key is compared and hashed as words on every packet, and
 /// its 40 octets share a cache line with what a lookup reads besides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// `repr(C)`: the ports, protocol, family and bridge are the key's fifth word
+/// in memory ([`FlowKey::tail`]), read with one load where compared and hashed.
+#[derive(Clone, Copy, Debug, Eq)]
+#[repr(C)]
 pub struct FlowKey {
     pub lo_addr: [u64; 2],
     pub hi_addr: [u64; 2],
@@ -44,7 +47,42 @@ pub struct FlowKey {
     pub bridge: u16,
 }
 
+/// Compared as five words without a branch between them: the derived
+/// comparison tests the seven fields one by one, a branch and two loads each,
+/// on every lookup.
+impl PartialEq for FlowKey {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        ((self.lo_addr[0] ^ other.lo_addr[0])
+            | (self.lo_addr[1] ^ other.lo_addr[1])
+            | (self.hi_addr[0] ^ other.hi_addr[0])
+            | (self.hi_addr[1] ^ other.hi_addr[1])
+            | (self.tail() ^ other.tail()))
+            == 0
+    }
+}
+
+/// The words [`PartialEq`] compares (for maps keyed by flow, off the fast path).
+impl core::hash::Hash for FlowKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.lo_addr.hash(state);
+        self.hi_addr.hash(state);
+        self.tail().hash(state);
+    }
+}
+
 impl FlowKey {
+    /// The ports, protocol, family and bridge as one word, in their order in
+    /// memory (little-endian: the compiler reads it with one load).
+    #[inline]
+    fn tail(&self) -> u64 {
+        u64::from(self.lo_port)
+            | u64::from(self.hi_port) << 16
+            | u64::from(self.protocol) << 32
+            | u64::from(self.family) << 40
+            | u64::from(self.bridge) << 48
+    }
+
     /// The key of a flow from `src`:`sport` to `dst`:`dport`, and which end of it the
     /// source is.
     pub fn new(
@@ -184,14 +222,9 @@ impl FlowKey {
             let m = u128::from(a) * u128::from(b);
             (m as u64) ^ ((m >> 64) as u64)
         }
-        let rest = u64::from(self.lo_port)
-            | u64::from(self.hi_port) << 16
-            | u64::from(self.protocol) << 32
-            | u64::from(self.family) << 40
-            | u64::from(self.bridge) << 48;
         let h = fold(self.lo_addr[0] ^ seed, self.lo_addr[1] ^ K[0]);
         let h = fold(self.hi_addr[0] ^ h, self.hi_addr[1] ^ K[1]);
-        fold(rest ^ h, seed ^ K[2])
+        fold(self.tail() ^ h, seed ^ K[2])
     }
 }
 
@@ -236,6 +269,15 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);
+        // Each field of the compared tail word on its own.
+        let (e, _) = FlowKey::new(ip("10.0.0.1"), 3, ip("10.0.0.2"), 2, 17, 0);
+        let (f, _) = FlowKey::new(ip("10.0.0.1"), 1, ip("10.0.0.2"), 4, 17, 0);
+        assert_ne!(a, e);
+        assert_ne!(a, f);
+        assert_eq!(
+            a,
+            FlowKey::new(ip("10.0.0.2"), 2, ip("10.0.0.1"), 1, 17, 0).0
+        );
         assert_eq!(d.endpoint(Endpoint::Lo).0, ip("::ffff:10.0.0.1"));
         assert_ne!(a.hash(1), b.hash(1));
     }
