@@ -16,7 +16,7 @@ use crate::forward::{BURST_SIZE, Inspect, Verdict};
 use crate::subscribers::radius::{self, ACCOUNTING_PORTS, Message, Status};
 use crate::subscribers::{Change, Logins, Lookup, RadiusQueue, SubscriberHandle, SubscriberMap};
 use crate::vchannel::Channels;
-use crate::wire::{FlowTuple, Packet, TcpFlags, Transport, decode_into, flow_tuple};
+use crate::wire::{FlowTuple, Packet, TcpFlags, Transport, decode_into, with_flow_tuple};
 
 /// Flows ended per housekeeping round at most, so a round stays short.
 const EXPIRE_BUDGET: usize = 1024;
@@ -287,15 +287,25 @@ impl Analyzer {
         for (frame, slot) in frames.iter().zip(slots.iter_mut()) {
             // A TCP or UDP packet read as far as its tuple: it may need no
             // more (the short path). RADIUS accounting is always read whole.
+            // The slot is written where the tuple is read (`with_flow_tuple`):
+            // each IP version and transport has its own straight path to it.
             if let Some(role) = role
-                && let Some(t) = flow_tuple(frame)
-                && (self.radius.is_none() || !radius_port(&t))
+                && let Some(true) = with_flow_tuple(
+                    frame,
+                    #[inline(always)]
+                    |t| {
+                        if self.radius.is_some() && radius_port(&t) {
+                            return false;
+                        }
+                        slot.read = Read::Tuple {
+                            prep: self.flows.prepare_tuple(&t, role.bridge),
+                            tcp_flags: t.tcp_flags,
+                            first_octet: t.first_octet,
+                        };
+                        true
+                    },
+                )
             {
-                slot.read = Read::Tuple {
-                    prep: self.flows.prepare_tuple(&t, role.bridge),
-                    tcp_flags: t.tcp_flags,
-                    first_octet: t.first_octet,
-                };
                 continue;
             }
             let packet = &mut slot.packet;

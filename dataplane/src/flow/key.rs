@@ -101,7 +101,7 @@ impl FlowKey {
     }
 
     /// [`FlowKey::new`] for addresses as integers (IPv4 ones mapped).
-    #[inline]
+    #[inline(always)]
     fn of_bits(
         family: u8,
         (s, sport): (u128, u16),
@@ -117,7 +117,7 @@ impl FlowKey {
 
     /// The key of source `s` and destination `d`, `src_is_lo` when the source is
     /// the lower end ([`FlowKey::of_bits`] compares them).
-    #[inline]
+    #[inline(always)]
     fn ordered(
         family: u8,
         (s, sport): (u128, u16),
@@ -146,8 +146,11 @@ impl FlowKey {
         )
     }
 
-    /// The key of a [`FlowTuple`] and which end sent it.
-    #[inline]
+    /// The key of a [`FlowTuple`] and which end sent it. Always inlined, as
+    /// what it calls: the short path has a copy of it for each IP version
+    /// and transport ([`crate::wire::with_flow_tuple`]), and with four copies
+    /// the compiler left it out of line, the key going through memory.
+    #[inline(always)]
     pub fn from_tuple(t: &FlowTuple, bridge: u16) -> (Self, Endpoint) {
         if t.v6 {
             return Self::of_bits(6, (t.src, t.sport), (t.dst, t.dport), t.protocol, bridge);
@@ -210,14 +213,14 @@ impl FlowKey {
 
     /// A seeded 64-bit hash: a folded multiply takes two of the key's words
     /// at a time (wyhash/foldhash's construction), three for the whole key.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn hash(&self, seed: u64) -> u64 {
         const K: [u64; 3] = [
             0x243f_6a88_85a3_08d3,
             0x1319_8a2e_0370_7344,
             0xa409_3822_299f_31d0,
         ];
-        #[inline]
+        #[inline(always)]
         fn fold(a: u64, b: u64) -> u64 {
             let m = u128::from(a) * u128::from(b);
             (m as u64) ^ ((m >> 64) as u64)

@@ -434,7 +434,7 @@ impl<S: Copy + Default> FlowTable<S> {
     }
 
     /// The key's hash, and a prefetch of the index slot it leads to.
-    #[inline]
+    #[inline(always)]
     fn prepared(&self, key: FlowKey, sender: Endpoint) -> Prepared {
         let hash = key.hash(self.seed);
         if let Some(slot) = self.index.get(hash as usize & self.mask) {
@@ -463,7 +463,7 @@ impl<S: Copy + Default> FlowTable<S> {
     }
 
     /// [`FlowTable::prepare`] for a frame's [`FlowTuple`] (the same key).
-    #[inline]
+    #[inline(always)]
     pub fn prepare_tuple(&self, t: &FlowTuple, bridge: u16) -> Prepared {
         let (key, sender) = FlowKey::from_tuple(t, bridge);
         self.prepared(key, sender)

@@ -255,11 +255,19 @@ pub struct FlowTuple {
 /// the same checks and the same key; `None` for anything else (IPv6 extension
 /// headers among them): those take [`decode`].
 ///
-/// Always inlined, with `transport_tuple`: out of line the compiler kept
-/// both, returning the 64-octet tuple through memory to be copied again, on
-/// every packet of the short path (45 instructions a packet).
-#[inline(always)]
+/// The short path reads it with [`with_flow_tuple`].
+#[inline]
 pub fn flow_tuple(frame: &[u8]) -> Option<FlowTuple> {
+    with_flow_tuple(frame, |t| t)
+}
+
+/// [`flow_tuple`], handed to `then` where it is read: inlined, `then` is
+/// specialised for each IP version and transport (an IPv4 tuple's key is
+/// built and hashed without the IPv6 case), where a tuple returned first
+/// merged them into 128-bit addresses and a branch on the version, and the
+/// 64-octet tuple went through memory (out of line, it was copied again).
+#[inline(always)]
+pub fn with_flow_tuple<R>(frame: &[u8], then: impl FnOnce(FlowTuple) -> R) -> Option<R> {
     let eth = EthernetHeader::new_checked(frame).ok()?;
     let mut ethertype = eth.ethertype();
     let mut rest = eth.payload();
@@ -307,36 +315,26 @@ pub fn flow_tuple(frame: &[u8]) -> Option<FlowTuple> {
     if v6 {
         let h = Ipv6Header::new_checked(ip).ok()?;
         let (src, dst) = (h.src().to_bits(), h.dst().to_bits());
-        transport_tuple(true, (src, dst), h.next_header(), h.payload())
+        transport_tuple(true, (src, dst), h.next_header(), h.payload(), then)
     } else {
         let h = Ipv4Header::new_checked(ip).ok()?;
         if h.more_fragments() || h.frag_offset() != 0 {
             return None;
         }
         let (src, dst) = (h.src().to_bits().into(), h.dst().to_bits().into());
-        transport_tuple(false, (src, dst), h.protocol(), h.payload())
+        transport_tuple(false, (src, dst), h.protocol(), h.payload(), then)
     }
 }
 
 #[inline(always)]
-fn transport_tuple(
+fn transport_tuple<R>(
     v6: bool,
     (src, dst): (u128, u128),
     protocol: IpProtocol,
     l4: &[u8],
-) -> Option<FlowTuple> {
-    let (sport, dport, tcp_flags, payload) = match protocol {
-        IpProtocol::TCP => {
-            let h = TcpHeader::new_checked(l4).ok()?;
-            (h.src_port(), h.dst_port(), Some(h.flags()), h.payload())
-        }
-        IpProtocol::UDP => {
-            let h = UdpHeader::new_checked(l4).ok()?;
-            (h.src_port(), h.dst_port(), None, h.payload())
-        }
-        _ => return None,
-    };
-    Some(FlowTuple {
+    then: impl FnOnce(FlowTuple) -> R,
+) -> Option<R> {
+    let tuple = |(sport, dport), tcp_flags, payload: &[u8]| FlowTuple {
         v6,
         src,
         dst,
@@ -345,7 +343,20 @@ fn transport_tuple(
         protocol: protocol.0,
         tcp_flags,
         first_octet: payload.first().copied(),
-    })
+    };
+    // `then` in each arm: each transport gets its own copy.
+    match protocol {
+        IpProtocol::TCP => {
+            let h = TcpHeader::new_checked(l4).ok()?;
+            let ports = (h.src_port(), h.dst_port());
+            Some(then(tuple(ports, Some(h.flags()), h.payload())))
+        }
+        IpProtocol::UDP => {
+            let h = UdpHeader::new_checked(l4).ok()?;
+            Some(then(tuple((h.src_port(), h.dst_port()), None, h.payload())))
+        }
+        _ => None,
+    }
 }
 
 fn decode_ethernet(frame: &[u8], p: &mut Packet) -> Result<(), Stop> {
