@@ -1,6 +1,6 @@
 //! What a worker does with every packet it forwards: decode it once, find its
 //! flow, count why decoding stopped, hand the payload to the flow's
-//! application parser ([`crate::apps`]).
+//! application parser ([`crate::app`]).
 
 use std::sync::Arc;
 
