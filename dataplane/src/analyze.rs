@@ -16,7 +16,9 @@ use crate::forward::{BURST_SIZE, Inspect, Verdict};
 use crate::subscribers::radius::{self, ACCOUNTING_PORTS, Message, Status};
 use crate::subscribers::{Change, Logins, Lookup, RadiusQueue, SubscriberHandle, SubscriberMap};
 use crate::vchannel::Channels;
-use crate::wire::{FlowTuple, Packet, TcpFlags, Transport, decode_into, with_flow_tuple};
+use crate::wire::{
+    FlowTuple, Packet, TcpFlags, Transport, decode_into, tcp_seq_end, with_flow_tuple,
+};
 
 /// Flows ended per housekeeping round at most, so a round stays short.
 const EXPIRE_BUDGET: usize = 1024;
@@ -354,7 +356,10 @@ impl Analyzer {
                     stages[1] = stages[1].wrapping_add(t2.wrapping_sub(t1));
                     let fin_or_rst =
                         tcp_flags.is_some_and(|f| f.intersects(TcpFlags::FIN.union(TcpFlags::RST)));
-                    if obs.short.skips(*first_octet, fin_or_rst) {
+                    if obs
+                        .short
+                        .skips(*first_octet, fin_or_rst, obs.sender, || tcp_seq_end(frame))
+                    {
                         short += 1;
                         continue;
                     }
@@ -532,7 +537,7 @@ fn parse_observed(
         }
         // The client's port opens a new connection: it is judged anew.
         flow.app.blocked = false;
-        flow.short = apps.short_path(&flow.app);
+        flow.short = apps.short_path(&flow.app, flow.client);
     }
     let payload = packet.payload(bytes);
     if let Some(queue) = subs.radius
@@ -548,7 +553,17 @@ fn parse_observed(
         }
         _ => None,
     };
-    if obs.short.skips(payload.first().copied(), closing.is_some()) {
+    let seq_end = || {
+        packet
+            .tcp()
+            .map_or(0, |t| t.seq.wrapping_add(payload.len() as u32))
+    };
+    if obs.short.skips(
+        payload.first().copied(),
+        closing.is_some(),
+        obs.sender,
+        seq_end,
+    ) {
         return;
     }
     let Some(flow) = flows.get_mut(obs.handle) else {
@@ -590,7 +605,7 @@ fn parse_observed(
             counters,
         );
     }
-    flow.short = apps.short_path(&flow.app);
+    flow.short = apps.short_path(&flow.app, flow.client);
     stages[2] = stages[2].wrapping_add(clock().wrapping_sub(t2));
 }
 
@@ -734,6 +749,72 @@ mod tests {
         assert_eq!(counters.app.get(AppCount::ShortPathPackets), short);
         a.inspect(1, &udp_datagram(40000, 9999, true, &[0x17; 40]), 12);
         assert_eq!(counters.app.get(AppCount::ShortPathPackets), short + 1);
+    }
+
+    #[test]
+    fn an_http_body_skipped_by_count_takes_the_short_path() {
+        use metaprobe_test_support::loopback::tcp_frame;
+        const ACK: u8 = 0x10;
+        const PSH_ACK: u8 = 0x18;
+        let cfg = AnalyzerConfig {
+            apps: AppConfig {
+                clickstream: true,
+                http_replies: true,
+                ..AppConfig::default()
+            },
+            ..config()
+        };
+        let (mut a, counters, _rx) = recording(&cfg);
+        let (client, server) = ((40000, 80), (80, 40000));
+        let (mut cseq, mut sseq) = (1000u32, 5000u32);
+        a.inspect(0, &tcp_frame(client, cseq, 0, 0x02, b""), 1);
+        a.inspect(1, &tcp_frame(server, sseq, cseq + 1, 0x12, b""), 2);
+        (cseq, sseq) = (cseq + 1, sseq + 1);
+        // Bare segments take the short path of a flow its parsers read.
+        let handshake = counters.app.get(AppCount::ShortPathPackets);
+        assert_eq!(handshake, 2);
+        let mut now = 3;
+        let mut exchange = |a: &mut Analyzer, path: &str, body: usize| {
+            let request = format!("GET {path} HTTP/1.1\r\nHost: example.com\r\n\r\n");
+            a.inspect(
+                0,
+                &tcp_frame(client, cseq, sseq, PSH_ACK, request.as_bytes()),
+                now,
+            );
+            cseq += request.len() as u32;
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {body}\r\n\r\n");
+            a.inspect(
+                1,
+                &tcp_frame(server, sseq, cseq, PSH_ACK, head.as_bytes()),
+                now + 1,
+            );
+            sseq += head.len() as u32;
+            for chunk in vec![b'x'; body].chunks(1400) {
+                a.inspect(1, &tcp_frame(server, sseq, cseq, ACK, chunk), now + 2);
+                sseq += chunk.len() as u32;
+            }
+            now += 3;
+        };
+        exchange(&mut a, "/big", 14_000);
+        // Each body segment lies wholly before where the reply stream goes
+        // on (the parser skipped the body by count): none is read whole.
+        assert_eq!(counters.app.get(AppCount::ShortPathPackets), handshake + 10);
+        let records = counters.app.get(AppCount::Records);
+        assert_eq!(
+            records, 2,
+            "the request's clickstream and the reply's record"
+        );
+        // The next request and reply on the connection are still read.
+        exchange(&mut a, "/next", 2_800);
+        assert_eq!(counters.app.get(AppCount::ShortPathPackets), handshake + 12);
+        assert_eq!(counters.app.get(AppCount::Records), records + 2);
+        // A retransmitted body segment skips too; one with a FIN does not.
+        let late = tcp_frame(server, sseq - 1400, cseq, ACK, &[b'x'; 1400]);
+        a.inspect(1, &late, now);
+        assert_eq!(counters.app.get(AppCount::ShortPathPackets), handshake + 13);
+        let closing = tcp_frame(server, sseq - 1400, cseq, ACK | 0x01, &[b'x'; 1400]);
+        a.inspect(1, &closing, now + 1);
+        assert_eq!(counters.app.get(AppCount::ShortPathPackets), handshake + 13);
     }
 
     #[test]

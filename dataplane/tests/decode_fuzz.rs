@@ -87,6 +87,14 @@ fn tuple_agrees(buf: &[u8]) -> Result<(), String> {
             if t.first_octet != p.payload(buf).first().copied() {
                 return Err(format!("first octet of {t:?} against {p:?}"));
             }
+            let seq_end = p
+                .tcp()
+                .map_or(0, |r| r.seq.wrapping_add(p.payload(buf).len() as u32));
+            if t.seq_end != seq_end {
+                return Err(format!(
+                    "sequence number after the payload of {t:?} against {p:?}"
+                ));
+            }
             Ok(())
         }
     }

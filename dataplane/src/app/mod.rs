@@ -40,7 +40,7 @@ use core::convert::Infallible;
 
 use crate::block::{Lock, Policy};
 use crate::counters::{AppCount, AppCounters, WorkerCounters};
-use crate::flow::{Flow, Observed, ShortPath};
+use crate::flow::{Endpoint, Flow, Observed, ShortPath};
 use crate::reasm::{StreamPool, StreamRef};
 use crate::wire::{Packet, Transport};
 use raw::{MetaProto, Raw, RawSet};
@@ -271,6 +271,17 @@ struct Wake {
 }
 
 impl Ends {
+    /// Where `end`'s stream goes on while the end holds no reassembly slot and
+    /// is not done: a segment wholly before it carries nothing its parser
+    /// reads ([`Cx::stream`] gives nothing of it).
+    fn ahead(&self, end: Endpoint) -> Option<u32> {
+        let i = end.index();
+        match (self.done.get(i), self.streams.get(i), self.next_seq.get(i)) {
+            (Some(false), Some(None), Some(&next)) => next,
+            _ => None,
+        }
+    }
+
     /// A parser of datagrams (no streams) is done with the flow until a packet
     /// like `wake` comes (`Some`), or reads every packet again (`None`).
     fn rest_until(&mut self, wake: Option<Wake>) {
@@ -718,8 +729,9 @@ impl Apps {
     /// took, only TCP segments that may start a ClientHello (TLS after a
     /// cleartext start, see `payload`); a blocked flow's all (they are
     /// dropped); else those with payload, FIN or RST.
-    #[inline]
-    pub fn short_path(&self, app: &AppState) -> ShortPath {
+    /// `client`: the flow's client end.
+    #[inline(always)]
+    pub fn short_path(&self, app: &AppState, client: Endpoint) -> ShortPath {
         if app.blocked {
             ShortPath::NEVER
         } else if self.settled(app) {
@@ -733,6 +745,8 @@ impl Apps {
             } else {
                 ShortPath::ALWAYS
             }
+        } else if let AppProto::Http(st) = &app.proto {
+            http::short_path(st, &app.ends, client)
         } else {
             ShortPath::PAYLOAD
         }
@@ -1016,20 +1030,20 @@ mod tests {
     fn the_short_path_follows_what_the_parsers_still_want() {
         let apps = Apps::new(AppConfig::default(), None);
         let tls = finished(AppProto::Tls(tls::State::default()));
-        assert_eq!(apps.short_path(&tls), ShortPath::ALWAYS);
+        assert_eq!(apps.short_path(&tls, Endpoint::Lo), ShortPath::ALWAYS);
         assert_eq!(
-            apps.short_path(&AppState::default()),
+            apps.short_path(&AppState::default(), Endpoint::Lo),
             ShortPath::PAYLOAD,
             "undecided"
         );
         let mut half = tls;
         half.ends.done = [true, false];
-        assert_eq!(apps.short_path(&half), ShortPath::PAYLOAD);
+        assert_eq!(apps.short_path(&half, Endpoint::Lo), ShortPath::PAYLOAD);
         let blocked = AppState {
             blocked: true,
             ..tls
         };
-        assert_eq!(apps.short_path(&blocked), ShortPath::NEVER);
+        assert_eq!(apps.short_path(&blocked, Endpoint::Lo), ShortPath::NEVER);
         // A QUIC connection at rest wakes for a long header.
         let mut quic = AppState {
             proto: AppProto::Quic(quic::State::default()),
@@ -1039,19 +1053,25 @@ mod tests {
             mask: 0x80,
             value: 0x80,
         }));
-        let rest = apps.short_path(&quic);
+        let rest = apps.short_path(&quic, Endpoint::Lo);
         assert_eq!(rest, ShortPath::unless(0x80, 0x80));
-        assert!(rest.skips(Some(0x41), false) && !rest.skips(Some(0xc3), false));
+        assert!(
+            rest.skips(Some(0x41), false, Endpoint::Lo, || 0)
+                && !rest.skips(Some(0xc3), false, Endpoint::Lo, || 0)
+        );
         quic.ends.rest_until(None);
-        assert_eq!(apps.short_path(&quic), ShortPath::PAYLOAD);
+        assert_eq!(apps.short_path(&quic, Endpoint::Lo), ShortPath::PAYLOAD);
         // No parser took the flow: only what may start a ClientHello is read,
         // and not even that when no TLS record is wanted.
         let unknown = AppState {
             proto: AppProto::Unknown,
             ..AppState::default()
         };
-        let short = apps.short_path(&unknown);
-        assert!(short.skips(Some(0x17), true) && !short.skips(Some(0x16), false));
+        let short = apps.short_path(&unknown, Endpoint::Lo);
+        assert!(
+            short.skips(Some(0x17), true, Endpoint::Lo, || 0)
+                && !short.skips(Some(0x16), false, Endpoint::Lo, || 0)
+        );
         let quiet = Apps::new(
             AppConfig {
                 clickstream: false,
@@ -1059,11 +1079,28 @@ mod tests {
             },
             None,
         );
-        assert_eq!(quiet.short_path(&unknown), ShortPath::ALWAYS);
-        assert!(ShortPath::ALWAYS.skips(Some(0), true) && ShortPath::ALWAYS.skips(None, true));
+        assert_eq!(quiet.short_path(&unknown, Endpoint::Lo), ShortPath::ALWAYS);
+        assert!(
+            ShortPath::ALWAYS.skips(Some(0), true, Endpoint::Lo, || 0)
+                && ShortPath::ALWAYS.skips(None, true, Endpoint::Lo, || 0)
+        );
         // Without a short path, a bare ACK still needs nothing; a FIN does.
-        assert!(ShortPath::PAYLOAD.skips(None, false));
-        assert!(!ShortPath::PAYLOAD.skips(None, true) && !ShortPath::PAYLOAD.skips(Some(0), false));
-        assert!(!ShortPath::NEVER.skips(None, false) && !ShortPath::NEVER.skips(Some(1), false));
+        assert!(ShortPath::PAYLOAD.skips(None, false, Endpoint::Lo, || 0));
+        assert!(
+            !ShortPath::PAYLOAD.skips(None, true, Endpoint::Lo, || 0)
+                && !ShortPath::PAYLOAD.skips(Some(0), false, Endpoint::Lo, || 0)
+        );
+        assert!(
+            !ShortPath::NEVER.skips(None, false, Endpoint::Lo, || 0)
+                && !ShortPath::NEVER.skips(Some(1), false, Endpoint::Lo, || 0)
+        );
+        // Segments of one end wholly before where its stream goes on (across
+        // the wrap of sequence numbers): not those reaching past it, not the
+        // other end's, not a FIN or RST.
+        let body = ShortPath::PAYLOAD.skipping_before(Endpoint::Hi, 10);
+        let hi = |seq_end: u32| body.skips(Some(b'x'), false, Endpoint::Hi, || seq_end);
+        assert!(hi(10) && hi(9) && hi(u32::MAX - 100) && !hi(11) && !hi(1 << 31));
+        assert!(!body.skips(Some(b'x'), false, Endpoint::Lo, || 5));
+        assert!(!body.skips(Some(b'x'), true, Endpoint::Hi, || 5));
     }
 }

@@ -115,7 +115,15 @@ pub struct ShortPath {
     value: u8,
     /// A packet without payload: skips never, unless it is a FIN or RST, or always.
     bare: Bare,
+    /// A TCP segment from this end ([`Endpoint::index`]; 2: none) skips when
+    /// its octets all come before `before` (where its stream goes on: a body
+    /// skipped by count) and it is no FIN or RST.
+    before_end: u8,
+    before: u32,
 }
+
+/// `ShortPath::before_end` of no end.
+const NO_END: u8 = 2;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Bare {
@@ -134,6 +142,8 @@ impl ShortPath {
         mask: 0,
         value: 1,
         bare: Bare::Always,
+        before_end: NO_END,
+        before: 0,
     };
 
     const fn payload(bare: Bare) -> Self {
@@ -141,6 +151,8 @@ impl ShortPath {
             mask: 0,
             value: 0,
             bare,
+            before_end: NO_END,
+            before: 0,
         }
     }
 
@@ -151,15 +163,39 @@ impl ShortPath {
             mask,
             value,
             bare: Bare::Always,
+            before_end: NO_END,
+            before: 0,
         }
     }
 
+    /// These rules, and: a segment from `end` whose octets all come before
+    /// sequence number `next` skips (unless it is a FIN or RST).
+    pub const fn skipping_before(mut self, end: Endpoint, next: u32) -> Self {
+        self.before_end = end as u8;
+        self.before = next;
+        self
+    }
+
     /// Whether a packet with this first payload octet (`None`: no payload)
-    /// and control bits needs the flow table alone.
+    /// and control bits, from `sender`, needs the flow table alone.
+    /// `seq_end`: the TCP sequence number after its payload, asked for only
+    /// when a rule of `sender`'s end needs it (rarely: it reads the header
+    /// again, and the short path's other packets need not carry it).
     #[inline]
-    pub fn skips(self, first_octet: Option<u8>, fin_or_rst: bool) -> bool {
+    pub fn skips(
+        self,
+        first_octet: Option<u8>,
+        fin_or_rst: bool,
+        sender: Endpoint,
+        seq_end: impl FnOnce() -> u32,
+    ) -> bool {
         match first_octet {
-            Some(o) => o & self.mask != self.value,
+            Some(o) => {
+                o & self.mask != self.value
+                    || (self.before_end == sender as u8
+                        && !fin_or_rst
+                        && self.before.wrapping_sub(seq_end()) < 1 << 31)
+            }
             None => match self.bare {
                 Bare::Never => false,
                 Bare::UnlessClosing => !fin_or_rst,

@@ -41,7 +41,7 @@ pub use ipv6::{IPV6_EXT_CAP, Ipv6Extensions, Ipv6Fragment, Ipv6Header, Ipv6Repr}
 pub use mpls::{MPLS_CAP, MPLS_MAX_DEPTH, MplsEntry, MplsStack};
 pub use packet::{
     FlowTuple, Ip, Packet, Span, Transport, decode, decode_into, decode_ip, flow_tuple,
-    with_flow_tuple,
+    tcp_seq_end, with_flow_tuple,
 };
 pub use pppoe::{PppProtocol, PppoeHeader, PppoeRepr};
 pub use stop::{Layer, Stop, StopKind, StopReason};

@@ -248,6 +248,10 @@ pub struct FlowTuple {
     pub tcp_flags: Option<TcpFlags>,
     /// The first octet of the L4 payload, if any.
     pub first_octet: Option<u8>,
+    /// TCP: the sequence number after the payload (seq + payload length),
+    /// for the short path's test of a segment wholly before where its stream
+    /// goes on; 0 for UDP.
+    pub seq_end: u32,
 }
 
 /// The [`FlowTuple`] of a frame [`decode`] would decode whole (a TCP or UDP
@@ -259,6 +263,13 @@ pub struct FlowTuple {
 #[inline]
 pub fn flow_tuple(frame: &[u8]) -> Option<FlowTuple> {
     with_flow_tuple(frame, |t| t)
+}
+
+/// [`FlowTuple::seq_end`] of a frame (0 without a tuple): out of line, for
+/// the short path's rare test of a segment against where its stream goes on.
+#[inline(never)]
+pub fn tcp_seq_end(frame: &[u8]) -> u32 {
+    with_flow_tuple(frame, |t| t.seq_end).unwrap_or(0)
 }
 
 /// [`flow_tuple`], handed to `then` where it is read: inlined, `then` is
@@ -334,7 +345,7 @@ fn transport_tuple<R>(
     l4: &[u8],
     then: impl FnOnce(FlowTuple) -> R,
 ) -> Option<R> {
-    let tuple = |(sport, dport), tcp_flags, payload: &[u8]| FlowTuple {
+    let tuple = |(sport, dport), tcp_flags, payload: &[u8], seq_end| FlowTuple {
         v6,
         src,
         dst,
@@ -343,17 +354,25 @@ fn transport_tuple<R>(
         protocol: protocol.0,
         tcp_flags,
         first_octet: payload.first().copied(),
+        seq_end,
     };
     // `then` in each arm: each transport gets its own copy.
     match protocol {
         IpProtocol::TCP => {
             let h = TcpHeader::new_checked(l4).ok()?;
             let ports = (h.src_port(), h.dst_port());
-            Some(then(tuple(ports, Some(h.flags()), h.payload())))
+            let payload = h.payload();
+            let seq_end = h.seq().wrapping_add(payload.len() as u32);
+            Some(then(tuple(ports, Some(h.flags()), payload, seq_end)))
         }
         IpProtocol::UDP => {
             let h = UdpHeader::new_checked(l4).ok()?;
-            Some(then(tuple((h.src_port(), h.dst_port()), None, h.payload())))
+            Some(then(tuple(
+                (h.src_port(), h.dst_port()),
+                None,
+                h.payload(),
+                0,
+            )))
         }
         _ => None,
     }

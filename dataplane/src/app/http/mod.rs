@@ -18,6 +18,7 @@ use super::raw::Raw;
 use super::record::HOST_HTTP;
 use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Seen, Segment, Signature};
 use crate::counters::AppCount;
+use crate::flow::{Endpoint, ShortPath};
 
 /// Per flow: the grammar's state machine.
 pub type State = HttpState;
@@ -66,6 +67,25 @@ pub(super) fn detect(seen: &Seen<'_>, first: &[u8]) -> Signature<State> {
 
 pub(super) fn wanted(cfg: &AppConfig) -> bool {
     cfg.clickstream || cfg.block
+}
+
+/// Which segments of the connection need the parser ([`ShortPath`]): every
+/// one with payload, FIN or RST, but those wholly before where an end's
+/// stream goes on — a body skipped by count, a retransmission: the stream
+/// would give nothing of them — unless that end is finding its place again
+/// (then every segment is looked at for a message start). The server's end
+/// first (downloads), else the client's (uploads).
+#[inline(never)]
+pub(super) fn short_path(st: &State, ends: &Ends, client: Endpoint) -> ShortPath {
+    let server = client.other();
+    let ahead = |end, dir| ends.ahead(end).filter(|_| st.want(dir) != Want::Resync);
+    if let Some(next) = ahead(server, Direction::Replies) {
+        ShortPath::PAYLOAD.skipping_before(server, next)
+    } else if let Some(next) = ahead(client, Direction::Requests) {
+        ShortPath::PAYLOAD.skipping_before(client, next)
+    } else {
+        ShortPath::PAYLOAD
+    }
 }
 
 /// No raw metadata records (spec §7 names no such protocol).
