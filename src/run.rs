@@ -459,7 +459,12 @@ fn supervise(
 ) -> String {
     let mut map_checked_at = Instant::now();
     let period = Duration::from_secs(cfg.stats_interval);
-    let mut last = snapshot(ports, counters, export);
+    // The first period starts with the run, when every counter was zero: a
+    // snapshot taken here would leave out what the workers did since they
+    // started (a capture replayed in the first milliseconds, while the
+    // start-up lines were printed), and the stats lines would not add up to
+    // the final summary.
+    let mut last = Snapshot::default();
     let mut last_at = Instant::now();
     let mut last_rx = last.total_rx();
     let mut last_rx_at = Instant::now();
