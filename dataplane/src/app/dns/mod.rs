@@ -12,7 +12,7 @@ pub use grammar::*;
 use metaprobe_ipfix::field::{Octets, Text};
 
 use super::raw::Raw;
-use super::{AppConfig, Close, Common, Cx, Ends, L4, Outcome, Output, Seen, Segment, Signature};
+use super::{AppConfig, Close, Cx, Ends, L4, Outcome, Output, Seen, Segment, Signature};
 use crate::counters::{AppCount, AppCounters};
 
 /// Nothing per flow: the framing state is the reassembly window itself.
@@ -62,11 +62,8 @@ pub(super) fn on_payload(
     cx: &mut Cx<'_>,
     seen: &Seen<'_>,
 ) {
-    let Some(common) = seen.common() else {
-        return;
-    };
     match seen.transport() {
-        Some(L4::Udp) => emit_answers(seen.payload, 0, &common, w, cx.out, cx.counters),
+        Some(L4::Udp) => emit_answers(seen.payload, 0, seen, w, cx.out, cx.counters),
         Some(L4::Tcp) => {
             let end = seen.obs.sender.index();
             let Some(seq) = seen.tcp_seq() else {
@@ -83,7 +80,7 @@ pub(super) fn on_payload(
             loop {
                 let consumed = match tcp_frame(cx.streams.contiguous(r), cap) {
                     Outcome::Done(frame) => {
-                        emit_answers(frame.message, 1, &common, w, cx.out, cx.counters);
+                        emit_answers(frame.message, 1, seen, w, cx.out, cx.counters);
                         frame.framed_len
                     }
                     Outcome::Malformed(TooLong { framed_len }) => {
@@ -105,11 +102,12 @@ pub(super) fn on_close(_: &mut State, _: &mut Worker, _: &mut Ends, _: &mut Cx<'
 
 pub(super) fn on_end(_: &State, _: &mut Worker, _: &Ends, _: &mut Cx<'_>) {}
 
-/// One DNS record per answer of a response message (`transport` 0 UDP, 1 TCP).
+/// One DNS record per answer of a response message (`transport` 0 UDP, 1 TCP)
+/// of the packet `seen`.
 fn emit_answers(
     message: &[u8],
     transport: u8,
-    common: &Common<'_>,
+    seen: &Seen<'_>,
     w: &mut Worker,
     out: &mut Output,
     c: &AppCounters,
@@ -118,9 +116,18 @@ fn emit_answers(
         return;
     }
     let mut answers = Answers::new(message);
+    // The records' common fields, built at the first answer (~130
+    // instructions): a query, half of what DNS carries, has none.
+    let mut common = None;
     while let Some(item) = answers.next(&mut w.buf) {
         match item {
             Ok(rr) => {
+                if common.is_none() {
+                    common = seen.common();
+                }
+                let Some(common) = &common else {
+                    return;
+                };
                 let record = metaprobe_ipfix::template::Dns {
                     domain: Text::new(rr.name),
                     rrclass: rr.rrclass.0,
