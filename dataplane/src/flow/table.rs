@@ -103,10 +103,10 @@ pub enum EndReason {
 /// Which of a flow's packets its parsers need, so that the others take the
 /// short path (the flow table alone, the packet not decoded whole). Decided
 /// by the parsers after each packet they read (`Apps::short_path`); kept in
-/// the flow beside what every lookup reads. Three octets, tested without a
-/// jump table (the kinds of a burst's flows alternate), aligned as one word:
-/// read, returned and tested in a register (unaligned, they went through
-/// memory octet by octet on every packet, 12 instructions).
+/// the flow beside what every lookup reads. Tested without a jump table (the
+/// kinds of a burst's flows alternate); its octets aligned to a word, so that
+/// they are read, returned and tested in registers (unaligned, the three
+/// octets it had went through memory one by one on every packet).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(C, align(4))]
 pub struct ShortPath {
@@ -138,18 +138,18 @@ impl ShortPath {
     /// Packets with payload, FIN or RST go to the parsers.
     pub const PAYLOAD: Self = Self::payload(Bare::UnlessClosing);
     /// None does.
-    pub const ALWAYS: Self = Self {
-        mask: 0,
-        value: 1,
-        bare: Bare::Always,
-        before_end: NO_END,
-        before: 0,
-    };
+    pub const ALWAYS: Self = Self::rules(0, 1, Bare::Always);
 
     const fn payload(bare: Bare) -> Self {
+        Self::rules(0, 0, bare)
+    }
+
+    /// The rules of the first octet and of bare packets, no end's rule.
+    #[inline(always)]
+    const fn rules(mask: u8, value: u8, bare: Bare) -> Self {
         Self {
-            mask: 0,
-            value: 0,
+            mask,
+            value,
             bare,
             before_end: NO_END,
             before: 0,
@@ -159,13 +159,7 @@ impl ShortPath {
     /// Only packets whose first payload octet, masked with `mask`, is `value`
     /// go to the parsers: a message they still read may start in them.
     pub const fn unless(mask: u8, value: u8) -> Self {
-        Self {
-            mask,
-            value,
-            bare: Bare::Always,
-            before_end: NO_END,
-            before: 0,
-        }
+        Self::rules(mask, value, Bare::Always)
     }
 
     /// These rules, and: a segment from `end` whose octets all come before

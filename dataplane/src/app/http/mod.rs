@@ -74,7 +74,8 @@ pub(super) fn wanted(cfg: &AppConfig) -> bool {
 /// stream goes on — a body skipped by count, a retransmission: the stream
 /// would give nothing of them — unless that end is finding its place again
 /// (then every segment is looked at for a message start). The server's end
-/// first (downloads), else the client's (uploads).
+/// first (downloads), else the client's (uploads). Out of line: inlined into
+/// `Apps::short_path`, it kept that out of line for every protocol's packets.
 #[inline(never)]
 pub(super) fn short_path(st: &State, ends: &Ends, client: Endpoint) -> ShortPath {
     let server = client.other();
