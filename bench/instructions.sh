@@ -10,11 +10,16 @@
 # bench/throughput.py makes (its --write-traffic). For each
 # capture it runs dataplane/examples/analysis_cost.rs under callgrind, with the
 # frames and without (start-up alone), and prints
-#   CAPTURE: N packets, instructions/packet: X (logins off) Y (logins on) Z (steady)
+#   CAPTURE: N packets, instructions/packet: X (logins off) Y (logins on) Z (steady) B (bench)
 # "logins on": a subscriber map covering every address and RADIUS snooping.
 # "steady": the capture replayed as the throughput bench's looping ports do —
 # 8 passes minus 6, halved: the flows exist, detection has given up where it
 # will, settled flows take the short path (logins off).
+# These three export raw metadata for every protocol and feed the capture to
+# the subscriber port alone. "bench": the steady state of the throughput bench
+# itself — raw metadata off (its configuration leaves ipfix_meta_raw empty) and
+# every burst on both ports, as its two ports each replay the whole capture;
+# per packet forwarded (8 passes minus 6, both ports, divided by their packets).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
@@ -48,5 +53,8 @@ for cap in "${captures[@]}"; do
   six=$(irs --frames --passes 6 "$cap")
   eight=$(irs --frames --passes 8 "$cap")
   line+=" $(python3 -c "print(f'{($eight - $six) / 2 / $packets:.0f}')") (steady)"
+  six=$(irs --frames --passes 6 --no-raw --both-ports "$cap")
+  eight=$(irs --frames --passes 8 --no-raw --both-ports "$cap")
+  line+=" $(python3 -c "print(f'{($eight - $six) / 4 / $packets:.0f}')") (bench)"
   echo "$(basename "$cap"): $packets packets, instructions/packet:$line"
 done

@@ -3,12 +3,18 @@
 //! frames minus a run with none is the frames' cost alone (start-up excluded),
 //! the same whatever the machine's load. `bench/instructions.sh` runs it.
 //!
-//! `analysis_cost [--logins] [--frames] [--passes N] FILE…`: `--logins` gives
-//! every address a login (a subscriber map of 0.0.0.0/0 and ::/0, RADIUS
-//! snooping on); without `--frames` no frame is analysed (the start-up run);
-//! `--passes N` replays the frames N times, as the throughput bench's looping
-//! ports do: the cost of N passes minus that of one is the steady state, where
-//! the flows already exist.
+//! `analysis_cost [--logins] [--no-raw] [--both-ports] [--frames] [--passes N] FILE…`:
+//! `--logins` gives every address a login (a subscriber map of 0.0.0.0/0 and
+//! ::/0, RADIUS snooping on); `--no-raw` exports no raw metadata (otherwise
+//! every protocol's; the throughput bench leaves `ipfix_meta_raw` at its
+//! default, none); `--both-ports` hands every burst to the subscriber port and
+//! then to the internet port, as the throughput bench's two ports, each
+//! replaying the whole capture, deliver it (otherwise the subscriber port
+//! alone, as the end-to-end tests feed captures); without `--frames` no frame
+//! is analysed (the start-up run); `--passes N` replays the frames N times, as
+//! the bench's looping ports do: the cost of N passes minus that of one is the
+//! steady state, where the flows already exist. The last line counts the
+//! packets analysed (`analysed`), both ports' with `--both-ports`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -36,6 +42,12 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let logins = args.iter().any(|a| a == "--logins");
     let analyse = args.iter().any(|a| a == "--frames");
+    let raw = !args.iter().any(|a| a == "--no-raw");
+    let ports: &[u16] = if args.iter().any(|a| a == "--both-ports") {
+        &[0, 1]
+    } else {
+        &[0]
+    };
     let passes: usize = match args.iter().position(|a| a == "--passes") {
         Some(i) => args
             .get(i + 1)
@@ -80,9 +92,13 @@ fn main() {
             stream_slot_size: 4096,
             quic_slots: 1024,
             meta: true,
-            raw: MetaProto::ALL
-                .into_iter()
-                .fold(RawSet::NONE, |set, p| set.with(p)),
+            raw: if raw {
+                MetaProto::ALL
+                    .into_iter()
+                    .fold(RawSet::NONE, |set, p| set.with(p))
+            } else {
+                RawSet::NONE
+            },
             raw_max_bytes: 1400,
             ftp_slots: 1024,
             ftp_expected: 256,
@@ -109,13 +125,14 @@ fn main() {
         for burst in std::iter::repeat_n(&frames, passes).flat_map(|f| f.chunks(BURST_SIZE)) {
             views.clear();
             views.extend(burst.iter().map(Vec::as_slice));
-            // Both directions on the subscriber port, as the end-to-end tests feed captures.
-            a.inspect_burst(0, &views, now);
-            now += HZ / 100_000;
-            a.tick(now);
-            n += burst.len();
-            while let Some(chunk) = receiver.pop() {
-                receiver.recycle(chunk);
+            for &port in ports {
+                a.inspect_burst(port, &views, now);
+                now += HZ / 100_000;
+                a.tick(now);
+                n += burst.len();
+                while let Some(chunk) = receiver.pop() {
+                    receiver.recycle(chunk);
+                }
             }
         }
     }
