@@ -19,7 +19,7 @@
 # the subscriber port alone. "bench": the steady state of the throughput bench
 # itself — raw metadata off (its configuration leaves ipfix_meta_raw empty) and
 # every burst on both ports, as its two ports each replay the whole capture;
-# per packet forwarded (8 passes minus 6, both ports, divided by their packets).
+# per packet forwarded (8 passes minus 6, divided by the packets they analysed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "instructions.sh: valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
@@ -41,6 +41,14 @@ irs() { # the instructions callgrind counted for one run
   valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" "$bin" "$@" >"$work/run.txt" 2>"$work/vg.txt"
   grep -E '^(summary|totals):' "$work/cg.out" | head -1 | awk '{print $2}'
 }
+steady() { # instructions a packet analysed, 8 passes minus 6, with the given flags
+  local six eight analysed
+  six=$(irs --frames --passes 6 "$@" "$cap")
+  analysed=$(awk '{print $4}' "$work/run.txt")
+  eight=$(irs --frames --passes 8 "$@" "$cap")
+  analysed=$(( $(awk '{print $4}' "$work/run.txt") - analysed ))
+  python3 -c "print(f'{($eight - $six) / $analysed:.0f}')"
+}
 for cap in "${captures[@]}"; do
   line=""
   for logins in "" --logins; do
@@ -50,11 +58,6 @@ for cap in "${captures[@]}"; do
     per=$(python3 -c "print(f'{($full - $base) / $packets:.0f}')")
     line+=" $per (logins $([[ -n $logins ]] && echo on || echo off))"
   done
-  six=$(irs --frames --passes 6 "$cap")
-  eight=$(irs --frames --passes 8 "$cap")
-  line+=" $(python3 -c "print(f'{($eight - $six) / 2 / $packets:.0f}')") (steady)"
-  six=$(irs --frames --passes 6 --no-raw --both-ports "$cap")
-  eight=$(irs --frames --passes 8 --no-raw --both-ports "$cap")
-  line+=" $(python3 -c "print(f'{($eight - $six) / 4 / $packets:.0f}')") (bench)"
+  line+=" $(steady) (steady) $(steady --no-raw --both-ports) (bench)"
   echo "$(basename "$cap"): $packets packets, instructions/packet:$line"
 done
