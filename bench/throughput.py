@@ -32,7 +32,8 @@ one of --metaprobe, on the same configuration; the order of A and B swaps every 
 round prints both, and the last lines are `median KIND: old X Mpps, new Y Mpps, ratio Z;
 new faster in K of N rounds` and `ratio new/old = Z`. Run many short rounds
 (--rounds 10 --seconds 5): on a shared machine single rounds move by a third.
-Needs root (hugepages), a release build (cargo build --release), dpdk-testpmd.
+Needs root (hugepages), the shipped build (bash scripts/build-release.sh: target/dist/metaprobe,
+profile-guided; --metaprobe for another), dpdk-testpmd.
 """
 import argparse
 import os
@@ -49,7 +50,7 @@ import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-METAPROBE = ROOT / "target" / "release" / "metaprobe"
+METAPROBE = ROOT / "target" / "dist" / "metaprobe"  # scripts/build-release.sh: what ships
 MKPCAP = ROOT.parent / "shared" / "tools" / "mkpcap.py"
 WARMUP_S = 2
 # net_pcap's infinite_rx preloads the whole capture into mbufs of the port's pool
@@ -288,7 +289,7 @@ def main() -> None:
         return
     for binary in (args.metaprobe, args.against):
         if binary is not None and not binary.exists():
-            sys.exit(f"{binary} missing: run cargo build --release first")
+            sys.exit(f"{binary} missing: run bash scripts/build-release.sh first (or give --metaprobe)")
     ensure_hugepages()
     # The collector: a socket nobody reads (what it cannot hold the kernel drops),
     # so the bench measures metaprobe, not a collector.

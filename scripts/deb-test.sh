@@ -19,11 +19,11 @@ if ! command -v man >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends man-db >/dev/null
 fi
 
-# The binary, then what the package takes from it and from the tree
-# (paths as [package.metadata.deb] in Cargo.toml names them).
-cargo build --release -j2 --bin metaprobe
-bin=$(cargo metadata --format-version 1 --no-deps |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/metaprobe
+# The binary the package ships (profile-guided, target/dist/metaprobe), then what the
+# package takes from it and from the tree (paths as [package.metadata.deb] in Cargo.toml
+# names them).
+bash scripts/build-release.sh
+bin=target/dist/metaprobe
 assets=target/deb-assets
 rm -rf "$assets"
 mkdir -p "$assets/man" "$assets/ipfixcol2"

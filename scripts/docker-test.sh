@@ -65,8 +65,8 @@ trap cleanup EXIT
 
 # 2. Images
 bash scripts/setup.sh
-log "cargo build --release"
-cargo build --release -j2 --bin metaprobe 2>&1 | tail -1
+log "scripts/build-release.sh (the profile-guided binary the image ships)"
+bash scripts/build-release.sh
 base=${METAPROBE_BASE:-}
 if [[ -z $base ]]; then
   if docker image inspect debian:bookworm-slim >/dev/null 2>&1; then
