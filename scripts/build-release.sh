@@ -54,7 +54,8 @@ RUSTFLAGS="-Cprofile-generate=$work/profiles" cargo build -q --release -j2 --bin
 trained=target/pgo-instrumented/release/metaprobe
 
 # The training capture: the Ethernet fixtures one after the other, frames that fit
-# one mbuf (net_pcap's looping replay takes no chained mbufs).
+# one mbuf (net_pcap's looping replay takes no chained mbufs): the pool's
+# RTE_MBUF_DEFAULT_BUF_SIZE of 2176 octets less the 128 of headroom.
 ethernet=()
 for f in dataplane/tests/fixtures/*.pcap dataplane/tests/fixtures/*.pcapng; do
   [[ $(capinfos -E -T "$f" | tail -1 | cut -f2) == ether ]] && ethernet+=("$f")
@@ -109,8 +110,8 @@ echo "build-release: trained on $forwarded packets forwarded, $records records d
 "$profdata" merge -o "$work/metaprobe.profdata" "$work/profiles"
 
 echo "build-release: 3/3 release build with the profile (target/pgo)"
-# Code changed since the profile was taken gets no profile (rustc warns): the
-# profile is always taken from this tree, so there is none.
+# A profile fits only the code it was taken from (a changed function gets none, and
+# rustc warns): it is taken from this tree above, every time.
 RUSTFLAGS="-Cprofile-use=$work/metaprobe.profdata" cargo build -q --release -j2 --bin metaprobe \
   --target-dir target/pgo
 cp target/pgo/release/metaprobe target/dist/metaprobe
