@@ -40,6 +40,13 @@ pub struct Expected {
 }
 
 impl Expected {
+    fn same_endpoint(&self, other: &Expected) -> bool {
+        self.bridge == other.bridge
+            && self.port == other.port
+            && self.peer == other.peer
+            && self.listener == other.listener
+    }
+
     fn listens_on(&self, bridge: u16, (addr, port): (IpAddr, u16), peer: IpAddr) -> bool {
         self.bridge == bridge
             && self.port == port
@@ -95,17 +102,12 @@ impl Expectations {
     /// awaited (the table is full there).
     pub fn insert(&mut self, e: Expected, now: u32) -> bool {
         let bucket = self.bucket_mut(e.port);
-        // The same announcement again (a repeated PASV): refreshed in place.
+        // The same endpoint announced again to the same peer (a repeated
+        // PASV, or a later control connection given the port again): one
+        // socket listens there, so the newer announcement replaces the other.
         let place = bucket
             .iter()
-            .position(|s| {
-                s.is_some_and(|old| {
-                    Expected {
-                        until: e.until,
-                        ..old
-                    } == e
-                })
-            })
+            .position(|s| s.is_some_and(|old| old.same_endpoint(&e)))
             .or_else(|| {
                 bucket
                     .iter()
@@ -226,5 +228,30 @@ mod tests {
         t.insert(passive(32000, 5, 300), 20);
         t.insert(passive(32000, 5, 400), 30);
         assert_eq!(t.len(), WAYS - 1);
+    }
+
+    #[test]
+    fn a_later_control_connection_given_the_same_port_replaces_the_first() {
+        // One bucket: were each announcement kept, the fifth would displace one.
+        let mut t = Expectations::new(WAYS as u32);
+        for control in 0..2 * WAYS as u64 {
+            assert!(!t.insert(passive(30000, control, 100), 10));
+        }
+        assert_eq!(t.len(), 1);
+        assert_eq!(
+            t.take(0, (CLIENT, 1), (SERVER, 30000), 20),
+            Some(2 * WAYS as u64 - 1)
+        );
+        // Another peer given the same port is another announcement.
+        let other = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 11));
+        t.insert(passive(30000, 1, 100), 10);
+        t.insert(
+            Expected {
+                peer: other,
+                ..passive(30000, 2, 100)
+            },
+            10,
+        );
+        assert_eq!(t.len(), 2);
     }
 }
