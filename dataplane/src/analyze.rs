@@ -239,11 +239,22 @@ impl Inspect for Analyzer {
     fn inspect_burst(&mut self, port: u16, frames: &[&[u8]], now: u64) -> &Verdict {
         self.verdict.clear();
         self.sample = self.sample.wrapping_add(1);
-        if self.sample.is_multiple_of(STAGE_SAMPLE) {
-            let clock = self.clock;
-            let mut stages = [0u64; 3];
+        // One copy of the analysis for timed and untimed bursts: a copy run
+        // only when timed would be cold, and time more than the others cost.
+        let timed = self.sample.is_multiple_of(STAGE_SAMPLE);
+        let clock = self.clock;
+        let mut stages = [0u64; 3];
+        if timed {
             self.apps.time_enqueue(Some(clock));
-            self.analyze(port, frames, now, &mut || clock(), &mut stages);
+        }
+        self.analyze(
+            port,
+            frames,
+            now,
+            &mut || if timed { clock() } else { 0 },
+            &mut stages,
+        );
+        if timed {
             let enqueue = self.apps.time_enqueue(None);
             let c = &self.counters.stages;
             c.timed.add(frames.len().min(BURST_SIZE) as u64);
@@ -251,8 +262,6 @@ impl Inspect for Analyzer {
             c.flow.add(stages[1]);
             c.parse.add(stages[2].saturating_sub(enqueue));
             c.enqueue.add(enqueue);
-        } else {
-            self.analyze(port, frames, now, &mut || 0, &mut [0; 3]);
         }
         &self.verdict
     }
